@@ -1,0 +1,37 @@
+# dfly-netstack. `make run` and `make test` work on a fresh machine of this kind:
+# the targets install what they need (npm packages; Debian packages via scripts/setup-machine.sh).
+SHELL := /bin/bash
+NODE_MODULES := node_modules/.package-lock.json
+DFLY := node services/cli/dist/main.js
+
+.PHONY: all build test test-unit lint bench run up down images helm-lint clean setup
+
+all: build
+
+$(NODE_MODULES): package.json $(wildcard services/*/package.json)
+	npm install --no-audit --no-fund
+	@touch $@
+
+build: $(NODE_MODULES)
+	npm run build --silent
+	chmod +x services/cli/dist/main.js
+
+lint: $(NODE_MODULES)
+	npx eslint .
+	npx tsc -p tsconfig.test.json
+
+# The whole suite: build, lint, type-check the tests, then every test (unit, integration, e2e).
+test: build lint
+	npx vitest run
+
+test-unit: build
+	npx vitest run test/unit
+
+bench: build
+	$(DFLY) bench core --json
+
+run: build
+	$(DFLY) rss ringmap --cpus 4 --rings 4 --json
+
+clean:
+	rm -rf services/*/dist services/control/src/gen

@@ -1,0 +1,7 @@
+import type { Command } from "./command.js";
+
+/**
+ * Every command module is listed here, one line each. Keep the list sorted
+ * by command path.
+ */
+export const commands: Command[] = [];

@@ -1,0 +1,15 @@
+import { defineConfig } from "vitest/config";
+import { fileURLToPath } from "node:url";
+
+const pkgs = ["core", "transport", "control", "nic", "netisr", "apps", "cli"];
+const src = (p: string) => fileURLToPath(new URL(`./services/${p}/src/index.ts`, import.meta.url));
+
+export default defineConfig({
+  resolve: { alias: Object.fromEntries(pkgs.map((p) => [`@dfly/${p}`, src(p)])) },
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+    pool: "forks",
+  },
+});
