@@ -1,1 +1,2 @@
-export {};
+export type { Msg, MsgHandler, Subscription, Transport, KvEntry, KvStore } from "./transport.js";
+export { subjects, DEFAULT_CLUSTER } from "./subjects.js";

@@ -1,0 +1,11 @@
+/** Subject names of DESIGN.md §3. `c` is the cluster name (the helm release), default "dfly". */
+export const subjects = {
+  wireIn: (c: string, ifname: string) => `${c}.wire.${ifname}.in`,
+  wireOut: (c: string, ifname: string) => `${c}.wire.${ifname}.out`,
+  rx: (c: string, ifname: string, ring: number) => `${c}.nic.${ifname}.rx.${ring}`,
+  tx: (c: string, ifname: string, ring: number) => `${c}.nic.${ifname}.tx.${ring}`,
+  netisr: (c: string, cpu: number) => `${c}.netisr.${cpu}`,
+  sock: (c: string, id: string | number) => `${c}.sock.${id}`,
+} as const;
+
+export const DEFAULT_CLUSTER = "dfly";
