@@ -7,6 +7,7 @@ command -v tshark >/dev/null || need+=(tshark)
 command -v nats-server >/dev/null || need+=(nats-server)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v ip >/dev/null || need+=(iproute2)
+command -v dockerd >/dev/null || need+=(docker.io)
 if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "setup-machine: need root to install ${need[*]}" >&2; exit 1; }
   # Never start services from package postinst scripts (there is no init system here).
@@ -15,4 +16,20 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-echo "setup-machine: tshark nats-server prometheus iproute2 present"
+echo "setup-machine: tshark nats-server prometheus iproute2 docker.io present"
+
+# A Docker engine for the testcontainers tests and `make images`. No init system here: start dockerd
+# in the background when no engine answers. --bridge=none/--iptables=false: containers use host
+# networking only (the project's network rule: traffic to 127.0.0.0/8), and nothing touches iptables.
+if ! docker info >/dev/null 2>&1; then
+  [ "$(id -u)" = 0 ] || { echo "setup-machine: no Docker engine answers and starting dockerd needs root" >&2; exit 1; }
+  log=${DFLY_DOCKERD_LOG:-/var/log/dfly-dockerd.log}
+  echo "setup-machine: starting dockerd (log: $log)"
+  nohup dockerd --bridge=none --iptables=false >>"$log" 2>&1 </dev/null &
+  for _ in $(seq 1 150); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  docker info >/dev/null 2>&1 || { echo "setup-machine: dockerd did not answer within 30 s; see $log" >&2; tail -20 "$log" >&2; exit 1; }
+fi
+echo "setup-machine: docker engine $(docker version --format '{{.Server.Version}}' 2>/dev/null) answers"
