@@ -1,2 +1,53 @@
-export type { Msg, MsgHandler, Subscription, Transport, KvEntry, KvStore } from "./transport.js";
+export type {
+  Msg,
+  MsgHandler,
+  Subscription,
+  Transport,
+  PublishOptions,
+  RequestOptions,
+  KvEntry,
+  KvStore,
+} from "./transport.js";
 export { subjects, DEFAULT_CLUSTER } from "./subjects.js";
+export {
+  RequestTimeoutError,
+  NoRespondersError,
+  TransportClosedError,
+  BadSubjectError,
+  KvExistsError,
+  KvBadKeyError,
+} from "./errors.js";
+export { checkSubject, subjectMatches, kvKey, kvKeyDecode } from "./subject.js";
+export {
+  FRAME_BATCH_MAGIC,
+  FRAME_BATCH_VERSION,
+  BATCH_HEADER_BYTES,
+  FRAME_HEADER_BYTES,
+  MAX_FRAME_LENGTH,
+  MAX_BATCH_FRAMES,
+  MAX_BATCH_BYTES,
+  DEFAULT_BATCH_BYTES,
+  FrameBatchDrop,
+  type FrameBatchDropReason,
+  type FrameVisitor,
+  validateFrameBatch,
+  frameBatchCount,
+  forEachFrame,
+  FrameBatchCursor,
+  FrameBatchWriter,
+  compactFrameBatch,
+  encodeFrameBatch,
+  decodeFrameBatch,
+} from "./framebatch.js";
+export {
+  NetmsgType,
+  NetmsgDrop,
+  type NetmsgDropReason,
+  type Netmsg,
+  type RouteSpec,
+  type InterfaceTopology,
+  type TopologyMsg,
+  encodeNetmsg,
+  netmsgType,
+  decodeNetmsg,
+} from "./netmsg.js";

@@ -1,0 +1,193 @@
+/**
+ * Netmsgs: what travels on a netisr's message port `<c>.netisr.<cpu>` (DragonFly's
+ * `netmsg` sent with `lwkt_sendmsg` to a netisr port). One type byte, then the payload.
+ *
+ * - `frames` (0x1b): redispatched frames. The message IS a frame batch: its first
+ *   byte, the low byte of the batch magic 0xdf1b, doubles as the type, so a batch
+ *   is published on a port as-is, without a copy. Each frame's tag carries the
+ *   RX ring it arrived on (producer's convention, see services/netisr).
+ * - control types (0x10–0x1f): `[type u8][request id u32 LE][UTF-8 JSON body]`.
+ *   These are rare (route changes, stats), so JSON keeps them readable and
+ *   evolvable. Request/reply rides on the transport's `request()`; the id is
+ *   echoed in the reply for logs and for transports without reply subjects.
+ * - socket calls (0x20–0x3f): reserved for the socket layer (issue 4), same
+ *   framing as control types.
+ *
+ * Decoding never throws: a malformed message yields a `NetmsgDropReason`.
+ */
+import { FRAME_BATCH_MAGIC } from "./framebatch.js";
+
+export const NetmsgType = {
+  /** = FRAME_BATCH_MAGIC & 0xff (checked below). */
+  frames: 0x1b,
+  routeAdd: 0x10,
+  routeDelete: 0x11,
+  statsRequest: 0x12,
+  digestRequest: 0x13,
+  topology: 0x14,
+  reply: 0x1f,
+  socketFirst: 0x20,
+  socketLast: 0x3f,
+} as const;
+
+export const NetmsgDrop = {
+  tooshort: "tooshort",
+  badtype: "badtype",
+  badjson: "badjson",
+  /** Well-formed JSON of the wrong shape. */
+  badbody: "badbody",
+} as const;
+export type NetmsgDropReason = (typeof NetmsgDrop)[keyof typeof NetmsgDrop];
+
+/** A route as the control plane replicates it (textual, validated by control). */
+export interface RouteSpec {
+  /** `a.b.c.d/len`, host bits zero. */
+  prefix: string;
+  /** Next hop `a.b.c.d`; absent for an interface (directly connected) route. */
+  gateway?: string;
+  /** Outgoing interface; absent for a gateway route. */
+  ifname?: string;
+  metric?: number;
+  mtu?: number;
+  /** Initial congestion window, in segments (TCP). */
+  iw?: number;
+}
+
+/** Per-interface steering state of a topology. */
+export interface InterfaceTopology {
+  ifname: string;
+  model: string;
+  mode: string;
+  /** Rings after the ringmap fix-up. */
+  rings: number;
+  /** Ring r is polled by CPU `ringToCpu[r]` (a CPU id). */
+  ringToCpu: number[];
+  /** RSS redirection table: bucket → ring. */
+  redirect: number[];
+  /** Addresses of the interface, `a.b.c.d/len`. */
+  addresses: string[];
+}
+
+/** The cluster topology (ClusterService.GetTopology, pushed to every CPU on change). */
+export interface TopologyMsg {
+  epoch: number;
+  /** Live CPU ids, ascending. netisr_hashcpu's index i names `cpus[i]`. */
+  cpus: number[];
+  interfaces: InterfaceTopology[];
+  /** RSS key, hex. */
+  rssKey: string;
+}
+
+export type Netmsg =
+  | { type: typeof NetmsgType.frames; batch: Uint8Array }
+  | { type: typeof NetmsgType.routeAdd; id: number; route: RouteSpec; revision: number }
+  | { type: typeof NetmsgType.routeDelete; id: number; prefix: string; revision: number }
+  | { type: typeof NetmsgType.statsRequest; id: number }
+  | { type: typeof NetmsgType.digestRequest; id: number }
+  | { type: typeof NetmsgType.topology; id: number; topology: TopologyMsg }
+  | { type: typeof NetmsgType.reply; id: number; ok: boolean; error?: string; body?: unknown }
+  | { type: "socket"; code: number; id: number; body: unknown };
+
+if (NetmsgType.frames !== (FRAME_BATCH_MAGIC & 0xff)) throw new Error("netmsg frames type must equal the batch magic's first byte");
+
+const enc = new TextEncoder();
+const dec = new TextDecoder("utf-8", { fatal: true });
+
+function control(type: number, id: number, body: unknown): Uint8Array {
+  const json = body === undefined ? new Uint8Array(0) : enc.encode(JSON.stringify(body));
+  const out = new Uint8Array(5 + json.length);
+  out[0] = type;
+  new DataView(out.buffer).setUint32(1, id >>> 0, true);
+  out.set(json, 5);
+  return out;
+}
+
+export const encodeNetmsg = {
+  routeAdd: (id: number, route: RouteSpec, revision: number) => control(NetmsgType.routeAdd, id, { route, revision }),
+  routeDelete: (id: number, prefix: string, revision: number) => control(NetmsgType.routeDelete, id, { prefix, revision }),
+  statsRequest: (id: number) => control(NetmsgType.statsRequest, id, undefined),
+  digestRequest: (id: number) => control(NetmsgType.digestRequest, id, undefined),
+  topology: (topology: TopologyMsg) => control(NetmsgType.topology, 0, topology),
+  reply: (id: number, ok: boolean, body?: unknown, error?: string) =>
+    control(NetmsgType.reply, id, { ok, ...(error !== undefined ? { error } : {}), ...(body !== undefined ? { body } : {}) }),
+  socket: (type: number, id: number, body: unknown) => {
+    if (type < NetmsgType.socketFirst || type > NetmsgType.socketLast) throw new RangeError(`socket netmsg type 0x${type.toString(16)} outside 0x20-0x3f`);
+    return control(type, id, body);
+  },
+} as const;
+
+/** The type byte (0 for an empty message). Cheap: the netisr's first branch on its port. */
+export function netmsgType(data: Uint8Array): number {
+  return data.length === 0 ? 0 : data[0];
+}
+
+const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+const isOptNum = (v: unknown) => v === undefined || (typeof v === "number" && Number.isFinite(v));
+const isOptStr = (v: unknown) => v === undefined || typeof v === "string";
+const isRev = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0;
+
+function isRoute(v: unknown): v is RouteSpec {
+  return (
+    isObj(v) &&
+    typeof v.prefix === "string" &&
+    isOptStr(v.gateway) &&
+    isOptStr(v.ifname) &&
+    isOptNum(v.metric) &&
+    isOptNum(v.mtu) &&
+    isOptNum(v.iw)
+  );
+}
+
+function isTopology(v: unknown): v is TopologyMsg {
+  return (
+    isObj(v) &&
+    isRev(v.epoch) &&
+    Array.isArray(v.cpus) &&
+    v.cpus.every((c) => Number.isInteger(c)) &&
+    Array.isArray(v.interfaces) &&
+    v.interfaces.every(
+      (i) => isObj(i) && typeof i.ifname === "string" && Array.isArray(i.ringToCpu) && Array.isArray(i.redirect) && typeof i.rings === "number",
+    ) &&
+    typeof v.rssKey === "string"
+  );
+}
+
+/** Decodes a port message; a malformed one gives a drop reason. */
+export function decodeNetmsg(data: Uint8Array): Netmsg | NetmsgDropReason {
+  if (data.length === 0) return NetmsgDrop.tooshort;
+  const type = data[0];
+  if (type === NetmsgType.frames) return { type, batch: data };
+  const control = (type >= NetmsgType.routeAdd && type <= NetmsgType.reply) || (type >= NetmsgType.socketFirst && type <= NetmsgType.socketLast);
+  if (!control) return NetmsgDrop.badtype;
+  if (data.length < 5) return NetmsgDrop.tooshort;
+  const id = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(1, true);
+  let body: unknown = undefined;
+  if (data.length > 5) {
+    try {
+      body = JSON.parse(dec.decode(data.subarray(5)));
+    } catch {
+      return NetmsgDrop.badjson;
+    }
+  }
+  if (type >= NetmsgType.socketFirst) return { type: "socket", code: type, id, body };
+  switch (type) {
+    case NetmsgType.routeAdd:
+      return isObj(body) && isRoute(body.route) && isRev(body.revision) ? { type, id, route: body.route, revision: body.revision } : NetmsgDrop.badbody;
+    case NetmsgType.routeDelete:
+      return isObj(body) && typeof body.prefix === "string" && isRev(body.revision)
+        ? { type, id, prefix: body.prefix, revision: body.revision }
+        : NetmsgDrop.badbody;
+    case NetmsgType.statsRequest:
+      return body === undefined ? { type, id } : NetmsgDrop.badbody;
+    case NetmsgType.digestRequest:
+      return body === undefined ? { type, id } : NetmsgDrop.badbody;
+    case NetmsgType.topology:
+      return isTopology(body) ? { type, id, topology: body } : NetmsgDrop.badbody;
+    case NetmsgType.reply:
+      return isObj(body) && typeof body.ok === "boolean" && isOptStr(body.error)
+        ? { type, id, ok: body.ok, ...(body.error !== undefined ? { error: body.error as string } : {}), ...("body" in body ? { body: body.body } : {}) }
+        : NetmsgDrop.badbody;
+    default:
+      return NetmsgDrop.badtype;
+  }
+}
