@@ -51,3 +51,7 @@ export {
   netmsgType,
   decodeNetmsg,
 } from "./netmsg.js";
+export { MemKv } from "./memkv.js";
+export { InprocHub, InprocTransport, connectInproc, type InprocLink } from "./inproc.js";
+export { NatsTransport, NatsKv, type NatsTransportOptions } from "./nats.js";
+export { createTransport, defaultHub, type TransportConfig } from "./factory.js";
