@@ -35,3 +35,7 @@ run: build
 
 clean:
 	rm -rf services/*/dist services/control/src/gen
+
+# Local base-image stand-ins (no pull), then dfly-netstack:dev from deploy/Dockerfile.
+images:
+	bash scripts/build-image.sh
