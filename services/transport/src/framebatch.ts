@@ -285,6 +285,6 @@ export function encodeFrameBatch(frames: readonly { data: Uint8Array; hash: numb
 /** Copies every frame out (tests, tools). */
 export function decodeFrameBatch(batch: Uint8Array): { data: Uint8Array; hash: number; tag: number }[] | FrameBatchDropReason {
   const out: { data: Uint8Array; hash: number; tag: number }[] = [];
-  const bad = forEachFrame(batch, (b, o, l, hash, tag) => out.push({ data: b.slice(o, o + l), hash, tag }));
+  const bad = forEachFrame(batch, (b, o, l, hash, tag) => out.push({ data: new Uint8Array(b.subarray(o, o + l)), hash, tag }));
   return bad ?? out;
 }

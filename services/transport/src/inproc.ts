@@ -9,7 +9,7 @@
  *
  * Bytes: a message crosses a thread as a transferred ArrayBuffer. With
  * `publish(..., { transfer: true })` the caller's buffer moves (zero copies);
- * without it the payload is copied once (`slice`) and that copy moves. Within
+ * without it the payload is copied once and that copy moves. Within
  * one thread the payload is handed over as-is. So no copy is made per packet,
  * at most one per batch. (Measured in test/bench/inproc-transfer.)
  *
@@ -307,7 +307,7 @@ export class InprocTransport implements Transport {
         // untransferable (e.g. Node's Buffer pool): fall through to a copy
       }
     }
-    const copy = data.slice();
+    const copy = new Uint8Array(data); // a copy (Buffer#slice would be a view)
     peer.port.postMessage({ op: "msg", s, b: copy.buffer, o: 0, l: copy.byteLength, r, all, q } satisfies Wire, [copy.buffer]);
   }
 

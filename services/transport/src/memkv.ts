@@ -18,18 +18,18 @@ export class MemKv implements KvStore {
   async get(key: string): Promise<KvEntry | undefined> {
     checkKvKey(key);
     const e = this.entries.get(key);
-    return e && e.operation === "PUT" ? { ...e, value: e.value.slice() } : undefined;
+    return e && e.operation === "PUT" ? { ...e, value: new Uint8Array(e.value) } : undefined;
   }
 
   async put(key: string, value: Uint8Array): Promise<number> {
     checkKvKey(key);
-    return this.write(key, value.slice(), "PUT");
+    return this.write(key, new Uint8Array(value), "PUT");
   }
 
   async create(key: string, value: Uint8Array): Promise<number> {
     checkKvKey(key);
     if (this.entries.get(key)?.operation === "PUT") throw new KvExistsError(key);
-    return this.write(key, value.slice(), "PUT");
+    return this.write(key, new Uint8Array(value), "PUT");
   }
 
   async delete(key: string): Promise<void> {
@@ -51,7 +51,7 @@ export class MemKv implements KvStore {
     this.entries.set(key, e);
     // Asynchronous like a JetStream watch, in revision order.
     const ws = [...this.watchers];
-    if (ws.length > 0) queueMicrotask(() => ws.forEach((w) => this.watchers.has(w) && w({ ...e, value: value.slice() })));
+    if (ws.length > 0) queueMicrotask(() => ws.forEach((w) => this.watchers.has(w) && w({ ...e, value: new Uint8Array(value) })));
     return e.revision;
   }
 }
