@@ -93,7 +93,7 @@ describe("frame batch", () => {
     const w = new FrameBatchWriter(1024);
     w.append(frame(10, 1), 1);
     const b = w.finish();
-    structuredClone(b.buffer, { transfer: [b.buffer] });
+    structuredClone(b.buffer, { transfer: [b.buffer as ArrayBuffer] });
     expect(b.buffer.byteLength).toBe(0);
     w.reset();
     expect(w.append(frame(10, 2), 2)).toBe(true);
