@@ -3,7 +3,9 @@
  * (never pulled: this machine reaches no image registry), free 127.0.0.1 ports for host-networked
  * containers. testcontainers' Ryuk reaper container is disabled (vitest.config.ts sets
  * TESTCONTAINERS_RYUK_DISABLED; set here too for scripts that import this module outside vitest):
- * tests stop their own containers.
+ * tests stop their own containers. TESTCONTAINERS_HOST_OVERRIDE=127.0.0.1: every container here uses host
+ * networking, and dockerd runs with --bridge=none, so testcontainers must not look for the "bridge"
+ * network's gateway (it does when /.dockerenv exists, and fails with "network bridge not found").
  */
 import { execFile } from "node:child_process";
 import { createServer } from "node:net";
@@ -11,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 
 process.env.TESTCONTAINERS_RYUK_DISABLED ??= "true";
+process.env.TESTCONTAINERS_HOST_OVERRIDE ??= "127.0.0.1";
 
 const run = promisify(execFile);
 export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
