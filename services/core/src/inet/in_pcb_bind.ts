@@ -1,0 +1,119 @@
+/**
+ * connect(2)'s local port search and placement, as DragonFly's
+ * `in_pcbbind_remote()` (sys/netinet/in_pcb.c, 02353b181a / 9bc6665cf4) and
+ * `tcp_connect()` (tcp_usrreq.c).
+ *
+ * The search hashes (faddr, laddr, fport) once with the piecemeal Toeplitz
+ * pieces, starts at a random port of the ephemeral range and steps with
+ * lport++. While the try budget (`net.inet.ip.porthash_trycount`, default
+ * 2 × ncpus) lasts, a candidate whose 4-tuple hash lands on another CPU is
+ * skipped; the last budgeted try is taken whatever its CPU, and after the
+ * budget the hash is not checked at all. A candidate must also be free for
+ * this destination (`in_pcblookup_localremote`: no listener on the port and no
+ * PCB with the same 4-tuple) and not a self-connect.
+ *
+ * Placement: if the chosen 4-tuple hashes to another CPU the connection
+ * migrates there (counted: dfly_tcp_connect_migrations_total{cpu}); the owner
+ * then runs `InpcbHost.connect()` (tcp_connect_oncpu), which inserts it into
+ * its exact hash.
+ */
+import { toeplitzPiecemealAddr, toeplitzPiecemealPort } from "../rss/toeplitz_piecemeal.js";
+import { toeplitzHash } from "../rss/toeplitz.js";
+import {
+  INADDR_ANY,
+  INP,
+  InpcbAddrNotAvailError,
+  InpcbAlreadyBoundError,
+  InpcbLaddrUnsetError,
+  InpcbWrongCpuError,
+  type Inpcb,
+  type InpcbHost,
+} from "./in_pcb.js";
+
+export interface BindRemoteResult {
+  /** The chosen local port (now held in the host's port table). */
+  lport: number;
+  /** 16-bit Toeplitz hash of the 4-tuple. */
+  hash: number;
+  /** Its owner CPU. */
+  cpu: number;
+  /** Candidates examined (≥ 1). */
+  tries: number;
+}
+
+/**
+ * `in_pcbbind_remote`: pick inp's local port for faddr:fport, preferring one
+ * whose hash lands on `mycpu`. `inp.laddr` must already be set. Throws
+ * InpcbAlreadyBoundError, InpcbLaddrUnsetError, or InpcbAddrNotAvailError
+ * when every port of the range is taken for this destination.
+ */
+export function inPcbBindRemote<P>(host: InpcbHost<P>, inp: Inpcb<P>, faddr: number, fport: number, mycpu: number): BindRemoteResult {
+  if (inp.laddr === INADDR_ANY) throw new InpcbLaddrUnsetError();
+  if (inp.lport !== 0) throw new InpcbAlreadyBoundError(inp.laddr, inp.lport);
+  const laddr = inp.laddr;
+  const first = host.portFirst;
+  const last = host.portLast;
+  const count = last - first + 1;
+  let budget = host.porthashTrycount;
+  const base = budget > 0 ? (toeplitzPiecemealAddr(faddr) ^ toeplitzPiecemealAddr(laddr) ^ toeplitzPiecemealPort(fport)) >>> 0 : 0;
+  let lport = first + Math.min(count - 1, Math.floor(host.random() * count));
+  let tries = 0;
+  for (let i = 0; i < count; i++, lport = lport === last ? first : lport + 1) {
+    tries++;
+    if (budget > 0) {
+      budget--;
+      if (budget > 0 && host.hashcpu(toeplitzHash(base ^ toeplitzPiecemealPort(lport))) !== mycpu) continue;
+    }
+    if (lport === fport && laddr === faddr) continue; // would connect to itself
+    if (host.lookupLocalRemote(laddr, lport, faddr, fport)) continue;
+    inp.lport = lport;
+    inp.flags |= INP.ANONPORT;
+    host.insPortHash(inp);
+    host.stats[mycpu].portSearchTries += tries;
+    const hash = host.hashOf(faddr, fport, laddr, lport);
+    return { lport, hash, cpu: host.hashcpu(hash), tries };
+  }
+  host.stats[mycpu].portSearchTries += tries;
+  throw new InpcbAddrNotAvailError(laddr, faddr, fport, first, last);
+}
+
+export interface ConnectPlacement {
+  lport: number;
+  hash: number;
+  /** The owner CPU, where the caller must run `host.connect(inp, faddr, fport, cpu)`. */
+  cpu: number;
+  /** The PCB moved from the calling CPU's list to the owner's. */
+  migrated: boolean;
+  /** Port candidates examined (0 when the socket was already bound). */
+  tries: number;
+}
+
+/**
+ * `tcp_connect()` up to the hand-off: search a local port if the PCB has
+ * none, then move the PCB to the CPU that owns the 4-tuple when that is not
+ * `mycpu` (in_pcbunlink + in_pcblink), counting the migration on `mycpu`.
+ * The PCB must be on `mycpu`'s list.
+ */
+export function tcpConnectPlace<P>(host: InpcbHost<P>, inp: Inpcb<P>, faddr: number, fport: number, mycpu: number): ConnectPlacement {
+  if (inp.cpu !== mycpu) throw new InpcbWrongCpuError(mycpu, inp.cpu, "connect of a PCB listed");
+  let lport = inp.lport;
+  let tries = 0;
+  let hash: number;
+  let cpu: number;
+  if (lport === 0) {
+    const r = inPcbBindRemote(host, inp, faddr, fport, mycpu);
+    ({ lport, hash, cpu, tries } = r);
+  } else {
+    if (inp.laddr === INADDR_ANY) throw new InpcbLaddrUnsetError();
+    hash = host.hashOf(faddr, fport, inp.laddr, lport);
+    cpu = host.hashcpu(hash);
+  }
+  const migrated = cpu !== mycpu;
+  if (migrated) {
+    host.migrate(inp, cpu);
+    host.stats[mycpu].connectMigrations++;
+  } else {
+    host.stats[mycpu].connectLocal++;
+  }
+  return { lport, hash, cpu, migrated, tries };
+}
