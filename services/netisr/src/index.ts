@@ -1,1 +1,26 @@
-export {};
+export { IpDrop, IP_DROP_REASONS, IP_DROP_COUNT, IcmpType, IpStats, type IpDropReason, type IcmpTypeName } from "./ipstat.js";
+export { ipInputCheck, ipDoOptions, ipHasOptions, IP_OK, OptVerdict, type OptResult, type OptVerdictCode } from "./ip_input.js";
+export { Fib, ForwardResult, ipForward, FWD_OK, FWD_FRAGMENT, IF_MTU_DEFAULT } from "./ip_forward.js";
+export {
+  ICMPLIM_DEFAULT,
+  Bandlim,
+  IcmpRateLimit,
+  inCanforward,
+  icmpErrorAllowed,
+  icmpErrorLength,
+  writeIcmpError,
+  icmpInputCheck,
+  icmpEchoReflect,
+  type BandlimKind,
+} from "./ip_icmp.js";
+export { IFPOLL, IopollCtx, RxRing, IfpollConfigError, type IopollOptions } from "./ifpoll.js";
+export {
+  Netisr,
+  NetisrIf,
+  NetisrStats,
+  NetisrConfigError,
+  parseCidr,
+  type NetisrConfig,
+  type NetisrOutput,
+  type LocalInput,
+} from "./netisr.js";

@@ -1,0 +1,155 @@
+/**
+ * IPv4 forwarding, as DragonFly's `ip_forward()` (sys/netinet/ip_input.c) and the route
+ * part of `ip_output()`:
+ *
+ *   1. !in_canforward(dst) (class D/E, 0/8, 127/8)  → cantforward, silently
+ *   2. TTL ≤ 1                                       → timxceed, ICMP time exceeded (in transit)
+ *   3. no route (LPM on this CPU's replica)          → noroute, ICMP unreachable host
+ *      RTF_REJECT → the same; RTF_BLACKHOLE → noroute, silently
+ *   4. longer than the path MTU: DF set              → cantfrag, ICMP needfrag with the MTU;
+ *      DF clear → fragmented by the caller (FWD_FRAGMENT)
+ *   5. TTL decremented in place, header checksum patched by RFC 1624 (core's ipTtlDecrement).
+ *
+ * Every check reads the frame where it lies in the batch; nothing allocates on the
+ * forwarding path. ICMP redirects (same in/out interface) are not sent: the emulated
+ * links carry raw IP frames with no link-layer neighbours to redirect to.
+ */
+import { ICMP, ICMP_TIMXCEED, ICMP_UNREACH, ipTtlDecrement, NO_ROUTE, RTF, type RouteTable } from "@dfly/core";
+import { inCanforward } from "./ip_icmp.js";
+import { IpDrop } from "./ipstat.js";
+
+/** Forwarded: `res.ifindex`/`res.mtu` name the output, the frame is rewritten. */
+export const FWD_OK = -1;
+/** Longer than the MTU and DF clear: the caller fragments (TTL already decremented). */
+export const FWD_FRAGMENT = -2;
+
+/** Default interface MTU (ETHERMTU). */
+export const IF_MTU_DEFAULT = 1500;
+
+/** Where a forwarded frame goes, or which ICMP error the drop asks for. Reused, never allocated per packet. */
+export class ForwardResult {
+  ifindex = -1;
+  mtu = IF_MTU_DEFAULT;
+  /** ICMP type to send about a dropped frame, or -1 for none. */
+  icmpType = -1;
+  icmpCode = 0;
+  /** Next-hop MTU for needfrag. */
+  icmpParam = 0;
+}
+
+const UNRESOLVED = -2;
+
+/**
+ * The forwarding view of one CPU's route table: route index → output interface index,
+ * resolved once per route (a gateway route without an interface takes the interface of
+ * the route to its gateway) and cached until the table changes (`invalidate()`).
+ */
+export class Fib {
+  private outIf = new Int32Array(1024).fill(UNRESOLVED);
+
+  /**
+   * @param table  this CPU's replica
+   * @param ifindexOf  interface name → index in this netisr's interface list, or -1
+   * @param ifMtu  interface index → MTU
+   */
+  constructor(
+    readonly table: RouteTable,
+    private ifindexOf: (ifname: string) => number,
+    private ifMtu: (ifindex: number) => number = () => IF_MTU_DEFAULT,
+  ) {}
+
+  /** Forget cached resolutions (after any route change or interface change). */
+  invalidate(ifindexOf?: (ifname: string) => number, ifMtu?: (ifindex: number) => number): void {
+    if (ifindexOf) this.ifindexOf = ifindexOf;
+    if (ifMtu) this.ifMtu = ifMtu;
+    this.outIf.fill(UNRESOLVED);
+  }
+
+  /** Output interface of route `ri`, or -1 when it resolves to none. */
+  outIfOf(ri: number): number {
+    if (ri >= this.outIf.length) {
+      const grown = new Int32Array(Math.max(ri + 1, this.outIf.length * 2)).fill(UNRESOLVED);
+      grown.set(this.outIf);
+      this.outIf = grown;
+    }
+    let v = this.outIf[ri];
+    if (v === UNRESOLVED) {
+      v = this.resolve(ri);
+      this.outIf[ri] = v;
+    }
+    return v;
+  }
+
+  private resolve(ri: number): number {
+    const t = this.table;
+    const ifname = t.ifnameOf(ri);
+    if (ifname !== undefined) return this.ifindexOf(ifname);
+    if (t.flagsOf(ri) & RTF.GATEWAY) {
+      const gi = t.lookup(t.gatewayOf(ri));
+      if (gi === NO_ROUTE || gi === ri) return -1;
+      const gname = t.ifnameOf(gi);
+      if (gname === undefined || t.flagsOf(gi) & RTF.GATEWAY) return -1;
+      return this.ifindexOf(gname);
+    }
+    return -1;
+  }
+
+  /** Path MTU of route `ri` on interface `ifx`: the route's MTU if set, else the interface's. */
+  mtuOf(ri: number, ifx: number): number {
+    const m = this.table.mtuOf(ri);
+    return m !== 0 ? m : this.ifMtu(ifx);
+  }
+}
+
+/**
+ * `ip_forward()` for the checked datagram at `buf[off…]` (header length `hlen`, total
+ * length `iplen`). Returns FWD_OK, FWD_FRAGMENT, or an IpDrop code with `res.icmp*` set
+ * when an ICMP error is due. On a drop the frame is left as it arrived (the ICMP quote
+ * needs the original header).
+ */
+export function ipForward(buf: Uint8Array, off: number, iplen: number, fib: Fib, res: ForwardResult): number {
+  res.icmpType = -1;
+  const dst = ((buf[off + 16] << 24) | (buf[off + 17] << 16) | (buf[off + 18] << 8) | buf[off + 19]) >>> 0;
+  if (!inCanforward(dst)) return IpDrop.cantforward;
+  if (buf[off + 8] <= 1) {
+    res.icmpType = ICMP.TIMXCEED;
+    res.icmpCode = ICMP_TIMXCEED.INTRANS;
+    return IpDrop.timxceed;
+  }
+  const t = fib.table;
+  const ri = t.lookup(dst);
+  if (ri === NO_ROUTE) {
+    res.icmpType = ICMP.UNREACH;
+    res.icmpCode = ICMP_UNREACH.HOST;
+    return IpDrop.noroute;
+  }
+  const flags = t.flagsOf(ri);
+  if (flags & (RTF.REJECT | RTF.BLACKHOLE)) {
+    if (flags & RTF.REJECT) {
+      res.icmpType = ICMP.UNREACH;
+      res.icmpCode = ICMP_UNREACH.HOST;
+    }
+    return IpDrop.noroute;
+  }
+  const ifx = fib.outIfOf(ri);
+  if (ifx < 0) {
+    res.icmpType = ICMP.UNREACH;
+    res.icmpCode = ICMP_UNREACH.HOST;
+    return IpDrop.noroute;
+  }
+  const mtu = fib.mtuOf(ri, ifx);
+  res.ifindex = ifx;
+  res.mtu = mtu;
+  if (iplen > mtu) {
+    if (buf[off + 6] & 0x40) {
+      res.icmpType = ICMP.UNREACH;
+      res.icmpCode = ICMP_UNREACH.NEEDFRAG;
+      res.icmpParam = mtu;
+      return IpDrop.cantfrag;
+    }
+    ipTtlDecrement(buf, off);
+    return FWD_FRAGMENT;
+  }
+  ipTtlDecrement(buf, off);
+  return FWD_OK;
+}

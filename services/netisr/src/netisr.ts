@@ -1,0 +1,582 @@
+/**
+ * One netisr CPU (DragonFly's `netisr N` thread, sys/net/netisr.c): it owns its slice of
+ * network state and is the only code that touches it. It consumes the RX rings the ringmap
+ * gives it and its own message port, and for every frame:
+ *
+ *   - works out the owner CPU, netisr_hashcpu(toeplitz_hash(raw hash)) over the live CPUs;
+ *     when that is another CPU (fewer rings than CPUs) the frame goes to the owner's port
+ *     and is counted as redispatched (ether_dispatch() → lwkt_sendmsg to the owner);
+ *   - runs IPv4 input (ip_input.ts), delivers to a local address (ICMP echo, ip_icmp.ts) or
+ *     forwards (ip_forward.ts) on its own route replica.
+ *
+ * Packet path rules: no allocation per packet; frames are rewritten in place in the batch
+ * they arrived in, and that same batch — compacted when some frames left it — goes to the
+ * TX ring as one batch. Frames that leave by another path (another interface, another CPU,
+ * a trimmed or fragmented frame, an ICMP error) are copied into per-destination batch
+ * writers, flushed at the end of the batch.
+ *
+ * This module does no I/O: `NetisrOutput` publishes, and tests drive it directly.
+ */
+import { ICMP, ICMP_UNREACH, ipFragment, netisrHashcpu, NETISR_CPUMAX, type RouteTable } from "@dfly/core";
+import {
+  compactFrameBatch,
+  FrameBatchCursor,
+  FrameBatchWriter,
+  MAX_BATCH_FRAMES,
+  type InterfaceTopology,
+  type TopologyMsg,
+} from "@dfly/transport";
+import { Fib, ForwardResult, FWD_FRAGMENT, FWD_OK, ipForward, IF_MTU_DEFAULT } from "./ip_forward.js";
+import {
+  Bandlim,
+  icmpEchoReflect,
+  icmpErrorAllowed,
+  icmpErrorLength,
+  icmpInputCheck,
+  IcmpRateLimit,
+  writeIcmpError,
+} from "./ip_icmp.js";
+import { ipDoOptions, ipInputCheck, IP_OK, OptVerdict } from "./ip_input.js";
+import { IpDrop, IpStats } from "./ipstat.js";
+
+/** Where a netisr's output goes (the transport adapter in main.ts / the embedded runner). */
+export interface NetisrOutput {
+  /** A batch for TX ring `ring` of interface `ifname`. The buffer is given away. */
+  tx(ifname: string, ring: number, batch: Uint8Array): void;
+  /** Frames for another CPU's port (each frame's tag is the RX ring it arrived on). The buffer is given away. */
+  redispatch(cpu: number, batch: Uint8Array): void;
+}
+
+/** A local protocol hook (TCP/UDP sockets, later issues): true when it consumed the datagram. */
+export type LocalInput = (proto: number, buf: Uint8Array, off: number, hlen: number, iplen: number) => boolean;
+
+/** This CPU's view of one interface. */
+export class NetisrIf {
+  readonly addrs: Uint32Array;
+  readonly masks: Uint32Array;
+  /** TX ring this CPU transmits on: the ring the ringmap puts on this CPU, else cpu index % rings. */
+  readonly txRing: number;
+  /** RX rings this CPU polls. */
+  readonly rxRings: number[];
+  /** Frames received per RX ring (this CPU's counts). */
+  readonly rxFrames: Float64Array;
+  /** Frames dropped because the RX descriptor ring was full (polling mode), per ring. */
+  readonly rxRingDropped: Float64Array;
+  txFrames = 0;
+
+  constructor(
+    readonly index: number,
+    readonly topo: InterfaceTopology,
+    cpu: number,
+    cpuIndex: number,
+    readonly mtu: number = IF_MTU_DEFAULT,
+  ) {
+    const a: number[] = [];
+    const m: number[] = [];
+    for (const s of topo.addresses) {
+      const [addr, len] = parseCidr(s);
+      a.push(addr);
+      m.push(len === 0 ? 0 : (0xffffffff << (32 - len)) >>> 0);
+    }
+    this.addrs = Uint32Array.from(a);
+    this.masks = Uint32Array.from(m);
+    this.rxRings = [];
+    for (let r = 0; r < topo.rings; r++) if (topo.ringToCpu[r] === cpu) this.rxRings.push(r);
+    this.txRing = this.rxRings.length > 0 ? this.rxRings[0] : cpuIndex % Math.max(1, topo.rings);
+    this.rxFrames = new Float64Array(topo.rings);
+    this.rxRingDropped = new Float64Array(topo.rings);
+  }
+
+  get ifname(): string {
+    return this.topo.ifname;
+  }
+}
+
+/** `a.b.c.d/len` → [addr, len]. Throws on malformed input (config is validated at the edge). */
+export function parseCidr(s: string): [number, number] {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(s);
+  if (!m) throw new NetisrConfigError(`address "${s}" is not a.b.c.d/len`);
+  const o = [m[1], m[2], m[3], m[4]].map(Number);
+  const len = m[5] === undefined ? 32 : Number(m[5]);
+  if (o.some((x) => x > 255) || len > 32) throw new NetisrConfigError(`address "${s}" is out of range`);
+  return [((o[0] << 24) | (o[1] << 16) | (o[2] << 8) | o[3]) >>> 0, len];
+}
+
+export class NetisrConfigError extends Error {
+  override readonly name = "NetisrConfigError";
+}
+
+/** Counters of one netisr CPU beyond ipstat. Plain numbers, one writer. */
+export class NetisrStats {
+  readonly ip = new IpStats();
+  redispatched = 0;
+  redispatchReceived = 0;
+  batchesRx = 0;
+  batchesTx = 0;
+  batchesPortIn = 0;
+  batchesPortOut = 0;
+  /** RX batches refused as malformed (FrameBatchDropReason). */
+  badBatches = 0;
+  /** Seconds the last consumed RX batch waited in this CPU's RX ring. */
+  lagSeconds = 0;
+}
+
+export interface NetisrConfig {
+  /** This CPU's id. */
+  cpu: number;
+  topology: TopologyMsg;
+  routes: RouteTable;
+  output: NetisrOutput;
+  /** net.inet.ip.forwarding (default on: this stack is a router). */
+  forwarding?: boolean;
+  /** net.inet.icmp.icmplim (default 200/s, per CPU here). */
+  icmplim?: number;
+  /** Milliseconds clock (tests inject one). */
+  nowMs?: () => number;
+  localInput?: LocalInput;
+}
+
+const OUT_NONE = -1;
+
+function rd32(b: Uint8Array, o: number): number {
+  return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
+}
+
+/** Copies one frame into a writer without a temporary view. False when it does not fit. */
+function copyFrame(w: FrameBatchWriter, src: Uint8Array, off: number, len: number, hash: number, tag: number): boolean {
+  const at = w.reserve(len, hash, tag);
+  if (at < 0) return false;
+  const dst = w.buffer;
+  if (len <= 256) for (let i = 0; i < len; i++) dst[at + i] = src[off + i];
+  else dst.set(src.subarray(off, off + len), at);
+  return true;
+}
+
+export class Netisr {
+  readonly cpu: number;
+  readonly stats = new NetisrStats();
+  readonly routes: RouteTable;
+  private cpus: number[] = [];
+  private cpuIndex = 0;
+  /** netisr_hashcpu for every one of the 128 buckets, as CPU ids. */
+  private readonly bucketCpu = new Int32Array(NETISR_CPUMAX);
+  private ifs: NetisrIf[] = [];
+  private ifByName = new Map<string, number>();
+  private localAddrs = new Uint32Array(0);
+  private localIf = new Int32Array(0);
+  private bcastAddrs = new Uint32Array(0);
+  private readonly fib: Fib;
+  private readonly fwd = new ForwardResult();
+  private readonly limiter: IcmpRateLimit;
+  private readonly output: NetisrOutput;
+  private readonly nowMs: () => number;
+  private readonly localInput: LocalInput | undefined;
+  forwarding: boolean;
+  epoch = 0;
+
+  private readonly cursor = new FrameBatchCursor();
+  private readonly keep = new Uint8Array(MAX_BATCH_FRAMES);
+  /** Copy-out writers per interface index, and per target CPU id. */
+  private txw: (FrameBatchWriter | undefined)[] = [];
+  private readonly rdw = new Map<number, FrameBatchWriter>();
+  private ipId = 1;
+
+  constructor(c: NetisrConfig) {
+    this.cpu = c.cpu;
+    this.routes = c.routes;
+    this.output = c.output;
+    this.forwarding = c.forwarding ?? true;
+    this.limiter = new IcmpRateLimit(c.icmplim);
+    this.nowMs = c.nowMs ?? (() => performance.now());
+    this.localInput = c.localInput;
+    this.fib = new Fib(c.routes, (n) => this.ifByName.get(n) ?? -1, (i) => this.ifs[i]?.mtu ?? IF_MTU_DEFAULT);
+    this.setTopology(c.topology);
+  }
+
+  get interfaces(): readonly NetisrIf[] {
+    return this.ifs;
+  }
+  get ncpus(): number {
+    return this.cpus.length;
+  }
+  get liveCpus(): readonly number[] {
+    return this.cpus;
+  }
+
+  /** Installs a topology (CPU set, interfaces, ring → CPU map). Counters of interfaces that stay are kept. */
+  setTopology(t: TopologyMsg): void {
+    const idx = t.cpus.indexOf(this.cpu);
+    if (idx < 0) throw new NetisrConfigError(`cpu ${this.cpu} is not in the topology's cpus [${t.cpus.join(",")}]`);
+    this.cpus = [...t.cpus];
+    this.cpuIndex = idx;
+    for (let b = 0; b < NETISR_CPUMAX; b++) this.bucketCpu[b] = this.cpus[netisrHashcpu(b, this.cpus.length)];
+    const old = new Map(this.ifs.map((i) => [i.ifname, i]));
+    this.ifs = t.interfaces.map((it, i) => {
+      const n = new NetisrIf(i, it, this.cpu, idx);
+      const o = old.get(it.ifname);
+      if (o) {
+        n.rxFrames.set(o.rxFrames.subarray(0, Math.min(o.rxFrames.length, n.rxFrames.length)));
+        n.rxRingDropped.set(o.rxRingDropped.subarray(0, Math.min(o.rxRingDropped.length, n.rxRingDropped.length)));
+        n.txFrames = o.txFrames;
+      }
+      return n;
+    });
+    this.ifByName = new Map(this.ifs.map((i) => [i.ifname, i.index]));
+    const la: number[] = [];
+    const li: number[] = [];
+    const ba: number[] = [];
+    for (const i of this.ifs) {
+      for (let k = 0; k < i.addrs.length; k++) {
+        la.push(i.addrs[k]);
+        li.push(i.index);
+        if (i.masks[k] !== 0xffffffff) ba.push((i.addrs[k] | ~i.masks[k]) >>> 0);
+      }
+    }
+    this.localAddrs = Uint32Array.from(la);
+    this.localIf = Int32Array.from(li);
+    this.bcastAddrs = Uint32Array.from(ba);
+    this.txw = new Array(this.ifs.length);
+    this.epoch = t.epoch;
+    this.fib.invalidate();
+  }
+
+  /** The route table changed (the agent applied an add/delete): drop cached resolutions. */
+  routesChanged(): void {
+    this.fib.invalidate();
+  }
+
+  ifindex(ifname: string): number {
+    return this.ifByName.get(ifname) ?? -1;
+  }
+
+  /** The CPU id netisr_hashcpu names for a raw RSS hash. */
+  ownerOf(rawHash: number): number {
+    return this.bucketCpu[rawHash & 0x7f];
+  }
+
+  /**
+   * A batch from RX ring `ring` of interface `ifx`, frames [from, to) (all by default).
+   * `whole`: the caller hands the whole batch over, so forwarded frames may leave in it
+   * (in place). Returns the number of frames looked at.
+   */
+  rxBatch(ifx: number, ring: number, batch: Uint8Array, from = 0, to = MAX_BATCH_FRAMES, whole = true): number {
+    const c = this.cursor;
+    const bad = c.reset(batch);
+    if (bad !== null) {
+      this.stats.badBatches++;
+      return 0;
+    }
+    const ifp = this.ifs[ifx];
+    if (ifp === undefined) {
+      this.stats.badBatches++;
+      return 0;
+    }
+    this.stats.batchesRx++;
+    const n = Math.min(c.count, to);
+    const inPlace = whole && from === 0 && n === c.count;
+    const keep = this.keep;
+    const me = this.cpu;
+    const bucketCpu = this.bucketCpu;
+    let primary = OUT_NONE;
+    let kept = 0;
+    let seen = 0;
+    while (c.next()) {
+      const i = c.index;
+      if (i < from) continue;
+      if (i >= n) break;
+      seen++;
+      keep[i] = 0;
+      const owner = bucketCpu[c.hash & 0x7f];
+      if (owner !== me) {
+        this.redispatchFrame(owner, c.buf, c.offset, c.length, c.hash, ring);
+        continue;
+      }
+      const out = this.input(c.buf, c.offset, c.length, c.hash);
+      if (out < 0) continue;
+      if (inPlace && (primary === OUT_NONE || primary === out)) {
+        primary = out;
+        keep[i] = 1;
+        kept++;
+      } else {
+        this.txCopy(out, c.buf, c.offset, c.length, c.hash);
+      }
+    }
+    ifp.rxFrames[ring] += seen;
+    this.flushRedispatch();
+    this.flushTx();
+    if (kept > 0) {
+      const outBatch = kept === c.count ? batch : compactFrameBatch(batch, keep);
+      this.emitTx(primary, outBatch, kept);
+    }
+    return seen;
+  }
+
+  /** Frames another CPU redispatched to this one (a `frames` netmsg on this CPU's port). */
+  portFrames(batch: Uint8Array): void {
+    const c = this.cursor;
+    if (c.reset(batch) !== null) {
+      this.stats.badBatches++;
+      return;
+    }
+    this.stats.batchesPortIn++;
+    const keep = this.keep;
+    let primary = OUT_NONE;
+    let kept = 0;
+    while (c.next()) {
+      const i = c.index;
+      keep[i] = 0;
+      this.stats.redispatchReceived++;
+      const out = this.input(c.buf, c.offset, c.length, c.hash);
+      if (out < 0) continue;
+      if (primary === OUT_NONE || primary === out) {
+        primary = out;
+        keep[i] = 1;
+        kept++;
+      } else {
+        this.txCopy(out, c.buf, c.offset, c.length, c.hash);
+      }
+    }
+    this.flushTx();
+    if (kept > 0) this.emitTx(primary, kept === c.count ? batch : compactFrameBatch(batch, keep), kept);
+  }
+
+  /**
+   * ip_input for one frame. Returns the output interface when the frame, rewritten in
+   * place, should leave in its batch; OUT_NONE when it was dropped, consumed, or copied out.
+   */
+  private input(buf: Uint8Array, off: number, len: number, hash: number): number {
+    const st = this.stats.ip;
+    st.total++;
+    const v = ipInputCheck(buf, off, len);
+    if (v !== IP_OK) {
+      st.dropped[v]++;
+      return OUT_NONE;
+    }
+    const hlen = (buf[off] & 0x0f) << 2;
+    const iplen = (buf[off + 2] << 8) | buf[off + 3];
+    if (hlen > 20) {
+      const o = ipDoOptions(buf.subarray(off, off + len), 0);
+      if (o.verdict !== OptVerdict.ok) {
+        st.dropped[IpDrop.badoptions]++;
+        if (o.verdict === OptVerdict.srcfail) this.icmpError(buf, off, ICMP.UNREACH, ICMP_UNREACH.SRCFAIL, 0, false);
+        else this.icmpError(buf, off, ICMP.PARAMPROB, 0, o.pointer, false);
+        return OUT_NONE;
+      }
+    }
+    const dst = rd32(buf, off + 16);
+    const la = this.localAddrs;
+    for (let k = 0; k < la.length; k++) if (la[k] === dst) return this.ours(buf, off, len, hlen, iplen, false);
+    const ba = this.bcastAddrs;
+    for (let k = 0; k < ba.length; k++) if (ba[k] === dst) return this.ours(buf, off, len, hlen, iplen, true);
+    if (dst === 0xffffffff || dst === 0) return this.ours(buf, off, len, hlen, iplen, true);
+    if (dst >>> 28 === 0xe) {
+      st.dropped[IpDrop.notmember]++;
+      return OUT_NONE;
+    }
+    if (!this.forwarding) {
+      st.dropped[IpDrop.cantforward]++;
+      return OUT_NONE;
+    }
+    const res = this.fwd;
+    const r = ipForward(buf, off, iplen, this.fib, res);
+    if (r === FWD_OK) {
+      st.forwarded++;
+      if (len !== iplen) {
+        // ip_input trims frames longer than ip_len; the trimmed frame leaves by copy.
+        this.txCopy(res.ifindex, buf, off, iplen, hash);
+        return OUT_NONE;
+      }
+      return res.ifindex;
+    }
+    if (r === FWD_FRAGMENT) {
+      st.forwarded++;
+      this.fragment(res.ifindex, res.mtu, buf, off, iplen);
+      return OUT_NONE;
+    }
+    st.dropped[r]++;
+    if (res.icmpType >= 0) this.icmpError(buf, off, res.icmpType, res.icmpCode, res.icmpParam, false);
+    return OUT_NONE;
+  }
+
+  /** A datagram addressed to this host (`bcast`: to a broadcast address). */
+  private ours(buf: Uint8Array, off: number, len: number, hlen: number, iplen: number, bcast: boolean): number {
+    const st = this.stats.ip;
+    const ipoff = (buf[off + 6] << 8) | buf[off + 7];
+    if (ipoff & 0x3fff) {
+      // Limit: no reassembly queue (ip_reass); fragments to a local address are dropped.
+      st.dropped[IpDrop.fragdropped]++;
+      return OUT_NONE;
+    }
+    const p = buf[off + 9];
+    if (p === 1) {
+      const v = icmpInputCheck(buf, off, hlen, iplen);
+      if (v !== IP_OK) {
+        st.dropped[v]++;
+        return OUT_NONE;
+      }
+      if (buf[off + hlen] !== ICMP.ECHO) {
+        // Other types go to raw sockets in DragonFly; there are none here.
+        st.delivered++;
+        return OUT_NONE;
+      }
+      if (bcast) {
+        st.dropped[IpDrop.bmcastecho]++;
+        return OUT_NONE;
+      }
+      if (!this.limiter.allow(Bandlim.echo, this.nowMs())) {
+        st.icmpRatelimited++;
+        st.dropped[IpDrop.icmplim]++;
+        return OUT_NONE;
+      }
+      return this.echoReply(buf, off, len, hlen, iplen);
+    }
+    if (this.localInput !== undefined && this.localInput(p, buf, off, hlen, iplen)) {
+      st.delivered++;
+      return OUT_NONE;
+    }
+    if (p === 17 || p === 6) {
+      st.dropped[IpDrop.noport]++;
+      // udp_input: ICMP port unreachable (unless broadcast). TCP would answer with a RST (not here).
+      if (p === 17) this.icmpError(buf, off, ICMP.UNREACH, ICMP_UNREACH.PORT, 0, bcast);
+      return OUT_NONE;
+    }
+    st.dropped[IpDrop.noproto]++;
+    this.icmpError(buf, off, ICMP.UNREACH, ICMP_UNREACH.PROTOCOL, 0, bcast);
+    return OUT_NONE;
+  }
+
+  private echoReply(buf: Uint8Array, off: number, len: number, hlen: number, iplen: number): number {
+    const st = this.stats.ip;
+    const src = rd32(buf, off + 12);
+    const me = rd32(buf, off + 16);
+    const outIf = this.routeIf(src);
+    if (outIf < 0) {
+      st.dropped[IpDrop.noroute]++;
+      return OUT_NONE;
+    }
+    st.delivered++;
+    st.icmpOut[ICMP.ECHOREPLY]++;
+    if (hlen === 20 && len === iplen) {
+      icmpEchoReflect(buf, off, 20, me);
+      return outIf;
+    }
+    // Options or trailing bytes: the reply is built without options by copy.
+    const w = this.txWriter(outIf);
+    const n = iplen - hlen + 20;
+    let at = w.reserve(n, 0, 0);
+    if (at < 0) {
+      this.flushTxOne(outIf);
+      at = this.txWriter(outIf).reserve(n, 0, 0);
+      if (at < 0) return OUT_NONE;
+    }
+    const d = this.txWriter(outIf).buffer;
+    for (let i = 0; i < 20; i++) d[at + i] = buf[off + i];
+    d[at] = 0x45;
+    d[at + 2] = n >>> 8;
+    d[at + 3] = n;
+    d.set(buf.subarray(off + hlen, off + iplen), at + 20);
+    icmpEchoReflect(d, at, 20, me);
+    return OUT_NONE;
+  }
+
+  /** The interface of the route to `addr`, or -1. */
+  private routeIf(addr: number): number {
+    const ri = this.routes.lookup(addr);
+    return ri < 0 ? -1 : this.fib.outIfOf(ri);
+  }
+
+  /** icmp_error(): rate limited, sent toward the original source. */
+  private icmpError(orig: Uint8Array, off: number, type: number, code: number, param: number, bcast: boolean): void {
+    if (!icmpErrorAllowed(orig, off, bcast)) return;
+    if (!this.limiter.allow(Bandlim.error, this.nowMs())) {
+      this.stats.ip.icmpRatelimited++;
+      return;
+    }
+    const src = rd32(orig, off + 12);
+    const outIf = this.routeIf(src);
+    if (outIf < 0) return;
+    const ifp = this.ifs[outIf];
+    // icmp_reflect(): the original destination if it was ours, else the outgoing interface's address.
+    const odst = rd32(orig, off + 16);
+    let from = ifp.addrs.length > 0 ? ifp.addrs[0] : 0;
+    const la = this.localAddrs;
+    for (let k = 0; k < la.length; k++) if (la[k] === odst) from = odst;
+    if (from === 0) return;
+    const n = icmpErrorLength(orig, off);
+    let w = this.txWriter(outIf);
+    let at = w.reserve(n, 0, 0);
+    if (at < 0) {
+      this.flushTxOne(outIf);
+      w = this.txWriter(outIf);
+      at = w.reserve(n, 0, 0);
+      if (at < 0) return;
+    }
+    writeIcmpError(w.buffer, at, orig, off, type, code, param, from, this.ipId);
+    this.ipId = (this.ipId + 1) & 0xffff;
+    this.stats.ip.icmpOut[type]++;
+  }
+
+  private fragment(ifx: number, mtu: number, buf: Uint8Array, off: number, iplen: number): void {
+    let frags: Uint8Array[];
+    try {
+      frags = ipFragment(buf.subarray(off, off + iplen), mtu);
+    } catch {
+      this.stats.ip.dropped[IpDrop.cantfrag]++;
+      this.stats.ip.forwarded--;
+      return;
+    }
+    this.stats.ip.fragmented++;
+    this.stats.ip.ofragments += frags.length;
+    for (const f of frags) this.txCopy(ifx, f, 0, f.length, 0);
+  }
+
+  private redispatchFrame(cpu: number, buf: Uint8Array, off: number, len: number, hash: number, ring: number): void {
+    this.stats.redispatched++;
+    let w = this.rdw.get(cpu);
+    if (w === undefined) this.rdw.set(cpu, (w = new FrameBatchWriter()));
+    if (!copyFrame(w, buf, off, len, hash, ring)) {
+      this.output.redispatch(cpu, w.take());
+      this.stats.batchesPortOut++;
+      copyFrame(w, buf, off, len, hash, ring);
+    }
+  }
+
+  private flushRedispatch(): void {
+    for (const [cpu, w] of this.rdw) {
+      if (w.count === 0) continue;
+      this.output.redispatch(cpu, w.take());
+      this.stats.batchesPortOut++;
+    }
+  }
+
+  private txWriter(ifx: number): FrameBatchWriter {
+    let w = this.txw[ifx];
+    if (w === undefined) this.txw[ifx] = w = new FrameBatchWriter();
+    return w;
+  }
+
+  private txCopy(ifx: number, buf: Uint8Array, off: number, len: number, hash: number): void {
+    if (!copyFrame(this.txWriter(ifx), buf, off, len, hash, 0)) {
+      this.flushTxOne(ifx);
+      if (!copyFrame(this.txWriter(ifx), buf, off, len, hash, 0)) this.stats.ip.dropped[IpDrop.odropped]++;
+    }
+  }
+
+  private flushTxOne(ifx: number): void {
+    const w = this.txw[ifx];
+    if (w === undefined || w.count === 0) return;
+    const n = w.count;
+    this.emitTx(ifx, w.take(), n);
+  }
+
+  private flushTx(): void {
+    for (let i = 0; i < this.txw.length; i++) this.flushTxOne(i);
+  }
+
+  private emitTx(ifx: number, batch: Uint8Array, frames: number): void {
+    const ifp = this.ifs[ifx];
+    ifp.txFrames += frames;
+    this.stats.batchesTx++;
+    this.output.tx(ifp.ifname, ifp.txRing, batch);
+  }
+}
