@@ -1,4 +1,5 @@
 import type { Command } from "./command.js";
+import { benchCoreCommands } from "./commands/bench-core.js";
 import { rssCommands } from "./commands/rss.js";
 
 /**
@@ -6,5 +7,6 @@ import { rssCommands } from "./commands/rss.js";
  * by command path.
  */
 export const commands: Command[] = [
+  ...benchCoreCommands,
   ...rssCommands,
 ];

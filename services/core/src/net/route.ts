@@ -227,7 +227,7 @@ function checkPrefix(p: string | Prefix): Prefix {
   if ((a & ~prefixMask(len)) !== 0) {
     throw new RouteHostBitsError(formatPrefix(a, len), formatPrefix((a & prefixMask(len)) >>> 0, len));
   }
-  return { addr: a, len };
+  return a === addr ? p : { addr: a, len };
 }
 
 // ───────────────────────────── routes ─────────────────────────────
@@ -288,46 +288,46 @@ interface CheckedAttrs {
 
 const IFNAME_RE = /^[A-Za-z][A-Za-z0-9_.-]{0,14}$/;
 
-function u32(prefix: string, name: string, v: unknown): number {
+function u32(p: Prefix, name: string, v: unknown): number {
   if (v === undefined) return 0;
   if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > U32_MAX) {
-    throw new RouteAttributeError(prefix, name, v, "an integer 0–4294967295");
+    throw new RouteAttributeError(formatPrefix(p.addr, p.len), name, v, "an integer 0–4294967295");
   }
   return v;
 }
 
 function checkAttrs(p: Prefix, a: RouteAttrs): CheckedAttrs {
-  const text = formatPrefix(p.addr, p.len);
-  let flags = u32(text, "flags", a.flags);
+  const text = (): string => formatPrefix(p.addr, p.len); // only for errors
+  let flags = u32(p, "flags", a.flags);
   if ((flags & ~(RTF_SETTABLE | RTF_DERIVED)) !== 0) {
-    throw new RouteAttributeError(text, "flags", a.flags, `only bits of 0x${RTF_SETTABLE.toString(16)} (STATIC, BLACKHOLE, REJECT, PROTO1-3)`);
+    throw new RouteAttributeError(text(), "flags", a.flags, `only bits of 0x${RTF_SETTABLE.toString(16)} (STATIC, BLACKHOLE, REJECT, PROTO1-3)`);
   }
   flags = (flags & RTF_SETTABLE) | RTF.UP | (p.len === 32 ? RTF.HOST : 0);
   let gateway = 0;
   if (a.gateway !== undefined) {
     if (typeof a.gateway === "string") {
       gateway = parseQuad(a.gateway, 0, a.gateway.length);
-      if (gateway < 0) throw new RouteAttributeError(text, "gateway", a.gateway, "a dotted-quad IPv4 address");
+      if (gateway < 0) throw new RouteAttributeError(text(), "gateway", a.gateway, "a dotted-quad IPv4 address");
     } else {
-      gateway = u32(text, "gateway", a.gateway);
+      gateway = u32(p, "gateway", a.gateway);
     }
     flags |= RTF.GATEWAY;
   }
   if (a.ifname !== undefined && (typeof a.ifname !== "string" || !IFNAME_RE.test(a.ifname))) {
-    throw new RouteAttributeError(text, "ifname", a.ifname, `1–${ROUTE_IFNAME_MAX} of [A-Za-z0-9_.-] starting with a letter`);
+    throw new RouteAttributeError(text(), "ifname", a.ifname, `1–${ROUTE_IFNAME_MAX} of [A-Za-z0-9_.-] starting with a letter`);
   }
   if (a.gateway === undefined && a.ifname === undefined && (flags & (RTF.BLACKHOLE | RTF.REJECT)) === 0) {
-    throw new RouteNoNextHopError(text);
+    throw new RouteNoNextHopError(text());
   }
-  const mtu = u32(text, "mtu", a.mtu);
-  if (mtu !== 0 && (mtu < 68 || mtu > 65535)) throw new RouteAttributeError(text, "mtu", a.mtu, "0 (unset) or 68–65535");
+  const mtu = u32(p, "mtu", a.mtu);
+  if (mtu !== 0 && (mtu < 68 || mtu > 65535)) throw new RouteAttributeError(text(), "mtu", a.mtu, "0 (unset) or 68–65535");
   return {
     gateway,
     ifname: a.ifname,
-    metric: u32(text, "metric", a.metric),
+    metric: u32(p, "metric", a.metric),
     mtu,
-    iwmaxsegs: u32(text, "iwmaxsegs", a.iwmaxsegs),
-    iwcapsegs: u32(text, "iwcapsegs", a.iwcapsegs),
+    iwmaxsegs: u32(p, "iwmaxsegs", a.iwmaxsegs),
+    iwcapsegs: u32(p, "iwcapsegs", a.iwcapsegs),
     flags,
   };
 }
@@ -364,6 +364,11 @@ function murmur128(w: Int32Array, n: number): void {
   h1 = (h1 + h2 + h3 + h4) | 0;
   h2 = (h2 + h1) | 0; h3 = (h3 + h1) | 0; h4 = (h4 + h1) | 0;
   H[0] = h1; H[1] = h2; H[2] = h3; H[3] = h4;
+}
+
+/** Slot hash of a prefix for the exact-match index. */
+function exactHash(addr: number, len: number): number {
+  return fmix32(addr ^ Math.imul(len + 1, 0x9e3779b9));
 }
 
 function fmix32(h: number): number {
@@ -408,8 +413,12 @@ export class RouteTable {
   private readonly freeSlots: number[] = [];
   private count = 0;
 
-  /** Exact match: byLen[len] maps the network address to the route index. */
-  private readonly byLen: Map<number, number>[] = Array.from({ length: 33 }, () => new Map<number, number>());
+  /**
+   * Exact match (addr, len) → route index: open addressing with linear probing over route
+   * index + 1 (0 = empty), at most half full; deletion shifts the probe run back (no tombstones).
+   * Typed arrays rather than a Map: no per-key boxing of addresses ≥ 2^30, no GC churn.
+   */
+  private exact = new Int32Array(INITIAL_ROUTES * 2);
 
   /** XOR over routes of their 128-bit hashes. */
   private readonly acc = new Int32Array(4);
@@ -472,13 +481,13 @@ export class RouteTable {
   /** Exact match (RTM_GET with RTS_EXACTMATCH). */
   get(prefix: string | Prefix): Route | undefined {
     const p = checkPrefix(prefix);
-    const i = this.byLen[p.len].get(p.addr);
-    return i === undefined ? undefined : this.route(i);
+    const i = this.find(p.addr, p.len);
+    return i < 0 ? undefined : this.route(i);
   }
 
   has(prefix: string | Prefix): boolean {
     const p = checkPrefix(prefix);
-    return this.byLen[p.len].has(p.addr);
+    return this.find(p.addr, p.len) >= 0;
   }
 
   /** Every route, sorted by network address then length. */
@@ -498,7 +507,7 @@ export class RouteTable {
     const p = checkPrefix(prefix);
     const a = checkAttrs(p, attrs);
     const { addr, len } = p;
-    if (this.byLen[len].has(addr)) throw new RouteExistsError(formatPrefix(addr, len));
+    if (this.find(addr, len) >= 0) throw new RouteExistsError(formatPrefix(addr, len));
     if (this.freeSlots.length === 0 && this.slotsUsed === ROUTE_MAX_ROUTES) {
       throw new RouteTableFullError(formatPrefix(addr, len), "routes", ROUTE_MAX_ROUTES);
     }
@@ -509,7 +518,7 @@ export class RouteTable {
     // Nothing below throws.
     const i = this.allocSlot();
     this.store(i, addr, len, a);
-    this.byLen[len].set(addr, i);
+    this.insertExact(i);
     this.count++;
     this.mix(i);
     const v = i + 1;
@@ -540,8 +549,8 @@ export class RouteTable {
   delete(prefix: string | Prefix): Route {
     const p = checkPrefix(prefix);
     const { addr, len } = p;
-    const i = this.byLen[len].get(addr);
-    if (i === undefined) throw new RouteNotFoundError(formatPrefix(addr, len));
+    const i = this.find(addr, len);
+    if (i < 0) throw new RouteNotFoundError(formatPrefix(addr, len));
     const gone = this.route(i);
     const v = i + 1;
     const pv = this.coveringValue(addr, len);
@@ -567,7 +576,7 @@ export class RouteTable {
       }
     }
     this.mix(i); // XOR out
-    this.byLen[len].delete(addr);
+    this.removeExact(i);
     this.rFlags[i] = 0;
     this.rIfname[i] = undefined;
     this.freeSlots.push(i);
@@ -578,8 +587,8 @@ export class RouteTable {
   /** Replaces the attributes of an existing route in place (RTM_CHANGE); its index is kept. */
   change(prefix: string | Prefix, attrs: RouteAttrs): Route {
     const p = checkPrefix(prefix);
-    const i = this.byLen[p.len].get(p.addr);
-    if (i === undefined) throw new RouteNotFoundError(formatPrefix(p.addr, p.len));
+    const i = this.find(p.addr, p.len);
+    if (i < 0) throw new RouteNotFoundError(formatPrefix(p.addr, p.len));
     const a = checkAttrs(p, attrs);
     this.mix(i);
     this.store(i, p.addr, p.len, a);
@@ -624,10 +633,57 @@ export class RouteTable {
   /** Entry value of the longest route strictly covering addr/len: index + 1, or 0 (default / none). */
   private coveringValue(addr: number, len: number): number {
     for (let l = len - 1; l >= 1; l--) {
-      const i = this.byLen[l].get((addr & prefixMask(l)) >>> 0);
-      if (i !== undefined) return i + 1;
+      const i = this.find((addr & prefixMask(l)) >>> 0, l);
+      if (i >= 0) return i + 1;
     }
     return 0;
+  }
+
+  /** Route index of exactly addr/len, or -1. */
+  private find(addr: number, len: number): number {
+    const t = this.exact;
+    const mask = t.length - 1;
+    for (let h = exactHash(addr, len) & mask; ; h = (h + 1) & mask) {
+      const v = t[h];
+      if (v === 0) return -1;
+      if (this.rAddr[v - 1] === addr && this.rLen[v - 1] === len) return v - 1;
+    }
+  }
+
+  private insertExact(i: number): void {
+    if ((this.count + 1) * 2 > this.exact.length) {
+      const old = this.exact;
+      this.exact = new Int32Array(old.length * 2);
+      for (let k = 0; k < old.length; k++) if (old[k] !== 0) this.placeExact(old[k] - 1);
+    }
+    this.placeExact(i);
+  }
+
+  private placeExact(i: number): void {
+    const t = this.exact;
+    const mask = t.length - 1;
+    let h = exactHash(this.rAddr[i], this.rLen[i]) & mask;
+    while (t[h] !== 0) h = (h + 1) & mask;
+    t[h] = i + 1;
+  }
+
+  /** Removes route i (present) from the exact index, shifting later members of its probe run back. */
+  private removeExact(i: number): void {
+    const t = this.exact;
+    const mask = t.length - 1;
+    let hole = exactHash(this.rAddr[i], this.rLen[i]) & mask;
+    while (t[hole] !== i + 1) hole = (hole + 1) & mask;
+    for (let j = (hole + 1) & mask; t[j] !== 0; j = (j + 1) & mask) {
+      const v = t[j];
+      const home = exactHash(this.rAddr[v - 1], this.rLen[v - 1]) & mask;
+      // v may move into the hole unless its home lies cyclically in (hole, j].
+      const stays = hole <= j ? home > hole && home <= j : home > hole || home <= j;
+      if (!stays) {
+        t[hole] = v;
+        hole = j;
+      }
+    }
+    t[hole] = 0;
   }
 
   private allocChunk(): number {
