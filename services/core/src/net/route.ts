@@ -16,14 +16,17 @@
  * probes of every shorter length). The default route (/0) is not written anywhere: entry 0 means
  * "the default route, if any".
  *
- * Memory (measured by `dfly bench core`): level 1 is 2^24 × 4 B = 64 MiB, allocated at construction
- * (the pages are zero-filled lazily by the OS, so an empty table costs little resident memory);
- * level 2 is 1 KiB per /24 holding a longer prefix (the 901,899-prefix Internet table needs fewer
- * than 1,000 of them: ≈ 1 MiB); each route costs ≈ 33 B of typed arrays plus its entry in the
- * exact-match map (≈ 40–80 B in V8). A full table is therefore ≈ 64 MiB + ≈ 100 MiB.
+ * Memory: level 1 is 2^24 × 4 B = 64 MiB, allocated at construction (the OS zero-fills pages
+ * lazily, so an empty table costs little resident memory); level 2 is 1 KiB per /24 holding a longer
+ * prefix; each route costs 29 B of typed arrays + an 8 B name slot + 8–16 B of exact-match index
+ * (arrays grow by doubling). The 901,899-prefix Internet table: 451 chunks (0.5 MiB), route arrays
+ * at capacity 2^20 (≈ 37 MiB) and a 2^21-slot index (8 MiB): ≈ 110 MiB in all (`dfly bench core`
+ * reports the measured figure). Measured alternative: a 16-8-8 trie over the same table needs
+ * 25 MiB instead of 64 MiB for its first two levels at ≈ 1.1× the lookup time; DIR-24-8 is kept
+ * for its simpler updates (two levels, one rule for adds and deletes).
  *
  * Digest: an incrementally maintained XOR, over all routes, of a 128-bit MurmurHash3 (x86_128
- * construction, seed 0) of each route's canonical encoding (see `routeWords`); `digest()` hashes
+ * construction, seed 0) of each route's canonical encoding (see `RouteTable.mix`); `digest()` hashes
  * (route count, that XOR) once more and prints 32 hex digits. It costs O(1) to read and O(1) per
  * change, does not depend on insertion order or CPU, and changes whenever a route or one of its
  * attributes is added, removed or changed. It detects accidental divergence between replicas; it
@@ -48,7 +51,7 @@ export type RouteFlag = (typeof RTF)[keyof typeof RTF];
 export const RTF_SETTABLE = RTF.REJECT | RTF.STATIC | RTF.BLACKHOLE | RTF.PROTO1 | RTF.PROTO2 | RTF.PROTO3;
 const RTF_DERIVED = RTF.UP | RTF.GATEWAY | RTF.HOST;
 
-/** Most routes one table holds (route indexes are < this). Per-route arrays at this size: ≈ 140 MiB. */
+/** Most routes one table holds (route indexes are < this). Per-route arrays and index at this size: ≈ 190 MiB. */
 export const ROUTE_MAX_ROUTES = 1 << 22; // 4,194,304
 /** Most level-2 chunks (/24s holding a prefix longer than /24): 64 MiB of chunks at most. */
 export const ROUTE_MAX_CHUNKS = 1 << 16; // 65,536
