@@ -43,7 +43,8 @@ export interface BindRemoteResult {
 
 /**
  * `in_pcbbind_remote`: pick inp's local port for faddr:fport, preferring one
- * whose hash lands on `mycpu`. `inp.laddr` must already be set. Throws
+ * whose hash lands on `mycpu`, and set inp's foreign end (so the port is held
+ * for this destination only). `inp.laddr` must already be set. Throws
  * InpcbAlreadyBoundError, InpcbLaddrUnsetError, or InpcbAddrNotAvailError
  * when every port of the range is taken for this destination.
  */
@@ -66,6 +67,9 @@ export function inPcbBindRemote<P>(host: InpcbHost<P>, inp: Inpcb<P>, faddr: num
     }
     if (lport === fport && laddr === faddr) continue; // would connect to itself
     if (host.lookupLocalRemote(laddr, lport, faddr, fport)) continue;
+    // DragonFly sets faddr/fport before the search, so the port is held for this destination only.
+    inp.faddr = faddr;
+    inp.fport = fport;
     inp.lport = lport;
     inp.flags |= INP.ANONPORT;
     host.insPortHash(inp);
