@@ -1,1 +1,25 @@
-export {};
+export { ControlAgent, topologyMsgOf, type ControlAgentOptions } from "./agent.js";
+export { ControlClient, DEFAULT_CONTROL_ADDR } from "./client.js";
+export { startControl, type ControlOptions, type ControlHandle } from "./control.js";
+export { Cluster, InterfaceModes, checkInterfaceSpec, MAX_CPU_ID, type InterfaceSpecT, type InterfaceModeName, type CpuInfo } from "./cluster.js";
+export { RouteManager, RouteOps, type RouteEvent, type RouteOpName, type VerifyResult, type RouteChangeResult } from "./routes.js";
+export { CpuPorts, type CpuReply } from "./ports.js";
+export { gatherStats, sumCounters, cleanCounters, type ProtoCounters, type StatsResult } from "./stats.js";
+export { normalizeRouteSpec, routeAttrsOf, routeSpecOf, routeProtoOf, comparePrefixes } from "./routespec.js";
+export {
+  BadRequestError,
+  UnknownInterfaceError,
+  GatewayUnreachableError,
+  CpuApplyError,
+  UnknownCpuError,
+  NotImplementedError,
+  grpcStatusOf,
+  type CpuFailure,
+} from "./errors.js";
+export { topologyProtoOf, interfaceSpecOf } from "./server.js";
+export { controlConfigFromEnv, main, type ControlConfig } from "./main.js";
+export { InterfaceMode } from "./gen/dfly/netstack/v1/cluster.js";
+export type { Topology, InterfaceSpec, InterfaceTopology } from "./gen/dfly/netstack/v1/cluster.js";
+export { RouteOp } from "./gen/dfly/netstack/v1/route.js";
+export type { Route as RouteMessage, VerifyRoutesResponse, ListRoutesResponse } from "./gen/dfly/netstack/v1/route.js";
+export type { GetStatsResponse, ProtocolStats, CpuStats } from "./gen/dfly/netstack/v1/stats.js";

@@ -66,6 +66,12 @@ export interface InterfaceTopology {
   redirect: number[];
   /** Addresses of the interface, `a.b.c.d/len`. */
   addresses: string[];
+  /** Device unit (the ringmap's CPU offset). */
+  unit?: number;
+  /** Polling rate (polling mode), Hz. */
+  pollhz?: number;
+  /** Rings the NIC offered before the ringmap fix-up. */
+  hwRings?: number;
 }
 
 /** The cluster topology (ClusterService.GetTopology, pushed to every CPU on change). */

@@ -1,0 +1,273 @@
+/**
+ * The control plane's agent inside a netisr CPU. It registers the CPU with the
+ * control (gRPC), loads the whole route table into the netisr's replica,
+ * heartbeats, follows the topology, and answers the control netmsgs arriving
+ * on the CPU's port (route add/delete, digest and stats requests).
+ *
+ * Wiring in the netisr (the port subscription must exist BEFORE `start()`, or
+ * the control's first route change finds no one on the port):
+ *
+ *   const agent = new ControlAgent({ cpu, transport, controlAddr, routes, getStats, onTopology });
+ *   transport.subscribe(subjects.netisr(cluster, cpu), (m) => {
+ *     if (agent.handleNetmsg(m)) return;   // control netmsg: handled and answered
+ *     ...frames / socket calls...
+ *   });
+ *   await transport.flush();
+ *   await agent.start();                   // resolves when ready (registered + full table)
+ *
+ * Route changes that arrive before the full table is loaded are held and
+ * answered once it is: those the snapshot already contains (revision ≤ the
+ * snapshot's) are skipped, later ones applied on top. After that every change
+ * is applied idempotently (add of a present prefix replaces it, delete of an
+ * absent one is a no-op) and confirmed only after it is in the table.
+ */
+import type { RouteTable } from "@dfly/core";
+import {
+  DEFAULT_CLUSTER,
+  NetmsgType,
+  decodeNetmsg,
+  encodeNetmsg,
+  netmsgType,
+  subjects,
+  type Msg,
+  type Netmsg,
+  type NetmsgDropReason,
+  type Subscription,
+  type TopologyMsg,
+  type Transport,
+} from "@dfly/transport";
+import { ControlClient } from "./client.js";
+import { InterfaceMode, type Topology } from "./gen/dfly/netstack/v1/cluster.js";
+import { normalizeRouteSpec, routeAttrsOf } from "./routespec.js";
+
+export interface ControlAgentOptions {
+  cpu: number;
+  transport: Transport;
+  /** Control gRPC `host:port` (DFLY_CONTROL_ADDR). */
+  controlAddr: string;
+  /** The netisr's route replica; the agent alone writes it. */
+  routes: RouteTable;
+  /** Subject prefix (DFLY_CLUSTER). */
+  cluster?: string;
+  /** `{ ip: { forward: 3, … }, tcp: {…} }` with BSD counter names; summed by `netstat -s`. */
+  getStats?: () => Record<string, Record<string, number>>;
+  /** Called with each newer topology (epoch increases). */
+  onTopology?: (t: TopologyMsg) => void;
+  /** Called after each applied route change (e.g. to refresh route metrics). */
+  onRoutes?: () => void;
+  /** Where this CPU serves /metrics, reported at registration. */
+  metricsAddr?: string;
+  /** Subscribe to the CPU's port itself (standalone use and tests). Default false: the netisr calls handleNetmsg. */
+  subscribe?: boolean;
+  /** Delay between retries while the control is unreachable (default 500 ms). */
+  retryMs?: number;
+}
+
+type RouteChange = Extract<Netmsg, { type: typeof NetmsgType.routeAdd } | { type: typeof NetmsgType.routeDelete }>;
+
+export function topologyMsgOf(t: Topology): TopologyMsg {
+  return {
+    epoch: t.epoch,
+    cpus: t.cpus,
+    rssKey: Buffer.from(t.rssKey).toString("hex"),
+    interfaces: t.interfaces.map((i) => ({
+      ifname: i.spec?.ifname ?? "",
+      model: i.spec?.model ?? "",
+      mode: i.spec?.mode === InterfaceMode.INTERFACE_MODE_POLLING ? "polling" : "interrupt",
+      rings: i.rings,
+      ringToCpu: i.ringToCpu,
+      redirect: i.redirect,
+      addresses: i.spec?.addresses ?? [],
+      unit: i.spec?.unit ?? 0,
+      pollhz: i.spec?.pollhz ?? 0,
+      hwRings: i.spec?.rings ?? i.rings,
+    })),
+  };
+}
+
+export class ControlAgent {
+  readonly cpu: number;
+  /** Malformed control netmsgs by reason. */
+  readonly drops: Partial<Record<NetmsgDropReason, number>> = {};
+  private readonly o: ControlAgentOptions;
+  private readonly client: ControlClient;
+  private loaded = false;
+  private registered = false;
+  private snapshotRevision = 0;
+  private appliedRevision = 0;
+  private held: { msg: Msg; change: RouteChange }[] = [];
+  private topo: TopologyMsg | undefined;
+  private heartbeatMs = 1000;
+  private timer: NodeJS.Timeout | undefined;
+  private sub: Subscription | undefined;
+  private stopped = false;
+  private syncing: Promise<void> | undefined;
+  private readyWaiters: (() => void)[] = [];
+
+  constructor(o: ControlAgentOptions) {
+    this.o = o;
+    this.cpu = o.cpu;
+    this.client = new ControlClient(o.controlAddr, 5000);
+  }
+
+  /** Registered with the control and holding its whole current route table (netisr /readyz). */
+  get ready(): boolean {
+    return this.registered && this.loaded;
+  }
+
+  get epoch(): number {
+    return this.topo?.epoch ?? 0;
+  }
+
+  get topology(): TopologyMsg | undefined {
+    return this.topo;
+  }
+
+  /** Revision of the last route change applied (or of the loaded snapshot). */
+  get revision(): number {
+    return this.appliedRevision;
+  }
+
+  /** Resolves when ready (now, if already). */
+  whenReady(): Promise<void> {
+    if (this.ready) return Promise.resolve();
+    return new Promise((res) => this.readyWaiters.push(res));
+  }
+
+  /** Registers, loads the table, starts heartbeats; resolves when ready. Retries while the control is down. */
+  async start(): Promise<void> {
+    if (this.o.subscribe) {
+      const c = this.o.cluster ?? DEFAULT_CLUSTER;
+      this.sub = this.o.transport.subscribe(subjects.netisr(c, this.cpu), (m) => void this.handleNetmsg(m));
+      await this.o.transport.flush();
+    }
+    this.schedule(0);
+    await this.whenReady();
+  }
+
+  /** Stops heartbeats and deregisters (a clean leave: the control drops this CPU at once). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.sub?.unsubscribe();
+    if (this.registered) await this.client.deregister(this.cpu).catch(() => undefined);
+    this.registered = false;
+    this.client.close();
+  }
+
+  /**
+   * Handles a control netmsg from the CPU's port and answers it. Returns false
+   * for what is not the agent's (frames, socket calls), which the netisr handles.
+   */
+  handleNetmsg(msg: Msg): boolean {
+    const type = netmsgType(msg.data);
+    if (type === NetmsgType.frames || type >= NetmsgType.socketFirst || type < NetmsgType.routeAdd) return false;
+    const m = decodeNetmsg(msg.data);
+    if (typeof m === "string") {
+      this.drops[m] = (this.drops[m] ?? 0) + 1;
+      return true;
+    }
+    switch (m.type) {
+      case NetmsgType.routeAdd:
+      case NetmsgType.routeDelete:
+        if (!this.loaded) this.held.push({ msg, change: m });
+        else this.answer(msg, m.id, () => this.apply(m));
+        return true;
+      case NetmsgType.digestRequest:
+        this.answer(msg, m.id, () => ({ digest: this.o.routes.digest(), routes: this.o.routes.size, revision: this.appliedRevision }));
+        return true;
+      case NetmsgType.statsRequest:
+        this.answer(msg, m.id, () => this.o.getStats?.() ?? {});
+        return true;
+      case NetmsgType.topology:
+        this.setTopology(m.topology);
+        return true;
+      default:
+        return true; // replies are not for a CPU port
+    }
+  }
+
+  private answer(msg: Msg, id: number, f: () => unknown): void {
+    let reply: Uint8Array;
+    try {
+      reply = encodeNetmsg.reply(id, true, f());
+    } catch (err) {
+      reply = encodeNetmsg.reply(id, false, undefined, (err as Error).message);
+    }
+    msg.respond(reply);
+  }
+
+  private apply(c: RouteChange): { revision: number } {
+    const t = this.o.routes;
+    if (c.type === NetmsgType.routeAdd) {
+      if (t.has(c.route.prefix)) t.delete(c.route.prefix);
+      t.add(c.route.prefix, routeAttrsOf(c.route));
+    } else if (t.has(c.prefix)) t.delete(c.prefix);
+    this.appliedRevision = Math.max(this.appliedRevision, c.revision);
+    this.o.onRoutes?.();
+    return { revision: this.appliedRevision };
+  }
+
+  private setTopology(t: TopologyMsg): void {
+    if (this.topo && t.epoch <= this.topo.epoch) return;
+    this.topo = t;
+    this.o.onTopology?.(t);
+  }
+
+  private schedule(ms: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => void this.tick(), ms);
+  }
+
+  private async tick(): Promise<void> {
+    if (this.stopped) return;
+    try {
+      if (!this.registered || !this.loaded) await this.sync();
+      else {
+        const hb = await this.client.heartbeat(this.cpu, this.epoch, this.heartbeatMs * 2);
+        if (!hb.registered) {
+          this.registered = false;
+          await this.sync();
+        } else if (hb.epoch > this.epoch) {
+          const t = await this.client.getTopology();
+          if (t.topology) this.setTopology(topologyMsgOf(t.topology));
+        }
+      }
+      this.schedule(this.heartbeatMs);
+    } catch {
+      this.schedule(this.o.retryMs ?? 500);
+    }
+  }
+
+  /** Register, then load the whole table and release the held changes. */
+  private sync(): Promise<void> {
+    return (this.syncing ??= (async () => {
+      try {
+        const reg = await this.client.register(this.cpu, this.o.metricsAddr ?? "");
+        this.heartbeatMs = reg.heartbeatIntervalMs || 1000;
+        this.registered = true;
+        if (reg.topology) this.setTopology(topologyMsgOf(reg.topology));
+        this.loaded = false;
+        const list = await this.client.listRoutes();
+        const t = this.o.routes;
+        for (const r of t.list()) t.delete(r.prefix);
+        for (const r of list.routes) t.add(r.prefix, routeAttrsOf(normalizeRouteSpec(r)));
+        this.snapshotRevision = list.revision;
+        this.appliedRevision = list.revision;
+        this.loaded = true;
+        const held = this.held;
+        this.held = [];
+        for (const h of held) {
+          if (h.change.revision > this.snapshotRevision) this.answer(h.msg, h.change.id, () => this.apply(h.change));
+          else this.answer(h.msg, h.change.id, () => ({ revision: this.appliedRevision }));
+        }
+        this.o.onRoutes?.();
+        const w = this.readyWaiters;
+        this.readyWaiters = [];
+        for (const f of w) f();
+      } finally {
+        this.syncing = undefined;
+      }
+    })());
+  }
+}

@@ -1,0 +1,119 @@
+/**
+ * A promise-based client of the control API (used by the CPU agent, the NIC and
+ * the CLI). Every unary call has a deadline; gRPC errors keep their `code`,
+ * `details` and `metadata` (e.g. `dfly-failed-cpus`).
+ */
+import { credentials, Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from "@grpc/grpc-js";
+import {
+  ClusterServiceClient,
+  type DeregisterResponse,
+  type GetTopologyResponse,
+  type HeartbeatResponse,
+  type InterfaceSpec,
+  type RegisterInterfaceResponse,
+  type RegisterResponse,
+  type Topology,
+} from "./gen/dfly/netstack/v1/cluster.js";
+import {
+  RouteServiceClient,
+  type AddRouteResponse,
+  type DeleteRouteResponse,
+  type GetRouteRequest,
+  type GetRouteResponse,
+  type ListRoutesResponse,
+  type Route,
+  type VerifyRoutesResponse,
+  type WatchRoutesResponse,
+} from "./gen/dfly/netstack/v1/route.js";
+import { SocketServiceClient } from "./gen/dfly/netstack/v1/socket.js";
+import { StatsServiceClient, type GetStatsResponse } from "./gen/dfly/netstack/v1/stats.js";
+
+type Unary<Req, Res> = (
+  req: Req,
+  md: Metadata,
+  opts: Partial<CallOptions>,
+  cb: (err: ServiceError | null, res: Res) => void,
+) => ClientUnaryCall;
+
+export const DEFAULT_CONTROL_ADDR = "127.0.0.1:50051";
+
+export class ControlClient {
+  readonly route: RouteServiceClient;
+  readonly cluster: ClusterServiceClient;
+  readonly stats: StatsServiceClient;
+  readonly socket: SocketServiceClient;
+
+  constructor(
+    readonly addr: string = process.env.DFLY_CONTROL_ADDR ?? DEFAULT_CONTROL_ADDR,
+    readonly deadlineMs = 10_000,
+  ) {
+    const creds = credentials.createInsecure();
+    this.route = new RouteServiceClient(addr, creds);
+    this.cluster = new ClusterServiceClient(addr, creds);
+    this.stats = new StatsServiceClient(addr, creds);
+    this.socket = new SocketServiceClient(addr, creds);
+  }
+
+  private call<Req, Res>(client: object, fn: Unary<Req, Res>, req: Req, deadlineMs = this.deadlineMs): Promise<Res> {
+    return new Promise((res, rej) => {
+      fn.call(client, req, new Metadata(), { deadline: Date.now() + deadlineMs }, (err, r) => (err ? rej(err) : res(r)));
+    });
+  }
+
+  addRoute(route: Partial<Route> & { prefix: string }): Promise<AddRouteResponse> {
+    const r: Route = { gateway: "", ifname: "", metric: 0, mtu: 0, iw: 0, ...route };
+    return this.call(this.route, this.route.addRoute as Unary<{ route: Route }, AddRouteResponse>, { route: r });
+  }
+  deleteRoute(prefix: string): Promise<DeleteRouteResponse> {
+    return this.call(this.route, this.route.deleteRoute as Unary<{ prefix: string }, DeleteRouteResponse>, { prefix });
+  }
+  getRoute(key: GetRouteRequest): Promise<GetRouteResponse> {
+    return this.call(this.route, this.route.getRoute as Unary<GetRouteRequest, GetRouteResponse>, key);
+  }
+  listRoutes(): Promise<ListRoutesResponse> {
+    return this.call(this.route, this.route.listRoutes as Unary<object, ListRoutesResponse>, {});
+  }
+  verifyRoutes(): Promise<VerifyRoutesResponse> {
+    return this.call(this.route, this.route.verifyRoutes as Unary<object, VerifyRoutesResponse>, {});
+  }
+  register(cpu: number, metricsAddr = ""): Promise<RegisterResponse> {
+    return this.call(this.cluster, this.cluster.register as Unary<object, RegisterResponse>, { cpu, metricsAddr });
+  }
+  heartbeat(cpu: number, epoch: number, deadlineMs?: number): Promise<HeartbeatResponse> {
+    return this.call(this.cluster, this.cluster.heartbeat as Unary<object, HeartbeatResponse>, { cpu, epoch }, deadlineMs);
+  }
+  deregister(cpu: number): Promise<DeregisterResponse> {
+    return this.call(this.cluster, this.cluster.deregister as Unary<object, DeregisterResponse>, { cpu });
+  }
+  registerInterface(spec: InterfaceSpec): Promise<RegisterInterfaceResponse> {
+    return this.call(this.cluster, this.cluster.registerInterface as Unary<object, RegisterInterfaceResponse>, { spec });
+  }
+  getTopology(): Promise<GetTopologyResponse> {
+    return this.call(this.cluster, this.cluster.getTopology as Unary<object, GetTopologyResponse>, {});
+  }
+  getStats(): Promise<GetStatsResponse> {
+    return this.call(this.stats, this.stats.getStats as Unary<object, GetStatsResponse>, {});
+  }
+
+  /** Streams topologies (the current one first) until the returned function is called. */
+  watchTopology(fn: (t: Topology) => void, onError?: (e: ServiceError) => void): () => void {
+    const s = this.cluster.watchTopology({});
+    s.on("data", (d: { topology?: Topology }) => d.topology && fn(d.topology));
+    s.on("error", (e: ServiceError) => onError?.(e));
+    return () => s.cancel();
+  }
+
+  watchRoutes(fn: (e: WatchRoutesResponse) => void, onError?: (e: ServiceError) => void): () => void {
+    const s = this.route.watchRoutes({});
+    s.on("data", fn);
+    s.on("error", (e: ServiceError) => onError?.(e));
+    return () => s.cancel();
+  }
+
+  close(): void {
+    this.route.close();
+    this.cluster.close();
+    this.stats.close();
+    this.socket.close();
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * The control service assembled from its parts: cluster membership, the route
+ * manager, the CPU ports, the gRPC server and /metrics. `main.ts` calls
+ * `startControl` with values from the environment; embedded mode and tests
+ * call it directly with a transport.
+ */
+import type { Server as HttpServer } from "node:http";
+import type { Registry } from "prom-client";
+import { DEFAULT_CLUSTER, encodeNetmsg, type Transport } from "@dfly/transport";
+import { Cluster, type InterfaceSpecT } from "./cluster.js";
+import { controlMetrics, serveMetrics } from "./metrics.js";
+import { CpuPorts } from "./ports.js";
+import { RouteManager } from "./routes.js";
+import { startGrpcServer, type ControlParts } from "./server.js";
+
+export interface ControlOptions {
+  transport: Transport;
+  /** Subject prefix and KV bucket prefix (DFLY_CLUSTER). */
+  cluster?: string;
+  grpcHost?: string;
+  /** 0 picks a free port. */
+  grpcPort?: number;
+  /** /metrics port; undefined = no HTTP server. 0 picks a free port. */
+  metricsPort?: number;
+  metricsHost?: string;
+  heartbeatMs?: number;
+  cpuTimeoutMs?: number;
+  /** How long a CPU has to confirm a route change. */
+  applyTimeoutMs?: number;
+  /** Interfaces known from configuration (a NIC may also register its own). */
+  interfaces?: InterfaceSpecT[];
+}
+
+export interface ControlHandle {
+  readonly grpcAddr: string;
+  readonly metricsAddr: string | undefined;
+  readonly parts: ControlParts;
+  readonly registry: Registry;
+  /** Drains: stops expiry, ends watch streams, grpc tryShutdown (forced after graceMs), closes /metrics. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export async function startControl(o: ControlOptions): Promise<ControlHandle> {
+  const name = o.cluster ?? DEFAULT_CLUSTER;
+  const cluster = await Cluster.load({
+    kv: await o.transport.kv(`${name}-topology`),
+    ...(o.heartbeatMs !== undefined ? { heartbeatMs: o.heartbeatMs } : {}),
+    ...(o.cpuTimeoutMs !== undefined ? { cpuTimeoutMs: o.cpuTimeoutMs } : {}),
+  });
+  for (const i of o.interfaces ?? []) await cluster.registerInterface(i);
+  const ports = new CpuPorts(o.transport, name, o.applyTimeoutMs ?? 2000);
+  const routes = await RouteManager.load(await o.transport.kv(`${name}-routes`), cluster, ports);
+  const parts: ControlParts = { cluster, routes, ports, streams: new Set() };
+  const { registry } = controlMetrics(cluster, routes);
+
+  // Every new topology is pushed to each live CPU's port (fire and forget; heartbeats catch misses).
+  cluster.onChange((t) => ports.publishAll(t.cpus, encodeNetmsg.topology(t)));
+  const expiry = setInterval(() => {
+    cluster.expire().catch((err) => console.error("control: expiring CPUs failed:", err));
+  }, cluster.heartbeatMs);
+  expiry.unref();
+
+  const host = o.grpcHost ?? "127.0.0.1";
+  const grpc = await startGrpcServer(parts, host, o.grpcPort ?? 50051);
+  let http: HttpServer | undefined;
+  if (o.metricsPort !== undefined) http = await serveMetrics(registry, o.metricsHost ?? "127.0.0.1", o.metricsPort, () => true);
+  const addr = http?.address();
+  const metricsAddr = addr && typeof addr === "object" ? `${o.metricsHost ?? "127.0.0.1"}:${addr.port}` : undefined;
+
+  return {
+    grpcAddr: `${host}:${grpc.port}`,
+    metricsAddr,
+    parts,
+    registry,
+    stop: async (graceMs = 5000) => {
+      clearInterval(expiry);
+      await grpc.shutdown(graceMs);
+      if (http) {
+        http.closeAllConnections();
+        await new Promise<void>((res) => http!.close(() => res()));
+      }
+    },
+  };
+}

@@ -1,0 +1,118 @@
+/**
+ * Control-plane failures, one class each (STYLE.md §7), and their gRPC status.
+ * core's RouteError subclasses are mapped here too.
+ */
+import { status, Metadata } from "@grpc/grpc-js";
+import {
+  RouteAttributeError,
+  RouteExistsError,
+  RouteHostBitsError,
+  RouteNoNextHopError,
+  RouteNotFoundError,
+  RoutePrefixLengthError,
+  RoutePrefixSyntaxError,
+  RouteTableFullError,
+  RingmapConfigError,
+} from "@dfly/core";
+
+/** A required request field is missing or malformed (not a route error). */
+export class BadRequestError extends Error {
+  override readonly name = "BadRequestError";
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}
+
+/** A route names an interface no NIC registered. */
+export class UnknownInterfaceError extends Error {
+  override readonly name = "UnknownInterfaceError";
+  constructor(
+    readonly ifname: string,
+    readonly known: readonly string[],
+  ) {
+    super(`unknown interface "${ifname}" (known: ${known.length ? known.join(", ") : "none registered"})`);
+  }
+}
+
+/** A gateway that no registered interface's subnet contains (DragonFly: ENETUNREACH). */
+export class GatewayUnreachableError extends Error {
+  override readonly name = "GatewayUnreachableError";
+  constructor(
+    readonly gateway: string,
+    readonly prefix: string,
+  ) {
+    super(`route ${prefix}: gateway ${gateway} is not on a connected network`);
+  }
+}
+
+export interface CpuFailure {
+  cpu: number;
+  reason: string;
+}
+
+/** A committed change that some live CPUs did not confirm. */
+export class CpuApplyError extends Error {
+  override readonly name = "CpuApplyError";
+  constructor(
+    readonly op: string,
+    readonly failures: readonly CpuFailure[],
+    readonly applied: readonly number[],
+  ) {
+    super(`${op}: not applied on ${failures.map((f) => `cpu ${f.cpu} (${f.reason})`).join(", ")}; applied on [${applied.join(",")}]`);
+  }
+}
+
+/** A heartbeat or deregister from a CPU the control does not know. */
+export class UnknownCpuError extends Error {
+  override readonly name = "UnknownCpuError";
+  constructor(readonly cpu: number) {
+    super(`cpu ${cpu} is not registered`);
+  }
+}
+
+/** An RPC whose semantics land later (SocketService until issue 4). */
+export class NotImplementedError extends Error {
+  override readonly name = "NotImplementedError";
+  constructor(readonly rpc: string) {
+    super(`${rpc} is not implemented yet (socket layer, issue 4)`);
+  }
+}
+
+export interface GrpcStatusOf {
+  code: status;
+  details: string;
+  metadata?: Metadata;
+}
+
+/** The status an error maps to; unknown errors are INTERNAL. */
+export function grpcStatusOf(err: unknown): GrpcStatusOf {
+  const e = err as Error;
+  const details = e?.message ?? String(err);
+  if (
+    err instanceof RoutePrefixSyntaxError ||
+    err instanceof RoutePrefixLengthError ||
+    err instanceof RouteHostBitsError ||
+    err instanceof RouteAttributeError ||
+    err instanceof RouteNoNextHopError ||
+    err instanceof BadRequestError ||
+    err instanceof RingmapConfigError
+  ) {
+    return { code: status.INVALID_ARGUMENT, details };
+  }
+  if (err instanceof RouteExistsError) return { code: status.ALREADY_EXISTS, details };
+  if (err instanceof RouteNotFoundError || err instanceof UnknownInterfaceError) return { code: status.NOT_FOUND, details };
+  if (err instanceof GatewayUnreachableError) return { code: status.FAILED_PRECONDITION, details };
+  if (err instanceof RouteTableFullError) return { code: status.RESOURCE_EXHAUSTED, details };
+  if (err instanceof UnknownCpuError) return { code: status.NOT_FOUND, details };
+  if (err instanceof NotImplementedError) return { code: status.UNIMPLEMENTED, details };
+  if (err instanceof CpuApplyError) {
+    const metadata = new Metadata();
+    metadata.set("dfly-failed-cpus", err.failures.map((f) => f.cpu).join(","));
+    metadata.set("dfly-applied-cpus", err.applied.join(","));
+    return { code: status.UNAVAILABLE, details, metadata };
+  }
+  return { code: status.INTERNAL, details };
+}

@@ -1,0 +1,202 @@
+/**
+ * The gRPC face of the control plane: generated service definitions bound to
+ * the logic modules. Every handler maps errors with `grpcStatusOf` and returns
+ * right after the callback.
+ */
+import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from "@grpc/grpc-js";
+import type { TopologyMsg } from "@dfly/transport";
+import { InterfaceMode, ClusterServiceService, type InterfaceSpec, type Topology, type ClusterServiceServer } from "./gen/dfly/netstack/v1/cluster.js";
+import { RouteOp, RouteServiceService, type RouteServiceServer } from "./gen/dfly/netstack/v1/route.js";
+import { SocketServiceService, type SocketServiceServer } from "./gen/dfly/netstack/v1/socket.js";
+import { StatsServiceService, type StatsServiceServer, type ProtocolStats } from "./gen/dfly/netstack/v1/stats.js";
+import type { Cluster, InterfaceSpecT } from "./cluster.js";
+import { BadRequestError, grpcStatusOf, NotImplementedError } from "./errors.js";
+import type { CpuPorts } from "./ports.js";
+import type { RouteManager } from "./routes.js";
+import { routeProtoOf } from "./routespec.js";
+import { gatherStats, type ProtoCounters } from "./stats.js";
+
+export function topologyProtoOf(t: TopologyMsg): Topology {
+  return {
+    epoch: t.epoch,
+    cpus: t.cpus,
+    rssKey: Buffer.from(t.rssKey, "hex"),
+    interfaces: t.interfaces.map((i) => ({
+      spec: {
+        ifname: i.ifname,
+        model: i.model,
+        mode: i.mode === "polling" ? InterfaceMode.INTERFACE_MODE_POLLING : InterfaceMode.INTERFACE_MODE_INTERRUPT,
+        rings: i.hwRings ?? i.rings,
+        unit: i.unit ?? 0,
+        addresses: i.addresses,
+        pollhz: i.pollhz ?? 0,
+        redirectEntries: i.redirect.length,
+      },
+      rings: i.rings,
+      ringToCpu: i.ringToCpu,
+      redirect: i.redirect,
+    })),
+  };
+}
+
+export function interfaceSpecOf(p: InterfaceSpec | undefined): InterfaceSpecT {
+  if (!p) throw new BadRequestError("spec", "missing");
+  const mode = p.mode === InterfaceMode.INTERFACE_MODE_POLLING ? "polling" : p.mode === InterfaceMode.INTERFACE_MODE_INTERRUPT ? "interrupt" : undefined;
+  if (!mode) throw new BadRequestError("spec.mode", "must be INTERFACE_MODE_INTERRUPT or INTERFACE_MODE_POLLING");
+  return {
+    ifname: p.ifname,
+    model: p.model,
+    mode,
+    rings: p.rings,
+    unit: p.unit,
+    addresses: p.addresses,
+    pollhz: p.pollhz,
+    redirectEntries: p.redirectEntries,
+  };
+}
+
+function protoStats(s: ProtoCounters): ProtocolStats[] {
+  return Object.keys(s)
+    .sort()
+    .map((protocol) => ({ protocol, counters: s[protocol] }));
+}
+
+/** Runs `f` and answers the unary call with its value or the mapped error. */
+function unary<Req, Res>(f: (req: Req) => Promise<Res> | Res) {
+  return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
+    Promise.resolve()
+      .then(() => f(call.request))
+      .then(
+        (res) => cb(null, res),
+        (err) => {
+          const s = grpcStatusOf(err);
+          cb({ code: s.code, details: s.details, ...(s.metadata ? { metadata: s.metadata } : {}) });
+          return;
+        },
+      );
+  };
+}
+
+export interface ControlParts {
+  cluster: Cluster;
+  routes: RouteManager;
+  ports: CpuPorts;
+  /** Open watch streams, ended on shutdown so tryShutdown can finish. */
+  streams?: Set<{ end(): void }>;
+}
+
+function track(p: ControlParts, call: ServerWritableStream<unknown, unknown>, stop: () => void): void {
+  p.streams?.add(call);
+  const done = () => {
+    stop();
+    p.streams?.delete(call);
+  };
+  call.on("cancelled", done);
+  call.on("close", done);
+}
+
+export function routeService(p: ControlParts): RouteServiceServer {
+  return {
+    addRoute: unary(async (req) => {
+      if (!req.route) throw new BadRequestError("route", "missing");
+      const r = await p.routes.add(req.route);
+      return { revision: r.revision, appliedCpus: r.applied };
+    }),
+    deleteRoute: unary(async (req) => {
+      const r = await p.routes.delete(req.prefix);
+      return { revision: r.revision, appliedCpus: r.applied, route: routeProtoOf(r.route) };
+    }),
+    getRoute: unary((req) => {
+      if (req.prefix) return { route: routeProtoOf(p.routes.get(req.prefix)) };
+      if (req.address) return { route: routeProtoOf(p.routes.match(req.address)) };
+      throw new BadRequestError("key", "give a prefix or an address");
+    }),
+    listRoutes: unary(() => {
+      const l = p.routes.list();
+      return { routes: l.routes.map(routeProtoOf), revision: l.revision, digest: l.digest };
+    }),
+    watchRoutes: (call) => {
+      const stop = p.routes.onChange((e) =>
+        call.write({ op: e.op === "add" ? RouteOp.ROUTE_OP_ADD : RouteOp.ROUTE_OP_DELETE, route: routeProtoOf(e.route), revision: e.revision }),
+      );
+      track(p, call, stop);
+    },
+    verifyRoutes: unary(async () => p.routes.verify()),
+  };
+}
+
+export function clusterService(p: ControlParts): ClusterServiceServer {
+  return {
+    register: unary(async (req) => ({
+      topology: topologyProtoOf(await p.cluster.register(req.cpu, req.metricsAddr)),
+      heartbeatIntervalMs: p.cluster.heartbeatMs,
+    })),
+    heartbeat: unary((req) => p.cluster.heartbeat(req.cpu)),
+    deregister: unary(async (req) => ({ epoch: await p.cluster.deregister(req.cpu) })),
+    registerInterface: unary(async (req) => ({ topology: topologyProtoOf(await p.cluster.registerInterface(interfaceSpecOf(req.spec))) })),
+    getTopology: unary(() => ({ topology: topologyProtoOf(p.cluster.topology()) })),
+    watchTopology: (call: ServerWritableStream<unknown, { topology: Topology }>) => {
+      call.write({ topology: topologyProtoOf(p.cluster.topology()) });
+      const stop = p.cluster.onChange((t) => call.write({ topology: topologyProtoOf(t) }));
+      track(p, call, stop);
+    },
+  };
+}
+
+export function statsService(p: ControlParts): StatsServiceServer {
+  return {
+    getStats: unary(async () => {
+      const s = await gatherStats(p.ports, p.cluster.liveCpus());
+      return {
+        total: protoStats(s.total),
+        cpus: s.cpus.map((c) => ({ cpu: c.cpu, protocols: protoStats(c.stats) })),
+        unreachableCpus: s.unreachable,
+      };
+    }),
+  };
+}
+
+/** Listener semantics land with the socket layer (issue 4). */
+export function socketService(): SocketServiceServer {
+  return {
+    listen: unary(() => Promise.reject(new NotImplementedError("SocketService.Listen"))),
+    closeListener: unary(() => Promise.reject(new NotImplementedError("SocketService.CloseListener"))),
+    listListeners: unary(() => Promise.reject(new NotImplementedError("SocketService.ListListeners"))),
+  };
+}
+
+export interface GrpcServerHandle {
+  server: Server;
+  port: number;
+  /** grpc-js tryShutdown (in-flight calls finish), forced after `graceMs`. */
+  shutdown(graceMs?: number): Promise<void>;
+}
+
+export async function startGrpcServer(p: ControlParts, host: string, port: number): Promise<GrpcServerHandle> {
+  p.streams ??= new Set();
+  const streams = p.streams;
+  const server = new Server();
+  server.addService(RouteServiceService, routeService(p));
+  server.addService(ClusterServiceService, clusterService(p));
+  server.addService(StatsServiceService, statsService(p));
+  server.addService(SocketServiceService, socketService());
+  const bound = await new Promise<number>((res, rej) =>
+    server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, prt) => (err ? rej(err) : res(prt))),
+  );
+  return {
+    server,
+    port: bound,
+    shutdown: (graceMs = 5000) =>
+      new Promise<void>((res) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          res();
+        }, graceMs);
+        for (const s of [...streams]) s.end();
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          res();
+        });
+      }),
+  };
+}
