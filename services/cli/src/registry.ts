@@ -1,5 +1,6 @@
 import type { Command } from "./command.js";
 import { benchCoreCommands } from "./commands/bench-core.js";
+import { pcapCommands } from "./commands/pcap.js";
 import { rssCommands } from "./commands/rss.js";
 
 /**
@@ -8,5 +9,6 @@ import { rssCommands } from "./commands/rss.js";
  */
 export const commands: Command[] = [
   ...benchCoreCommands,
+  ...pcapCommands,
   ...rssCommands,
 ];
