@@ -12,6 +12,8 @@ export {
   parseKey,
   Toeplitz,
   symmetric,
+  toeplitzRawhashAddrport,
+  toeplitzRawhashAddr,
   toeplitzCacheEntry,
   toeplitzHash,
 } from "./rss/toeplitz.js";
@@ -91,6 +93,7 @@ export {
   ipoptCopied,
   parseIpv4,
   ipIsFragment,
+  ipFinalDst,
   IpBuildError,
   buildIpOptions,
   writeIpv4Header,

@@ -236,6 +236,22 @@ export function ipIsFragment(ip: Pick<Ipv4Header, "off">): boolean {
   return (ip.off & (IP_MF | IP_OFFMASK)) !== 0;
 }
 
+/**
+ * The destination the TCP/UDP pseudo-header uses: the IP destination, unless a
+ * loose or strict source route still has addresses to visit — then the route's
+ * last address, the final destination (RFC 1122 §3.2.1.8; the sender's socket is
+ * connected to it, and Wireshark verifies this way). At the final destination the
+ * route is used up and `ip_dst` is that address again.
+ */
+export function ipFinalDst(ip: Pick<Ipv4Header, "dst" | "options">): number {
+  for (const o of ip.options) {
+    if ((o.kind === "lsrr" || o.kind === "ssrr") && o.route.length > 0 && o.pointer <= 4 * o.route.length) {
+      return o.route[o.route.length - 1];
+    }
+  }
+  return ip.dst;
+}
+
 /** A builder was given an argument it cannot encode. */
 export class IpBuildError extends Error {
   override readonly name = "IpBuildError";

@@ -5,7 +5,7 @@
  */
 import { buildIcmpEcho, buildIcmpError, parseIcmp, type IcmpDropReason, type IcmpMessage } from "./icmp.js";
 import {
-  IPPROTO, ipIsFragment, ipv4HeaderLength, parseIpv4, writeIpv4Header,
+  IPPROTO, ipFinalDst, ipIsFragment, ipv4HeaderLength, parseIpv4, writeIpv4Header,
   type IpDropReason, type IpOption, type Ipv4Header,
 } from "./ip.js";
 import { parseTcp, tcpHeaderLength, writeTcp, type TcpDropReason, type TcpHeader, type TcpOptions } from "./tcp.js";
@@ -30,6 +30,13 @@ function ipInit(p: IpFields, proto: number) {
   return { src: p.src, dst: p.dst, p: proto, ttl: p.ttl, id: p.id, tos: p.tos, df: p.df, options: p.ipOptions };
 }
 
+/** The pseudo-header destination of the header just written at out[0…] (see ipFinalDst). */
+function pseudoDst(out: Uint8Array, p: IpFields): number {
+  if (p.ipOptions === undefined) return p.dst;
+  const r = parseIpv4(out, 0, { checksum: false });
+  return r.ok ? ipFinalDst(r.ip) : p.dst;
+}
+
 export interface TcpPacketInit extends IpFields {
   sport: number;
   dport: number;
@@ -45,7 +52,7 @@ export interface TcpPacketInit extends IpFields {
   payload?: Uint8Array;
 }
 
-/** IPv4 + TCP with both checksums. */
+/** IPv4 + TCP with both checksums (the pseudo-header takes a pending source route's final destination). */
 export function buildTcpPacket(p: TcpPacketInit): Uint8Array {
   const payload = p.payload ?? EMPTY;
   const ipFields = ipInit(p, IPPROTO.TCP);
@@ -54,7 +61,7 @@ export function buildTcpPacket(p: TcpPacketInit): Uint8Array {
   const seglen = tcpHeaderLength(tcpHdr) + payload.length;
   const out = new Uint8Array(hl + seglen);
   writeIpv4Header(out, 0, ipFields, seglen);
-  writeTcp(out, hl, tcpHdr, payload, p.src, p.dst);
+  writeTcp(out, hl, tcpHdr, payload, p.src, pseudoDst(out, p));
   return out;
 }
 
@@ -73,7 +80,7 @@ export function buildUdpPacket(p: UdpPacketInit): Uint8Array {
   const hl = ipv4HeaderLength(ipFields);
   const out = new Uint8Array(hl + UDP_HDRLEN + payload.length);
   writeIpv4Header(out, 0, ipFields, UDP_HDRLEN + payload.length);
-  writeUdp(out, hl, { sport: p.sport, dport: p.dport, checksum: p.checksum }, payload, p.src, p.dst);
+  writeUdp(out, hl, { sport: p.sport, dport: p.dport, checksum: p.checksum }, payload, p.src, pseudoDst(out, p));
   return out;
 }
 
@@ -178,12 +185,12 @@ export function parsePacket(frame: Uint8Array, opts?: PacketParseOptions): Packe
   if (ipIsFragment(ip)) return { ok: true, ip, payloadOffset, payloadLength, l4: { proto: "fragment" } };
   switch (ip.p) {
     case IPPROTO.TCP: {
-      const t = parseTcp(frame, payloadOffset, payloadLength, ip.src, ip.dst, { checksum, strictOptions: opts?.strictTcpOptions });
+      const t = parseTcp(frame, payloadOffset, payloadLength, ip.src, ipFinalDst(ip), { checksum, strictOptions: opts?.strictTcpOptions });
       if (!t.ok) return { ok: false, ip, layer: "tcp", reason: t.reason };
       return { ok: true, ip, payloadOffset, payloadLength, l4: { proto: "tcp", tcp: t.tcp, payloadOffset: t.payloadOffset, payloadLength: t.payloadLength } };
     }
     case IPPROTO.UDP: {
-      const u = parseUdp(frame, payloadOffset, payloadLength, ip.src, ip.dst, { checksum });
+      const u = parseUdp(frame, payloadOffset, payloadLength, ip.src, ipFinalDst(ip), { checksum });
       if (!u.ok) return { ok: false, ip, layer: "udp", reason: u.reason };
       return { ok: true, ip, payloadOffset, payloadLength, l4: { proto: "udp", udp: u.udp, payloadOffset: u.payloadOffset, payloadLength: u.payloadLength } };
     }

@@ -8,7 +8,9 @@ import {
   buildTcpPacket,
   buildUdpPacket,
   inCksum,
+  inCksumPseudo,
   ipAddr,
+  ipFinalDst,
   ipFragment,
   parsePacket,
 } from "@dfly/core";
@@ -47,6 +49,19 @@ describe("whole packets", () => {
     expect(gre.ok && gre.l4.proto).toBe("other");
     const frags = ipFragment(buildUdpPacket({ src, dst, sport: 1, dport: 2, payload: new Uint8Array(3000) }), 1500);
     expect(frags.map((f) => { const r = parsePacket(f); return r.ok && r.l4.proto; })).toEqual(["fragment", "fragment", "fragment"]);
+  });
+
+  it("a pending source route puts its final destination in the pseudo-header (RFC 1122), both ways", () => {
+    const last = ipAddr("172.20.0.9");
+    const ipOptions = [{ kind: "lsrr" as const, pointer: 4, route: [ipAddr("10.9.9.9"), last] }];
+    const t = buildTcpPacket({ src, dst, sport: 1, dport: 2, ipOptions, payload: new Uint8Array(5) });
+    const r = parsePacket(t);
+    expect(r.ok && ipFinalDst(r.ip)).toBe(last);
+    expect(inCksumPseudo(t, 32, t.length - 32, src, last, 6)).toBe(0);
+    const used = [{ kind: "ssrr" as const, pointer: 12, route: [ipAddr("10.9.9.9"), last] }]; // route used up
+    const u = buildUdpPacket({ src, dst, sport: 1, dport: 2, ipOptions: used });
+    expect(inCksumPseudo(u, 32, 8, src, dst, 17)).toBe(0);
+    expect(parsePacket(u).ok).toBe(true);
   });
 
   it("names the layer that rejected a frame", () => {
