@@ -1,6 +1,7 @@
 /**
  * A promise-based client of the control API (used by the CPU agent, the NIC and
- * the CLI). Every unary call has a deadline; gRPC errors keep their `code`,
+ * the CLI). Every unary call has a deadline and waits for the connection up to
+ * it (so a restarting control is ridden over); gRPC errors keep their `code`,
  * `details` and `metadata` (e.g. `dfly-failed-cpus`).
  */
 import { credentials, Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from "@grpc/grpc-js";
@@ -48,15 +49,17 @@ export class ControlClient {
     readonly deadlineMs = 10_000,
   ) {
     const creds = credentials.createInsecure();
-    this.route = new RouteServiceClient(addr, creds);
-    this.cluster = new ClusterServiceClient(addr, creds);
-    this.stats = new StatsServiceClient(addr, creds);
-    this.socket = new SocketServiceClient(addr, creds);
+    // A restarted control is found again quickly (the default backoff grows to 120 s).
+    const opts = { "grpc.initial_reconnect_backoff_ms": 100, "grpc.max_reconnect_backoff_ms": 1000 };
+    this.route = new RouteServiceClient(addr, creds, opts);
+    this.cluster = new ClusterServiceClient(addr, creds, opts);
+    this.stats = new StatsServiceClient(addr, creds, opts);
+    this.socket = new SocketServiceClient(addr, creds, opts);
   }
 
   private call<Req, Res>(client: object, fn: Unary<Req, Res>, req: Req, deadlineMs = this.deadlineMs): Promise<Res> {
     return new Promise((res, rej) => {
-      fn.call(client, req, new Metadata(), { deadline: Date.now() + deadlineMs }, (err, r) => (err ? rej(err) : res(r)));
+      fn.call(client, req, new Metadata({ waitForReady: true }), { deadline: Date.now() + deadlineMs }, (err, r) => (err ? rej(err) : res(r)));
     });
   }
 
