@@ -23,7 +23,7 @@ async function grpcError(p: Promise<unknown>): Promise<ServiceError> {
 
 describe("control plane over a real nats-server (JetStream KV) and real gRPC", () => {
   let nats: NatsProcess;
-  let transports: NatsTransport[] = [];
+  const transports: NatsTransport[] = [];
   let control: ControlHandle;
   let controlTransport: NatsTransport;
   let grpcPort: number;
