@@ -24,3 +24,4 @@ export {
   type NetisrOutput,
   type LocalInput,
 } from "./netisr.js";
+export { NetisrService, routeAttrsOfSpec, type NetisrServiceOptions, type NetisrSnapshot } from "./service.js";

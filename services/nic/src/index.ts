@@ -10,3 +10,5 @@ export {
   type NicModel,
 } from "./models.js";
 export { ifnetTopology, ifUnit, defaultIfAddress, rssKeyHex, IfnetConfigError, type IfnetConfig } from "./ifnet.js";
+export { IntrModerator, moderationFor, ModerationConfigError, type ModerationConfig } from "./moderation.js";
+export { Nic, NicIfStats, NicDrop, NIC_MAX_FRAME_DEFAULT, type NicOptions, type NicDropReason } from "./nic.js";

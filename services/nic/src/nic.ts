@@ -1,0 +1,294 @@
+/**
+ * The emulated NIC: frames from the link partner (`<c>.wire.<if>.in`) are hashed with
+ * the symmetric Toeplitz key (what the hardware does for IPv4/TCP and IPv4, DragonFly's
+ * ip_hashfn() rules: core's `ipPacketHash`), steered by the redirection table to an RX
+ * ring and published on that ring's subject (`<c>.nic.<if>.rx.<ring>`) as frame batches
+ * that carry each frame's hash. Frames the CPUs transmit (`<c>.nic.<if>.tx.<ring>`) go out
+ * on `<c>.wire.<if>.out` unchanged.
+ *
+ * Delivery to the CPU that owns a ring:
+ *   - interrupt: a ring's batch is published when `moderation.frames` have gathered or
+ *     `moderation.usecs` after its first frame (IntrModerator, timers here);
+ *   - polling: batches go into the ring at once (the NIC's DMA); the owning CPU's ifpoll
+ *     takes at most its burst per tick from its RX descriptor ring (services/netisr).
+ *
+ * Frames are copied once, from the wire batch into a ring batch (the DMA); nothing else is
+ * allocated per frame. Drops are counted by reason: `runt` (empty frame), `oversize`
+ * (longer than the interface's maximum frame), `badbatch` (a wire message that is not a
+ * frame batch, counted once per message), `notopology` (no ring map yet).
+ */
+import { ipPacketHash } from "@dfly/core";
+import {
+  FrameBatchCursor,
+  FrameBatchWriter,
+  subjects,
+  validateFrameBatch,
+  frameBatchCount,
+  type InterfaceTopology,
+  type Msg,
+  type Subscription,
+  type Transport,
+} from "@dfly/transport";
+import { NicMode, nicModel } from "./models.js";
+import { IntrModerator, moderationFor, type ModerationConfig } from "./moderation.js";
+
+export const NicDrop = {
+  runt: "runt",
+  oversize: "oversize",
+  badbatch: "badbatch",
+  notopology: "notopology",
+} as const;
+export type NicDropReason = (typeof NicDrop)[keyof typeof NicDrop];
+
+/** Largest frame accepted from the wire by default (jumbo frames: 9000-byte MTU). */
+export const NIC_MAX_FRAME_DEFAULT = 9000;
+
+export interface NicOptions {
+  transport: Transport;
+  cluster: string;
+  interfaces: readonly InterfaceTopology[];
+  /** Interrupt moderation; default from the model's interrupt rate, 256 frames. */
+  moderation?: Partial<ModerationConfig>;
+  maxFrame?: number;
+  /** Microsecond clock (tests inject one). */
+  nowUs?: () => number;
+}
+
+/** Per-interface counters (the NIC's own; exported as dfly_nic_*). */
+export class NicIfStats {
+  readonly rxFrames: Float64Array;
+  readonly txFrames: Float64Array;
+  readonly dropped = new Map<NicDropReason, number>();
+  rxBatches = 0;
+  interrupts = 0;
+  constructor(rings: number) {
+    this.rxFrames = new Float64Array(rings);
+    this.txFrames = new Float64Array(rings);
+  }
+  drop(reason: NicDropReason, n = 1): void {
+    this.dropped.set(reason, (this.dropped.get(reason) ?? 0) + n);
+  }
+}
+
+class NicIf {
+  readonly mode: NicMode;
+  readonly writers: FrameBatchWriter[];
+  readonly mods: IntrModerator[];
+  readonly added: Int32Array;
+  readonly rdrMask: number;
+  readonly subs: Subscription[] = [];
+
+  constructor(
+    readonly topo: InterfaceTopology,
+    readonly stats: NicIfStats,
+    mod: ModerationConfig,
+  ) {
+    this.mode = topo.mode === NicMode.polling ? NicMode.polling : NicMode.interrupt;
+    this.writers = Array.from({ length: topo.rings }, () => new FrameBatchWriter());
+    this.mods = Array.from({ length: topo.rings }, () => new IntrModerator(mod));
+    this.added = new Int32Array(topo.rings);
+    const n = topo.redirect.length;
+    this.rdrMask = n > 0 && (n & (n - 1)) === 0 ? n - 1 : -1;
+  }
+
+  ring(hash: number): number {
+    const r = this.topo.redirect;
+    return this.rdrMask >= 0 ? r[hash & this.rdrMask] : r[(hash >>> 0) % r.length];
+  }
+}
+
+export class Nic {
+  private readonly t: Transport;
+  private readonly c: string;
+  private readonly maxFrame: number;
+  private readonly nowUs: () => number;
+  private readonly modOverride: Partial<ModerationConfig>;
+  private ifs = new Map<string, NicIf>();
+  /** Counters survive topology changes (keyed by interface name). */
+  readonly stats = new Map<string, NicIfStats>();
+  private readonly cursor = new FrameBatchCursor();
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(o: NicOptions) {
+    this.t = o.transport;
+    this.c = o.cluster;
+    this.maxFrame = o.maxFrame ?? NIC_MAX_FRAME_DEFAULT;
+    this.nowUs = o.nowUs ?? (() => performance.now() * 1000);
+    this.modOverride = o.moderation ?? {};
+    this.setInterfaces(o.interfaces);
+  }
+
+  get interfaces(): InterfaceTopology[] {
+    return [...this.ifs.values()].map((i) => i.topo);
+  }
+
+  /** Installs (or replaces, on a topology change) the interfaces' steering state and subscriptions. */
+  setInterfaces(list: readonly InterfaceTopology[]): void {
+    for (const i of this.ifs.values()) {
+      this.flushAll(i);
+      for (const s of i.subs) s.unsubscribe();
+    }
+    this.ifs = new Map();
+    for (const topo of list) {
+      let st = this.stats.get(topo.ifname);
+      if (!st || st.rxFrames.length !== topo.rings) {
+        const fresh = new NicIfStats(topo.rings);
+        if (st) {
+          fresh.rxFrames.set(st.rxFrames.subarray(0, Math.min(topo.rings, st.rxFrames.length)));
+          fresh.txFrames.set(st.txFrames.subarray(0, Math.min(topo.rings, st.txFrames.length)));
+          for (const [k, v] of st.dropped) fresh.dropped.set(k, v);
+          fresh.rxBatches = st.rxBatches;
+          fresh.interrupts = st.interrupts;
+        }
+        st = fresh;
+        this.stats.set(topo.ifname, st);
+      }
+      let intrRate = 8000;
+      try {
+        intrRate = nicModel(topo.model).intrRate;
+      } catch {
+        // unknown model name in a pushed topology: keep the ix default rate
+      }
+      const mod = { ...moderationFor(intrRate), ...this.modOverride };
+      const nif = new NicIf(topo, st, mod);
+      this.ifs.set(topo.ifname, nif);
+      if (this.closed) continue;
+      nif.subs.push(this.t.subscribe(subjects.wireIn(this.c, topo.ifname), (m) => this.wireIn(nif, m)));
+      for (let r = 0; r < topo.rings; r++) {
+        const ring = r;
+        nif.subs.push(this.t.subscribe(subjects.tx(this.c, topo.ifname, r), (m) => this.txIn(nif, ring, m)));
+      }
+    }
+  }
+
+  /** A wire batch arrived from the link partner. */
+  private wireIn(nif: NicIf, m: Msg): void {
+    const c = this.cursor;
+    const st = nif.stats;
+    if (c.reset(m.data) !== null) {
+      st.drop(NicDrop.badbatch);
+      return;
+    }
+    if (nif.topo.rings === 0) {
+      st.drop(NicDrop.notopology, c.count);
+      return;
+    }
+    st.rxBatches++;
+    const added = nif.added;
+    const writers = nif.writers;
+    const max = this.maxFrame;
+    while (c.next()) {
+      const len = c.length;
+      if (len === 0) {
+        st.drop(NicDrop.runt);
+        continue;
+      }
+      if (len > max) {
+        st.drop(NicDrop.oversize);
+        continue;
+      }
+      // The hash is computed over the frame in place in the wire batch. A malformed frame's
+      // checks may see the next frame's bytes (the bound is the batch's end): it still gets
+      // some hash and a ring, and the netisr drops it with its reason.
+      const h = ipPacketHash(c.buf, c.offset);
+      const ring = nif.ring(h);
+      let w = writers[ring];
+      let at = w.reserve(len, h, 0);
+      if (at < 0) {
+        this.deliver(nif, ring);
+        w = writers[ring];
+        at = w.reserve(len, h, 0);
+        if (at < 0) {
+          st.drop(NicDrop.oversize);
+          continue;
+        }
+      }
+      const src = c.buf;
+      const dst = w.buffer;
+      const off = c.offset;
+      if (len <= 256) for (let i = 0; i < len; i++) dst[at + i] = src[off + i];
+      else dst.set(src.subarray(off, off + len), at);
+      st.rxFrames[ring]++;
+      added[ring]++;
+    }
+    const now = this.nowUs();
+    for (let r = 0; r < added.length; r++) {
+      const k = added[r];
+      if (k === 0) continue;
+      added[r] = 0;
+      if (nif.mode === NicMode.polling) {
+        this.deliver(nif, r);
+        continue;
+      }
+      if (nif.mods[r].add(k, now) || nif.mods[r].due(now)) this.deliver(nif, r);
+    }
+    if (nif.mode === NicMode.interrupt) this.armTimer();
+  }
+
+  /** Publishes a ring's pending frames (the interrupt, or the DMA in polling mode). */
+  private deliver(nif: NicIf, ring: number): void {
+    const w = nif.writers[ring];
+    nif.mods[ring].fire();
+    if (w.count === 0) return;
+    nif.stats.interrupts++;
+    this.t.publish(subjects.rx(this.c, nif.topo.ifname, ring), w.take(), { transfer: true });
+  }
+
+  private flushAll(nif: NicIf): void {
+    for (let r = 0; r < nif.writers.length; r++) if (nif.writers[r].count > 0) this.deliver(nif, r);
+  }
+
+  private armTimer(): void {
+    if (this.timer !== undefined || this.closed) return;
+    const now = this.nowUs();
+    let next = Infinity;
+    for (const nif of this.ifs.values()) for (const m of nif.mods) next = Math.min(next, m.remaining(now));
+    if (next === Infinity) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.onTimer();
+    }, Math.max(1, Math.ceil(next / 1000)));
+  }
+
+  private onTimer(): void {
+    const now = this.nowUs();
+    for (const nif of this.ifs.values()) {
+      for (let r = 0; r < nif.mods.length; r++) if (nif.mods[r].due(now)) this.deliver(nif, r);
+    }
+    this.armTimer();
+  }
+
+  /** A TX ring batch from a CPU: out on the wire as is. */
+  private txIn(nif: NicIf, ring: number, m: Msg): void {
+    if (validateFrameBatch(m.data) !== null) {
+      nif.stats.drop(NicDrop.badbatch);
+      return;
+    }
+    nif.stats.txFrames[ring] += frameBatchCount(m.data);
+    this.t.publish(subjects.wireOut(this.c, nif.topo.ifname), m.data, { transfer: true });
+  }
+
+  /** Delivers everything pending now (tests; shutdown). */
+  flush(): void {
+    for (const nif of this.ifs.values()) this.flushAll(nif);
+  }
+
+  close(): void {
+    this.flush();
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const i of this.ifs.values()) for (const s of i.subs) s.unsubscribe();
+  }
+
+  /** Snapshot for reports and stats replies. */
+  snapshot(): Record<string, { rx: number[]; tx: number[]; dropped: Record<string, number>; interrupts: number }> {
+    const out: Record<string, { rx: number[]; tx: number[]; dropped: Record<string, number>; interrupts: number }> = {};
+    for (const [name, s] of this.stats) {
+      out[name] = { rx: [...s.rxFrames], tx: [...s.txFrames], dropped: Object.fromEntries(s.dropped), interrupts: s.interrupts };
+    }
+    return out;
+  }
+
+}
