@@ -7,7 +7,8 @@
  * - `symmetric`: DragonFly's own method for its key (0x6d,0x5a repeated): the
  *   key has a 16-bit period, so the 32-bit key window of an input byte depends
  *   only on whether its position is even or odd, and two tables
- *   (`toeplitz_cache[2][256]`) serve every position.
+ *   (`toeplitz_cache[2][256]`) serve every position. `toeplitzRawhashAddrport`
+ *   / `toeplitzRawhashAddr` are toeplitz2.h's functions load for load.
  *
  * Input order (toeplitz_rawhash_addrport): faddr(4) | laddr(4) | fport(2) |
  * lport(2), network byte order; on receive DragonFly passes (ip_src, ip_dst,
@@ -197,43 +198,66 @@ export function toeplitzCacheEntry(table: 0 | 1, v: number): number {
 }
 
 /**
- * The symmetric key hashed DragonFly's way (toeplitz_rawhash_addrport /
- * toeplitz_rawhash_addr): cache[0] for the bytes at even offsets, cache[1] for
- * odd. Equal to `new Toeplitz(SYMMETRIC_KEY)` on every input; hash4(a,b,p,q) ==
- * hash4(b,a,q,p). The raw value always has the form XYXY (high half == low half).
+ * `toeplitz_rawhash_addrport(faddr, laddr, fport, lport)` exactly as
+ * toeplitz2.h writes it: twelve loads, cache[0] for the bytes at even offsets
+ * and cache[1] for the odd ones. (symmetric.hash4 computes the same value
+ * with two loads.)
+ */
+export function toeplitzRawhashAddrport(faddr: number, laddr: number, fport: number, lport: number): number {
+  const c = CACHE;
+  return (
+    (c[faddr >>> 24] ^
+      c[(faddr >>> 8) & 0xff] ^
+      c[laddr >>> 24] ^
+      c[(laddr >>> 8) & 0xff] ^
+      c[(fport >>> 8) & 0xff] ^
+      c[(lport >>> 8) & 0xff] ^
+      c[256 | ((faddr >>> 16) & 0xff)] ^
+      c[256 | (faddr & 0xff)] ^
+      c[256 | ((laddr >>> 16) & 0xff)] ^
+      c[256 | (laddr & 0xff)] ^
+      c[256 | (fport & 0xff)] ^
+      c[256 | (lport & 0xff)]) >>>
+    0
+  );
+}
+
+/** `toeplitz_rawhash_addr(faddr, laddr)` as toeplitz2.h writes it (eight loads). */
+export function toeplitzRawhashAddr(faddr: number, laddr: number): number {
+  const c = CACHE;
+  return (
+    (c[faddr >>> 24] ^
+      c[(faddr >>> 8) & 0xff] ^
+      c[laddr >>> 24] ^
+      c[(laddr >>> 8) & 0xff] ^
+      c[256 | ((faddr >>> 16) & 0xff)] ^
+      c[256 | (faddr & 0xff)] ^
+      c[256 | ((laddr >>> 16) & 0xff)] ^
+      c[256 | (laddr & 0xff)]) >>>
+    0
+  );
+}
+
+/**
+ * The symmetric key (0x6d,0x5a ×20) hashed with DragonFly's two tables
+ * `toeplitz_cache[2][256]`. Each table is linear over XOR
+ * (cache[i][a] ^ cache[i][b] == cache[i][a ^ b]), so instead of XOR-ing twelve
+ * entries as toeplitz2.h does, the even-offset input bytes are XOR-ed together
+ * and looked up in cache[0] once, the odd-offset bytes in cache[1] once: the
+ * same value (tested against toeplitzRawhashAddrport and the generic tables)
+ * with two loads. hash4(a,b,p,q) == hash4(b,a,q,p); the raw value always has
+ * the form XYXY (high half == low half).
  */
 export const symmetric = {
   hash4(src: number, dst: number, sport: number, dport: number): number {
-    const c = CACHE;
-    return (
-      (c[src >>> 24] ^
-        c[256 | ((src >>> 16) & 0xff)] ^
-        c[(src >>> 8) & 0xff] ^
-        c[256 | (src & 0xff)] ^
-        c[dst >>> 24] ^
-        c[256 | ((dst >>> 16) & 0xff)] ^
-        c[(dst >>> 8) & 0xff] ^
-        c[256 | (dst & 0xff)] ^
-        c[(sport >>> 8) & 0xff] ^
-        c[256 | (sport & 0xff)] ^
-        c[(dport >>> 8) & 0xff] ^
-        c[256 | (dport & 0xff)]) >>>
-      0
-    );
+    const even = (src >>> 24) ^ (src >>> 8) ^ (dst >>> 24) ^ (dst >>> 8) ^ (sport >>> 8) ^ (dport >>> 8);
+    const odd = (src >>> 16) ^ src ^ (dst >>> 16) ^ dst ^ sport ^ dport;
+    return (CACHE[even & 0xff] ^ CACHE[256 | (odd & 0xff)]) >>> 0;
   },
   hash2(src: number, dst: number): number {
-    const c = CACHE;
-    return (
-      (c[src >>> 24] ^
-        c[256 | ((src >>> 16) & 0xff)] ^
-        c[(src >>> 8) & 0xff] ^
-        c[256 | (src & 0xff)] ^
-        c[dst >>> 24] ^
-        c[256 | ((dst >>> 16) & 0xff)] ^
-        c[(dst >>> 8) & 0xff] ^
-        c[256 | (dst & 0xff)]) >>>
-      0
-    );
+    const even = (src >>> 24) ^ (src >>> 8) ^ (dst >>> 24) ^ (dst >>> 8);
+    const odd = (src >>> 16) ^ src ^ (dst >>> 16) ^ dst;
+    return (CACHE[even & 0xff] ^ CACHE[256 | (odd & 0xff)]) >>> 0;
   },
 };
 

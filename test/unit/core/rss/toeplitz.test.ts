@@ -10,6 +10,8 @@ import {
   parseKey,
   symmetric,
   toeplitzCacheEntry,
+  toeplitzRawhashAddr,
+  toeplitzRawhashAddrport,
   toeplitzGetKey,
   toeplitzHash,
 } from "@dfly/core";
@@ -114,6 +116,8 @@ describe("symmetric vectors (key 0x6d5a)", () => {
       expect(hex(symmetric.hash4(s, d, r.sport, r.dport))).toBe(r.hash4);
       expect(hex(t.hash2(s, d))).toBe(r.hash2);
       expect(hex(symmetric.hash2(s, d))).toBe(r.hash2);
+      expect(hex(toeplitzRawhashAddrport(s, d, r.sport, r.dport))).toBe(r.hash4);
+      expect(hex(toeplitzRawhashAddr(s, d))).toBe(r.hash2);
     }
   });
 
@@ -151,7 +155,9 @@ describe("properties", () => {
         const h = symmetric.hash4(s, d, sp, dp);
         expect(h).toBe(t.hash4(s, d, sp, dp));
         expect(h).toBe(reference(SYMMETRIC_KEY, tupleBytes(s, d, sp, dp)));
+        expect(h).toBe(toeplitzRawhashAddrport(s, d, sp, dp));
         expect(symmetric.hash2(s, d)).toBe(t.hash2(s, d));
+        expect(symmetric.hash2(s, d)).toBe(toeplitzRawhashAddr(s, d));
         expect(h >>> 16).toBe(h & 0xffff);
       }),
       { numRuns: 1000 },
