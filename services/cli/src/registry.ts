@@ -1,6 +1,10 @@
 import type { Command } from "./command.js";
 import { benchCoreCommands } from "./commands/bench-core.js";
+import { controlCommands } from "./commands/control.js";
+import { ifconfigCommands } from "./commands/ifconfig.js";
+import { netstatCommands } from "./commands/netstat.js";
 import { pcapCommands } from "./commands/pcap.js";
+import { routeCommands } from "./commands/route.js";
 import { rssCommands } from "./commands/rss.js";
 
 /**
@@ -9,6 +13,10 @@ import { rssCommands } from "./commands/rss.js";
  */
 export const commands: Command[] = [
   ...benchCoreCommands,
+  ...controlCommands,
+  ...ifconfigCommands,
+  ...netstatCommands,
   ...pcapCommands,
+  ...routeCommands,
   ...rssCommands,
 ];

@@ -23,3 +23,4 @@ export type { Topology, InterfaceSpec, InterfaceTopology } from "./gen/dfly/nets
 export { RouteOp } from "./gen/dfly/netstack/v1/route.js";
 export type { Route as RouteMessage, VerifyRoutesResponse, ListRoutesResponse } from "./gen/dfly/netstack/v1/route.js";
 export type { GetStatsResponse, ProtocolStats, CpuStats } from "./gen/dfly/netstack/v1/stats.js";
+export { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
