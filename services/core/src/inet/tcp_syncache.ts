@@ -148,7 +148,7 @@ export const SyncacheExpandKind = {
   STALE: "stale",
   /** tcp_migrate_req found no live listener: entry dropped, RST. */
   MIGRATE_FAILED: "migrate_failed",
-  /** The 4-tuple is already connected on this CPU: entry dropped, RST. */
+  /** The 4-tuple is already connected on this CPU, or the engine refused the TCB: entry dropped, RST. */
   ABORTED: "aborted",
 } as const;
 export type SyncacheExpandKind = (typeof SyncacheExpandKind)[keyof typeof SyncacheExpandKind];
@@ -374,8 +374,10 @@ export class TcpSyncache<O = unknown, P = unknown> {
    * `syncache_expand`: an ACK (no SYN) for laddr:lport with no connection.
    * `attach(entry, inp)` builds the ESTABLISHED TCB for the new PCB (already
    * in this CPU's exact hash); it becomes `inp.ppcb` and the PCB goes to the
-   * tail of the listener's accept queue. If `attach` throws, the PCB is
-   * removed, the entry dropped (tcps_sc_aborted) and the error rethrown.
+   * tail of the listener's accept queue. If `attach` returns null (the engine
+   * could not establish it) the PCB is removed, the entry dropped
+   * (tcps_sc_aborted) and the result is "aborted" (RST); if it throws, the
+   * same cleanup happens and the error is rethrown.
    */
   expand(
     faddr: number,
@@ -383,7 +385,7 @@ export class TcpSyncache<O = unknown, P = unknown> {
     laddr: number,
     lport: number,
     ack: number,
-    attach: (entry: SyncacheEntry<O, P>, inp: Inpcb<P>) => P,
+    attach: (entry: SyncacheEntry<O, P>, inp: Inpcb<P>) => P | null,
   ): SyncacheExpandResult<O, P> {
     const sc = this.lookup(faddr, fport, laddr, lport);
     if (!sc) return { kind: SyncacheExpandKind.NONE, reset: true };
@@ -412,14 +414,22 @@ export class TcpSyncache<O = unknown, P = unknown> {
       this.drop(sc);
       return { kind: SyncacheExpandKind.ABORTED, reset: true, entry: sc };
     }
+    let tcb: P | null;
     try {
-      inp.ppcb = attach(sc, inp);
+      tcb = attach(sc, inp);
     } catch (err) {
       this.host.detach(inp);
       this.stats.sc_aborted++;
       this.drop(sc);
       throw err;
     }
+    if (tcb === null) {
+      this.host.detach(inp);
+      this.stats.sc_aborted++;
+      this.drop(sc);
+      return { kind: SyncacheExpandKind.ABORTED, reset: true, entry: sc };
+    }
+    inp.ppcb = tcb;
     this.drop(sc);
     this.stats.sc_completed++;
     soqinsque(ls, inp);

@@ -159,7 +159,7 @@ describe("syncache: final ACK → connection on the listener's queue", () => {
     expect(host.pcbinfo[0].connCount).toBe(7);
   });
 
-  it("if the engine's attach throws, the PCB is freed, the entry dropped, the error rethrown", () => {
+  it("if the engine's attach throws or refuses, the PCB is freed and the entry dropped", () => {
     const { host, sc, ls } = setup(1);
     const [p] = portsOn(host, 0, 1);
     syn(sc[0], ls, p, 0);
@@ -171,6 +171,11 @@ describe("syncache: final ACK → connection on the listener's queue", () => {
     expect(host.pcbinfo[0].connCount).toBe(0);
     expect(host.pcbinfo[0].count).toBe(1); // the listener only
     expect(sc[0].count).toBe(0);
+    expect(ls.qlen).toBe(0);
+    syn(sc[0], ls, p, 0);
+    expect(sc[0].expand(CLIENT, p, SERVER, 80, 1000 + p + 1, () => null)).toMatchObject({ kind: "aborted", reset: true });
+    expect(host.pcbinfo[0].connCount).toBe(0);
+    expect(sc[0].stats.sc_aborted).toBe(2);
     expect(ls.qlen).toBe(0);
   });
 });
