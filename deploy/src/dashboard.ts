@@ -1,0 +1,236 @@
+/**
+ * The "DragonFly netstack" Grafana dashboard, built with Grafana's typed builders
+ * (@grafana/grafana-foundation-sdk: `tsc` rejects a misspelt option or a wrong type). The one source
+ * of deploy/grafana/dashboards/dfly-netstack.json and of the chart's dashboard ConfigMap
+ * (deploy/src/generate.ts writes both).
+ *
+ * Variables: `datasource` (any Prometheus), `namespace` and `cpu` (multi-value, "All" = `.*`, which
+ * also matches series without the label, e.g. the local stack's, which has no namespace).
+ */
+import * as common from "@grafana/grafana-foundation-sdk/common";
+import * as dashboard from "@grafana/grafana-foundation-sdk/dashboard";
+import * as prometheus from "@grafana/grafana-foundation-sdk/prometheus";
+import * as stat from "@grafana/grafana-foundation-sdk/stat";
+import * as table from "@grafana/grafana-foundation-sdk/table";
+import * as timeseries from "@grafana/grafana-foundation-sdk/timeseries";
+import { m, ACCEPT_QUEUE_OVERFLOW_REASON } from "./metrics.js";
+
+export const DASHBOARD_UID = "dfly-netstack";
+export const DASHBOARD_TITLE = "DragonFly netstack";
+
+const DS: common.DataSourceRef = { type: "prometheus", uid: "${datasource}" };
+const RATE = "$__rate_interval";
+
+/** Label matcher for netisr series (namespace + cpu variables, plus `extra`). */
+function cpuSel(extra = ""): string {
+  return `{namespace=~"$namespace", cpu=~"$cpu"${extra ? `, ${extra}` : ""}}`;
+}
+/** Label matcher for nic and control series (namespace only). */
+function nsSel(extra = ""): string {
+  return `{namespace=~"$namespace"${extra ? `, ${extra}` : ""}}`;
+}
+const rate = (metric: string, sel: string) => `rate(${metric}${sel}[${RATE}])`;
+
+interface Q {
+  readonly expr: string;
+  readonly legend?: string;
+  readonly instant?: boolean;
+  readonly table?: boolean;
+}
+
+function target(q: Q, i: number): prometheus.DataqueryBuilder {
+  const t = new prometheus.DataqueryBuilder()
+    .datasource(DS)
+    .refId(String.fromCharCode(65 + i))
+    .expr(q.expr)
+    .legendFormat(q.legend ?? "__auto");
+  if (q.instant) t.instant();
+  else t.range();
+  if (q.table) t.format(prometheus.PromQueryFormat.Table);
+  return t;
+}
+
+let nextId = 1;
+
+interface PanelOpts {
+  readonly title: string;
+  readonly description: string;
+  readonly queries: readonly Q[];
+  readonly unit?: string;
+  readonly w?: number;
+  readonly h?: number;
+  readonly stack?: common.StackingMode;
+  readonly min?: number;
+}
+
+function series(o: PanelOpts): timeseries.PanelBuilder {
+  const p = new timeseries.PanelBuilder()
+    .id(nextId++)
+    .title(o.title)
+    .description(o.description)
+    .datasource(DS)
+    .span(o.w ?? 8)
+    .height(o.h ?? 8)
+    .unit(o.unit ?? "short")
+    .fillOpacity(10)
+    .lineWidth(1)
+    .legend(new common.VizLegendOptionsBuilder().showLegend(true).displayMode(common.LegendDisplayMode.Table).placement(common.LegendPlacement.Right).calcs(["mean", "max", "lastNotNull"]))
+    .tooltip(new common.VizTooltipOptionsBuilder().mode(common.TooltipDisplayMode.Multi).sort(common.SortOrder.Descending));
+  if (o.stack) p.stacking(new common.StackingConfigBuilder().mode(o.stack));
+  if (o.min !== undefined) p.min(o.min);
+  o.queries.forEach((q, i) => p.withTarget(target(q, i)));
+  return p;
+}
+
+function single(o: PanelOpts & { readonly steps?: dashboard.Threshold[]; readonly decimals?: number }): stat.PanelBuilder {
+  const p = new stat.PanelBuilder()
+    .id(nextId++)
+    .title(o.title)
+    .description(o.description)
+    .datasource(DS)
+    .span(o.w ?? 4)
+    .height(o.h ?? 4)
+    .unit(o.unit ?? "short")
+    .graphMode(common.BigValueGraphMode.Area)
+    .colorMode(common.BigValueColorMode.Value)
+    .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(["lastNotNull"]).values(false))
+    .thresholds(
+      new dashboard.ThresholdsConfigBuilder()
+        .mode(dashboard.ThresholdsMode.Absolute)
+        .steps(o.steps ?? [{ value: null, color: "green" }]),
+    );
+  if (o.decimals !== undefined) p.decimals(o.decimals);
+  o.queries.forEach((q, i) => p.withTarget(target(q, i)));
+  return p;
+}
+
+function grid(o: PanelOpts): table.PanelBuilder {
+  const p = new table.PanelBuilder()
+    .id(nextId++)
+    .title(o.title)
+    .description(o.description)
+    .datasource(DS)
+    .span(o.w ?? 8)
+    .height(o.h ?? 8)
+    .withTransformation({ id: "organize", options: { excludeByName: { Time: true, Value: true, __name__: true } } });
+  o.queries.forEach((q, i) => p.withTarget(target({ ...q, instant: true, table: true }, i)));
+  return p;
+}
+
+const row = (title: string) => new dashboard.RowBuilder(title).id(nextId++);
+
+/** Expressions shared between panels (and reused by the rules where the meaning is the same). */
+export const Expr = {
+  rxPerCpu: `sum by (cpu) (${rate(m("netisrRx"), cpuSel())})`,
+  rxTotal: `sum(${rate(m("netisrRx"), cpuSel())})`,
+  /** max/mean of the per-CPU RX rates: 1 = perfectly even RSS spread, N = everything on one of N CPUs. */
+  rssImbalance: `max(sum by (cpu) (${rate(m("netisrRx"), cpuSel())})) / avg(sum by (cpu) (${rate(m("netisrRx"), cpuSel())}))`,
+  redispatchRatio: `sum(${rate(m("redispatched"), cpuSel())}) / sum(${rate(m("netisrRx"), cpuSel())})`,
+  distinctDigests: `count(count by (digest) (${m("routeDigest")}${cpuSel()}))`,
+} as const;
+
+export function buildDashboard(): dashboard.Dashboard {
+  nextId = 1;
+  const b = new dashboard.DashboardBuilder(DASHBOARD_TITLE)
+    .uid(DASHBOARD_UID)
+    .description("DragonFlyBSD's network stack as microservices: per-CPU netisr packet path, RSS, TCP, control plane, transport.")
+    .tags(["dfly-netstack", "network", "netisr"])
+    .editable()
+    .tooltip(dashboard.DashboardCursorSync.Crosshair)
+    .refresh("30s")
+    .time({ from: "now-1h", to: "now" })
+    .timezone("browser")
+    .withVariable(new dashboard.DatasourceVariableBuilder("datasource").label("Data source").type("prometheus"))
+    .withVariable(
+      new dashboard.QueryVariableBuilder("namespace")
+        .label("Namespace")
+        .datasource(DS)
+        .query(`label_values(${m("controlCpus")}, namespace)`)
+        .definition(`label_values(${m("controlCpus")}, namespace)`)
+        .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
+        .multi(true)
+        .includeAll(true)
+        .allValue(".*"),
+    )
+    .withVariable(
+      new dashboard.QueryVariableBuilder("cpu")
+        .label("CPU")
+        .datasource(DS)
+        .query(`label_values(${m("netisrRx")}{namespace=~"$namespace"}, cpu)`)
+        .definition(`label_values(${m("netisrRx")}{namespace=~"$namespace"}, cpu)`)
+        .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
+        .sort(dashboard.VariableSort.NumericalAsc)
+        .multi(true)
+        .includeAll(true)
+        .allValue(".*"),
+    );
+
+  // Overview
+  b.withRow(row("Overview"));
+  b.withPanel(single({ title: "CPUs", description: "netisr CPUs registered with control (the StatefulSet's replicas).", queries: [{ expr: `sum(${m("controlCpus")}${nsSel()})` }] }));
+  b.withPanel(single({ title: "RX packets/s", description: "Packets the netisr CPUs took from their NIC rings.", unit: "pps", queries: [{ expr: Expr.rxTotal }] }));
+  b.withPanel(single({ title: "Forwarded packets/s", description: "IPv4 packets forwarded (ip_forward).", unit: "pps", queries: [{ expr: `sum(${rate(m("ipForwarded"), cpuSel())})` }] }));
+  b.withPanel(single({ title: "Drops/s", description: "Packets dropped by the netisr CPUs, all reasons.", unit: "pps", queries: [{ expr: `sum(${rate(m("ipDropped"), cpuSel())})` }], steps: [{ value: null, color: "green" }, { value: 1, color: "orange" }] }));
+  b.withPanel(single({ title: "RSS imbalance", description: "Busiest CPU's RX rate over the mean (1.0 = even spread).", decimals: 2, queries: [{ expr: Expr.rssImbalance }], steps: [{ value: null, color: "green" }, { value: 1.5, color: "orange" }, { value: 3, color: "red" }] }));
+  b.withPanel(single({ title: "Route digests", description: "Distinct route-table digests across CPUs: 1 = every CPU holds the same table.", queries: [{ expr: Expr.distinctDigests }], steps: [{ value: null, color: "green" }, { value: 2, color: "red" }] }));
+
+  // Packets per CPU
+  b.withRow(row("Packets per CPU"));
+  b.withPanel(series({ title: "RX packets/s per CPU", description: "dfly_netisr_rx_packets_total: frames taken from the RX rings each CPU polls.", unit: "pps", w: 6, queries: [{ expr: Expr.rxPerCpu, legend: "cpu {{cpu}}" }] }));
+  b.withPanel(series({ title: "TX packets/s per CPU", description: "dfly_netisr_tx_packets_total: frames each CPU put on TX rings.", unit: "pps", w: 6, queries: [{ expr: `sum by (cpu) (${rate(m("netisrTx"), cpuSel())})`, legend: "cpu {{cpu}}" }] }));
+  b.withPanel(series({ title: "Forwarded packets/s per CPU", description: "dfly_ip_forwarded_total per CPU.", unit: "pps", w: 6, queries: [{ expr: `sum by (cpu) (${rate(m("ipForwarded"), cpuSel())})`, legend: "cpu {{cpu}}" }] }));
+  b.withPanel(series({ title: "Delivered packets/s per CPU", description: "dfly_ip_delivered_total: packets for local addresses (TCP/UDP/ICMP input).", unit: "pps", w: 6, queries: [{ expr: `sum by (cpu) (${rate(m("ipDelivered"), cpuSel())})`, legend: "cpu {{cpu}}" }] }));
+
+  // Drops
+  b.withRow(row("Drops"));
+  b.withPanel(series({ title: "Drops/s by reason", description: "dfly_ip_dropped_total by BSD ipstat/tcpstat reason.", unit: "pps", queries: [{ expr: `sum by (reason) (${rate(m("ipDropped"), cpuSel())})`, legend: "{{reason}}" }] }));
+  b.withPanel(series({ title: "NIC drops/s by reason", description: "dfly_nic_dropped_total: frames the emulated NIC dropped (ring full, impairment, malformed).", unit: "pps", queries: [{ expr: `sum by (ifname, reason) (${rate(m("nicDropped"), nsSel())})`, legend: "{{ifname}} {{reason}}" }] }));
+  b.withPanel(series({ title: "ICMP sent/s by type", description: "dfly_icmp_sent_total: errors and echo replies the netisr CPUs generated (rate-limited).", unit: "pps", queries: [{ expr: `sum by (type) (${rate(m("icmpSent"), cpuSel())})`, legend: "{{type}}" }] }));
+
+  // RSS spread and redispatch
+  b.withRow(row("RSS spread and redispatch"));
+  b.withPanel(series({ title: "RX share per CPU", description: "Each CPU's share of all RX packets: how evenly RSS and the ring map spread the flows.", unit: "percentunit", stack: common.StackingMode.Percent, queries: [{ expr: `${Expr.rxPerCpu} / ignoring (cpu) group_left () ${Expr.rxTotal}`, legend: "cpu {{cpu}}" }] }));
+  b.withPanel(series({ title: "RSS imbalance (max/mean)", description: "Busiest CPU's RX rate over the mean rate (1.0 = even).", min: 1, queries: [{ expr: Expr.rssImbalance, legend: "imbalance" }] }));
+  b.withPanel(series({ title: "NIC ring RX frames/s", description: "dfly_nic_rx_frames_total per ring (RSS redirection table → ring).", unit: "pps", queries: [{ expr: `sum by (ifname, ring) (${rate(m("nicRx"), nsSel())})`, legend: "{{ifname}} ring {{ring}}" }, { expr: `sum by (ifname) (${rate(m("nicTx"), nsSel())})`, legend: "{{ifname}} tx" }] }));
+  b.withPanel(series({ title: "Redispatched packets/s per CPU", description: "Packets a CPU took from a ring but sent to the owner CPU's port (netisr_hashcpu differs from the ring's CPU), and packets received that way.", unit: "pps", w: 12, queries: [{ expr: `sum by (cpu) (${rate(m("redispatched"), cpuSel())})`, legend: "sent cpu {{cpu}}" }, { expr: `sum by (cpu) (${rate(m("redispatchReceived"), cpuSel())})`, legend: "received cpu {{cpu}}" }] }));
+  b.withPanel(series({ title: "Redispatch ratio", description: "Redispatched / RX packets: 0 when every ring's CPU owns its flows; about 1 − rings/CPUs with fewer rings than CPUs.", unit: "percentunit", w: 12, min: 0, queries: [{ expr: Expr.redispatchRatio, legend: "ratio" }] }));
+
+  // TCP and sockets
+  b.withRow(row("TCP and sockets"));
+  b.withPanel(series({ title: "TCP connections per CPU", description: "dfly_tcp_connections summed over states: INPCBs each CPU owns.", w: 6, queries: [{ expr: `sum by (cpu) (${m("tcpConnections")}${cpuSel()})`, legend: "cpu {{cpu}}" }] }));
+  b.withPanel(series({ title: "TCP connections by state", description: "dfly_tcp_connections by TCP state, all selected CPUs.", w: 6, stack: common.StackingMode.Normal, queries: [{ expr: `sum by (state) (${m("tcpConnections")}${cpuSel()})`, legend: "{{state}}" }] }));
+  b.withPanel(series({ title: "Accept-queue depth per listener", description: "dfly_so_accept_queue_depth: completed connections not yet accepted, per listener (summed over its per-CPU copies).", w: 6, queries: [{ expr: `sum by (listener) (${m("acceptQueueDepth")}${cpuSel()})`, legend: "{{listener}}" }, { expr: `sum(${rate(m("ipDropped"), cpuSel(`reason="${ACCEPT_QUEUE_OVERFLOW_REASON}"`))})`, legend: "overflows/s" }] }));
+  b.withPanel(series({ title: "Listener and connection migrations", description: "dfly_so_listener_migrations_total (queued connections handed to the heir when a SO_REUSEPORT member closes) and dfly_tcp_connect_migrations_total (connections handed to a new owner CPU).", w: 6, queries: [{ expr: `sum by (policy, result) (increase(${m("listenerMigrations")}${cpuSel()}[${RATE}]))`, legend: "listener {{policy}} {{result}}" }, { expr: `sum by (cpu) (increase(${m("tcpConnectMigrations")}${cpuSel()}[${RATE}]))`, legend: "connect cpu {{cpu}}" }] }));
+
+  // Control plane
+  b.withRow(row("Control plane and routes"));
+  b.withPanel(series({ title: "Topology epoch", description: "The epoch each CPU holds against control's: they step together when CPUs join or leave.", w: 6, queries: [{ expr: `max by (cpu) (${m("topologyEpoch")}${cpuSel()})`, legend: "cpu {{cpu}}" }, { expr: `max(${m("controlEpoch")}${nsSel()})`, legend: "control" }] }));
+  b.withPanel(grid({ title: "Route-table digest per CPU", description: "dfly_route_digest_info: equal digests = equal route tables on every CPU.", w: 6, queries: [{ expr: `max by (cpu, digest) (${m("routeDigest")}${cpuSel()})` }] }));
+  b.withPanel(series({ title: "Route entries", description: "Routes each CPU holds (dfly_route_entries) against control's table (dfly_control_routes).", w: 6, queries: [{ expr: `max by (cpu) (${m("routeEntries")}${cpuSel()})`, legend: "cpu {{cpu}}" }, { expr: `max(${m("controlRoutes")}${nsSel()})`, legend: "control" }] }));
+  b.withPanel(series({ title: "Route operations/s", description: "dfly_control_route_ops_total by operation and result.", unit: "ops", w: 6, queries: [{ expr: `sum by (op, result) (${rate(m("controlRouteOps"), nsSel())})`, legend: "{{op}} {{result}}" }] }));
+
+  // Transport
+  b.withRow(row("Transport (NATS)"));
+  b.withPanel(series({ title: "Transport lag per CPU", description: "dfly_transport_lag_seconds: age of the last frame batch each CPU consumed.", unit: "s", w: 12, queries: [{ expr: `max by (cpu) (${m("transportLag")}${cpuSel()})`, legend: "cpu {{cpu}}" }] }));
+  b.withPanel(series({ title: "Frame batches/s", description: "dfly_transport_batches_total per CPU and direction (many frames per NATS message).", unit: "ops", w: 12, queries: [{ expr: `sum by (cpu, dir) (${rate(m("transportBatches"), cpuSel())})`, legend: "cpu {{cpu}} {{dir}}" }] }));
+
+  return b.build();
+}
+
+/** Every PromQL expression of a dashboard (panels, then variables' label_values queries excluded). */
+export function dashboardExprs(d: dashboard.Dashboard): { panel: string; expr: string }[] {
+  const out: { panel: string; expr: string }[] = [];
+  for (const p of d.panels ?? []) {
+    if (!("targets" in p) || !p.targets) continue;
+    for (const t of p.targets) {
+      const expr = (t as { expr?: unknown }).expr;
+      if (typeof expr === "string") out.push({ panel: p.title ?? "", expr });
+    }
+  }
+  return out;
+}
+
+/** An expression with Grafana's variables replaced by what "All" and a typical interval mean. */
+export function concreteExpr(expr: string, rateInterval = "1m"): string {
+  return expr.replaceAll("$__rate_interval", rateInterval).replaceAll("$namespace", ".*").replaceAll("$cpu", ".*");
+}

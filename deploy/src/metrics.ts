@@ -1,0 +1,53 @@
+/**
+ * The metric-name contract shared by netisr, nic, control, the Grafana dashboard and the Prometheus
+ * rules (brief "Metric names"): one place that names every series and its labels. The dashboard and
+ * the rules refer to metrics only through this table, and a test checks every PromQL expression
+ * against it.
+ */
+export const Metric = {
+  // netisr (every series has `cpu`)
+  netisrRx: { name: "dfly_netisr_rx_packets_total", labels: ["cpu", "ifname", "ring"] },
+  netisrTx: { name: "dfly_netisr_tx_packets_total", labels: ["cpu", "ifname"] },
+  ipForwarded: { name: "dfly_ip_forwarded_total", labels: ["cpu"] },
+  ipDelivered: { name: "dfly_ip_delivered_total", labels: ["cpu"] },
+  ipDropped: { name: "dfly_ip_dropped_total", labels: ["cpu", "reason"] },
+  redispatched: { name: "dfly_netisr_redispatched_total", labels: ["cpu"] },
+  redispatchReceived: { name: "dfly_netisr_redispatch_received_total", labels: ["cpu"] },
+  icmpSent: { name: "dfly_icmp_sent_total", labels: ["cpu", "type"] },
+  routeEntries: { name: "dfly_route_entries", labels: ["cpu"] },
+  routeDigest: { name: "dfly_route_digest_info", labels: ["cpu", "digest"] },
+  topologyEpoch: { name: "dfly_topology_epoch", labels: ["cpu"] },
+  tcpConnections: { name: "dfly_tcp_connections", labels: ["cpu", "state"] },
+  tcpConnectMigrations: { name: "dfly_tcp_connect_migrations_total", labels: ["cpu"] },
+  acceptQueueDepth: { name: "dfly_so_accept_queue_depth", labels: ["cpu", "listener"] },
+  listenerMigrations: { name: "dfly_so_listener_migrations_total", labels: ["cpu", "policy", "result"] },
+  transportBatches: { name: "dfly_transport_batches_total", labels: ["cpu", "dir"] },
+  transportLag: { name: "dfly_transport_lag_seconds", labels: ["cpu"] },
+  // nic
+  nicRx: { name: "dfly_nic_rx_frames_total", labels: ["ifname", "ring"] },
+  nicTx: { name: "dfly_nic_tx_frames_total", labels: ["ifname", "ring"] },
+  nicDropped: { name: "dfly_nic_dropped_total", labels: ["ifname", "reason"] },
+  // control
+  controlCpus: { name: "dfly_control_cpus", labels: [] },
+  controlEpoch: { name: "dfly_control_topology_epoch", labels: [] },
+  controlRouteOps: { name: "dfly_control_route_ops_total", labels: ["op", "result"] },
+  controlRoutes: { name: "dfly_control_routes", labels: [] },
+} as const;
+export type MetricKey = keyof typeof Metric;
+
+/** Every metric name of the contract. */
+export const metricNames: readonly string[] = Object.values(Metric).map((m) => m.name);
+
+/** Labels Prometheus adds to every scraped series (target labels), usable in any aggregation. */
+export const targetLabels = ["job", "instance", "namespace", "pod", "service", "container", "endpoint"] as const;
+
+/**
+ * TCP drop reason counted in `dfly_ip_dropped_total` when `sonewconn` refuses a connection because the
+ * accept queue is full (BSD `tcps_listendrop`, "listen queue overflows"). The accept-queue alert watches it.
+ */
+export const ACCEPT_QUEUE_OVERFLOW_REASON = "listendrop";
+
+/** `m("netisrRx")` → "dfly_netisr_rx_packets_total". */
+export function m(key: MetricKey): string {
+  return Metric[key].name;
+}
