@@ -270,3 +270,61 @@ export {
   type TcpListenArgs,
   type ListenerCloseReport,
 } from "./inet/reuseport.js";
+export {
+  SEQ_LT,
+  SEQ_LEQ,
+  SEQ_GT,
+  SEQ_GEQ,
+  SEQ_MIN,
+  SEQ_MAX,
+  seqAdd,
+  seqDiff,
+  seqU32,
+  seqI32,
+  seqInWindow,
+} from "./inet/tcp_seq.js";
+export { TcpStats, TcpInputDrop, TCP_STAT_NAMES, tcpStatsSum, type TcpStatName } from "./inet/tcp_stats.js";
+export {
+  TcpState,
+  TCP_STATE_NAMES,
+  TCPS_HAVERCVDSYN,
+  TCPS_HAVEESTABLISHED,
+  TCPS_HAVERCVDFIN,
+  TF,
+  TcpEvent,
+  TcpErrno,
+  TCP_DEFAULTS,
+  TIMER_OFF,
+  TcpCb,
+  tcpIsClosed,
+  type TcpSeg,
+  type TcpConfig,
+  type TcpConnOptions,
+} from "./inet/tcp_var.js";
+export { SockBuf } from "./inet/tcp_sockbuf.js";
+export { TcpReassQueue, type ReassSeg } from "./inet/tcp_reass.js";
+export { TCP_BACKOFF, TcpTimer, TcpTimerHeap, tcpTimerActive } from "./inet/tcp_timer.js";
+export {
+  tcpSackUpdate,
+  tcpSackPipe,
+  tcpSackIsLost,
+  tcpSackNextRexmit,
+  tcpSackHigh,
+  tcpSackBytes,
+} from "./inet/tcp_sack.js";
+export { TCP_MAXWIN, TCP_MINMSS, tcpRcvScale, tcpInitialWindow, tcpRexmtval } from "./inet/tcp_subr.js";
+export { tcpRcvWindow } from "./inet/tcp_output.js";
+export {
+  tcpSegFromFrame,
+  type TcpInputStatus,
+  type TcpDecodeResult,
+  type TcpSynEntry,
+} from "./inet/tcp_input.js";
+export { TcpNotConnectedError, TcpBrokenPipeError, TcpConnectionError } from "./inet/tcp_usrreq.js";
+export {
+  TcpEngine,
+  TcpConfigError,
+  type TcpEngineOptions,
+  type TcpOutputFn,
+  type TcpEventFn,
+} from "./inet/tcp_engine.js";

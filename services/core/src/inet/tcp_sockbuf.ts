@@ -1,0 +1,112 @@
+/**
+ * Socket buffer: a byte queue (DragonFly's `struct sockbuf`, sys/kern/uipc_sockbuf.c,
+ * reduced to what TCP needs). The send buffer holds unacknowledged and unsent bytes
+ * starting at snd_una; the receive buffer holds in-order bytes not yet read.
+ *
+ * Bytes live in chunks; appends copy into the tail chunk while it has room, so many
+ * small writes do not make many small arrays. A chunk's bytes are never rewritten
+ * once written, so `peek` can hand out subarrays (zero-copy) safely.
+ */
+
+const CHUNK = 16 * 1024;
+const EMPTY = new Uint8Array(0);
+
+export class SockBuf {
+  /** Bytes held. */
+  cc = 0;
+  private chunks: Uint8Array[] = [];
+  /** Read position in chunks[0]. */
+  private head = 0;
+  /** Bytes used in the last chunk. */
+  private tailUsed = 0;
+
+  /** Appends a copy of `data[off, off+len)`. */
+  append(data: Uint8Array, off = 0, len = data.length - off): void {
+    if (len <= 0) return;
+    this.cc += len;
+    const last = this.chunks.length ? this.chunks[this.chunks.length - 1] : null;
+    if (last) {
+      const room = last.length - this.tailUsed;
+      if (room > 0) {
+        const n = room < len ? room : len;
+        last.set(data.subarray(off, off + n), this.tailUsed);
+        this.tailUsed += n;
+        off += n;
+        len -= n;
+        if (len === 0) return;
+      }
+    }
+    const c = new Uint8Array(len > CHUNK ? len : CHUNK);
+    c.set(data.subarray(off, off + len), 0);
+    this.chunks.push(c);
+    this.tailUsed = len;
+  }
+
+  /** Length of the usable part of chunk i. */
+  private chunkEnd(i: number): number {
+    return i === this.chunks.length - 1 ? this.tailUsed : this.chunks[i].length;
+  }
+
+  /** `len` bytes starting `off` bytes from the front, without removing them. */
+  peek(off: number, len: number): Uint8Array {
+    if (len <= 0 || off >= this.cc) return EMPTY;
+    if (off + len > this.cc) len = this.cc - off;
+    let i = 0;
+    let pos = this.head + off;
+    while (pos >= this.chunkEnd(i)) {
+      pos -= this.chunkEnd(i);
+      i++;
+    }
+    const c = this.chunks[i];
+    if (pos + len <= this.chunkEnd(i)) return c.subarray(pos, pos + len);
+    const out = new Uint8Array(len);
+    let got = 0;
+    while (got < len) {
+      const end = this.chunkEnd(i);
+      const n = Math.min(end - pos, len - got);
+      out.set(this.chunks[i].subarray(pos, pos + n), got);
+      got += n;
+      i++;
+      pos = 0;
+    }
+    return out;
+  }
+
+  /** Removes `n` bytes from the front. */
+  drop(n: number): void {
+    if (n >= this.cc) {
+      this.clear();
+      return;
+    }
+    this.cc -= n;
+    while (n > 0) {
+      const avail = this.chunkEnd(0) - this.head;
+      if (n < avail) {
+        this.head += n;
+        return;
+      }
+      n -= avail;
+      this.chunks.shift();
+      this.head = 0;
+    }
+  }
+
+  /** Removes and returns up to `max` bytes from the front. */
+  read(max: number): Uint8Array {
+    const n = max < this.cc ? max : this.cc;
+    if (n <= 0) return EMPTY;
+    const first = this.chunks[0];
+    let out: Uint8Array;
+    if (this.head + n <= this.chunkEnd(0)) out = first.slice(this.head, this.head + n);
+    else out = this.peek(0, n);
+    this.drop(n);
+    return out;
+  }
+
+  clear(): void {
+    this.cc = 0;
+    this.chunks = [];
+    this.head = 0;
+    this.tailUsed = 0;
+  }
+}

@@ -1,0 +1,218 @@
+/**
+ * TCB life cycle and shared helpers (sys/netinet/tcp_subr.c): creating a tcpcb
+ * (`tcp_newtcpcb`), MSS and initial window (`tcp_mss`, `tcp_initial_window`), the
+ * RTT estimator (`tcp_xmit_timer`, tcp_input.c), ISS choice, and ending a
+ * connection (`tcp_drop`, `tcp_close`).
+ */
+import { TcpErrno, TcpEvent, TcpState, TF, TcpCb, type TcpConnOptions } from "./tcp_var.js";
+import type { TcpEngine } from "./tcp_engine.js";
+import { tcpCancelTimers, tcpTimerSet, tcpTimerStop, TcpTimer } from "./tcp_timer.js";
+import { tcpRespond } from "./tcp_output.js";
+import { TcpFlags, TCP_MAX_WINSHIFT } from "./tcp.js";
+
+/** Largest unscaled window (TCP_MAXWIN). */
+export const TCP_MAXWIN = 65535;
+/** Smallest MSS honoured from a peer (DragonFly TCP_MINMSS). */
+export const TCP_MINMSS = 256;
+/** Bytes of the timestamp option as tcp_output() lays it out (NOP NOP TS). */
+export const TCPOLEN_TSTAMP_APPA = 12;
+/** RTO floor after a retransmitted SYN (RFC 6298 §5.7). */
+const RTO_AFTER_SYN_RXT = 3000;
+
+/** 32-bit mix (murmur3 finalizer). */
+function fmix(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  return h | 0;
+}
+
+/** Keyed hash of a 4-tuple (RFC 6528's F()). */
+export function tcpTupleHash(key: number, laddr: number, lport: number, faddr: number, fport: number): number {
+  let h = fmix(key ^ laddr);
+  h = fmix(h ^ faddr);
+  h = fmix(h ^ ((lport << 16) | (fport & 0xffff)));
+  return h;
+}
+
+/** Window shift that lets `hiwat` bytes be advertised (`request_r_scale` in tcp_connect). */
+export function tcpRcvScale(hiwat: number): number {
+  let s = 0;
+  while (s < TCP_MAX_WINSHIFT && TCP_MAXWIN * 2 ** s < hiwat) s++;
+  return s;
+}
+
+/** A fresh TCB in CLOSED state (`tcp_newtcpcb`); the caller sets the state. */
+export function tcpNewTcpcb(
+  e: TcpEngine, laddr: number, lport: number, faddr: number, fport: number, opts?: TcpConnOptions,
+): TcpCb {
+  const tp = new TcpCb(e, laddr >>> 0, lport, faddr >>> 0, fport);
+  const cfg = e.config;
+  if (opts) {
+    if (opts.so !== undefined) tp.so = opts.so;
+    if (opts.sndbuf !== undefined) tp.snd_hiwat = opts.sndbuf;
+    if (opts.rcvbuf !== undefined) tp.rcv_hiwat = opts.rcvbuf;
+    if (opts.nodelay) tp.t_flags |= TF.NODELAY;
+    if (opts.keepalive) tp.t_flags |= TF.KEEPALIVE;
+    if (opts.iwSegs !== undefined && opts.iwSegs >= 4) tp.t_iwsegs = opts.iwSegs;
+  }
+  if (cfg.alwaysKeepalive) tp.t_flags |= TF.KEEPALIVE;
+  // Until the peer's MSS is known t_maxopd holds the MSS we advertise.
+  tp.t_maxopd = Math.max(TCP_MINMSS, Math.min(opts?.mss ?? cfg.mss, 65535));
+  tp.t_maxseg = Math.min(tp.t_maxopd, cfg.mssdflt);
+  if (cfg.rfc1323) {
+    tp.t_flags |= TF.REQ_SCALE | TF.REQ_TSTMP;
+    tp.request_r_scale = tcpRcvScale(tp.rcv_hiwat);
+  }
+  if (cfg.sack) tp.t_flags |= TF.REQ_SACK;
+  // RFC 6298: RTO = SRTT + 4·RTTVAR; with no sample SRTT = 0 and t_rttvar (4·RTTVAR) = the base.
+  tp.t_srtt = 0;
+  tp.t_rttvar = cfg.rtoBase;
+  tp.t_rxtcur = cfg.rtoBase;
+  tp.snd_cwnd = 0x3fffffff;
+  tp.snd_ssthresh = 0x3fffffff;
+  tp.t_rcvtime = e.now;
+  tp.ts_offset = tcpTupleHash(e.tsSecret, tp.laddr, lport, tp.faddr, fport);
+  return tp;
+}
+
+/** Sets ISS and the send sequence variables from it. */
+export function tcpSendSeqInit(tp: TcpCb, iss: number): void {
+  tp.iss = iss | 0;
+  tp.snd_una = tp.snd_nxt = tp.snd_max = tp.snd_recover = tp.rexmt_high = tp.iss;
+}
+
+/** Sets IRS and the receive sequence variables from it. */
+export function tcpRcvSeqInit(tp: TcpCb, irs: number): void {
+  tp.irs = irs | 0;
+  tp.rcv_nxt = tp.rcv_adv = tp.last_ack_sent = (tp.irs + 1) | 0;
+}
+
+/**
+ * Applies the peer's MSS option (`tcp_mss`): t_maxopd = min(peer (or mssdflt), ours),
+ * t_maxseg leaves room for the timestamp option when timestamps are on.
+ */
+export function tcpMss(tp: TcpCb, peerMss: number | undefined): void {
+  const cfg = tp.engine.config;
+  let mss = peerMss === undefined || peerMss === 0 ? cfg.mssdflt : peerMss;
+  mss = Math.max(TCP_MINMSS, Math.min(mss, tp.t_maxopd));
+  tp.t_maxopd = mss;
+  tp.t_maxseg = tp.t_flags & TF.RCVD_TSTMP ? mss - TCPOLEN_TSTAMP_APPA : mss;
+}
+
+/** RFC 3390 initial window as DragonFly computes it (`tcp_initial_window`). */
+export function tcpInitialWindow(tp: TcpCb): number {
+  const cfg = tp.engine.config;
+  const mss = tp.t_maxseg;
+  if (tp.t_flags & TF.RXTSYN) return 2 * mss;
+  const maxsegs = tp.t_iwsegs ? tp.t_iwsegs : Math.max(4, cfg.iwMaxSegs);
+  const capsegs = tp.t_iwsegs ? tp.t_iwsegs : Math.max(4, cfg.iwCapSegs);
+  return Math.min(maxsegs * mss, Math.max(2 * mss, capsegs * 1460));
+}
+
+/** RTO before range limits and slop: SRTT + max(G, 4·RTTVAR) (ms). */
+export function tcpRexmtval(tp: TcpCb): number {
+  return (tp.t_srtt >> 3) + Math.max(1, tp.t_rttvar);
+}
+
+/** `TCPT_RANGESET`: value + slop, clamped to [lo, rexmitMax]. */
+export function tcpRangeset(tp: TcpCb, value: number, lo: number): number {
+  const cfg = tp.engine.config;
+  const v = value + cfg.rexmitSlop;
+  return v < lo ? lo : v > cfg.rexmitMax ? cfg.rexmitMax : v;
+}
+
+/** Feeds one RTT measurement (ms) into the estimator (`tcp_xmit_timer`, RFC 6298 §2). */
+export function tcpXmitTimer(tp: TcpCb, rtt: number): void {
+  const e = tp.engine;
+  e.stats.rttupdated++;
+  if (rtt < 1) rtt = 1;
+  if (tp.t_srtt !== 0) {
+    // srtt is kept ×8 and rttvar ×4: SRTT += (R − SRTT)/8; RTTVAR += (|R − SRTT| − RTTVAR)/4
+    const delta = rtt - (tp.t_srtt >> 3);
+    tp.t_srtt += delta;
+    if (tp.t_srtt <= 0) tp.t_srtt = 1;
+    tp.t_rttvar += Math.abs(delta) - (tp.t_rttvar >> 2);
+    if (tp.t_rttvar <= 0) tp.t_rttvar = 1;
+  } else {
+    tp.t_srtt = rtt << 3;
+    tp.t_rttvar = rtt << 1;
+  }
+  tp.t_rtttime = -1;
+  tp.t_rxtshift = 0;
+  tp.t_rxtcur = tcpRangeset(tp, tcpRexmtval(tp), Math.max(e.config.rexmitMin, rtt + 2));
+}
+
+/** Moves a TCB to ESTABLISHED (`tcp_established` plus the bookkeeping around it). */
+export function tcpEstablished(tp: TcpCb): void {
+  const e = tp.engine;
+  tp.t_state = TcpState.ESTABLISHED;
+  e.stats.connects++;
+  if (tp.t_flags & TF.PASSIVE) e.stats.accepts++;
+  tp.snd_cwnd = tcpInitialWindow(tp);
+  if (tp.t_flags & TF.RXTSYN && tp.t_rxtcur < RTO_AFTER_SYN_RXT) tp.t_rxtcur = RTO_AFTER_SYN_RXT;
+  if (tp.t_flags & TF.KEEPALIVE) tcpTimerSet(tp, TcpTimer.KEEP, e.config.keepIdle);
+  else tcpTimerStop(tp, TcpTimer.KEEP);
+  if (tp.t_flags & TF.NEEDFIN) {
+    tp.t_flags &= ~TF.NEEDFIN;
+    tp.t_state = TcpState.FIN_WAIT_1;
+  }
+  if (!(tp.t_flags & TF.ESTEVENT)) {
+    tp.t_flags |= TF.ESTEVENT;
+    e.emit(tp, TcpEvent.ESTABLISHED, null);
+  }
+}
+
+/**
+ * Drops a connection with an error (`tcp_drop`): a RST goes out if the peer knows
+ * of us (we received its SYN), RESET is reported, then the TCB is released.
+ */
+export function tcpDrop(tp: TcpCb, err: TcpErrno): void {
+  const e = tp.engine;
+  if (tp.t_state === TcpState.CLOSED) return;
+  if (tp.t_state >= TcpState.SYN_RECEIVED) {
+    tcpRespond(tp, tp.snd_nxt, tp.rcv_nxt, TcpFlags.RST | TcpFlags.ACK);
+  }
+  if (tp.t_state >= TcpState.ESTABLISHED) e.stats.drops++;
+  else e.stats.conndrops++;
+  tcpReset(tp, err);
+}
+
+/** Ends a connection the peer reset or that failed (no RST sent): RESET then CLOSED. */
+export function tcpReset(tp: TcpCb, err: TcpErrno): void {
+  const e = tp.engine;
+  tp.t_error = err;
+  tp.t_flags |= TF.CANTRCVMORE | TF.CANTSENDMORE;
+  if (tp.rcv_sb) tp.rcv_sb = null;
+  if (!(tp.t_flags & TF.NOFDREF)) e.emit(tp, TcpEvent.RESET, err);
+  tcpClose(tp);
+}
+
+/** Releases a TCB (`tcp_close`): timers off, buffers freed, CLOSED reported once. */
+export function tcpClose(tp: TcpCb): void {
+  const e = tp.engine;
+  tcpCancelTimers(tp);
+  tp.t_state = TcpState.CLOSED;
+  tp.snd_sb = null;
+  tp.t_reass = null;
+  tp.t_scb = null;
+  if (tp.t_flags & TF.NOFDREF) tp.rcv_sb = null;
+  tp.t_flags |= TF.CANTSENDMORE;
+  if (!(tp.t_flags & TF.CLOSEDEVENT)) {
+    tp.t_flags |= TF.CLOSEDEVENT;
+    e.stats.closed++;
+    e.emit(tp, TcpEvent.CLOSED, tp.t_error);
+  }
+}
+
+/** Enters TIME_WAIT: every timer but 2MSL stops (`tcp_canceltimers` + 2MSL). */
+export function tcpTimeWait(tp: TcpCb): void {
+  tp.t_state = TcpState.TIME_WAIT;
+  tcpCancelTimers(tp);
+  tcpTimerSet(tp, TcpTimer.TWOMSL, 2 * tp.engine.config.msl);
+  tp.snd_sb = null;
+  tp.t_reass = null;
+  tp.t_scb = null;
+}
