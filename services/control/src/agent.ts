@@ -150,7 +150,7 @@ export class ControlAgent {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.sub?.unsubscribe();
-    if (this.registered) await this.client.deregister(this.cpu).catch(() => undefined);
+    if (this.registered) await this.client.deregister(this.cpu, 1000).catch(() => undefined);
     this.registered = false;
     this.client.close();
   }

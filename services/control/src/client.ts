@@ -85,8 +85,8 @@ export class ControlClient {
   heartbeat(cpu: number, epoch: number, deadlineMs?: number): Promise<HeartbeatResponse> {
     return this.call(this.cluster, this.cluster.heartbeat as Unary<object, HeartbeatResponse>, { cpu, epoch }, deadlineMs);
   }
-  deregister(cpu: number): Promise<DeregisterResponse> {
-    return this.call(this.cluster, this.cluster.deregister as Unary<object, DeregisterResponse>, { cpu });
+  deregister(cpu: number, deadlineMs?: number): Promise<DeregisterResponse> {
+    return this.call(this.cluster, this.cluster.deregister as Unary<object, DeregisterResponse>, { cpu }, deadlineMs);
   }
   registerInterface(spec: InterfaceSpec): Promise<RegisterInterfaceResponse> {
     return this.call(this.cluster, this.cluster.registerInterface as Unary<object, RegisterInterfaceResponse>, { spec });
