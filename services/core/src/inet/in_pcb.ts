@@ -171,6 +171,12 @@ export class Inpcb<P = unknown> {
   listNext: Inpcb<P> | null = null;
   /** @internal exact-hash chain (`inp_hash`). */
   connNext: Inpcb<P> | null = null;
+  /** @internal local-port list (`inp_portlist`). */
+  portPrev: Inpcb<P> | null = null;
+  /** @internal */
+  portNext: Inpcb<P> | null = null;
+  /** @internal in the host's port table */
+  inPortHash = false;
 
   constructor(ppcb?: P) {
     this.ppcb = ppcb;
@@ -537,7 +543,9 @@ export class InpcbHost<P = unknown> {
   readonly random: () => number;
   /** Secret of the Linux-style ehash used by tcp_migrate_req's random-by-hash choice. */
   readonly ehashSecret: number;
-  private readonly ports = new Map<number, Set<Inpcb<P>>>();
+  /** lport → first PCB of its port list (`phd_pcblist`). */
+  private readonly ports = new Map<number, Inpcb<P>>();
+  private readonly portCounts = new Map<number, number>();
 
   constructor(opts: InpcbHostOptions) {
     const n = opts.ncpus;
@@ -627,24 +635,32 @@ export class InpcbHost<P = unknown> {
 
   /** @internal `in_pcbinsporthash`. */
   insPortHash(inp: Inpcb<P>): void {
-    let s = this.ports.get(inp.lport);
-    if (!s) {
-      s = new Set();
-      this.ports.set(inp.lport, s);
-    }
-    s.add(inp);
+    if (inp.inPortHash) throw new InpcbStateError(`PCB already holds port ${inp.lport}`);
+    const head = this.ports.get(inp.lport) ?? null;
+    inp.portPrev = null;
+    inp.portNext = head;
+    if (head) head.portPrev = inp;
+    this.ports.set(inp.lport, inp);
+    this.portCounts.set(inp.lport, (this.portCounts.get(inp.lport) ?? 0) + 1);
+    inp.inPortHash = true;
   }
 
   private remPortHash(inp: Inpcb<P>): void {
-    const s = this.ports.get(inp.lport);
-    if (!s) return;
-    s.delete(inp);
-    if (s.size === 0) this.ports.delete(inp.lport);
+    if (!inp.inPortHash) return;
+    if (inp.portPrev) inp.portPrev.portNext = inp.portNext;
+    else if (inp.portNext) this.ports.set(inp.lport, inp.portNext);
+    else this.ports.delete(inp.lport);
+    if (inp.portNext) inp.portNext.portPrev = inp.portPrev;
+    inp.portPrev = inp.portNext = null;
+    inp.inPortHash = false;
+    const n = (this.portCounts.get(inp.lport) ?? 1) - 1;
+    if (n === 0) this.portCounts.delete(inp.lport);
+    else this.portCounts.set(inp.lport, n);
   }
 
   /** PCBs holding this local port (any CPU). */
   portUsers(lport: number): number {
-    return this.ports.get(lport)?.size ?? 0;
+    return this.portCounts.get(lport) ?? 0;
   }
 
   /**
@@ -653,11 +669,9 @@ export class InpcbHost<P = unknown> {
    * same laddr).
    */
   lookupLocal(laddr: number, lport: number, wildOkay: boolean): Inpcb<P> | undefined {
-    const s = this.ports.get(lport);
-    if (!s) return undefined;
     let match: Inpcb<P> | undefined;
     let matchwild = 3;
-    for (const inp of s) {
+    for (let inp = this.ports.get(lport) ?? null; inp; inp = inp.portNext) {
       let wildcard = 0;
       if (inp.faddr !== INADDR_ANY) wildcard++;
       if (inp.laddr !== INADDR_ANY) {
@@ -679,9 +693,7 @@ export class InpcbHost<P = unknown> {
    * PCB holding the port (a listener on it, or the same 4-tuple)?
    */
   lookupLocalRemote(laddr: number, lport: number, faddr: number, fport: number): Inpcb<P> | undefined {
-    const s = this.ports.get(lport);
-    if (!s) return undefined;
-    for (const inp of s) {
+    for (let inp = this.ports.get(lport) ?? null; inp; inp = inp.portNext) {
       if (inp.laddr !== INADDR_ANY && inp.laddr !== laddr) continue;
       if (inp.faddr !== INADDR_ANY && inp.faddr !== faddr) continue;
       if (inp.fport !== 0 && inp.fport !== fport) continue;
@@ -792,7 +804,7 @@ export class InpcbHost<P = unknown> {
 
   /** `in_pcbdetach` / `in_pcbremlists`: out of every hash, the port table and its list. Idempotent. */
   detach(inp: Inpcb<P>): void {
-    if (inp.lport !== 0) this.remPortHash(inp);
+    this.remPortHash(inp);
     if (inp.flags & INP.WILDCARD) this.unlisten(inp);
     else if (inp.flags & INP.CONNECTED) this.info(inp.cpu).remConnHash(inp);
     if (inp.flags & INP.ONLIST) this.info(inp.cpu).offlist(inp);
