@@ -1,15 +1,22 @@
 /**
- * One emulated interface's steering state, as DragonFly's drivers set it up at attach
- * (if_ringmap_alloc / if_ringmap_rdrtable in sys/net/if.c, called from igb/ix attach):
- * the ring count after the fix-up, the ring → CPU map (staggered by the device unit, so
- * ix0 and ix1 start on different CPUs), the RSS redirection table and the RSS key.
+ * One emulated interface: what its driver tells the control plane at attach (the
+ * InterfaceSpec: model, delivery mode, the rings usable in that mode, device unit, addresses,
+ * RETA size), and the steering state built from it for a set of CPUs — DragonFly's
+ * if_ringmap_alloc / if_ringmap_rdrtable (sys/net/if.c) via core's buildRingmap: rings after
+ * the fix-up, ring → CPU map staggered by the unit (ix0 and ix1 start on different CPUs),
+ * redirection table. `ifnetTopology` builds exactly what the control's ClusterService
+ * builds (same function, same arguments), so the embedded benchmark, tests and the
+ * control agree.
  *
- * CPU ids: a cluster's live CPUs are a sorted list of ids (pods may come and go);
+ * CPU ids: a cluster's live CPUs are a sorted list of ids (pods come and go);
  * netisr_hashcpu's result i, and the ringmap's CPU i, name `cpus[i]`.
+ * Simplification: igb drivers allocate with if_ringmap_alloc2 (power-of-2 ring count);
+ * here every model uses if_ringmap_alloc, as the control does.
  */
-import { buildRingmap, SYMMETRIC_KEY } from "@dfly/core";
+import { buildRingmap } from "@dfly/core";
+import type { InterfaceSpecT } from "@dfly/control";
 import type { InterfaceTopology } from "@dfly/transport";
-import { nicModel, usableRings, type NicMode, type NicModel } from "./models.js";
+import { nicModel, usableRings, type NicMode } from "./models.js";
 
 export interface IfnetConfig {
   ifname: string;
@@ -17,10 +24,10 @@ export interface IfnetConfig {
   mode: NicMode;
   /** Requested ring count; ≤ 0 or absent means all the mode can use. */
   rings?: number;
-  /** Live CPU ids (netisr_ncpus = cpus.length). */
-  cpus: readonly number[];
   /** `a.b.c.d/len` addresses; default `defaultIfAddress(ifname)`. */
   addresses?: readonly string[];
+  /** ifpoll frequency for polling mode (default 6000). */
+  pollhz?: number;
 }
 
 /** The trailing number of an interface name (device_get_unit): ix0 → 0, ix12 → 12. */
@@ -47,32 +54,41 @@ export class IfnetConfigError extends Error {
   }
 }
 
-/** Steering state of one interface in the form the control plane pushes (TopologyMsg.interfaces[]). */
-export function ifnetTopology(c: IfnetConfig): InterfaceTopology {
-  if (c.cpus.length === 0) throw new IfnetConfigError(c.ifname, "no CPUs");
-  const model: NicModel = nicModel(c.model);
+/** What the NIC registers with the control for one interface (ClusterService.RegisterInterface). */
+export function nicInterfaceSpec(c: IfnetConfig): InterfaceSpecT {
+  const model = nicModel(c.model);
   const max = usableRings(model, c.mode);
-  const rm = buildRingmap({
-    ncpus: c.cpus.length,
-    rings: c.rings !== undefined && c.rings > 0 ? c.rings : max,
-    ringsMax: max,
-    unit: ifUnit(c.ifname),
-    entries: model.retaEntries,
-    powerof2: model.ringsPowerOf2,
-  });
+  if (c.rings !== undefined && !Number.isInteger(c.rings)) throw new IfnetConfigError(c.ifname, `ring count ${c.rings} is not an integer`);
+  const rings = c.rings !== undefined && c.rings > 0 ? Math.min(c.rings, max) : max;
   return {
     ifname: c.ifname,
     model: model.name,
     mode: c.mode,
-    rings: rm.rings,
-    ringToCpu: rm.ringToCpu.map((i) => c.cpus[i]),
-    redirect: rm.redirect,
+    rings,
+    unit: ifUnit(c.ifname),
     addresses: [...(c.addresses ?? [defaultIfAddress(c.ifname)])],
+    pollhz: c.pollhz ?? 6000,
+    redirectEntries: model.retaEntries,
   };
 }
 
-/** The RSS key every interface is programmed with: DragonFly's symmetric 0x6d5a key, as hex. */
-export function rssKeyHex(): string {
-  return Buffer.from(SYMMETRIC_KEY).toString("hex");
+/** Steering state of one interface for `cpus` (what ClusterService computes). */
+export function ifnetTopology(spec: InterfaceSpecT, cpus: readonly number[]): InterfaceTopology {
+  const base = {
+    ifname: spec.ifname,
+    model: spec.model,
+    mode: spec.mode,
+    addresses: [...spec.addresses],
+    unit: spec.unit,
+    pollhz: spec.pollhz,
+    hwRings: spec.rings,
+  };
+  if (cpus.length === 0) return { ...base, rings: 0, ringToCpu: [], redirect: [] };
+  const rm = buildRingmap({ ncpus: cpus.length, rings: spec.rings, unit: spec.unit, entries: spec.redirectEntries || 128 });
+  return { ...base, rings: rm.rings, ringToCpu: rm.ringToCpu.map((i) => cpus[i]), redirect: rm.redirect };
 }
 
+/** An interface with no CPUs yet: frames that arrive are counted as `notopology` drops. */
+export function ifnetUnsteered(spec: InterfaceSpecT): InterfaceTopology {
+  return ifnetTopology(spec, []);
+}

@@ -9,6 +9,9 @@ export {
   parseNicMode,
   type NicModel,
 } from "./models.js";
-export { ifnetTopology, ifUnit, defaultIfAddress, rssKeyHex, IfnetConfigError, type IfnetConfig } from "./ifnet.js";
+export { nicInterfaceSpec, ifnetTopology, ifnetUnsteered, ifUnit, defaultIfAddress, IfnetConfigError, type IfnetConfig } from "./ifnet.js";
 export { IntrModerator, moderationFor, ModerationConfigError, type ModerationConfig } from "./moderation.js";
 export { Nic, NicIfStats, NicDrop, NIC_MAX_FRAME_DEFAULT, type NicOptions, type NicDropReason } from "./nic.js";
+export { nicMetrics, serveNicMetrics } from "./metrics.js";
+export { startNic, type StartNicOptions, type NicHandle } from "./device.js";
+export { main, nicConfigFromEnv, parseIfAddrs, NicEnvError, type NicProcessConfig } from "./main.js";

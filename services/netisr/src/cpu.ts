@@ -1,0 +1,127 @@
+/**
+ * A whole netisr CPU: the NetisrService on the bus, the control agent (registration,
+ * heartbeats, the route replica, topology, stats/digest replies) and /metrics. `main.ts`
+ * starts one from the environment; the embedded runner starts one per worker thread;
+ * tests start them in-process.
+ *
+ * Without a control address the CPU runs a fixed topology and route list (benchmarks).
+ */
+import type { Server } from "node:http";
+import { RouteTable } from "@dfly/core";
+import { ControlAgent } from "@dfly/control";
+import type { RouteSpec, TopologyMsg, Transport } from "@dfly/transport";
+import type { Registry } from "prom-client";
+import type { IopollOptions } from "./ifpoll.js";
+import { netisrMetrics, serveNetisrMetrics } from "./metrics.js";
+import { NetisrService, routeAttrsOfSpec } from "./service.js";
+
+export interface StartNetisrOptions {
+  transport: Transport;
+  cluster: string;
+  cpu: number;
+  /** Control gRPC host:port. Absent: `topology` and `routes` are used as given. */
+  controlAddr?: string;
+  topology?: TopologyMsg;
+  routes?: readonly RouteSpec[];
+  /** /metrics port (0 = any free one); undefined = no HTTP server. */
+  metricsPort?: number;
+  metricsHost?: string;
+  /** Address reported to the control for scraping (default `<metricsHost or 127.0.0.1>:<port>`). */
+  metricsAdvertise?: string;
+  ifpoll?: IopollOptions;
+  rxd?: number;
+  icmplim?: number;
+}
+
+export interface NetisrHandle {
+  readonly service: NetisrService;
+  readonly agent: ControlAgent | undefined;
+  readonly registry: Registry;
+  readonly metricsAddr: string | undefined;
+  /** Registered with control and holding the current route table (or static config loaded). */
+  ready(): boolean;
+  /** Resolves when ready (the agent keeps retrying while the control is unreachable). */
+  whenReady(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export class NetisrStartError extends Error {
+  override readonly name = "NetisrStartError";
+}
+
+export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> {
+  if (o.controlAddr === undefined && o.topology === undefined) {
+    throw new NetisrStartError(`netisr ${o.cpu}: needs a control address or a fixed topology`);
+  }
+  const routes = new RouteTable();
+  // Until the control's topology arrives this CPU owns no ring (only its port).
+  const placeholder: TopologyMsg = { epoch: 0, cpus: [o.cpu], interfaces: [], rssKey: "" };
+  let agent: ControlAgent | undefined;
+  const service: NetisrService = new NetisrService({
+    transport: o.transport,
+    cluster: o.cluster,
+    cpu: o.cpu,
+    topology: o.topology ?? placeholder,
+    routes,
+    ...(o.ifpoll ? { ifpoll: o.ifpoll } : {}),
+    ...(o.rxd !== undefined ? { rxd: o.rxd } : {}),
+    ...(o.icmplim !== undefined ? { icmplim: o.icmplim } : {}),
+    ...(o.controlAddr !== undefined
+      ? {
+          onControl: (m) => {
+            if (agent && !agent.handleNetmsg(m)) service.badPortMsgs++;
+          },
+        }
+      : {}),
+  });
+  if (o.controlAddr === undefined) for (const r of o.routes ?? []) routes.add(r.prefix, routeAttrsOfSpec(r));
+
+  const registry = netisrMetrics(service);
+  let http: Server | undefined;
+  let metricsAddr: string | undefined;
+  const host = o.metricsHost ?? "127.0.0.1";
+  if (o.metricsPort !== undefined) {
+    http = await serveNetisrMetrics(registry, host, o.metricsPort, () => (agent ? agent.ready : true));
+    const a = http.address();
+    if (a && typeof a === "object") metricsAddr = `${host === "0.0.0.0" ? "127.0.0.1" : host}:${a.port}`;
+  }
+
+  if (o.controlAddr !== undefined) {
+    agent = new ControlAgent({
+      cpu: o.cpu,
+      transport: o.transport,
+      controlAddr: o.controlAddr,
+      routes,
+      cluster: o.cluster,
+      getStats: () => service.statsBody(),
+      onTopology: (t) => service.setTopology(t),
+      onRoutes: () => service.netisr.routesChanged(),
+      metricsAddr: o.metricsAdvertise ?? metricsAddr ?? "",
+    });
+  }
+  try {
+    await service.start(); // the port exists before the agent registers
+  } catch (err) {
+    await service.stop();
+    http?.close();
+    throw err;
+  }
+  // Registration retries until the control answers; /readyz says when it has.
+  void agent?.start().catch(() => undefined);
+  return {
+    service,
+    agent,
+    registry,
+    metricsAddr,
+    ready: () => (agent ? agent.ready : true),
+    whenReady: () => (agent ? agent.whenReady() : Promise.resolve()),
+    stop: async () => {
+      await agent?.stop();
+      await service.stop();
+      if (http) {
+        http.closeAllConnections();
+        await new Promise<void>((res) => http!.close(() => res()));
+      }
+    },
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * `dfly netisr`: one netisr CPU as a process (later a pod). Configuration from the
+ * environment (the service configuration contract), flags override:
+ *
+ *   DFLY_CPU (else the trailing ordinal of POD_NAME: dfly-netisr-3 → 3) · DFLY_CLUSTER ·
+ *   DFLY_NATS_URL (absent: the in-process transport, which only makes sense embedded) ·
+ *   DFLY_CONTROL_ADDR (default 127.0.0.1:50051) · DFLY_METRICS_PORT (default 9464 + cpu) ·
+ *   DFLY_METRICS_HOST (default 0.0.0.0) · POD_IP (address advertised for scraping) ·
+ *   DFLY_POLLHZ (ifpoll frequency, default 6000) · DFLY_IFPOLL_BURST_MAX (250) ·
+ *   DFLY_IFPOLL_EACH_BURST (50) · DFLY_RXD (RX descriptors per polled ring, 1024) ·
+ *   DFLY_ICMPLIM (200).
+ *
+ * SIGTERM/SIGINT: deregister from the control (it recomputes the ringmap at once), stop.
+ */
+import { DEFAULT_CONTROL_ADDR } from "@dfly/control";
+import { createTransport, DEFAULT_CLUSTER } from "@dfly/transport";
+import { startNetisr, type NetisrHandle } from "./cpu.js";
+
+export interface NetisrProcessConfig {
+  cpu: number;
+  cluster: string;
+  natsUrl: string | undefined;
+  controlAddr: string;
+  metricsPort: number;
+  metricsHost: string;
+  advertiseHost: string;
+  pollhz: number;
+  burstMax: number;
+  eachBurst: number;
+  rxd: number;
+  icmplim: number;
+}
+
+export class NetisrEnvError extends Error {
+  override readonly name = "NetisrEnvError";
+}
+
+function int(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
+  if (v === undefined || v === "") return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new NetisrEnvError(`${name}=${v} is not an integer in ${min}..${max}`);
+  return n;
+}
+
+/** DFLY_CPU, else POD_NAME's trailing ordinal (a StatefulSet pod `dfly-netisr-3` is CPU 3). */
+export function cpuFromEnv(env: NodeJS.ProcessEnv): number {
+  if (env.DFLY_CPU !== undefined && env.DFLY_CPU !== "") return int("DFLY_CPU", env.DFLY_CPU, 0, 0, 1023);
+  const m = /-(\d+)$/.exec(env.POD_NAME ?? "");
+  if (m) return int("POD_NAME ordinal", m[1], 0, 0, 1023);
+  throw new NetisrEnvError("no CPU id: set DFLY_CPU, or POD_NAME ending in -<ordinal> (e.g. dfly-netisr-3)");
+}
+
+export function netisrConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NetisrProcessConfig {
+  const cpu = cpuFromEnv(env);
+  return {
+    cpu,
+    cluster: env.DFLY_CLUSTER || DEFAULT_CLUSTER,
+    natsUrl: env.DFLY_NATS_URL || undefined,
+    controlAddr: env.DFLY_CONTROL_ADDR || DEFAULT_CONTROL_ADDR,
+    metricsPort: int("DFLY_METRICS_PORT", env.DFLY_METRICS_PORT, 9464 + cpu, 0, 65535),
+    metricsHost: env.DFLY_METRICS_HOST || "0.0.0.0",
+    advertiseHost: env.POD_IP || "127.0.0.1",
+    pollhz: int("DFLY_POLLHZ", env.DFLY_POLLHZ, 6000, 1, 30000),
+    burstMax: int("DFLY_IFPOLL_BURST_MAX", env.DFLY_IFPOLL_BURST_MAX, 250, 10, 5000),
+    eachBurst: int("DFLY_IFPOLL_EACH_BURST", env.DFLY_IFPOLL_EACH_BURST, 50, 1, 5000),
+    rxd: int("DFLY_RXD", env.DFLY_RXD, 1024, 64, 65536),
+    icmplim: int("DFLY_ICMPLIM", env.DFLY_ICMPLIM, 200, 0, 1_000_000),
+  };
+}
+
+/** Runs one netisr CPU until SIGTERM/SIGINT. */
+export async function main(cfg: NetisrProcessConfig = netisrConfigFromEnv(), log: (s: string) => void = (s) => console.error(s)): Promise<void> {
+  const transport = await createTransport({ natsUrl: cfg.natsUrl ?? "", name: `dfly-netisr-${cfg.cpu}` });
+  let h: NetisrHandle;
+  try {
+    h = await startNetisr({
+      transport,
+      cluster: cfg.cluster,
+      cpu: cfg.cpu,
+      controlAddr: cfg.controlAddr,
+      metricsPort: cfg.metricsPort,
+      metricsHost: cfg.metricsHost,
+      ...(cfg.metricsPort !== 0 ? { metricsAdvertise: `${cfg.advertiseHost}:${cfg.metricsPort}` } : {}),
+      ifpoll: { pollhz: cfg.pollhz, burstMax: cfg.burstMax, eachBurst: cfg.eachBurst },
+      rxd: cfg.rxd,
+      icmplim: cfg.icmplim,
+    });
+  } catch (err) {
+    await transport.close();
+    throw err;
+  }
+  const port = h.metricsAddr?.split(":").pop();
+  log(`dfly netisr ${cfg.cpu}: metrics ${cfg.metricsHost}:${port}, control ${cfg.controlAddr}, transport ${transport.kind}, cluster ${cfg.cluster}`);
+  void h.whenReady().then(() => log(`dfly netisr ${cfg.cpu}: registered, ${h.service.routes.size} routes, epoch ${h.service.netisr.epoch}`));
+  await new Promise<void>((res) => {
+    const stop = (sig: string) => {
+      log(`dfly netisr ${cfg.cpu}: ${sig}, leaving`);
+      process.off("SIGTERM", onTerm);
+      process.off("SIGINT", onInt);
+      res();
+    };
+    const onTerm = () => stop("SIGTERM");
+    const onInt = () => stop("SIGINT");
+    process.on("SIGTERM", onTerm);
+    process.on("SIGINT", onInt);
+  });
+  await h.stop();
+  await transport.close();
+  log(`dfly netisr ${cfg.cpu}: stopped`);
+}

@@ -1,0 +1,153 @@
+/**
+ * /metrics of one netisr CPU (prom-client, one Registry per CPU service). Every series has
+ * the `cpu` label. Counters are the CPU's own plain numbers, read in collect() at scrape
+ * time: nothing on the packet path touches prom-client, and nothing is shared between CPUs
+ * (Prometheus sums them: paper §2.5, node_exporter's softnet precedent).
+ *
+ * Names (the contract shared with the dashboard and the rules, see the project brief):
+ * dfly_netisr_rx_packets_total{cpu,ifname,ring} · dfly_netisr_tx_packets_total{cpu,ifname} ·
+ * dfly_ip_forwarded_total · dfly_ip_delivered_total · dfly_ip_dropped_total{reason} ·
+ * dfly_netisr_redispatched_total · dfly_netisr_redispatch_received_total ·
+ * dfly_icmp_sent_total{type} · dfly_route_entries · dfly_route_digest_info{digest} ·
+ * dfly_topology_epoch · dfly_transport_batches_total{dir} · dfly_transport_lag_seconds.
+ * Also: dfly_icmp_ratelimited_total, dfly_netisr_rxring_dropped_total{ifname,ring},
+ * dfly_ifpoll_burst (the current poll_burst).
+ */
+import type { Server } from "node:http";
+import express from "express";
+import { Counter, Gauge, Registry } from "prom-client";
+import { IP_DROP_REASONS } from "./ipstat.js";
+import type { NetisrService } from "./service.js";
+
+const ICMP_TYPE_NAMES: Record<number, string> = { 0: "echoreply", 3: "unreach", 11: "timxceed", 12: "paramprob" };
+
+export function netisrMetrics(svc: NetisrService): Registry {
+  const reg = new Registry();
+  const cpu = String(svc.cpu);
+  const n = svc.netisr;
+  const st = n.stats;
+
+  new Counter({
+    name: "dfly_netisr_rx_packets_total",
+    help: "Frames this CPU took from its RX rings.",
+    labelNames: ["cpu", "ifname", "ring"],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const i of n.interfaces) for (let r = 0; r < i.rxFrames.length; r++) if (i.rxFrames[r] > 0 || i.rxRings.includes(r)) this.inc({ cpu, ifname: i.ifname, ring: String(r) }, i.rxFrames[r]);
+    },
+  });
+  new Counter({
+    name: "dfly_netisr_tx_packets_total",
+    help: "Frames this CPU handed to TX rings.",
+    labelNames: ["cpu", "ifname"],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const i of n.interfaces) this.inc({ cpu, ifname: i.ifname }, i.txFrames);
+    },
+  });
+  new Counter({
+    name: "dfly_netisr_rxring_dropped_total",
+    help: "Frames dropped because this CPU's RX descriptor ring was full (polling mode).",
+    labelNames: ["cpu", "ifname", "ring"],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const i of n.interfaces) for (const r of i.rxRings) this.inc({ cpu, ifname: i.ifname, ring: String(r) }, i.rxRingDropped[r]);
+    },
+  });
+  const simple = (name: string, help: string, get: () => number) =>
+    new Counter({
+      name,
+      help,
+      labelNames: ["cpu"],
+      registers: [reg],
+      collect() {
+        this.reset();
+        this.inc({ cpu }, get());
+      },
+    });
+  simple("dfly_ip_forwarded_total", "IPv4 datagrams forwarded (ipstat ips_forward).", () => st.ip.forwarded);
+  simple("dfly_ip_delivered_total", "IPv4 datagrams delivered to this host (ips_delivered).", () => st.ip.delivered);
+  simple("dfly_netisr_redispatched_total", "Frames sent to their owner CPU's port (received on a ring of this CPU).", () => st.redispatched);
+  simple("dfly_netisr_redispatch_received_total", "Frames other CPUs sent to this CPU's port.", () => st.redispatchReceived);
+  simple("dfly_icmp_ratelimited_total", "ICMP messages suppressed by icmplim.", () => st.ip.icmpRatelimited);
+  new Counter({
+    name: "dfly_ip_dropped_total",
+    help: "IPv4 datagrams dropped, by BSD ipstat/tcpstat/udpstat/icmpstat reason.",
+    labelNames: ["cpu", "reason"],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (let i = 0; i < IP_DROP_REASONS.length; i++) this.inc({ cpu, reason: IP_DROP_REASONS[i] }, st.ip.dropped[i]);
+    },
+  });
+  new Counter({
+    name: "dfly_icmp_sent_total",
+    help: "ICMP messages sent, by type (icmpstat icps_outhist).",
+    labelNames: ["cpu", "type"],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const [t, name] of Object.entries(ICMP_TYPE_NAMES)) this.inc({ cpu, type: name }, st.ip.icmpOut[Number(t)]);
+    },
+  });
+  new Counter({
+    name: "dfly_transport_batches_total",
+    help: "Frame batches this CPU consumed (rx, port_in) and published (tx, port_out).",
+    labelNames: ["cpu", "dir"],
+    registers: [reg],
+    collect() {
+      this.reset();
+      this.inc({ cpu, dir: "rx" }, st.batchesRx);
+      this.inc({ cpu, dir: "tx" }, st.batchesTx);
+      this.inc({ cpu, dir: "port_in" }, st.batchesPortIn);
+      this.inc({ cpu, dir: "port_out" }, st.batchesPortOut);
+    },
+  });
+  const gauge = (name: string, help: string, get: () => number) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ["cpu"],
+      registers: [reg],
+      collect() {
+        this.set({ cpu }, get());
+      },
+    });
+  gauge("dfly_route_entries", "Routes in this CPU's replica.", () => svc.routes.size);
+  gauge("dfly_topology_epoch", "Topology epoch this CPU runs.", () => n.epoch);
+  gauge("dfly_transport_lag_seconds", "How long the last consumed RX batch waited in this CPU's RX ring.", () => st.lagSeconds);
+  gauge("dfly_ifpoll_burst", "Current ifpoll poll_burst of this CPU.", () => svc.iopoll.pollBurst);
+  new Gauge({
+    name: "dfly_route_digest_info",
+    help: "Digest of this CPU's route replica (value 1).",
+    labelNames: ["cpu", "digest"],
+    registers: [reg],
+    collect() {
+      this.reset();
+      this.set({ cpu, digest: svc.routes.digest() }, 1);
+    },
+  });
+  return reg;
+}
+
+/** /metrics, /healthz, /readyz (503 until `ready()`). Port 0 picks a free port. */
+export async function serveNetisrMetrics(registry: Registry, host: string, port: number, ready: () => boolean): Promise<Server> {
+  const app = express();
+  app.get("/metrics", async (_req, res) => {
+    res.set("Content-Type", registry.contentType);
+    res.send(await registry.metrics());
+  });
+  app.get("/healthz", (_req, res) => {
+    res.send("ok\n");
+  });
+  app.get("/readyz", (_req, res) => {
+    if (ready()) res.send("ready\n");
+    else res.status(503).send("not ready\n");
+  });
+  return new Promise((res, rej) => {
+    const srv = app.listen(port, host, (err?: Error) => (err ? rej(err) : res(srv)));
+  });
+}

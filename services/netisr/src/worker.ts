@@ -1,0 +1,133 @@
+/**
+ * Embedded mode: one netisr CPU per worker_thread (netisr threads really run in parallel).
+ * The parent passes `NetisrWorkerData` (an in-process transport link, or a NATS URL) and
+ * talks to the worker over `parentPort`:
+ *
+ *   worker → parent  { op: "started", metricsAddr }       port and rings subscribed
+ *                    { op: "ready" }                        registered, full route table
+ *                    { op: "snapshot", id, snap }           answer to a snapshot request
+ *                    { op: "error", message }               startup failed (the worker exits)
+ *   parent → worker  { op: "snapshot", id } · { op: "stop" }
+ *
+ * `echo: true` runs the raw-transport baseline instead of a netisr: every batch of an RX
+ * ring this CPU owns is published unchanged on the TX ring of `echoIfname` — the same bytes
+ * in the same batches over the same bus, with no packet processing.
+ *
+ * This file runs as compiled JavaScript (services/netisr/dist/worker.js): `make build` first.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import {
+  createTransport,
+  frameBatchCount,
+  subjects,
+  type InprocLink,
+  type RouteSpec,
+  type Subscription,
+  type TopologyMsg,
+  type Transport,
+} from "@dfly/transport";
+import { startNetisr, type NetisrHandle } from "./cpu.js";
+import type { IopollOptions } from "./ifpoll.js";
+
+export interface NetisrWorkerData {
+  cpu: number;
+  cluster: string;
+  link?: InprocLink;
+  natsUrl?: string;
+  controlAddr?: string;
+  topology?: TopologyMsg;
+  routes?: RouteSpec[];
+  metricsPort?: number;
+  ifpoll?: IopollOptions;
+  rxd?: number;
+  icmplim?: number;
+  echo?: boolean;
+  echoIfname?: string;
+}
+
+export type NetisrWorkerEvent =
+  | { op: "started"; metricsAddr?: string }
+  | { op: "ready" }
+  | { op: "snapshot"; id: number; snap: unknown }
+  | { op: "error"; message: string };
+
+export type NetisrWorkerCommand = { op: "snapshot"; id: number } | { op: "stop" };
+
+/** The raw-transport baseline: RX ring batches go back out unchanged. */
+async function startEcho(t: Transport, d: NetisrWorkerData): Promise<{ snapshot(): unknown; stop(): void }> {
+  const topo = d.topology;
+  if (!topo) throw new Error("echo worker needs a topology");
+  const idx = topo.cpus.indexOf(d.cpu);
+  let frames = 0;
+  let batches = 0;
+  const subs: Subscription[] = [];
+  const out = topo.interfaces.find((i) => i.ifname === (d.echoIfname ?? topo.interfaces[0]?.ifname));
+  if (!out) throw new Error(`echo worker: no interface ${d.echoIfname}`);
+  const own = out.ringToCpu.indexOf(d.cpu);
+  const txRing = own >= 0 ? own : idx % Math.max(1, out.rings);
+  const txSubject = subjects.tx(d.cluster, out.ifname, txRing);
+  for (const i of topo.interfaces) {
+    for (let r = 0; r < i.rings; r++) {
+      if (i.ringToCpu[r] !== d.cpu) continue;
+      subs.push(
+        t.subscribe(subjects.rx(d.cluster, i.ifname, r), (m) => {
+          frames += frameBatchCount(m.data);
+          batches++;
+          t.publish(txSubject, m.data, { transfer: true });
+        }),
+      );
+    }
+  }
+  await t.flush();
+  return {
+    snapshot: () => ({ cpu: d.cpu, echo: true, rx: frames, forwarded: frames, batches }),
+    stop: () => subs.forEach((s) => s.unsubscribe()),
+  };
+}
+
+async function run(): Promise<void> {
+  const port = parentPort;
+  if (!port) throw new Error("netisr worker must run in a worker thread");
+  const d = workerData as NetisrWorkerData;
+  const t = await createTransport(d.link ? { link: d.link } : { natsUrl: d.natsUrl ?? "", name: `dfly-netisr-${d.cpu}` });
+  let h: NetisrHandle | undefined;
+  let echo: { snapshot(): unknown; stop(): void } | undefined;
+  try {
+    if (d.echo) echo = await startEcho(t, d);
+    else {
+      h = await startNetisr({
+        transport: t,
+        cluster: d.cluster,
+        cpu: d.cpu,
+        ...(d.controlAddr !== undefined ? { controlAddr: d.controlAddr } : {}),
+        ...(d.topology ? { topology: d.topology } : {}),
+        ...(d.routes ? { routes: d.routes } : {}),
+        ...(d.metricsPort !== undefined ? { metricsPort: d.metricsPort } : {}),
+        ...(d.ifpoll ? { ifpoll: d.ifpoll } : {}),
+        ...(d.rxd !== undefined ? { rxd: d.rxd } : {}),
+        ...(d.icmplim !== undefined ? { icmplim: d.icmplim } : {}),
+      });
+    }
+  } catch (err) {
+    port.postMessage({ op: "error", message: (err as Error).message } satisfies NetisrWorkerEvent);
+    await t.close().catch(() => undefined);
+    return;
+  }
+  port.postMessage({ op: "started", ...(h?.metricsAddr ? { metricsAddr: h.metricsAddr } : {}) } satisfies NetisrWorkerEvent);
+  if (h) void h.whenReady().then(() => port.postMessage({ op: "ready" } satisfies NetisrWorkerEvent));
+  else port.postMessage({ op: "ready" } satisfies NetisrWorkerEvent);
+  port.on("message", (c: NetisrWorkerCommand) => {
+    if (c.op === "snapshot") {
+      port.postMessage({ op: "snapshot", id: c.id, snap: h ? h.service.snapshot() : echo?.snapshot() } satisfies NetisrWorkerEvent);
+    } else if (c.op === "stop") {
+      void (async () => {
+        echo?.stop();
+        await h?.stop();
+        await t.close().catch(() => undefined);
+        port.close();
+      })();
+    }
+  });
+}
+
+if (parentPort && (workerData as NetisrWorkerData | null)?.cpu !== undefined) void run();

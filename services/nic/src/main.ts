@@ -1,0 +1,118 @@
+/**
+ * `dfly nic`: the emulated NIC(s) as a process. Configuration from the environment (the
+ * service configuration contract), flags override:
+ *
+ *   DFLY_IFNAME (default ix0; a comma list emulates several interfaces, units from the
+ *   names) · DFLY_NIC_MODEL (default 82599) · DFLY_NIC_RINGS (default: all the mode can use) ·
+ *   DFLY_NIC_MODE (interrupt|polling, default interrupt) · DFLY_POLLHZ (6000) ·
+ *   DFLY_NIC_ADDRS (`ix0=198.18.0.1/24,ix1=198.18.1.1/24`; default 198.18.<unit>.1/24) ·
+ *   DFLY_NIC_MODERATION_FRAMES (256) · DFLY_CLUSTER · DFLY_NATS_URL · DFLY_CONTROL_ADDR ·
+ *   DFLY_METRICS_PORT (9462) · DFLY_METRICS_HOST (0.0.0.0).
+ */
+import { DEFAULT_CONTROL_ADDR, type InterfaceSpecT } from "@dfly/control";
+import { createTransport, DEFAULT_CLUSTER } from "@dfly/transport";
+import { startNic, type NicHandle } from "./device.js";
+import { nicInterfaceSpec } from "./ifnet.js";
+import { DEFAULT_NIC_MODEL, NicMode, parseNicMode } from "./models.js";
+
+export interface NicProcessConfig {
+  cluster: string;
+  natsUrl: string | undefined;
+  controlAddr: string;
+  metricsPort: number;
+  metricsHost: string;
+  specs: InterfaceSpecT[];
+  moderationFrames: number;
+}
+
+export class NicEnvError extends Error {
+  override readonly name = "NicEnvError";
+}
+
+function int(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
+  if (v === undefined || v === "") return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new NicEnvError(`${name}=${v} is not an integer in ${min}..${max}`);
+  return n;
+}
+
+/** `ix0=198.18.0.1/24,ix0=10.0.0.1/8,ix1=…` → addresses by interface. */
+export function parseIfAddrs(s: string | undefined): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  if (!s) return out;
+  for (const part of s.split(",").map((x) => x.trim()).filter(Boolean)) {
+    const m = /^([A-Za-z][A-Za-z0-9_.-]{0,14})=(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}\/\d{1,2})$/.exec(part);
+    if (!m) throw new NicEnvError(`DFLY_NIC_ADDRS entry "${part}" is not ifname=a.b.c.d/len`);
+    out.set(m[1], [...(out.get(m[1]) ?? []), m[2]]);
+  }
+  return out;
+}
+
+export function nicConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NicProcessConfig {
+  const names = (env.DFLY_IFNAME || "ix0").split(",").map((s) => s.trim()).filter(Boolean);
+  let mode: NicMode;
+  try {
+    mode = parseNicMode(env.DFLY_NIC_MODE || NicMode.interrupt);
+  } catch (err) {
+    throw new NicEnvError(`DFLY_NIC_MODE: ${(err as Error).message}`);
+  }
+  const rings = int("DFLY_NIC_RINGS", env.DFLY_NIC_RINGS, 0, 0, 1024);
+  const pollhz = int("DFLY_POLLHZ", env.DFLY_POLLHZ, 6000, 1, 30000);
+  const addrs = parseIfAddrs(env.DFLY_NIC_ADDRS);
+  const specs = names.map((ifname) =>
+    nicInterfaceSpec({
+      ifname,
+      model: env.DFLY_NIC_MODEL || DEFAULT_NIC_MODEL,
+      mode,
+      rings,
+      pollhz,
+      ...(addrs.has(ifname) ? { addresses: addrs.get(ifname) } : {}),
+    }),
+  );
+  return {
+    cluster: env.DFLY_CLUSTER || DEFAULT_CLUSTER,
+    natsUrl: env.DFLY_NATS_URL || undefined,
+    controlAddr: env.DFLY_CONTROL_ADDR || DEFAULT_CONTROL_ADDR,
+    metricsPort: int("DFLY_METRICS_PORT", env.DFLY_METRICS_PORT, 9462, 0, 65535),
+    metricsHost: env.DFLY_METRICS_HOST || "0.0.0.0",
+    specs,
+    moderationFrames: int("DFLY_NIC_MODERATION_FRAMES", env.DFLY_NIC_MODERATION_FRAMES, 256, 1, 16384),
+  };
+}
+
+/** Runs the NIC until SIGTERM/SIGINT. */
+export async function main(cfg: NicProcessConfig = nicConfigFromEnv(), log: (s: string) => void = (s) => console.error(s)): Promise<void> {
+  const transport = await createTransport({ natsUrl: cfg.natsUrl ?? "", name: "dfly-nic" });
+  let h: NicHandle;
+  try {
+    h = await startNic({
+      transport,
+      cluster: cfg.cluster,
+      specs: cfg.specs,
+      controlAddr: cfg.controlAddr,
+      metricsPort: cfg.metricsPort,
+      metricsHost: cfg.metricsHost,
+      moderation: { frames: cfg.moderationFrames },
+    });
+  } catch (err) {
+    await transport.close();
+    throw err;
+  }
+  const ifs = cfg.specs.map((s) => `${s.ifname} (${s.model}, ${s.mode}, ${s.rings} rings)`).join(", ");
+  log(`dfly nic: ${ifs}; metrics ${h.metricsAddr ?? "off"}, control ${cfg.controlAddr}, transport ${transport.kind}, cluster ${cfg.cluster}`);
+  await new Promise<void>((res) => {
+    const stop = (sig: string) => {
+      log(`dfly nic: ${sig}, stopping`);
+      process.off("SIGTERM", onTerm);
+      process.off("SIGINT", onInt);
+      res();
+    };
+    const onTerm = () => stop("SIGTERM");
+    const onInt = () => stop("SIGINT");
+    process.on("SIGTERM", onTerm);
+    process.on("SIGINT", onInt);
+  });
+  await h.stop();
+  await transport.close();
+  log("dfly nic: stopped");
+}
