@@ -5,9 +5,16 @@ import {
   SYNCACHE_MAXREXMTS,
   SyncacheConfigError,
   TcpSyncache,
+  TcpEngine,
+  TcpFlags,
+  TcpState,
   soaccept,
+  tcpConnectPlace,
   tcpListen,
   type ListenSocket,
+  type TcpCb,
+  type TcpSeg,
+  type TcpSynEntry,
 } from "@dfly/core";
 
 const ip = (s: string): number => s.split(".").reduce((a, o) => a * 256 + Number(o), 0);
@@ -231,5 +238,84 @@ describe("syncache: RST, bad ACK, ICMP, limits", () => {
     expect(e0.listener).toBeNull();
     expect(capped.lookup(CLIENT, more[2], SERVER, 80)).toBe(e2);
     expect(capped.count).toBe(3);
+  });
+});
+
+describe("with the TCP engine: the handshake across the seam", () => {
+  it("client connect → SYN on the hash CPU → syncache → SYN|ACK (lost once, retransmitted) → ACK → ESTABLISHED TCB on the accept queue", () => {
+    type Seg = TcpSeg;
+    type Cb = TcpCb;
+    type Entry = TcpSynEntry;
+    const N = 4;
+    const wire: Seg[] = [];
+    const out = (seg: Seg) => void wire.push(seg);
+    const sHost = new InpcbHost<Cb>({ ncpus: N });
+    const cHost = new InpcbHost<Cb>({ ncpus: N });
+    const sEng = Array.from({ length: N }, (_, cpu) => new TcpEngine({ cpu, output: out }));
+    const cEng = Array.from({ length: N }, (_, cpu) => new TcpEngine({ cpu, output: out }));
+    const sSc = Array.from({ length: N }, (_, c) => new TcpSyncache<Entry, Cb>(sHost, c));
+    const ls = tcpListen(sHost, { lport: 80, reuseport: true });
+    const processedOn: number[] = [];
+
+    const serverInput = (seg: Seg, now: number) => {
+      const cpu = sHost.cpuOf(seg.src, seg.sport, seg.dst, seg.dport);
+      processedOn.push(cpu);
+      const hash = sHost.hashOf(seg.src, seg.sport, seg.dst, seg.dport);
+      const inp = sHost.pcbinfo[cpu].lookupPkthash(seg.src, seg.sport, seg.dst, seg.dport, true, hash);
+      if (!inp) return void sEng[cpu].respondReset(seg, now);
+      if (inp.isConnected) return void sEng[cpu].input(inp.ppcb!, seg, now);
+      if (seg.flags & TcpFlags.SYN) {
+        const o = sEng[cpu].synEntry(seg, now);
+        const { entry } = sSc[cpu].add(
+          { faddr: seg.src, fport: seg.sport, laddr: seg.dst, lport: seg.dport, hash, listener: inp.so!, iss: o.iss, irs: o.irs, wnd: 65535, opts: o },
+          now,
+        );
+        return void sEng[cpu].sendSynAck(entry.opts, now);
+      }
+      const r = sSc[cpu].expand(seg.src, seg.sport, seg.dst, seg.dport, seg.ack, (e) => sEng[cpu].syncacheSocket(e.opts, seg, now));
+      if (r.reset) sEng[cpu].respondReset(seg, now);
+    };
+    const clientInput = (seg: Seg, now: number) => {
+      const cpu = cHost.cpuOf(seg.src, seg.sport, seg.dst, seg.dport);
+      const inp = cHost.pcbinfo[cpu].lookupConn(seg.src, seg.sport, seg.dst, seg.dport);
+      expect(inp).toBeDefined();
+      cEng[cpu].input(inp!.ppcb!, seg, now);
+    };
+    const deliver = (now: number, dropSynAck = false) => {
+      while (wire.length) {
+        const seg = wire.shift()!;
+        if (seg.dst === SERVER) serverInput(seg, now);
+        else if (dropSynAck && seg.flags & TcpFlags.SYN) dropSynAck = false;
+        else clientInput(seg, now);
+      }
+    };
+
+    // Client: connect from CPU 0; the port search places it on the CPU the replies will hash to.
+    const cInp = cHost.alloc(0);
+    cInp.laddr = CLIENT;
+    const place = tcpConnectPlace(cHost, cInp, SERVER, 80, 0);
+    cHost.connect(cInp, SERVER, 80, place.cpu);
+    const tp = cEng[place.cpu].connect(CLIENT, place.lport, SERVER, 80, 0);
+    cInp.ppcb = tp;
+
+    deliver(0, true); // SYN arrives, its SYN|ACK is lost
+    const scpu = sHost.cpuOf(CLIENT, place.lport, SERVER, 80);
+    expect(scpu).toBe(place.cpu); // symmetric hash: same CPU number on both hosts
+    expect(sSc[scpu].count).toBe(1);
+    expect(tp.t_state).toBe(TcpState.SYN_SENT);
+
+    const { retransmit } = sSc[scpu].timer(1000);
+    expect(retransmit.length).toBe(1);
+    for (const e of retransmit) sEng[scpu].sendSynAck(e.opts, 1000);
+    deliver(1000); // SYN|ACK → client ESTABLISHED → ACK → server completes
+    expect(tp.t_state).toBe(TcpState.ESTABLISHED);
+    expect(sSc[scpu].count).toBe(0);
+    expect(sSc[scpu].stats.sc_completed).toBe(1);
+    expect(ls.qlen).toBe(1);
+    const child = soaccept(ls)!;
+    expect(child.cpu).toBe(scpu);
+    expect(child.ppcb!.t_state).toBe(TcpState.ESTABLISHED);
+    expect(sHost.pcbinfo[scpu].lookupConn(CLIENT, place.lport, SERVER, 80)).toBe(child);
+    expect(processedOn.every((c) => c === scpu)).toBe(true);
   });
 });
