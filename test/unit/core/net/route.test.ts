@@ -11,7 +11,9 @@ import {
   RouteNotFoundError,
   RoutePrefixLengthError,
   RoutePrefixSyntaxError,
+  ROUTE_MAX_CHUNKS,
   RouteTable,
+  RouteTableFullError,
   formatPrefix,
   parsePrefix,
   prefixMask,
@@ -295,6 +297,34 @@ describe("RouteTable validation", () => {
     expect(e).toBeInstanceOf(RouteError);
     expect(e.name).toBe("RouteExistsError");
     expect(e.prefix).toBe("10.0.0.0/8");
+  });
+
+  it("refuses a prefix longer than /24 beyond ROUTE_MAX_CHUNKS level-2 chunks, leaving the table as it was", () => {
+    const t = new RouteTable();
+    // One /25 in each of ROUTE_MAX_CHUNKS distinct /24s uses every chunk.
+    for (let k = 0; k < ROUTE_MAX_CHUNKS; k++) t.add({ addr: 0x0a000000 + k * 256, len: 25 }, { ifname: "ix0" });
+    expect(t.chunks).toBe(ROUTE_MAX_CHUNKS);
+    const d = t.digest();
+    const next = { addr: 0x0b000000, len: 25 };
+    const err = (() => {
+      try {
+        t.add(next, { ifname: "ix0" });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(RouteTableFullError);
+    expect(err).toMatchObject({ limit: "chunks", max: ROUTE_MAX_CHUNKS, prefix: "11.0.0.0/25" });
+    expect(t.size).toBe(ROUTE_MAX_CHUNKS);
+    expect(t.digest()).toBe(d);
+    expect(t.lookup(0x0b000001)).toBe(NO_ROUTE);
+    // A /25 inside a /24 that already has a chunk still fits, and so does any prefix up to /24.
+    t.add({ addr: 0x0a000080, len: 25 }, { ifname: "ix1" });
+    t.add({ addr: 0x0b000000, len: 24 }, { ifname: "ix1" });
+    // Freeing a chunk makes room again.
+    t.delete({ addr: 0x0a000100, len: 25 });
+    t.add(next, { ifname: "ix0" });
+    expect(t.match(0x0b000001)?.len).toBe(25);
   });
 
   it("stores attributes and derives UP/GATEWAY/HOST; IW segments below 4 are ignored as in DragonFly", () => {
