@@ -219,6 +219,7 @@ export class InprocTransport implements Transport {
   private route(subject: string): Route {
     let r = this.routes.get(subject);
     if (r) return r;
+    checkSubject(subject, false); // once per subject, on a cache miss
     const queues = new Map<string, { peer: Peer | null; sid: number }[]>();
     const addQ = (q: string, m: { peer: Peer | null; sid: number }) => {
       const l = queues.get(q);
@@ -254,7 +255,6 @@ export class InprocTransport implements Transport {
       this.publishInbox(subject, data, reply, opts?.transfer === true);
       return;
     }
-    checkSubject(subject, false);
     const r = this.route(subject);
     // Per destination peer: deliver to its plain subs (all) and/or the queue sids picked for it.
     const localAll = r.local.length > 0;
@@ -325,9 +325,7 @@ export class InprocTransport implements Transport {
       return;
     }
     const msg = new InprocMsg(this, subject, data, reply);
-    if (all) {
-      for (const s of this.subs.values()) if (s.queue === null && subjectMatches(s.subject, subject)) this.call(s, msg);
-    }
+    if (all) for (const s of this.route(subject).local) this.call(s, msg);
     if (q) {
       for (const sid of q) {
         const s = this.subs.get(sid);
@@ -365,7 +363,6 @@ export class InprocTransport implements Transport {
 
   request(subject: string, data: Uint8Array, opts?: RequestOptions): Promise<Msg> {
     if (this.closed) return Promise.reject(new TransportClosedError(this.kind));
-    checkSubject(subject, false);
     const timeoutMs = opts?.timeoutMs ?? 5000;
     const r = this.route(subject);
     if (r.local.length === 0 && r.remote.length === 0 && r.queues.length === 0) return Promise.reject(new NoRespondersError(subject));
