@@ -31,7 +31,7 @@ bench: build
 	$(DFLY) bench core --json
 
 run: build
-	$(DFLY) rss ringmap --cpus 4 --rings 4 --json
+	$(DFLY) run --cpus 2 --workload forward --duration 3s
 
 clean:
 	rm -rf services/*/dist services/control/src/gen

@@ -5,6 +5,7 @@ import { ifconfigCommands } from "./commands/ifconfig.js";
 import { netstatCommands } from "./commands/netstat.js";
 import { pcapCommands } from "./commands/pcap.js";
 import { routeCommands } from "./commands/route.js";
+import { runCommands } from "./commands/run.js";
 import { rssCommands } from "./commands/rss.js";
 
 /**
@@ -18,5 +19,6 @@ export const commands: Command[] = [
   ...netstatCommands,
   ...pcapCommands,
   ...routeCommands,
+  ...runCommands,
   ...rssCommands,
 ];

@@ -1,0 +1,78 @@
+/**
+ * `dfly run --cpus N --workload forward --duration D`: the embedded mode — control, NIC,
+ * pktgen and sink in this process, each netisr CPU on its own worker_thread — and a
+ * per-CPU report. `make run` runs it.
+ */
+import { parseArgs } from "node:util";
+import { UsageError, type CliIO, type Command } from "../command.js";
+import { formatForwardReport, runForward } from "../embedded/forward.js";
+
+/** "3s", "500ms", "2m", "1.5s" → milliseconds. */
+export function parseDuration(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(s.trim());
+  if (!m) throw new UsageError(`duration "${s}": want e.g. 3s, 500ms, 1m`);
+  const v = Number(m[1]) * (m[2] === "ms" ? 1 : m[2] === "m" ? 60_000 : 1000);
+  if (!(v > 0) || v > 3_600_000) throw new UsageError(`duration "${s}": want more than 0 and at most 1h`);
+  return Math.round(v);
+}
+
+export function intOpt(name: string, v: string | undefined, min: number, max: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`--${name} ${v}: want an integer in ${min}..${max}`);
+  return Number(v);
+}
+
+export const runCommand: Command = {
+  path: ["run"],
+  summary: "embedded mode: every part in one process, run a workload, print a per-CPU report",
+  usage:
+    "dfly run [--cpus N] [--workload forward] [--duration D] [--rate PPS] [--flows F] [--size BYTES]\n" +
+    "         [--dst PREFIX[,PREFIX...]] [--model 82599|82576|x550|...] [--mode interrupt|polling] [--rings R] [--json]\n" +
+    "  defaults: 2 CPUs, 3s, 100000 pps, 1024 flows, 64-byte packets to 10.0.0.0/8, 82599, interrupt mode",
+  async run(argv: string[], io: CliIO): Promise<number> {
+    let v;
+    try {
+      v = parseArgs({
+        args: argv,
+        options: {
+          cpus: { type: "string" },
+          workload: { type: "string" },
+          duration: { type: "string" },
+          rate: { type: "string" },
+          flows: { type: "string" },
+          size: { type: "string" },
+          dst: { type: "string" },
+          model: { type: "string" },
+          mode: { type: "string" },
+          rings: { type: "string" },
+          pollhz: { type: "string" },
+          json: { type: "boolean", default: false },
+        },
+        allowPositionals: false,
+        strict: true,
+      }).values;
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const workload = v.workload ?? "forward";
+    if (workload !== "forward") throw new UsageError(`--workload ${workload}: only "forward" is implemented`);
+    if (v.mode !== undefined && v.mode !== "interrupt" && v.mode !== "polling") throw new UsageError(`--mode ${v.mode}: want interrupt or polling`);
+    const r = await runForward({
+      cpus: intOpt("cpus", v.cpus, 1, 128) ?? 2,
+      durationMs: parseDuration(v.duration ?? "3s"),
+      rate: intOpt("rate", v.rate, 1, 100_000_000),
+      flows: intOpt("flows", v.flows, 1, 1_000_000),
+      size: intOpt("size", v.size, 44, 9000),
+      ...(v.dst ? { dst: v.dst.split(",").map((s) => s.trim()).filter(Boolean) } : {}),
+      ...(v.model ? { model: v.model } : {}),
+      ...(v.mode ? { mode: v.mode as "interrupt" | "polling" } : {}),
+      rings: intOpt("rings", v.rings, 1, 1024),
+      pollhz: intOpt("pollhz", v.pollhz, 1, 30000),
+      log: v.json ? undefined : (s) => io.stderr(`${s}\n`),
+    });
+    io.stdout(v.json ? JSON.stringify(r, null, 2) + "\n" : formatForwardReport(r));
+    return 0;
+  },
+};
+
+export const runCommands: Command[] = [runCommand];
