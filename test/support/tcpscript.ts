@@ -59,7 +59,7 @@ export interface InjectSpec {
   mss?: number;
   ws?: number;
   sackOk?: boolean;
-  /** [TSval, TSecr] as absolute values; "echo" = [peer clock, last stack TSval]. */
+  /** [TSval, TSecr] as absolute values; "echo" = [1000 + script time, last stack TSval]. */
   ts?: [number, number] | "echo";
   /** SACK blocks relative to the stack's ISN. */
   sack?: [number, number][];
@@ -155,7 +155,7 @@ export class TcpScript {
       tsSecret: o.tsSecret ?? 0x1234,
       issSecret: o.issSecret ?? 0x5678,
       output: (seg) => this.onOutput(seg),
-      onEvent: (tp, ev, err) => this.events.push({ t: this.now, ev, err, tp }),
+      onEvent: (tp, ev, err) => this.events.push({ t: this.engine.clock(), ev, err, tp }),
     });
   }
 
@@ -219,7 +219,7 @@ export class TcpScript {
     if (spec.ws !== undefined) { o.wscale = spec.ws; anyOpt = true; }
     if (spec.sackOk) { o.sackPermitted = true; anyOpt = true; }
     if (spec.ts) {
-      o.timestamp = spec.ts === "echo" ? { val: (this.now + 100_000) >>> 0, ecr: this.lastTsVal >>> 0 } : { val: spec.ts[0] >>> 0, ecr: spec.ts[1] >>> 0 };
+      o.timestamp = spec.ts === "echo" ? { val: (this.now + 1000) >>> 0, ecr: this.lastTsVal >>> 0 } : { val: spec.ts[0] >>> 0, ecr: spec.ts[1] >>> 0 };
       anyOpt = true;
     }
     if (spec.sack) {
@@ -348,7 +348,31 @@ export class TcpScript {
 
   /** Events of one kind so far. */
   eventsOf(ev: TcpEvent): { t: number; err: TcpErrno | null }[] {
-    return this.events.filter((x) => x.ev === ev);
+    return this.events.filter((x) => x.ev === ev).map((x) => ({ t: x.t, err: x.err }));
+  }
+
+  /** Wire round trip of a script-built segment (checksums verified on the way). */
+  private roundTrip(seg: TcpSeg): TcpSeg {
+    const r = tcpSegFromFrame(buildTcpPacket(seg));
+    if (!r.ok) throw new Error(`script built a bad segment: ${r.reason}`);
+    return r.seg;
+  }
+
+  /**
+   * Passive handshake through the syncache interface (synEntry → sendSynAck →
+   * syncacheSocket), as the netisr glue does with tcp_syncache.ts. Returns the SYN|ACK.
+   */
+  acceptViaSyncache(syn: Partial<InjectSpec> = {}, ack: Partial<InjectSpec> = {}, opts: TcpConnOptions = {}): TcpSeg {
+    const synSeg = this.roundTrip(this.build({ flags: "S", seq: 0, win: 65535, mss: 1460, ...syn }));
+    this.peerNxt = 1;
+    const entry = this.engine.synEntry(synSeg, this.now, opts);
+    this.engine.sendSynAck(entry, this.now);
+    const sa = this.expect({ flags: "S.", seq: 0, ack: 1 });
+    const ackSeg = this.roundTrip(this.build({ flags: ".", seq: 1, ack: 1, ...ack }));
+    const tp = this.engine.syncacheSocket(entry, ackSeg, this.now, opts);
+    if (!tp) throw new Error("syncacheSocket refused the handshake ACK");
+    this.tp = tp;
+    return sa;
   }
 
   /**

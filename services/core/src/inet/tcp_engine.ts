@@ -300,21 +300,22 @@ export class TcpEngine {
 
   /** Runs every timer due by `now`, each at its own deadline, in order. Returns handlers run. */
   advance(now: number): number {
-    this.enter();
     let fired = 0;
-    try {
-      const target = Math.floor(now - this.epoch);
-      for (;;) {
-        const k = this.timers.peekKey();
-        if (k === TIMER_OFF || k > target) break;
-        if (k > this.now) this.now = k;
-        const tp = this.timers.pop()!;
+    const target = Math.floor(now - this.epoch);
+    for (;;) {
+      const k = this.timers.peekKey();
+      if (k === TIMER_OFF || k > target) break;
+      if (k > this.now) this.now = k;
+      const tp = this.timers.pop()!;
+      // Events of each expiry are delivered at its own deadline.
+      this.enter();
+      try {
         fired += tcpTimersRun(tp, this.now);
+      } finally {
+        this.leave();
       }
-      if (target > this.now) this.now = target;
-    } finally {
-      this.leave();
     }
+    if (target > this.now) this.now = target;
     return fired;
   }
 

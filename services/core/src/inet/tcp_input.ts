@@ -389,7 +389,8 @@ function synchronizedInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
     tp.ts_recent_age = e.now;
   }
 
-  const tiwin = seg.window * 2 ** tp.snd_scale;
+  // The window of a SYN (here only the simultaneous-open SYN|ACK) is never scaled.
+  const tiwin = flags & TcpFlags.SYN ? seg.window : seg.window * 2 ** tp.snd_scale;
   let needOutput = false;
   if (SEQ_LEQ(ack, tp.snd_una)) {
     if (o?.sack && tp.t_flags & TF.SACK_PERMITTED) tcpSackUpdate(tp, o.sack);
@@ -797,6 +798,8 @@ export function tcpSyncacheSocket(e: TcpEngine, sc: TcpSynEntry, ackSeg: TcpSeg,
       (ackSeg.ack >>> 0) !== ((sc.iss + 1) >>> 0)) return null;
   const tp = tcpFromSynEntry(e, sc, opts);
   tp.snd_nxt = tp.snd_max = (tp.iss + 1) | 0;
+  // What the SYN|ACK advertised (unscaled, as tcpSynAckSegment sends it).
+  tp.rcv_adv = (tp.rcv_nxt + Math.min(e.config.recvspace, TCP_MAXWIN)) | 0;
   tcpInput(e, tp, ackSeg);
   return tp.t_state === TcpState.CLOSED ? null : tp;
 }

@@ -100,7 +100,7 @@ function tcpXmit(tp: TcpCb, seq: number, len: number, flags: number, opts: TcpOp
 function tcpXmitSyn(tp: TcpCb): void {
   const e = tp.engine;
   const withAck = tp.t_state === TcpState.SYN_RECEIVED;
-  const o: TcpOptions = { mss: tp.t_maxopd };
+  const o: TcpOptions = { mss: tp.t_mssopt };
   if (tp.t_flags & TF.REQ_SCALE && (!withAck || tp.t_flags & TF.RCVD_SCALE)) o.wscale = tp.request_r_scale;
   if (withAck ? tp.t_flags & TF.SACK_PERMITTED : tp.t_flags & TF.REQ_SACK) o.sackPermitted = true;
   if (tp.t_flags & TF.REQ_TSTMP && (!withAck || tp.t_flags & TF.RCVD_TSTMP)) {

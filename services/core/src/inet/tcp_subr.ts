@@ -59,8 +59,8 @@ export function tcpNewTcpcb(
     if (opts.iwSegs !== undefined && opts.iwSegs >= 4) tp.t_iwsegs = opts.iwSegs;
   }
   if (cfg.alwaysKeepalive) tp.t_flags |= TF.KEEPALIVE;
-  // Until the peer's MSS is known t_maxopd holds the MSS we advertise.
-  tp.t_maxopd = Math.max(TCP_MINMSS, Math.min(opts?.mss ?? cfg.mss, 65535));
+  tp.t_mssopt = Math.max(TCP_MINMSS, Math.min(opts?.mss ?? cfg.mss, 65535));
+  tp.t_maxopd = tp.t_mssopt;
   tp.t_maxseg = Math.min(tp.t_maxopd, cfg.mssdflt);
   if (cfg.rfc1323) {
     tp.t_flags |= TF.REQ_SCALE | TF.REQ_TSTMP;
@@ -97,7 +97,7 @@ export function tcpRcvSeqInit(tp: TcpCb, irs: number): void {
 export function tcpMss(tp: TcpCb, peerMss: number | undefined): void {
   const cfg = tp.engine.config;
   let mss = peerMss === undefined || peerMss === 0 ? cfg.mssdflt : peerMss;
-  mss = Math.max(TCP_MINMSS, Math.min(mss, tp.t_maxopd));
+  mss = Math.max(TCP_MINMSS, Math.min(mss, tp.t_mssopt));
   tp.t_maxopd = mss;
   tp.t_maxseg = tp.t_flags & TF.RCVD_TSTMP ? mss - TCPOLEN_TSTAMP_APPA : mss;
 }

@@ -259,6 +259,7 @@ export class TcpCb {
   // negotiated options
   t_maxopd = 0; // MSS without options
   t_maxseg = 0; // payload per full segment (MSS − timestamp option)
+  t_mssopt = 0; // MSS we advertise in our SYN or SYN|ACK
   snd_scale = 0;
   rcv_scale = 0;
   request_r_scale = 0;
