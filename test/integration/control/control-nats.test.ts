@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { status, type ServiceError } from "@grpc/grpc-js";
 import { ControlClient, InterfaceMode, startControl, type ControlHandle } from "@dfly/control";
 import { NatsTransport } from "@dfly/transport";
-import { freePort, startNatsProcess, type NatsProcess } from "../../support/nats-process.js";
+import { freePort } from "../../support/nats-process.js";
+import { startNats, type NatsContainer } from "../../support/nats.js";
 import { startFakeCpu, type FakeCpu } from "../../support/fake-netisr.js";
 
 const ROUTES = [
@@ -21,8 +22,8 @@ async function grpcError(p: Promise<unknown>): Promise<ServiceError> {
   throw new Error("expected the call to fail");
 }
 
-describe("control plane over a real nats-server (JetStream KV) and real gRPC", () => {
-  let nats: NatsProcess;
+describe("control plane over a real nats-server in a container (JetStream KV) and real gRPC", () => {
+  let nats: NatsContainer;
   const transports: NatsTransport[] = [];
   let control: ControlHandle;
   let controlTransport: NatsTransport;
@@ -49,7 +50,7 @@ describe("control plane over a real nats-server (JetStream KV) and real gRPC", (
   };
 
   beforeAll(async () => {
-    nats = await startNatsProcess();
+    nats = await startNats({ jetstream: true }); // testcontainers, local nats:2.9 image
     grpcPort = await freePort();
     addr = `127.0.0.1:${grpcPort}`;
     await startCtl();
