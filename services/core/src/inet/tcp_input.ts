@@ -598,6 +598,7 @@ function tcpNewAck(tp: TcpCb, ack: number, tsecr: number | undefined): boolean {
   const e = tp.engine;
   const st = e.stats;
   const acked = (ack - tp.snd_una) | 0;
+  let recovered = false;
 
   if (tp.t_flags & TF.FASTRECOVERY) {
     if (SEQ_LT(ack, tp.snd_recover)) {
@@ -609,6 +610,7 @@ function tcpNewAck(tp: TcpCb, ack: number, tsecr: number | undefined): boolean {
       tp.t_flags &= ~TF.FASTRECOVERY;
       tp.t_dupacks = 0;
       tp.snd_wacked = 0;
+      recovered = true;
     }
   } else tp.t_dupacks = 0;
 
@@ -623,7 +625,7 @@ function tcpNewAck(tp: TcpCb, ack: number, tsecr: number | undefined): boolean {
   if (ack === tp.snd_max) tcpTimerStop(tp, TcpTimer.REXMT);
   else if (!tcpTimerActive(tp, TcpTimer.PERSIST)) tcpTimerSet(tp, TcpTimer.REXMT, tp.t_rxtcur);
 
-  if (!(tp.t_flags & TF.FASTRECOVERY)) {
+  if (!(tp.t_flags & TF.FASTRECOVERY) && !recovered) {
     if (tp.snd_cwnd < tp.snd_ssthresh) tp.snd_cwnd += Math.min(acked, tp.t_maxseg);
     else {
       tp.snd_wacked += acked;
