@@ -1,5 +1,6 @@
 import type { Command } from "./command.js";
 import { benchCoreCommands } from "./commands/bench-core.js";
+import { benchForwardCommands } from "./commands/bench-forward.js";
 import { controlCommands } from "./commands/control.js";
 import { ifconfigCommands } from "./commands/ifconfig.js";
 import { netstatCommands } from "./commands/netstat.js";
@@ -14,6 +15,7 @@ import { rssCommands } from "./commands/rss.js";
  */
 export const commands: Command[] = [
   ...benchCoreCommands,
+  ...benchForwardCommands,
   ...controlCommands,
   ...ifconfigCommands,
   ...netstatCommands,

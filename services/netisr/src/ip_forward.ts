@@ -45,7 +45,10 @@ const UNRESOLVED = -2;
  * the route to its gateway) and cached until the table changes (`invalidate()`).
  */
 export class Fib {
+  /** Route index → output interface (UNRESOLVED until first use, -1 for none). */
   private outIf = new Int32Array(1024).fill(UNRESOLVED);
+  /** Route index → path MTU, filled with outIf. */
+  private pathMtu = new Int32Array(1024);
 
   /**
    * @param table  this CPU's replica
@@ -67,37 +70,42 @@ export class Fib {
 
   /** Output interface of route `ri`, or -1 when it resolves to none. */
   outIfOf(ri: number): number {
-    if (ri >= this.outIf.length) {
-      const grown = new Int32Array(Math.max(ri + 1, this.outIf.length * 2)).fill(UNRESOLVED);
-      grown.set(this.outIf);
-      this.outIf = grown;
-    }
-    let v = this.outIf[ri];
-    if (v === UNRESOLVED) {
-      v = this.resolve(ri);
-      this.outIf[ri] = v;
-    }
-    return v;
+    if (ri >= this.outIf.length) this.grow(ri);
+    const v = this.outIf[ri];
+    return v !== UNRESOLVED ? v : this.resolve(ri);
+  }
+
+  /** Path MTU of route `ri` (valid after `outIfOf(ri)` returned an interface): the route's MTU if set, else the interface's. */
+  mtuOf(ri: number): number {
+    return this.pathMtu[ri];
+  }
+
+  private grow(ri: number): void {
+    const n = Math.max(ri + 1, this.outIf.length * 2);
+    const o = new Int32Array(n).fill(UNRESOLVED);
+    o.set(this.outIf);
+    this.outIf = o;
+    const m = new Int32Array(n);
+    m.set(this.pathMtu);
+    this.pathMtu = m;
   }
 
   private resolve(ri: number): number {
     const t = this.table;
+    let ifx = -1;
     const ifname = t.ifnameOf(ri);
-    if (ifname !== undefined) return this.ifindexOf(ifname);
-    if (t.flagsOf(ri) & RTF.GATEWAY) {
+    if (ifname !== undefined) ifx = this.ifindexOf(ifname);
+    else if (t.flagsOf(ri) & RTF.GATEWAY) {
       const gi = t.lookup(t.gatewayOf(ri));
-      if (gi === NO_ROUTE || gi === ri) return -1;
-      const gname = t.ifnameOf(gi);
-      if (gname === undefined || t.flagsOf(gi) & RTF.GATEWAY) return -1;
-      return this.ifindexOf(gname);
+      const gname = gi === NO_ROUTE || gi === ri ? undefined : t.ifnameOf(gi);
+      if (gname !== undefined && !(t.flagsOf(gi) & RTF.GATEWAY)) ifx = this.ifindexOf(gname);
     }
-    return -1;
-  }
-
-  /** Path MTU of route `ri` on interface `ifx`: the route's MTU if set, else the interface's. */
-  mtuOf(ri: number, ifx: number): number {
-    const m = this.table.mtuOf(ri);
-    return m !== 0 ? m : this.ifMtu(ifx);
+    this.outIf[ri] = ifx;
+    if (ifx >= 0) {
+      const m = t.mtuOf(ri);
+      this.pathMtu[ri] = m !== 0 ? m : this.ifMtu(ifx);
+    }
+    return ifx;
   }
 }
 
@@ -137,7 +145,7 @@ export function ipForward(buf: Uint8Array, off: number, iplen: number, fib: Fib,
     res.icmpCode = ICMP_UNREACH.HOST;
     return IpDrop.noroute;
   }
-  const mtu = fib.mtuOf(ri, ifx);
+  const mtu = fib.mtuOf(ri);
   res.ifindex = ifx;
   res.mtu = mtu;
   if (iplen > mtu) {

@@ -1,0 +1,339 @@
+/**
+ * `dfly bench forward`: IPv4 forwarding throughput of N netisr CPUs against the raw
+ * transport moving the same bytes in the same batches, measured in the same run.
+ *
+ * Setup: ix0 and ix1 (82599) with one RX ring per CPU (so every frame arrives on its owner
+ * and nothing is redispatched), routes as the forward workload's. pktgen builds 64-byte UDP
+ * frames for `flows` flows and the NIC's steering (the Toeplitz hash and the redirection
+ * table) is applied once, before timing: the frames are laid out in RX-ring batches as the
+ * NIC would deliver them (hashing is the NIC hardware's work; the software NIC of `dfly run`
+ * does it per frame on the main thread). The timed loop then only publishes those batches on
+ * the ring subjects and counts what comes back on ix1's TX rings: a closed loop with
+ * `window` batches in flight per ring, so the CPUs never starve and queues stay bounded.
+ *
+ * Two phases per run, each after a warm-up:
+ *   baseline — each worker republishes every RX batch unchanged on its TX ring (echo);
+ *   netisr   — each worker runs the netisr: ip_input checks, LPM, TTL/checksum rewrite in
+ *              place, the same batch out to TX.
+ * `ratio` = netisr pps / baseline pps. With `--transport nats` the workers and this thread
+ * each have their own NATS connection to a nats-server (started here when no --nats URL).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { spawnSync } from "node:child_process";
+import { createServer } from "node:net";
+import os from "node:os";
+import { FlowSet } from "@dfly/apps";
+import { nicInterfaceSpec, ifnetTopology } from "@dfly/nic";
+import {
+  createTransport,
+  frameBatchCount,
+  FrameBatchWriter,
+  InprocHub,
+  subjects,
+  type InterfaceTopology,
+  type Subscription,
+  type TopologyMsg,
+  type Transport,
+} from "@dfly/transport";
+import type { NetisrSnapshot } from "@dfly/netisr";
+import { forwardRoutes } from "../embedded/forward.js";
+import { CpuWorker } from "../embedded/workers.js";
+
+export interface BenchForwardOptions {
+  cpus: number;
+  transport: "embedded" | "nats";
+  natsUrl?: string;
+  /** Timed part of each phase (default 2000 ms). */
+  durationMs?: number;
+  warmupMs?: number;
+  /** Frames per ring batch (default 1024: what interrupt moderation gathers at ~8 Mpps per ring). */
+  batch?: number;
+  size?: number;
+  flows?: number;
+  /** Batches in flight per ring (default 4). */
+  window?: number;
+  /** Phases are repeated this often; the best of each is kept (default 2). */
+  runs?: number;
+  log?: (s: string) => void;
+}
+
+export interface BenchPhase {
+  pps: number;
+  frames: number;
+  ms: number;
+}
+
+export interface BenchForwardResult {
+  bench: "forward";
+  transport: "embedded" | "nats";
+  cpus: number;
+  pps: number;
+  baselinePps: number;
+  ratio: number;
+  batchFrames: number;
+  frameBytes: number;
+  flows: number;
+  window: number;
+  durationMs: number;
+  runs: { baseline: BenchPhase; netisr: BenchPhase }[];
+  /** Frames each CPU forwarded in the best netisr phase (from the CPUs' own counters). */
+  perCpuForwarded: number[];
+  machine: { cpus: number; model: string; node: string; loadavg: number[] };
+  targets: { embeddedOneCpuPps: number; natsRatio: number; twoCpuScaling: number };
+}
+
+export class BenchForwardError extends Error {
+  override readonly name = "BenchForwardError";
+}
+
+const CLUSTER = "dflybench";
+
+function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once("error", rej);
+    s.listen(0, "127.0.0.1", () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => res(p));
+    });
+  });
+}
+
+/** A local nats-server on a free 127.0.0.1 port (Debian's binary; scripts/setup-machine.sh installs it). */
+export async function startLocalNats(extra: string[] = []): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {
+  const which = spawnSync("sh", ["-c", "command -v nats-server || ls /usr/sbin/nats-server /usr/bin/nats-server 2>/dev/null"], { encoding: "utf8" });
+  const exe = which.stdout.trim().split("\n")[0];
+  if (!exe) throw new BenchForwardError("nats-server is not installed: run scripts/setup-machine.sh (apt-get install nats-server), or pass --nats URL");
+  const port = await freePort();
+  const child = spawn(exe, ["-a", "127.0.0.1", "-p", String(port), ...extra], { stdio: ["ignore", "pipe", "pipe"] });
+  await new Promise<void>((res, rej) => {
+    let log = "";
+    const t = setTimeout(() => rej(new BenchForwardError(`nats-server did not start in 10 s:\n${log}`)), 10_000);
+    const on = (d: Buffer) => {
+      log += d.toString();
+      if (/Server is ready/.test(log)) {
+        clearTimeout(t);
+        res();
+      }
+    };
+    child.stdout!.on("data", on);
+    child.stderr!.on("data", on);
+    child.once("exit", (code) => {
+      clearTimeout(t);
+      rej(new BenchForwardError(`nats-server exited (${code}):\n${log}`));
+    });
+  });
+  return {
+    url: `nats://127.0.0.1:${port}`,
+    child,
+    stop: () =>
+      new Promise<void>((res) => {
+        if (child.exitCode !== null) return res();
+        child.once("exit", () => res());
+        child.kill("SIGTERM");
+      }),
+  };
+}
+
+/** The static topology of the benchmark: one ring per CPU on ix0 and ix1. */
+export function benchTopology(cpus: number): TopologyMsg {
+  const ids = Array.from({ length: cpus }, (_, i) => i);
+  const interfaces = ["ix0", "ix1"].map((ifname) => ifnetTopology(nicInterfaceSpec({ ifname, model: "82599", mode: "interrupt", rings: cpus }), ids));
+  return { epoch: 1, cpus: ids, interfaces, rssKey: "6d5a".repeat(20) };
+}
+
+/** RX-ring batches as the NIC would deliver them: `count` batches per ring of `batch` frames each. */
+export function ringBatches(ix0: InterfaceTopology, flows: FlowSet, batch: number, count: number): Uint8Array[][] {
+  const byRing: number[][] = Array.from({ length: ix0.rings }, () => []);
+  for (let f = 0; f < flows.count; f++) byRing[ix0.redirect[flows.hashes[f] & (ix0.redirect.length - 1)]].push(f);
+  return byRing.map((fl, ring) => {
+    if (fl.length === 0) throw new BenchForwardError(`no flow hashes to ring ${ring}; use more --flows`);
+    const out: Uint8Array[] = [];
+    let k = 0;
+    for (let b = 0; b < count; b++) {
+      const w = new FrameBatchWriter(Math.min(1024 * 1023, 12 + batch * (8 + flows.size)));
+      for (let i = 0; i < batch; i++) {
+        const flow = fl[k++ % fl.length];
+        const at = w.reserve(flows.size, flows.hashes[flow], 0);
+        if (at < 0) break;
+        flows.write(w.buffer, at, flow, b, 0);
+      }
+      out.push(w.take());
+    }
+    return out;
+  });
+}
+
+interface Bus {
+  main: Transport;
+  worker(cpu: number): { link?: ReturnType<InprocHub["link"]>; natsUrl?: string };
+  close(): Promise<void>;
+}
+
+async function openBus(o: BenchForwardOptions, log: (s: string) => void): Promise<Bus> {
+  if (o.transport === "embedded") {
+    const hub = new InprocHub();
+    const main = await hub.connect();
+    return {
+      main,
+      worker: () => ({ link: hub.link() }),
+      close: async () => {
+        await main.close();
+        hub.close();
+      },
+    };
+  }
+  let local: Awaited<ReturnType<typeof startLocalNats>> | undefined;
+  let url = o.natsUrl;
+  if (!url) {
+    local = await startLocalNats();
+    url = local.url;
+    log(`nats-server: ${url}`);
+  }
+  const main = await createTransport({ natsUrl: url, name: "dfly-bench-forward" });
+  return {
+    main,
+    worker: () => ({ natsUrl: url }),
+    close: async () => {
+      await main.close();
+      await local?.stop();
+    },
+  };
+}
+
+async function phase(
+  bus: Bus,
+  o: Required<Pick<BenchForwardOptions, "cpus" | "durationMs" | "warmupMs" | "window">>,
+  topo: TopologyMsg,
+  batches: Uint8Array[][],
+  echo: boolean,
+): Promise<{ phase: BenchPhase; perCpu: number[] }> {
+  const ix0 = topo.interfaces[0];
+  const ix1 = topo.interfaces[1];
+  const workers: CpuWorker[] = [];
+  const subs: Subscription[] = [];
+  try {
+    for (let cpu = 0; cpu < o.cpus; cpu++) {
+      const w = bus.worker(cpu);
+      workers.push(
+        new CpuWorker(
+          {
+            cpu,
+            cluster: CLUSTER,
+            ...w,
+            topology: topo,
+            routes: forwardRoutes(["10.0.0.0/8"]),
+            icmplim: 0,
+            ...(echo ? { echo: true, echoIfname: "ix1" } : {}),
+          },
+          w.link ? w.link.transferList : [],
+        ),
+      );
+    }
+    await Promise.all(workers.map((w) => w.ready));
+    const t = bus.main;
+    // ix1 TX ring → the ix0 RX rings of the same CPU (credit goes back to them).
+    const rxRingsOfCpu = new Map<number, number[]>();
+    for (let r = 0; r < ix0.rings; r++) rxRingsOfCpu.set(ix0.ringToCpu[r], [...(rxRingsOfCpu.get(ix0.ringToCpu[r]) ?? []), r]);
+    let frames = 0;
+    const next = new Int32Array(ix0.rings);
+    const rr = new Int32Array(ix1.rings);
+    const rxSubject = Array.from({ length: ix0.rings }, (_, r) => subjects.rx(CLUSTER, "ix0", r));
+    /**
+     * Publishes ring `ring`'s next batch. In-process, a returned TX buffer is refilled and
+     * handed over again (`transfer`): buffers cycle between the threads instead of a fresh
+     * 64+ KiB allocation per batch, whose first cross-thread transfer costs more than the
+     * forwarding itself. NATS copies into its socket buffer, so the template goes as is.
+     */
+    const send = (ring: number, recycle?: Uint8Array) => {
+      const list = batches[ring];
+      const tpl = list[next[ring]++ % list.length];
+      if (recycle && recycle.byteOffset === 0 && recycle.buffer.byteLength >= tpl.length && recycle.buffer instanceof ArrayBuffer) {
+        const b = new Uint8Array(recycle.buffer, 0, tpl.length);
+        b.set(tpl);
+        t.publish(rxSubject[ring], b, { transfer: true });
+      } else {
+        t.publish(rxSubject[ring], tpl);
+      }
+    };
+    const recycle = t.kind === "inproc";
+    for (let tr = 0; tr < ix1.rings; tr++) {
+      const rings = rxRingsOfCpu.get(ix1.ringToCpu[tr]) ?? [];
+      const txRing = tr;
+      subs.push(
+        t.subscribe(subjects.tx(CLUSTER, "ix1", tr), (m) => {
+          frames += frameBatchCount(m.data);
+          if (rings.length > 0) send(rings[rr[txRing]++ % rings.length], recycle ? m.data : undefined);
+        }),
+      );
+    }
+    await t.flush();
+    for (let r = 0; r < ix0.rings; r++) for (let i = 0; i < o.window; i++) send(r);
+    await new Promise((r) => setTimeout(r, o.warmupMs));
+    const f0 = frames;
+    const t0 = performance.now();
+    await new Promise((r) => setTimeout(r, o.durationMs));
+    const f1 = frames;
+    const ms = performance.now() - t0;
+    for (const s of subs) s.unsubscribe();
+    subs.length = 0;
+    const snaps = await Promise.all(workers.map((w) => w.snapshot<NetisrSnapshot & { echo?: boolean }>()));
+    return {
+      phase: { pps: Math.round(((f1 - f0) / ms) * 1000), frames: f1 - f0, ms: Math.round(ms) },
+      perCpu: snaps.map((s) => s?.forwarded ?? 0),
+    };
+  } finally {
+    for (const s of subs) s.unsubscribe();
+    await Promise.all(workers.map((w) => w.stop()));
+  }
+}
+
+export async function benchForward(o: BenchForwardOptions): Promise<BenchForwardResult> {
+  const log = o.log ?? (() => undefined);
+  if (!Number.isInteger(o.cpus) || o.cpus < 1 || o.cpus > 16) throw new BenchForwardError(`--cpus ${o.cpus}: want 1..16 (one 82599 ring per CPU)`);
+  const cfg = {
+    cpus: o.cpus,
+    durationMs: o.durationMs ?? 2000,
+    warmupMs: o.warmupMs ?? 500,
+    window: o.window ?? 4,
+  };
+  const batch = o.batch ?? 1024;
+  const size = o.size ?? 64;
+  const flows = new FlowSet({ flows: o.flows ?? 4096, size, dst: ["10.0.0.0/8"] });
+  const topo = benchTopology(o.cpus);
+  const batches = ringBatches(topo.interfaces[0], flows, batch, 8);
+  const bus = await openBus(o, log);
+  const runs: { baseline: BenchPhase; netisr: BenchPhase }[] = [];
+  let best = { pps: 0, perCpu: [] as number[] };
+  try {
+    for (let i = 0; i < (o.runs ?? 2); i++) {
+      const b = await phase(bus, cfg, topo, batches, true);
+      log(`run ${i + 1}: baseline ${b.phase.pps} pps`);
+      const n = await phase(bus, cfg, topo, batches, false);
+      log(`run ${i + 1}: netisr   ${n.phase.pps} pps  per CPU forwarded ${n.perCpu.join(" ")}`);
+      runs.push({ baseline: b.phase, netisr: n.phase });
+      if (n.phase.pps > best.pps) best = { pps: n.phase.pps, perCpu: n.perCpu };
+    }
+  } finally {
+    await bus.close();
+  }
+  const baselinePps = Math.max(...runs.map((r) => r.baseline.pps));
+  const pps = best.pps;
+  return {
+    bench: "forward",
+    transport: o.transport,
+    cpus: o.cpus,
+    pps,
+    baselinePps,
+    ratio: baselinePps > 0 ? Math.round((pps / baselinePps) * 1000) / 1000 : 0,
+    batchFrames: batch,
+    frameBytes: size,
+    flows: flows.count,
+    window: cfg.window,
+    durationMs: cfg.durationMs,
+    runs,
+    perCpuForwarded: best.perCpu,
+    machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? "", node: process.version, loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100) },
+    targets: { embeddedOneCpuPps: 5_000_000, natsRatio: 0.7, twoCpuScaling: 1.8 },
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * `dfly bench forward`: netisr forwarding pps against the raw transport (same bytes, same
+ * batches, same run); the logic is in ../bench/forward.ts. Prints JSON with --json.
+ */
+import { parseArgs } from "node:util";
+import { UsageError, type CliIO, type Command } from "../command.js";
+import { benchForward, BenchForwardError, type BenchForwardResult } from "../bench/forward.js";
+import { intOpt, parseDuration } from "./run.js";
+
+function text(r: BenchForwardResult): string {
+  const lines = [
+    `dfly bench forward — ${r.cpus} CPU(s), ${r.transport}, ${r.frameBytes}-byte frames, ${r.batchFrames} per batch, ${r.flows} flows`,
+    ...r.runs.map((x, i) => `run ${i + 1}: baseline ${x.baseline.pps} pps, netisr ${x.netisr.pps} pps`),
+    `pps ${r.pps} (${(r.pps / 1e6).toFixed(2)} Mpps), baseline ${r.baselinePps}, ratio ${r.ratio}`,
+    `per CPU forwarded: ${r.perCpuForwarded.join(" ")}`,
+    `machine: ${r.machine.cpus} cores ${r.machine.model}, load ${r.machine.loadavg.join(" ")}`,
+  ];
+  return lines.join("\n") + "\n";
+}
+
+export const benchForwardCommand: Command = {
+  path: ["bench", "forward"],
+  summary: "IPv4 forwarding pps of N netisr CPUs vs the raw transport baseline (JSON with --json)",
+  usage:
+    "dfly bench forward [--cpus N] [--transport embedded|nats] [--nats URL] [--duration D] [--batch FRAMES]\n" +
+    "                   [--size BYTES] [--flows F] [--window BATCHES] [--runs N] [--json]\n" +
+    "  defaults: 1 CPU, embedded, 2s per phase, 1024-frame batches of 64-byte frames, 4096 flows, 4 batches in flight per ring, 2 runs\n" +
+    "  --transport nats starts a local nats-server unless --nats URL is given",
+  async run(argv: string[], io: CliIO): Promise<number> {
+    let v;
+    try {
+      v = parseArgs({
+        args: argv,
+        options: {
+          cpus: { type: "string" },
+          transport: { type: "string" },
+          nats: { type: "string" },
+          duration: { type: "string" },
+          warmup: { type: "string" },
+          batch: { type: "string" },
+          size: { type: "string" },
+          flows: { type: "string" },
+          window: { type: "string" },
+          runs: { type: "string" },
+          json: { type: "boolean", default: false },
+        },
+        allowPositionals: false,
+        strict: true,
+      }).values;
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+    const transport = v.transport ?? (v.nats ? "nats" : "embedded");
+    if (transport !== "embedded" && transport !== "nats") throw new UsageError(`--transport ${transport}: want embedded or nats`);
+    if (v.nats !== undefined && !/^nats:\/\/[^\s/]+:\d{1,5}$/.test(v.nats)) throw new UsageError(`--nats ${v.nats}: want nats://HOST:PORT`);
+    try {
+      const r = await benchForward({
+        cpus: intOpt("cpus", v.cpus, 1, 16) ?? 1,
+        transport,
+        ...(v.nats ? { natsUrl: v.nats } : {}),
+        ...(v.duration ? { durationMs: parseDuration(v.duration) } : {}),
+        ...(v.warmup ? { warmupMs: parseDuration(v.warmup) } : {}),
+        batch: intOpt("batch", v.batch, 1, 8192),
+        size: intOpt("size", v.size, 44, 1500),
+        flows: intOpt("flows", v.flows, 16, 1_000_000),
+        window: intOpt("window", v.window, 1, 64),
+        runs: intOpt("runs", v.runs, 1, 10),
+        log: v.json ? undefined : (s) => io.stderr(`${s}\n`),
+      });
+      io.stdout(v.json ? JSON.stringify(r, null, 2) + "\n" : text(r));
+      return 0;
+    } catch (e) {
+      if (e instanceof BenchForwardError) {
+        io.stderr(`dfly bench forward: ${e.message}\n`);
+        return 1;
+      }
+      throw e;
+    }
+  },
+};
+
+export const benchForwardCommands: Command[] = [benchForwardCommand];
