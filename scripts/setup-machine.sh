@@ -35,3 +35,7 @@ if ! docker info >/dev/null 2>&1; then
   docker info >/dev/null 2>&1 || { echo "setup-machine: dockerd did not answer within 30 s; see $log" >&2; tail -20 "$log" >&2; exit 1; }
 fi
 echo "setup-machine: docker engine $(docker version --format '{{.Server.Version}}' 2>/dev/null) answers"
+
+# Local stand-ins for the base images (node:22-bookworm-slim, nats:2.9, prom/prometheus): no registry
+# is reachable, so they are built from local files. Idempotent (existing tags are kept).
+bash "$(dirname "$0")/build-base-images.sh"

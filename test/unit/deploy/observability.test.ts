@@ -119,6 +119,18 @@ describe("Prometheus rules", () => {
     }
   });
 
+  it("the local stack's prometheus.yml passes promtool check config and scrapes every service's metrics port", () => {
+    const f = join(repoRoot, "deploy/prometheus/prometheus.yml");
+    const r = promtool("check", "config", f);
+    expect(r.code, r.output).toBe(0);
+    const conf = parse(readFileSync(f, "utf8")) as { rule_files: string[]; scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[] };
+    expect(conf.rule_files).toEqual(["rules.yml"]);
+    const targets = Object.fromEntries(conf.scrape_configs.map((j) => [j.job_name, j.static_configs.flatMap((c) => c.targets)]));
+    expect(targets["dfly-control"]).toEqual(["127.0.0.1:9463"]);
+    expect(targets["dfly-nic"]).toEqual(["127.0.0.1:9462"]);
+    expect(targets["dfly-netisr"]).toEqual(Array.from({ length: 16 }, (_, cpu) => `127.0.0.1:${9464 + cpu}`));
+  });
+
   it("alerts cover route digests, drops by reason, redispatch ratio and accept-queue overflows", () => {
     const file = parse(readFileSync(join(repoRoot, "deploy/prometheus/rules.yml"), "utf8")) as ReturnType<typeof promRuleFile>;
     const alerts = file.groups.flatMap((g) => g.rules as { alert?: string; expr: string; labels?: { severity: string } }[]).filter((r) => r.alert);
