@@ -112,9 +112,11 @@ export function tcpInitialWindow(tp: TcpCb): number {
   return Math.min(maxsegs * mss, Math.max(2 * mss, capsegs * 1460));
 }
 
-/** RTO before range limits and slop: SRTT + max(G, 4·RTTVAR) (ms). */
+/** `TCP_REXMTVAL`: max(rexmit_min, SRTT + max(G, 4·RTTVAR)) (ms), before backoff and slop. */
 export function tcpRexmtval(tp: TcpCb): number {
-  return (tp.t_srtt >> 3) + Math.max(1, tp.t_rttvar);
+  const v = (tp.t_srtt >> 3) + Math.max(1, tp.t_rttvar);
+  const min = tp.engine.config.rexmitMin;
+  return v < min ? min : v;
 }
 
 /** `TCPT_RANGESET`: value + slop, clamped to [lo, rexmitMax]. */
