@@ -109,6 +109,11 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
   valueFrom:
     fieldRef:
       fieldPath: metadata.namespace
+# The address a service advertises to control (e.g. netisr's metrics address).
+- name: POD_IP
+  valueFrom:
+    fieldRef:
+      fieldPath: status.podIP
 {{- end -}}
 
 {{- /* extraEnv: map name → string, or name → {valueFrom: ...}. */ -}}

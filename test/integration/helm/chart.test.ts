@@ -26,7 +26,7 @@ const valueSets: Record<string, Values> = {
   },
   "16 CPUs with polling": {
     netisr: { replicas: 16 },
-    nic: { mode: "polling", pollHz: 6000, interfaces: [{ name: "ix0", model: "82576", rings: 16 }, { name: "ix1", model: "82576" }] },
+    nic: { mode: "polling", pollHz: 6000, interfaces: [{ name: "ix0", model: "82576", rings: 16, addresses: ["198.18.0.1/24", "10.1.0.1/16"] }, { name: "ix1", model: "82576" }] },
   },
   "NATS cluster": { nats: { cluster: { enabled: true, replicas: 3 } } },
   "no network policy, ephemeral NATS": {
@@ -148,6 +148,7 @@ describe("netisr: one pod per CPU", () => {
     const env = envOf(c);
     expect(env.DFLY_CPU).toEqual({ fieldRef: { fieldPath: "metadata.labels['apps.kubernetes.io/pod-index']" } });
     expect(env.POD_NAME).toEqual({ fieldRef: { fieldPath: "metadata.name" } });
+    expect(env.POD_IP).toEqual({ fieldRef: { fieldPath: "status.podIP" } });
     expect(env.DFLY_METRICS_PORT).toBe("9464");
     expect(env.DFLY_CONTROL_ADDR).toBe("dfly-dfly-netstack-control.netstack.svc:50051");
     expect(c.readinessProbe?.httpGet).toEqual({ path: "/readyz", port: "metrics" });
@@ -187,6 +188,7 @@ describe("control and nic", () => {
     expect(nics.map((d) => d.metadata.name)).toEqual(["dfly-dfly-netstack-nic-ix0", "dfly-dfly-netstack-nic-ix1"]);
     const [ix0, ix1] = nics.map((d) => envOf(podSpec(d)!.containers[0]!));
     expect(ix0).toMatchObject({ DFLY_IFNAME: "ix0", DFLY_NIC_MODEL: "82576", DFLY_NIC_RINGS: "16", DFLY_NIC_MODE: "polling", DFLY_POLLHZ: "6000" });
+    expect(ix0!.DFLY_NIC_ADDRS).toBe("ix0=198.18.0.1/24,ix0=10.1.0.1/16");
     expect(ix1).toMatchObject({ DFLY_IFNAME: "ix1", DFLY_NIC_MODEL: "82576", DFLY_NIC_MODE: "polling" });
     expect(ix1).not.toHaveProperty("DFLY_NIC_RINGS");
     expect(podSpec(nics[0]!)!.containers[0]!.args).toEqual(["nic"]);
