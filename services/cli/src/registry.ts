@@ -4,10 +4,12 @@ import { benchForwardCommands } from "./commands/bench-forward.js";
 import { controlCommands } from "./commands/control.js";
 import { ifconfigCommands } from "./commands/ifconfig.js";
 import { netstatCommands } from "./commands/netstat.js";
+import { packetCommands } from "./commands/packet.js";
 import { pcapCommands } from "./commands/pcap.js";
 import { routeCommands } from "./commands/route.js";
 import { runCommands } from "./commands/run.js";
 import { rssCommands } from "./commands/rss.js";
+import { upCommands } from "./commands/up.js";
 
 /**
  * Every command module is listed here, one line each. Keep the list sorted
@@ -19,8 +21,10 @@ export const commands: Command[] = [
   ...controlCommands,
   ...ifconfigCommands,
   ...netstatCommands,
+  ...packetCommands,
   ...pcapCommands,
   ...routeCommands,
   ...runCommands,
   ...rssCommands,
+  ...upCommands,
 ];

@@ -24,7 +24,8 @@ export const benchForwardCommand: Command = {
   usage:
     "dfly bench forward [--cpus N] [--transport embedded|nats] [--nats URL] [--duration D] [--batch FRAMES]\n" +
     "                   [--size BYTES] [--flows F] [--window BATCHES] [--runs N] [--json]\n" +
-    "  defaults: 1 CPU, embedded, 2s per phase, 1024-frame batches of 64-byte frames, 4096 flows, 4 batches in flight per ring, 2 runs\n" +
+    "  defaults: 1 CPU, embedded, 2s per phase, 64-byte frames, 4096 flows, 2 runs; batches of 1024 frames with 4 in flight\n" +
+    "  per ring embedded, 256 frames with 16 in flight over NATS\n" +
     "  --transport nats starts a local nats-server unless --nats URL is given",
   async run(argv: string[], io: CliIO): Promise<number> {
     let v;

@@ -1,0 +1,80 @@
+/**
+ * `dfly up` / `dfly down`: control, NIC and N netisr CPUs as separate processes on this
+ * machine over NATS (a local nats-server -js unless --nats is given); see ../local/up.ts.
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import { UsageError, type CliIO, type Command } from "../command.js";
+import { down, LocalClusterError, up } from "../local/up.js";
+import { intOpt } from "./run.js";
+
+function parse(argv: string[], options: NonNullable<ParseArgsConfig["options"]>) {
+  try {
+    return parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+export const upCommand: Command = {
+  path: ["up"],
+  summary: "start control, NIC and N netisr CPUs as processes on this machine (NATS; state in .dfly/)",
+  usage:
+    "dfly up [--cpus N] [--nats URL] [--state-dir DIR] [--ifname ix0,ix1] [--model M] [--mode interrupt|polling] [--rings R] [--json]\n" +
+    "  without --nats a local nats-server -js is started; processes log to DIR/logs; stop them with dfly down",
+  async run(argv: string[], io: CliIO): Promise<number> {
+    const v = parse(argv, {
+      cpus: { type: "string" },
+      nats: { type: "string" },
+      "state-dir": { type: "string" },
+      ifname: { type: "string" },
+      model: { type: "string" },
+      mode: { type: "string" },
+      rings: { type: "string" },
+      json: { type: "boolean", default: false },
+    }) as Record<string, string | boolean | undefined>;
+    const mode = v.mode as string | undefined;
+    if (mode !== undefined && mode !== "interrupt" && mode !== "polling") throw new UsageError(`--mode ${mode}: want interrupt or polling`);
+    const nats = v.nats as string | undefined;
+    if (nats !== undefined && !/^nats:\/\/[^\s/]+:\d{1,5}$/.test(nats)) throw new UsageError(`--nats ${nats}: want nats://HOST:PORT`);
+    try {
+      const st = await up({
+        cpus: intOpt("cpus", v.cpus as string | undefined, 1, 64) ?? 2,
+        ...(nats ? { natsUrl: nats } : {}),
+        ...(v["state-dir"] ? { stateDir: v["state-dir"] as string } : {}),
+        ...(v.ifname ? { ifnames: (v.ifname as string).split(",").map((s) => s.trim()).filter(Boolean) } : {}),
+        ...(v.model ? { model: v.model as string } : {}),
+        ...(mode ? { mode: mode as "interrupt" | "polling" } : {}),
+        rings: intOpt("rings", v.rings as string | undefined, 1, 1024),
+        log: v.json ? undefined : (s) => io.stderr(`${s}\n`),
+      });
+      if (v.json) io.stdout(JSON.stringify(st, null, 2) + "\n");
+      else {
+        io.stdout(`up: ${st.cpus} netisr CPUs, NIC, control ${st.controlAddr}, NATS ${st.natsUrl}\n`);
+        for (const p of st.processes) io.stdout(`  ${p.name.padEnd(10)} pid ${String(p.pid).padEnd(8)} ${p.metrics ? `metrics http://${p.metrics}/metrics` : ""}\n`);
+        io.stdout(`export DFLY_CONTROL_ADDR=${st.controlAddr} DFLY_NATS_URL=${st.natsUrl}   # for dfly route/netstat/ifconfig\n`);
+      }
+      return 0;
+    } catch (e) {
+      if (e instanceof LocalClusterError) {
+        io.stderr(`dfly up: ${e.message}\n`);
+        return 1;
+      }
+      throw e;
+    }
+  },
+};
+
+export const downCommand: Command = {
+  path: ["down"],
+  summary: "stop what dfly up started (the pids recorded in .dfly/)",
+  usage: "dfly down [--state-dir DIR]",
+  async run(argv: string[], io: CliIO): Promise<number> {
+    const v = parse(argv, { "state-dir": { type: "string" } }) as Record<string, string | undefined>;
+    const r = await down({ ...(v["state-dir"] ? { stateDir: v["state-dir"] } : {}), log: (s) => io.stderr(`${s}\n`) });
+    if (r.stopped.length === 0 && r.gone.length === 0) io.stdout("down: nothing was up\n");
+    else io.stdout(`down: stopped ${r.stopped.join(", ") || "nothing"}${r.gone.length ? `; already gone: ${r.gone.join(", ")}` : ""}\n`);
+    return 0;
+  },
+};
+
+export const upCommands: Command[] = [downCommand, upCommand];
