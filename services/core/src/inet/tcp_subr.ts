@@ -48,7 +48,7 @@ export function tcpRcvScale(hiwat: number): number {
 export function tcpNewTcpcb(
   e: TcpEngine, laddr: number, lport: number, faddr: number, fport: number, opts?: TcpConnOptions,
 ): TcpCb {
-  const tp = new TcpCb(e, laddr >>> 0, lport, faddr >>> 0, fport);
+  const tp = new TcpCb(e, laddr, lport, faddr, fport);
   const cfg = e.config;
   if (opts) {
     if (opts.so !== undefined) tp.so = opts.so;

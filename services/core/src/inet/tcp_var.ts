@@ -290,16 +290,30 @@ export class TcpCb {
   t_scb: number[] | null = null;
   snd_hiwat: number;
   rcv_hiwat: number;
+  /** Addresses as signed 32-bit (small integers in V8, unlike values ≥ 2^31); see laddr/faddr. */
+  readonly inp_laddr: number;
+  readonly inp_faddr: number;
 
   constructor(
     readonly engine: TcpEngine,
-    readonly laddr: number,
+    laddr: number,
     readonly lport: number,
-    readonly faddr: number,
+    faddr: number,
     readonly fport: number,
   ) {
     this.snd_hiwat = engine.config.sendspace;
     this.rcv_hiwat = engine.config.recvspace;
+    this.inp_laddr = laddr | 0;
+    this.inp_faddr = faddr | 0;
+  }
+
+  /** Local IPv4 address (unsigned, 10.0.0.1 → 0x0a000001). */
+  get laddr(): number {
+    return this.inp_laddr >>> 0;
+  }
+  /** Foreign IPv4 address (unsigned). */
+  get faddr(): number {
+    return this.inp_faddr >>> 0;
   }
 
   get state(): TcpState {

@@ -8,7 +8,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import {
-  SEQ_LEQ, TcpBrokenPipeError, TcpConnectionError, TcpEvent, TcpFlags, TcpNotConnectedError, TcpState,
+  SEQ_LEQ, TcpBrokenPipeError, TcpConnectionError, TcpEvent, TcpFlags, TcpNotConnectedError, TcpState, tcpIsClosed,
   type TcpOptions, type TcpSeg,
 } from "@dfly/core";
 import { pattern, TcpScript } from "../../../support/tcpscript.js";
@@ -92,7 +92,7 @@ describe("random segment streams into an established connection", () => {
           const resetsBefore = s.eventsOf(TcpEvent.RESET).length;
           s.deliver(seg);
           const reset = s.eventsOf(TcpEvent.RESET).length > resetsBefore;
-          if (reset || tp.state === TcpState.CLOSED) {
+          if (reset || tcpIsClosed(tp)) {
             expect(exactRst).toBe(true);
             break;
           }
