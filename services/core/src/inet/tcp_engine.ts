@@ -86,6 +86,7 @@ export class TcpEngine {
   private readonly evKind: TcpEvent[] = [];
   private readonly evErr: (TcpErrno | null)[] = [];
   private reuseIss: number | null = null;
+  private reuseTuple: [number, number, number, number] = [0, 0, 0, 0];
   private chSecond = -1;
   private chCount = 0;
 
@@ -155,16 +156,19 @@ export class TcpEngine {
     return tcpTupleHash(this.tsSecret, laddr >>> 0, lport, faddr >>> 0, fport);
   }
 
-  /** Set by input when TIME_WAIT is recycled: the ISS the new connection must use. */
-  setReuseIss(iss: number): void {
+  /** Set by input when TIME_WAIT is recycled: the ISS the next connection on that 4-tuple must use. */
+  setReuseIss(iss: number, laddr: number, lport: number, faddr: number, fport: number): void {
     this.reuseIss = iss | 0;
+    this.reuseTuple = [laddr | 0, lport, faddr | 0, fport];
   }
 
-  /** Takes (once) the ISS left by a recycled TIME_WAIT, or null. */
-  takeReuseIss(): number | null {
+  /** Takes (once) the ISS a recycled TIME_WAIT left for this 4-tuple, or null. */
+  takeReuseIss(laddr: number, lport: number, faddr: number, fport: number): number | null {
     const r = this.reuseIss;
+    if (r === null) return null;
+    const t = this.reuseTuple;
     this.reuseIss = null;
-    return r;
+    return t[0] === (laddr | 0) && t[1] === lport && t[2] === (faddr | 0) && t[3] === fport ? r : null;
   }
 
   /** RFC 5961 §7 rate limit: true while this second's budget lasts. */

@@ -279,7 +279,7 @@ function synchronizedInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
       const tsv = o?.timestamp;
       if (!(flags & TcpFlags.ACK) &&
           (SEQ_GT(seq, tp.rcv_nxt) || (tsv && tp.t_flags & TF.RCVD_TSTMP && SEQ_GT(tsv.val | 0, tp.ts_recent)))) {
-        e.setReuseIss((tp.snd_max + TW_ISS_STEP) | 0);
+        e.setReuseIss((tp.snd_max + TW_ISS_STEP) | 0, tp.inp_laddr, tp.lport, tp.inp_faddr, tp.fport);
         st.timewaitreuse++;
         tcpClose(tp);
         return "reuse";
@@ -720,7 +720,7 @@ export function tcpSynEntryFromSyn(e: TcpEngine, syn: TcpSeg, opts?: TcpConnOpti
   const cfg = e.config;
   const o = syn.options;
   const rcvbuf = opts?.rcvbuf ?? cfg.recvspace;
-  const iss = opts?.iss ?? e.takeReuseIss() ?? e.issFor(syn.dst, syn.dport, syn.src, syn.sport);
+  const iss = opts?.iss ?? e.takeReuseIss(syn.dst, syn.dport, syn.src, syn.sport) ?? e.issFor(syn.dst, syn.dport, syn.src, syn.sport);
   return {
     laddr: syn.dst >>> 0, lport: syn.dport, faddr: syn.src >>> 0, fport: syn.sport,
     irs: syn.seq >>> 0, iss: iss >>> 0,

@@ -3,12 +3,23 @@
  * reduced to what TCP needs). The send buffer holds unacknowledged and unsent bytes
  * starting at snd_una; the receive buffer holds in-order bytes not yet read.
  *
- * Bytes live in chunks; appends copy into the tail chunk while it has room, so many
- * small writes do not make many small arrays. A chunk's bytes are never rewritten
- * once written, so `peek` can hand out subarrays (zero-copy) safely.
+ * Bytes live in chunks; appends copy into the tail chunk while it has room. The first
+ * chunk is exactly as large as the first append (a short request or response costs
+ * no more than itself); later chunks double up to CHUNK_MAX, so many small writes do
+ * not make many small arrays. A chunk's bytes are never rewritten once written, so
+ * `peek` can hand out subarrays (zero-copy) safely.
  */
 
-const CHUNK = 16 * 1024;
+const CHUNK_MAX = 16 * 1024;
+
+/**
+ * Chunk memory. Node's `Buffer.allocUnsafe` carves small sizes from a shared 8 KiB
+ * pool (one allocation per many chunks instead of one per chunk); every byte of a
+ * chunk is written before it is read, so the missing zero-fill is never visible.
+ */
+function alloc(n: number): Uint8Array {
+  return Buffer.allocUnsafe(n);
+}
 const EMPTY = new Uint8Array(0);
 
 export class SockBuf {
@@ -36,7 +47,8 @@ export class SockBuf {
         if (len === 0) return;
       }
     }
-    const c = new Uint8Array(len > CHUNK ? len : CHUNK);
+    const grow = last ? Math.min(CHUNK_MAX, last.length * 2) : 0;
+    const c = alloc(len > grow ? len : grow);
     c.set(data.subarray(off, off + len), 0);
     this.chunks.push(c);
     this.tailUsed = len;
@@ -97,7 +109,8 @@ export class SockBuf {
     if (n <= 0) return EMPTY;
     const first = this.chunks[0];
     let out: Uint8Array;
-    if (this.head + n <= this.chunkEnd(0)) out = first.slice(this.head, this.head + n);
+    // A view is safe: bytes once written are never rewritten, and these leave the buffer.
+    if (this.head + n <= this.chunkEnd(0)) out = first.subarray(this.head, this.head + n);
     else out = this.peek(0, n);
     this.drop(n);
     return out;
