@@ -10,3 +10,23 @@ export {
   type PktgenOptions,
 } from "./pktgen.js";
 export { Sink, SinkCounter, lossReport, LATENCY_BUCKETS, type SinkOptions, type SinkSummary, type LossReport } from "./sink.js";
+export { HttpdWorker, HttpdStats, httpdResponse, HTTPD_OBJECT_SIZE, HTTPD_MAX_REQUEST, type HttpdWorkerOptions } from "./httpd.js";
+export {
+  HttpClientHost,
+  HttpClientStats,
+  LatencyHistogram,
+  type HttpClientHostOptions,
+  type LatencySummary,
+} from "./httpclient.js";
+export { HttpServerHost, type HttpServerHostOptions } from "./httpd.js";
+export {
+  runHttpShortDirect,
+  httpClientAddrs,
+  httpdTotalsRow,
+  HTTP_SERVER_ADDR,
+  HTTP_SHORT_TCP,
+  type HttpShortCommon,
+  type HttpShortReport,
+  type HttpShortCpuRow,
+  type HttpShortDirectOptions,
+} from "./httpwire.js";

@@ -30,3 +30,36 @@ export { startNetisr, NetisrStartError, type StartNetisrOptions, type NetisrHand
 export { main, netisrConfigFromEnv, cpuFromEnv, NetisrEnvError, type NetisrProcessConfig } from "./main.js";
 export { netisrWorkerPath } from "./worker_path.js";
 export type { NetisrWorkerData, NetisrWorkerEvent, NetisrWorkerCommand } from "./worker.js";
+export {
+  SoEvent,
+  So,
+  TcpHost,
+  TcpCpu,
+  TcpCpuStats,
+  ListenerRec,
+  TcpHostError,
+  TcpNotLocalError,
+  tcpFrameLength,
+  writeTcpFrame,
+  type SoOwner,
+  type ListenOwner,
+  type ListenerSpec,
+  type ListenCloseResult,
+  type TcpHostOptions,
+  type TcpOutputFn,
+} from "./tcp_host.js";
+export {
+  Sockets,
+  SockOpt,
+  SockError,
+  HostListenBackend,
+  type SockHandler,
+  type ListenBackend,
+  type ListenRequest,
+  type ListenReply,
+  type ListenCloseReply,
+  type SockRemote,
+  type RemoteConnInfo,
+  type SocketsOptions,
+} from "./so_sockets.js";
+export { TcpFrameQueue } from "./tcp_frames.js";
