@@ -81,6 +81,11 @@ build_node() {
   local r="$tmp/rootfs"
   base_fs "$r"
   copy_bin "$r" "$tmp/node/package/bin/node" /usr/local/bin/node
+  # The rest of libc6 (librt, libresolv, libnss_*: native addons such as dprint-node need them) and
+  # zlib, as in the real image's base packages.
+  dpkg -L libc6 zlib1g 2>/dev/null | grep -E '^/(usr/)?lib/x86_64-linux-gnu/[^/]+\.so' | while read -r lib; do
+    if [ -e "$lib" ] && [ ! -e "$r$lib" ]; then mkdir -p "$r$(dirname "$lib")"; cp -L "$lib" "$r$lib"; fi
+  done
   install -D -m 0644 "$tmp/node/package/LICENSE" "$r/usr/local/share/doc/node/LICENSE"
   mkdir -p "$r/usr/local/lib/node_modules"
   mv "$tmp/npm/package" "$r/usr/local/lib/node_modules/npm"

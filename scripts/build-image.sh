@@ -13,7 +13,7 @@ docker info >/dev/null 2>&1 || bash "$root/scripts/setup-machine.sh"
 bash "$root/scripts/build-base-images.sh"
 t0=$(date +%s%N)
 log=$(mktemp); trap 'rm -f "$log"' EXIT
-if ! DOCKER_BUILDKIT=0 docker build --network host --build-arg NODE_EXTRA_CA_CERTS \
+if ! DOCKER_BUILDKIT=0 docker build --force-rm --network host --build-arg NODE_EXTRA_CA_CERTS \
     -f "$ctx/deploy/Dockerfile" -t "$tag" "$ctx" >"$log" 2>&1; then
   cat "$log" >&2; echo "build-image: docker build failed" >&2; exit 1
 fi
