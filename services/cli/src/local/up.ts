@@ -8,8 +8,8 @@
 import { spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
 import { ControlClient } from "@dfly/control";
 
 export interface UpOptions {
@@ -90,7 +90,12 @@ export function isOurs(pid: number, match: string): boolean {
   }
 }
 
-const cliMain = () => fileURLToPath(new URL("../main.js", import.meta.url));
+/** The compiled CLI (services/cli/dist/main.js) the service processes run. */
+function cliMain(): string {
+  const p = join(dirname(createRequire(import.meta.url).resolve("@dfly/cli")), "main.js");
+  if (!existsSync(p)) throw new LocalClusterError(`${p} is missing: run "make build"`);
+  return p;
+}
 
 async function waitHttp(url: string, deadline: number, what: string, logFile: string): Promise<void> {
   for (;;) {
