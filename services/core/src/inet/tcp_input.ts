@@ -708,8 +708,12 @@ export interface TcpSynEntry {
   tsRecent: number;
   /** Window field of the SYN (unscaled). */
   peerWindow: number;
-  /** SYN|ACK retransmissions so far (≥ 1 halves the initial window, as `t_rxtsyn`). */
-  rxtCount: number;
+  /**
+   * Time (ms) spent waiting on SYN|ACK retransmissions — DragonFly's `sc_rxtused`, which
+   * becomes `t_rxtsyn`: > 0 raises the RTO to 3 s, ≥ 3 s makes the initial window 2·MSS.
+   * Copy it from the syncache entry (`SyncacheEntry.rxtused`) before `syncacheSocket`.
+   */
+  rxtUsed: number;
 }
 
 /**
@@ -732,7 +736,7 @@ export function tcpSynEntryFromSyn(e: TcpEngine, syn: TcpSeg, opts?: TcpConnOpti
     tsOk: cfg.rfc1323 && !!o?.timestamp,
     tsRecent: o?.timestamp ? o.timestamp.val >>> 0 : 0,
     peerWindow: syn.window,
-    rxtCount: 0,
+    rxtUsed: 0,
   };
 }
 
@@ -757,7 +761,7 @@ function tcpFromSynEntry(e: TcpEngine, sc: TcpSynEntry, opts?: TcpConnOptions): 
     tp.ts_recent_age = e.now;
   } else tp.t_flags &= ~TF.REQ_TSTMP;
   if (sc.sackOk && tp.t_flags & TF.REQ_SACK) tp.t_flags |= TF.SACK_PERMITTED;
-  if (sc.rxtCount > 0) tp.t_flags |= TF.RXTSYN;
+  tp.t_rxtsyn = Math.max(0, Math.floor(sc.rxtUsed));
   tcpMss(tp, sc.peerMss);
   tp.snd_wnd = sc.peerWindow;
   tp.max_sndwnd = sc.peerWindow;

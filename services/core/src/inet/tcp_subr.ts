@@ -106,7 +106,8 @@ export function tcpMss(tp: TcpCb, peerMss: number | undefined): void {
 export function tcpInitialWindow(tp: TcpCb): number {
   const cfg = tp.engine.config;
   const mss = tp.t_maxseg;
-  if (tp.t_flags & TF.RXTSYN) return 2 * mss;
+  // DragonFly: 2·MSS once SYN (or SYN|ACK) retransmissions took 3 s or more.
+  if (tp.t_rxtsyn >= RTO_AFTER_SYN_RXT) return 2 * mss;
   const maxsegs = tp.t_iwsegs ? tp.t_iwsegs : Math.max(4, cfg.iwMaxSegs);
   const capsegs = tp.t_iwsegs ? tp.t_iwsegs : Math.max(4, cfg.iwCapSegs);
   return Math.min(maxsegs * mss, Math.max(2 * mss, capsegs * 1460));
@@ -154,7 +155,8 @@ export function tcpEstablished(tp: TcpCb): void {
   e.stats.connects++;
   if (tp.t_flags & TF.PASSIVE) e.stats.accepts++;
   tp.snd_cwnd = tcpInitialWindow(tp);
-  if (tp.t_flags & TF.RXTSYN && tp.t_rxtcur < RTO_AFTER_SYN_RXT) tp.t_rxtcur = RTO_AFTER_SYN_RXT;
+  // RFC 6298 §5.7: a retransmitted SYN means an RTO of at least 3 s once data flows.
+  if (tp.t_rxtsyn > 0 && tp.t_rxtcur < RTO_AFTER_SYN_RXT) tp.t_rxtcur = RTO_AFTER_SYN_RXT;
   if (tp.t_flags & TF.KEEPALIVE) tcpTimerSet(tp, TcpTimer.KEEP, e.config.keepIdle);
   else tcpTimerStop(tp, TcpTimer.KEEP);
   if (tp.t_flags & TF.NEEDFIN) {

@@ -239,7 +239,8 @@ function tcpTimerRexmt(tp: TcpCb): void {
     return;
   }
   e.stats.rexmttimeo++;
-  if (tp.t_state === TcpState.SYN_SENT || tp.t_state === TcpState.SYN_RECEIVED) tp.t_flags |= TF.RXTSYN;
+  // Time spent in SYN or SYN|ACK retransmission (t_rxtsyn, for RFC 3390 and RFC 6298 §5.7).
+  if (tp.t_state === TcpState.SYN_SENT || tp.t_state === TcpState.SYN_RECEIVED) tp.t_rxtsyn += tp.t_rxtcur;
   const table = tp.t_state === TcpState.SYN_SENT ? TCP_SYN_BACKOFF : TCP_BACKOFF;
   const mult = table[Math.min(tp.t_rxtshift, table.length - 1)];
   tp.t_rxtcur = tcpRangeset(tp, tcpRexmtval(tp) * mult, cfg.rexmitMin);

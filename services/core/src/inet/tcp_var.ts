@@ -65,7 +65,6 @@ export const TF = {
   FASTRECOVERY: 0x400, // in loss recovery (SACK RFC 6675 or NewReno RFC 6582)
   PERSIST: 0x800, // the retransmit slot runs the persist timer
   FORCE: 0x1000, // send one byte even into a zero window (persist probe)
-  RXTSYN: 0x2000, // our SYN was retransmitted (RFC 6298 §5.7; IW 2)
   RXWIN0SENT: 0x4000, // we advertised a zero window
   NEEDFIN: 0x8000, // send a FIN once the send buffer drains
   KEEPALIVE: 0x10000, // SO_KEEPALIVE
@@ -275,6 +274,7 @@ export class TcpCb {
   t_rtseq = 0;
   t_rcvtime = 0; // last segment received (keepalive idle)
   t_iwsegs = 0; // per-route initial window override (0 = engine default)
+  t_rxtsyn = 0; // ms spent waiting on SYN or SYN|ACK retransmissions
   // timers: absolute deadlines in engine ms, TIMER_OFF when idle
   tt_rexmt = TIMER_OFF; // retransmit, or persist when TF.PERSIST
   tt_delack = TIMER_OFF;

@@ -91,7 +91,7 @@ describe("SYN retransmission (low_rtobase backoff 1,1,2,4,8,8,16,16…)", () => 
     expect(s.engine.stats.conndrops).toBe(1);
   });
 
-  it("after a retransmitted SYN the initial window is 2 segments and the RTO at least 3 s", () => {
+  it("after a retransmitted SYN the RTO is at least 3 s; after 3 s of retransmission the initial window is 2 segments", () => {
     const s = new TcpScript();
     const tp = s.connect();
     s.at(1500);
@@ -100,10 +100,32 @@ describe("SYN retransmission (low_rtobase backoff 1,1,2,4,8,8,16,16…)", () => 
     s.expect({ flags: "S", at: 1000 });
     s.expect({ flags: ".", at: 1500 });
     expect(tp.state).toBe(TcpState.ESTABLISHED);
+    expect(tp.t_rxtsyn).toBe(1000);
+    expect(tp.t_rxtcur).toBe(3000);
+    expect(tp.snd_cwnd).toBe(4 * 1460); // 1 s of SYN retransmission: IW unchanged
+    const r = new TcpScript();
+    const rt = r.connect();
+    r.at(5000); // SYNs at 0, 1000, 2160, 4320: t_rxtsyn = 1000 + 1160 + 2160
+    r.inject({ flags: "S.", seq: 0, ack: 1, mss: 1460 });
+    expect(rt.t_rxtsyn).toBe(4320);
+    expect(rt.snd_cwnd).toBe(2 * 1460);
+    r.drain();
+    r.engine.send(rt, pattern(0, 10_000), r.now);
+    expect(r.drain().map((e) => e.seg.payload.length)).toEqual([1460, 1460]);
+  });
+
+  it("a syncache entry's SYN|ACK retransmission time carries over (sc_rxtused → t_rxtsyn)", () => {
+    const s = new TcpScript();
+    const syn = s.build({ flags: "S", seq: 0, mss: 1460 });
+    const entry = s.engine.synEntry(syn, 0);
+    entry.rxtUsed = 3000; // SYN|ACKs at 0, 1, 2 s
+    s.engine.sendSynAck(entry, 0);
+    s.expect({ flags: "S." });
+    s.peerNxt = 1;
+    const tp = s.engine.syncacheSocket(entry, s.build({ flags: ".", seq: 1, ack: 1 }), 3000)!;
+    expect(tp.state).toBe(TcpState.ESTABLISHED);
     expect(tp.snd_cwnd).toBe(2 * 1460);
     expect(tp.t_rxtcur).toBe(3000);
-    s.engine.send(tp, pattern(0, 10_000), s.now);
-    expect(s.drain().map((e) => e.seg.payload.length)).toEqual([1460, 1460]);
   });
 
   it("the initial window is 4 segments, or the per-route value", () => {
