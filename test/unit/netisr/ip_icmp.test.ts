@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildIcmpEchoPacket, buildIcmpErrorPacket, buildIpPacket, buildUdpPacket, ICMP, ICMP_UNREACH, inCksum, ipAddr, parsePacket } from "@dfly/core";
-import { Bandlim, icmpEchoReflect, icmpErrorAllowed, icmpErrorLength, icmpInputCheck, IcmpRateLimit, IpDrop, IP_OK, writeIcmpError } from "@dfly/netisr";
+import { Bandlim, type BandlimKind, icmpEchoReflect, icmpErrorAllowed, icmpErrorLength, icmpInputCheck, IcmpRateLimit, IpDrop, IP_OK, writeIcmpError } from "@dfly/netisr";
 
 const src = ipAddr("198.18.0.5");
 const dst = ipAddr("10.1.2.3");
@@ -71,7 +71,7 @@ describe("icmp_input / icmp_reflect", () => {
 describe("badport_bandlim (icmplim)", () => {
   it("allows `limit` per category per second, then resets", () => {
     const l = new IcmpRateLimit(3);
-    const at = (t: number, k = Bandlim.error) => l.allow(k, t);
+    const at = (t: number, k: BandlimKind = Bandlim.error) => l.allow(k, t);
     expect([at(0), at(10), at(20), at(30)]).toEqual([true, true, true, false]);
     expect(at(30, Bandlim.echo)).toBe(true); // separate category
     expect(at(1001)).toBe(true);
