@@ -10,6 +10,9 @@
  * does it per frame on the main thread). The timed loop then only publishes those batches on
  * the ring subjects and counts what comes back on ix1's TX rings: a closed loop with
  * `window` batches in flight per ring, so the CPUs never starve and queues stay bounded.
+ * In-process, a returned buffer goes round again (transferred, not copied): its frames left
+ * with TTL - 1 and valid checksums, so they are forwarded again as they are until the TTL
+ * (255 at the start) runs low, when the buffer is refilled from its template.
  *
  * Two phases per run, each after a warm-up:
  *   baseline — each worker republishes every RX batch unchanged on its TX ring (echo);
@@ -25,7 +28,9 @@ import os from "node:os";
 import { FlowSet } from "@dfly/apps";
 import { nicInterfaceSpec, ifnetTopology } from "@dfly/nic";
 import {
+  BATCH_HEADER_BYTES,
   createTransport,
+  FRAME_HEADER_BYTES,
   frameBatchCount,
   FrameBatchWriter,
   InprocHub,
@@ -254,7 +259,10 @@ async function phase(
       const tpl = list[next[ring]++ % list.length];
       if (recycle && recycle.byteOffset === 0 && recycle.buffer.byteLength >= tpl.length && recycle.buffer instanceof ArrayBuffer) {
         const b = new Uint8Array(recycle.buffer, 0, tpl.length);
-        b.set(tpl);
+        // The frames left with TTL - 1 (their checksums patched, still valid IPv4). They go
+        // round again as they are while the TTL lasts (templates start at 255), and are
+        // refilled from the template (the DMA of fresh frames) before it runs out.
+        if (b.length !== recycle.length || b[BATCH_HEADER_BYTES + FRAME_HEADER_BYTES + 8] <= 2) b.set(tpl);
         t.publish(rxSubject[ring], b, { transfer: true });
       } else {
         t.publish(rxSubject[ring], tpl);
@@ -303,7 +311,7 @@ export async function benchForward(o: BenchForwardOptions): Promise<BenchForward
   };
   const batch = o.batch ?? (o.transport === "nats" ? 256 : 1024);
   const size = o.size ?? 64;
-  const flows = new FlowSet({ flows: o.flows ?? 4096, size, dst: ["10.0.0.0/8"] });
+  const flows = new FlowSet({ flows: o.flows ?? 4096, size, dst: ["10.0.0.0/8"], ttl: 255 });
   const topo = benchTopology(o.cpus);
   const batches = ringBatches(topo.interfaces[0], flows, batch, 8);
   const bus = await openBus(o, log);
