@@ -26,8 +26,14 @@ import {
   type VerifyRoutesResponse,
   type WatchRoutesResponse,
 } from "./gen/dfly/netstack/v1/route.js";
-import { SocketServiceClient } from "./gen/dfly/netstack/v1/socket.js";
-import { StatsServiceClient, type GetStatsResponse } from "./gen/dfly/netstack/v1/stats.js";
+import {
+  SocketServiceClient,
+  type CloseListenerResponse,
+  type ListenRequest,
+  type ListenResponse,
+  type ListListenersResponse,
+} from "./gen/dfly/netstack/v1/socket.js";
+import { StatsServiceClient, type GetStatsResponse, type ListPcbsResponse } from "./gen/dfly/netstack/v1/stats.js";
 
 type Unary<Req, Res> = (
   req: Req,
@@ -96,6 +102,22 @@ export class ControlClient {
   }
   getStats(): Promise<GetStatsResponse> {
     return this.call(this.stats, this.stats.getStats as Unary<object, GetStatsResponse>, {});
+  }
+  /** netstat -an: every CPU's PCBs, CPU after CPU (`page` rows per cursor step). */
+  listPcbs(page = 256): Promise<ListPcbsResponse> {
+    return this.call(this.stats, this.stats.listPcbs as Unary<object, ListPcbsResponse>, { page });
+  }
+  /** Registers a listener on every CPU (SO_REUSEPORT: joins the group; events go to `<c>.sock.<owner>`). */
+  listen(req: Partial<ListenRequest> & { port: number; owner: string }): Promise<ListenResponse> {
+    const r: ListenRequest = { address: "0.0.0.0", reuseport: false, backlog: 0, ...req };
+    return this.call(this.socket, this.socket.listen as Unary<ListenRequest, ListenResponse>, r);
+  }
+  /** Closes a listener on every CPU; `policy` "" = the control's default. */
+  closeListener(listenerId: string, policy = ""): Promise<CloseListenerResponse> {
+    return this.call(this.socket, this.socket.closeListener as Unary<object, CloseListenerResponse>, { listenerId, policy });
+  }
+  listListeners(): Promise<ListListenersResponse> {
+    return this.call(this.socket, this.socket.listListeners as Unary<object, ListListenersResponse>, {});
   }
 
   /** Streams topologies (the current one first) until the returned function is called. */

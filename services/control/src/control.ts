@@ -11,6 +11,8 @@ import { Cluster, type InterfaceSpecT } from "./cluster.js";
 import { controlMetrics, serveMetrics } from "./metrics.js";
 import { CpuPorts } from "./ports.js";
 import { RouteManager } from "./routes.js";
+import { ListenerManager } from "./listeners.js";
+import { ListenerPolicy } from "@dfly/core";
 import { startGrpcServer, type ControlParts } from "./server.js";
 
 export interface ControlOptions {
@@ -29,6 +31,8 @@ export interface ControlOptions {
   applyTimeoutMs?: number;
   /** Interfaces known from configuration (a NIC may also register its own). */
   interfaces?: InterfaceSpecT[];
+  /** What closing a SO_REUSEPORT listener does by default (DFLY_LISTENER_POLICY; default dragonfly). */
+  listenerPolicy?: ListenerPolicy;
 }
 
 export interface ControlHandle {
@@ -50,7 +54,8 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
   for (const i of o.interfaces ?? []) await cluster.registerInterface(i);
   const ports = new CpuPorts(o.transport, name, o.applyTimeoutMs ?? 2000);
   const routes = await RouteManager.load(await o.transport.kv(`${name}-routes`), cluster, ports);
-  const parts: ControlParts = { cluster, routes, ports, streams: new Set() };
+  const listeners = await ListenerManager.load(await o.transport.kv(`${name}-listeners`), cluster, ports, o.listenerPolicy ?? ListenerPolicy.DRAGONFLY);
+  const parts: ControlParts = { cluster, routes, ports, listeners, name, streams: new Set() };
   const { registry } = controlMetrics(cluster, routes);
 
   // Every new topology is pushed to each live CPU's port (fire and forget; heartbeats catch misses).

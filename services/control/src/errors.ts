@@ -81,6 +81,26 @@ export class NotImplementedError extends Error {
   }
 }
 
+/** The address is taken by a listener that does not share it (EADDRINUSE). */
+export class ListenerAddrInUseError extends Error {
+  override readonly name = "ListenerAddrInUseError";
+  constructor(
+    readonly address: string,
+    readonly port: number,
+    readonly holder: string,
+  ) {
+    super(`${address}:${port} is already in use by listener ${holder} (both need SO_REUSEPORT to share it)`);
+  }
+}
+
+/** No listener with this id. */
+export class ListenerNotFoundError extends Error {
+  override readonly name = "ListenerNotFoundError";
+  constructor(readonly id: string) {
+    super(`no listener ${id}`);
+  }
+}
+
 export interface GrpcStatusOf {
   code: status;
   details: string;
@@ -102,7 +122,8 @@ export function grpcStatusOf(err: unknown): GrpcStatusOf {
   ) {
     return { code: status.INVALID_ARGUMENT, details };
   }
-  if (err instanceof RouteExistsError) return { code: status.ALREADY_EXISTS, details };
+  if (err instanceof RouteExistsError || err instanceof ListenerAddrInUseError) return { code: status.ALREADY_EXISTS, details };
+  if (err instanceof ListenerNotFoundError) return { code: status.NOT_FOUND, details };
   if (err instanceof RouteNotFoundError || err instanceof UnknownInterfaceError) return { code: status.NOT_FOUND, details };
   if (err instanceof GatewayUnreachableError) return { code: status.FAILED_PRECONDITION, details };
   if (err instanceof RouteTableFullError) return { code: status.RESOURCE_EXHAUSTED, details };

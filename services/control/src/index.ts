@@ -13,6 +13,8 @@ export {
   CpuApplyError,
   UnknownCpuError,
   NotImplementedError,
+  ListenerAddrInUseError,
+  ListenerNotFoundError,
   grpcStatusOf,
   type CpuFailure,
 } from "./errors.js";
@@ -24,3 +26,17 @@ export { RouteOp } from "./gen/dfly/netstack/v1/route.js";
 export type { Route as RouteMessage, VerifyRoutesResponse, ListRoutesResponse } from "./gen/dfly/netstack/v1/route.js";
 export type { GetStatsResponse, ProtocolStats, CpuStats } from "./gen/dfly/netstack/v1/stats.js";
 export { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
+export { ListenerManager, parseListenerPolicy, type ListenArgs, type ListenResult, type CloseResult, type ListenerListing } from "./listeners.js";
+export { listPcbs } from "./pcblist.js";
+export {
+  SockNetmsg,
+  sockBodyListener,
+  isOwnerName,
+  type ListenerWire,
+  type ListenerCloseWire,
+  type ListenerQueueWire,
+  type PcbWire,
+  type PcbPageWire,
+} from "./socknetmsg.js";
+export type { Pcb, ListPcbsResponse } from "./gen/dfly/netstack/v1/stats.js";
+export type { ListenResponse, CloseListenerResponse, ListListenersResponse, Listener as ListenerMessage } from "./gen/dfly/netstack/v1/socket.js";

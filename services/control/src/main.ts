@@ -3,7 +3,9 @@
  * parts, the servers, and a drain on SIGTERM/SIGINT.
  */
 import { createTransport, DEFAULT_CLUSTER } from "@dfly/transport";
+import { ListenerPolicy } from "@dfly/core";
 import { startControl, type ControlHandle } from "./control.js";
+import { parseListenerPolicy } from "./listeners.js";
 
 export interface ControlConfig {
   cluster: string;
@@ -13,6 +15,8 @@ export interface ControlConfig {
   metricsPort: number;
   heartbeatMs: number;
   cpuTimeoutMs: number;
+  /** DFLY_LISTENER_POLICY: dragonfly (default) | linux | linux_migrate_req. */
+  listenerPolicy: ListenerPolicy;
 }
 
 function int(name: string, v: string | undefined, dflt: number): number {
@@ -31,6 +35,7 @@ export function controlConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Cont
     metricsPort: int("DFLY_METRICS_PORT", env.DFLY_METRICS_PORT, 9463),
     heartbeatMs: int("DFLY_HEARTBEAT_MS", env.DFLY_HEARTBEAT_MS, 1000),
     cpuTimeoutMs: int("DFLY_CPU_TIMEOUT_MS", env.DFLY_CPU_TIMEOUT_MS, 5000),
+    listenerPolicy: parseListenerPolicy(env.DFLY_LISTENER_POLICY, ListenerPolicy.DRAGONFLY),
   };
 }
 
@@ -48,6 +53,7 @@ export async function main(cfg: ControlConfig = controlConfigFromEnv(), log: (s:
       metricsPort: cfg.metricsPort,
       heartbeatMs: cfg.heartbeatMs,
       cpuTimeoutMs: cfg.cpuTimeoutMs,
+      listenerPolicy: cfg.listenerPolicy,
     });
   } catch (err) {
     await transport.close();

@@ -8,6 +8,8 @@ import type { TopologyMsg } from "@dfly/transport";
 import { InterfaceMode, ClusterServiceService, type InterfaceSpec, type Topology, type ClusterServiceServer } from "./gen/dfly/netstack/v1/cluster.js";
 import { RouteOp, RouteServiceService, type RouteServiceServer } from "./gen/dfly/netstack/v1/route.js";
 import { SocketServiceService, type SocketServiceServer } from "./gen/dfly/netstack/v1/socket.js";
+import { ListenerManager, parseListenerPolicy } from "./listeners.js";
+import { listPcbs } from "./pcblist.js";
 import { StatsServiceService, type StatsServiceServer, type ProtocolStats } from "./gen/dfly/netstack/v1/stats.js";
 import type { Cluster, InterfaceSpecT } from "./cluster.js";
 import { BadRequestError, grpcStatusOf, NotImplementedError } from "./errors.js";
@@ -81,6 +83,10 @@ export interface ControlParts {
   cluster: Cluster;
   routes: RouteManager;
   ports: CpuPorts;
+  /** SocketService (absent: its calls are UNIMPLEMENTED). */
+  listeners?: ListenerManager;
+  /** The cluster name (subject prefix). */
+  name?: string;
   /** Open watch streams, ended on shutdown so tryShutdown can finish. */
   streams?: Set<{ end(): void }>;
 }
@@ -153,15 +159,42 @@ export function statsService(p: ControlParts): StatsServiceServer {
         unreachableCpus: s.unreachable,
       };
     }),
+    listPcbs: unary(async (req) => {
+      const r = await listPcbs(p.ports, p.cluster.liveCpus(), req.page || 256);
+      return { pcbs: r.pcbs, unreachableCpus: r.unreachable };
+    }),
   };
 }
 
-/** Listener semantics land with the socket layer (issue 4). */
-export function socketService(): SocketServiceServer {
+/** Listen sockets replicated by reference to every CPU (listeners.ts). */
+export function socketService(p: ControlParts): SocketServiceServer {
+  const need = (): ListenerManager => {
+    if (!p.listeners) throw new NotImplementedError("SocketService");
+    return p.listeners;
+  };
   return {
-    listen: unary(() => Promise.reject(new NotImplementedError("SocketService.Listen"))),
-    closeListener: unary(() => Promise.reject(new NotImplementedError("SocketService.CloseListener"))),
-    listListeners: unary(() => Promise.reject(new NotImplementedError("SocketService.ListListeners"))),
+    listen: unary(async (req) => {
+      const r = await need().listen({ address: req.address, port: req.port, reuseport: req.reuseport, backlog: req.backlog, owner: req.owner });
+      return { listenerId: r.id, groupIndex: r.index, groupSize: r.size };
+    }),
+    closeListener: unary(async (req) => {
+      if (!req.listenerId) throw new BadRequestError("listener_id", "missing");
+      const m = need();
+      const r = await m.close(req.listenerId, parseListenerPolicy(req.policy, m.policy));
+      return { migrated: r.migrated, dropped: r.dropped, heirListenerId: r.heir, policy: r.policy };
+    }),
+    listListeners: unary(async () => ({
+      listeners: (await need().list()).map((l) => ({
+        listenerId: l.id,
+        address: l.laddr,
+        port: l.lport,
+        reuseport: l.reuseport,
+        backlog: Math.max(0, l.backlog),
+        owner: l.owner,
+        groupIndex: Math.max(0, l.index),
+        queues: l.queues.map((q) => ({ cpu: q.cpu, depth: q.depth })),
+      })),
+    })),
   };
 }
 
@@ -179,7 +212,7 @@ export async function startGrpcServer(p: ControlParts, host: string, port: numbe
   server.addService(RouteServiceService, routeService(p));
   server.addService(ClusterServiceService, clusterService(p));
   server.addService(StatsServiceService, statsService(p));
-  server.addService(SocketServiceService, socketService());
+  server.addService(SocketServiceService, socketService(p));
   const bound = await new Promise<number>((res, rej) =>
     server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, prt) => (err ? rej(err) : res(prt))),
   );
