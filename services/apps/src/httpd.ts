@@ -24,7 +24,12 @@ import {
   TcpHost,
   type ListenCloseReply,
   type ListenReply,
+  type Program,
+  type ProgramContext,
 } from "@dfly/netisr";
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join } from "node:path";
 
 export const HTTPD_OBJECT_SIZE = 1024;
 /** Requests longer than this (headers) are answered 431 and closed. */
@@ -314,4 +319,47 @@ export class HttpServerHost {
     }
     return t;
   }
+}
+
+export interface HttpdProgramOptions {
+  port?: number;
+  objectSize?: number;
+  backlog?: number;
+  /** Listen at once (default false: the parent calls "listen" on each CPU in order, so worker w gets SO_REUSEPORT slot w). */
+  listenNow?: boolean;
+}
+
+/**
+ * The httpd worker as a netisr-thread program (embedded mode): one worker on this CPU, its
+ * sockets homed here (owner `httpd-<cpu>`). Methods for the parent: "listen",
+ * "closeListener", "stats".
+ */
+export async function httpdProgram(ctx: ProgramContext): Promise<Program> {
+  const o = (ctx.options ?? {}) as HttpdProgramOptions;
+  const w = new HttpdWorker({
+    sockets: ctx.tcp.sockets(`httpd-${ctx.cpu}`),
+    ...(o.port !== undefined ? { port: o.port } : {}),
+    ...(o.objectSize !== undefined ? { objectSize: o.objectSize } : {}),
+    ...(o.backlog !== undefined ? { backlog: o.backlog } : {}),
+  });
+  if (o.listenNow) await w.start();
+  const snapshot = () => ({ ...w.stats, listening: w.listening, listener: w.listen ?? null, open: w.sockets.open });
+  return {
+    snapshot,
+    call: async (method) => {
+      if (method === "listen") return w.start();
+      if (method === "closeListener") return w.closeListener();
+      if (method === "stats") return snapshot();
+      throw new Error(`httpd: no method ${method}`);
+    },
+    stop: () => w.sockets.shutdownAll(),
+  };
+}
+
+/** Path of the compiled module that exports `httpdProgram` (what a netisr worker imports). */
+export function httpdProgramModule(): string {
+  const index = createRequire(import.meta.url).resolve("@dfly/apps");
+  const p = join(dirname(index), "httpd.js");
+  if (!existsSync(p)) throw new Error(`${p} is missing: run "make build" (netisr workers load compiled JavaScript)`);
+  return p;
 }

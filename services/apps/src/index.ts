@@ -18,7 +18,7 @@ export {
   type HttpClientHostOptions,
   type LatencySummary,
 } from "./httpclient.js";
-export { HttpServerHost, type HttpServerHostOptions } from "./httpd.js";
+export { HttpServerHost, httpdProgram, httpdProgramModule, type HttpServerHostOptions, type HttpdProgramOptions } from "./httpd.js";
 export {
   runHttpShortDirect,
   httpClientAddrs,

@@ -7,13 +7,15 @@
  * Without a control address the CPU runs a fixed topology and route list (benchmarks).
  */
 import type { Server } from "node:http";
-import { RouteTable } from "@dfly/core";
+import { RouteTable, type ListenerPolicy, type TcpConfig } from "@dfly/core";
 import { ControlAgent } from "@dfly/control";
 import type { RouteSpec, TopologyMsg, Transport } from "@dfly/transport";
 import type { Registry } from "prom-client";
 import type { IopollOptions } from "./ifpoll.js";
 import { netisrMetrics, serveNetisrMetrics } from "./metrics.js";
 import { NetisrService, routeAttrsOfSpec } from "./service.js";
+import { TcpNetisr } from "./tcp_netisr.js";
+import { tcpMetrics } from "./tcp_metrics.js";
 
 export interface StartNetisrOptions {
   transport: Transport;
@@ -31,11 +33,15 @@ export interface StartNetisrOptions {
   ifpoll?: IopollOptions;
   rxd?: number;
   icmplim?: number;
+  /** TCP and sockets on this CPU (tcp_netisr.ts); false turns them off. */
+  tcp?: { config?: Partial<TcpConfig>; somaxconn?: number; policy?: ListenerPolicy; tickMs?: number } | false;
 }
 
 export interface NetisrHandle {
   readonly service: NetisrService;
   readonly agent: ControlAgent | undefined;
+  /** TCP on this CPU (undefined when turned off). */
+  readonly tcp: TcpNetisr | undefined;
   readonly registry: Registry;
   readonly metricsAddr: string | undefined;
   /** Registered with control and holding the current route table (or static config loaded). */
@@ -57,6 +63,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
   // Until the control's topology arrives this CPU owns no ring (only its port).
   const placeholder: TopologyMsg = { epoch: 0, cpus: [o.cpu], interfaces: [], rssKey: "" };
   let agent: ControlAgent | undefined;
+  let tcp: TcpNetisr | undefined;
   const service: NetisrService = new NetisrService({
     transport: o.transport,
     cluster: o.cluster,
@@ -66,17 +73,36 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
     ...(o.ifpoll ? { ifpoll: o.ifpoll } : {}),
     ...(o.rxd !== undefined ? { rxd: o.rxd } : {}),
     ...(o.icmplim !== undefined ? { icmplim: o.icmplim } : {}),
-    ...(o.controlAddr !== undefined
+    ...(o.tcp !== false ? { localInput: (p, b, off, hl, len) => (tcp ? tcp.localInput(p, b, off, hl, len) : false) } : {}),
+    ...(o.controlAddr !== undefined || o.tcp !== false
       ? {
           onControl: (m) => {
-            if (agent && !agent.handleNetmsg(m)) service.badPortMsgs++;
+            if (tcp?.onPort(m)) return;
+            if (o.controlAddr === undefined) service.handleControl(m);
+            else if (agent && !agent.handleNetmsg(m)) service.badPortMsgs++;
           },
         }
       : {}),
   });
+  if (o.tcp !== false) {
+    const t = o.tcp ?? {};
+    tcp = new TcpNetisr({
+      transport: o.transport,
+      cluster: o.cluster,
+      cpu: o.cpu,
+      netisr: service.netisr,
+      ...(t.config ? { config: t.config } : {}),
+      ...(t.somaxconn !== undefined ? { somaxconn: t.somaxconn } : {}),
+      ...(t.policy ? { policy: t.policy } : {}),
+      ...(t.tickMs !== undefined ? { tickMs: t.tickMs } : {}),
+      ...(o.controlAddr !== undefined ? { controlAddr: o.controlAddr } : {}),
+    });
+    tcp.start();
+  }
   if (o.controlAddr === undefined) for (const r of o.routes ?? []) routes.add(r.prefix, routeAttrsOfSpec(r));
 
   const registry = netisrMetrics(service);
+  if (tcp) tcpMetrics(registry, tcp);
   let http: Server | undefined;
   let metricsAddr: string | undefined;
   const host = o.metricsHost ?? "127.0.0.1";
@@ -93,7 +119,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
       controlAddr: o.controlAddr,
       routes,
       cluster: o.cluster,
-      getStats: () => service.statsBody(),
+      getStats: () => ({ ...service.statsBody(), ...(tcp?.statsBody() ?? {}) }),
       onTopology: (t) => service.setTopology(t),
       onRoutes: () => service.netisr.routesChanged(),
       metricsAddr: o.metricsAdvertise ?? metricsAddr ?? "",
@@ -108,15 +134,19 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
   }
   // Registration retries until the control answers; /readyz says when it has.
   void agent?.start().catch(() => undefined);
+  // Listeners created before this CPU joined (the control fans out later ones itself).
+  if (agent && tcp) void agent.whenReady().then(() => tcp!.loadListeners().catch(() => undefined));
   return {
     service,
     agent,
+    tcp,
     registry,
     metricsAddr,
     ready: () => (agent ? agent.ready : true),
     whenReady: () => (agent ? agent.whenReady() : Promise.resolve()),
     stop: async () => {
       await agent?.stop();
+      await tcp?.stop();
       await service.stop();
       if (http) {
         http.closeAllConnections();

@@ -4,10 +4,14 @@
  * talks to the worker over `parentPort`:
  *
  *   worker → parent  { op: "started", metricsAddr }       port and rings subscribed
- *                    { op: "ready" }                        registered, full route table
+ *                    { op: "ready" }                        registered, full route table, programs started
  *                    { op: "snapshot", id, snap }           answer to a snapshot request
+ *                    { op: "result", id, ok, value?, error? }  answer to a program call
  *                    { op: "error", message }               startup failed (the worker exits)
- *   parent → worker  { op: "snapshot", id } · { op: "stop" }
+ *   parent → worker  { op: "snapshot", id } · { op: "call", id, program, method, args } · { op: "stop" }
+ *
+ * `programs` (program.ts) run in this thread once the CPU is ready, e.g. an httpd worker
+ * bound to this CPU.
  *
  * `echo: true` runs the raw-transport baseline instead of a netisr: every batch of an RX
  * ring this CPU owns is published unchanged on the TX ring of `echoIfname` — the same bytes
@@ -26,7 +30,8 @@ import {
   type TopologyMsg,
   type Transport,
 } from "@dfly/transport";
-import { startNetisr, type NetisrHandle } from "./cpu.js";
+import { startNetisr, type NetisrHandle, type StartNetisrOptions } from "./cpu.js";
+import { loadProgram, type Program, type ProgramSpec } from "./program.js";
 import type { IopollOptions } from "./ifpoll.js";
 
 export interface NetisrWorkerData {
@@ -43,15 +48,23 @@ export interface NetisrWorkerData {
   icmplim?: number;
   echo?: boolean;
   echoIfname?: string;
+  /** TCP on this CPU (startNetisr's `tcp`). */
+  tcp?: StartNetisrOptions["tcp"];
+  /** Programs to run in this thread once the CPU is ready. */
+  programs?: ProgramSpec[];
 }
 
 export type NetisrWorkerEvent =
   | { op: "started"; metricsAddr?: string }
   | { op: "ready" }
   | { op: "snapshot"; id: number; snap: unknown }
+  | { op: "result"; id: number; ok: boolean; value?: unknown; error?: string }
   | { op: "error"; message: string };
 
-export type NetisrWorkerCommand = { op: "snapshot"; id: number } | { op: "stop" };
+export type NetisrWorkerCommand =
+  | { op: "snapshot"; id: number }
+  | { op: "call"; id: number; program: number; method: string; args: unknown[] }
+  | { op: "stop" };
 
 /** The raw-transport baseline: RX ring batches go back out unchanged. */
 async function startEcho(t: Transport, d: NetisrWorkerData): Promise<{ snapshot(): unknown; stop(): void }> {
@@ -106,6 +119,7 @@ async function run(): Promise<void> {
         ...(d.ifpoll ? { ifpoll: d.ifpoll } : {}),
         ...(d.rxd !== undefined ? { rxd: d.rxd } : {}),
         ...(d.icmplim !== undefined ? { icmplim: d.icmplim } : {}),
+        ...(d.tcp !== undefined ? { tcp: d.tcp } : {}),
       });
     }
   } catch (err) {
@@ -114,13 +128,40 @@ async function run(): Promise<void> {
     return;
   }
   port.postMessage({ op: "started", ...(h?.metricsAddr ? { metricsAddr: h.metricsAddr } : {}) } satisfies NetisrWorkerEvent);
-  if (h) void h.whenReady().then(() => port.postMessage({ op: "ready" } satisfies NetisrWorkerEvent));
-  else port.postMessage({ op: "ready" } satisfies NetisrWorkerEvent);
+  const programs: Program[] = [];
+  if (h) {
+    const hh = h;
+    void hh.whenReady().then(async () => {
+      try {
+        for (const spec of d.programs ?? []) {
+          if (!hh.tcp) throw new Error("programs need TCP on the CPU");
+          programs.push(await loadProgram(spec, { tcp: hh.tcp, cpu: d.cpu, cluster: d.cluster, transport: t }));
+        }
+      } catch (err) {
+        port.postMessage({ op: "error", message: (err as Error).message } satisfies NetisrWorkerEvent);
+        return;
+      }
+      port.postMessage({ op: "ready" } satisfies NetisrWorkerEvent);
+    });
+  } else port.postMessage({ op: "ready" } satisfies NetisrWorkerEvent);
   port.on("message", (c: NetisrWorkerCommand) => {
     if (c.op === "snapshot") {
-      port.postMessage({ op: "snapshot", id: c.id, snap: h ? h.service.snapshot() : echo?.snapshot() } satisfies NetisrWorkerEvent);
+      const snap = h ? { ...h.service.snapshot(), tcp: h.tcp?.statsBody(), programs: programs.map((p) => p.snapshot?.()) } : echo?.snapshot();
+      port.postMessage({ op: "snapshot", id: c.id, snap } satisfies NetisrWorkerEvent);
+    } else if (c.op === "call") {
+      const p = programs[c.program];
+      Promise.resolve()
+        .then(() => {
+          if (!p?.call) throw new Error(`no program ${c.program} with methods`);
+          return p.call(c.method, c.args);
+        })
+        .then(
+          (value) => port.postMessage({ op: "result", id: c.id, ok: true, value } satisfies NetisrWorkerEvent),
+          (err) => port.postMessage({ op: "result", id: c.id, ok: false, error: (err as Error).message } satisfies NetisrWorkerEvent),
+        );
     } else if (c.op === "stop") {
       void (async () => {
+        for (const p of programs) await p.stop?.();
         echo?.stop();
         await h?.stop();
         await t.close().catch(() => undefined);

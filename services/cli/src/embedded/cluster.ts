@@ -10,8 +10,9 @@
  */
 import { startControl, type ControlHandle, type RouteChangeResult } from "@dfly/control";
 import { nicInterfaceSpec, startNic, type IfnetConfig, type NicHandle, type ModerationConfig } from "@dfly/nic";
-import type { NetisrSnapshot } from "@dfly/netisr";
-import { InprocHub, type RouteSpec, type Transport } from "@dfly/transport";
+import type { NetisrSnapshot, NetisrWorkerData, ProgramSpec } from "@dfly/netisr";
+import type { ListenerPolicy } from "@dfly/core";
+import { createTransport, InprocHub, type RouteSpec, type Transport } from "@dfly/transport";
 import { CpuWorker } from "./workers.js";
 
 export interface EmbeddedOptions {
@@ -26,6 +27,14 @@ export interface EmbeddedOptions {
   rxd?: number;
   /** Per-CPU /metrics on free ports (default off). */
   metrics?: boolean;
+  /** TCP on every CPU (startNetisr's `tcp`). */
+  tcp?: NetisrWorkerData["tcp"];
+  /** Programs each CPU runs in its thread once ready (e.g. an httpd worker). */
+  programs?: ProgramSpec[];
+  /** The control's default SO_REUSEPORT close policy. */
+  listenerPolicy?: ListenerPolicy;
+  /** Run the bus over this NATS server (JetStream on) instead of in-process; each worker connects itself. */
+  natsUrl?: string;
   log?: (s: string) => void;
 }
 
@@ -70,9 +79,17 @@ export class EmbeddedCluster {
     const log = o.log ?? (() => undefined);
     const cluster = o.cluster ?? "dfly";
     const hub = new InprocHub();
-    const transport = await hub.connect();
+    const transport = o.natsUrl ? await createTransport({ natsUrl: o.natsUrl, name: "dfly-embedded" }) : await hub.connect();
     const specs = (o.interfaces ?? DEFAULT_INTERFACES).map(nicInterfaceSpec);
-    const control = await startControl({ transport, cluster, grpcHost: "127.0.0.1", grpcPort: 0, interfaces: specs, cpuTimeoutMs: 10_000 });
+    const control = await startControl({
+      transport,
+      cluster,
+      grpcHost: "127.0.0.1",
+      grpcPort: 0,
+      interfaces: specs,
+      cpuTimeoutMs: 10_000,
+      ...(o.listenerPolicy ? { listenerPolicy: o.listenerPolicy } : {}),
+    });
     log(`control: gRPC ${control.grpcAddr}`);
     const workers: CpuWorker[] = [];
     let nic: NicHandle | undefined;
@@ -80,19 +97,21 @@ export class EmbeddedCluster {
       for (const r of o.routes ?? []) await control.parts.routes.add(r);
       nic = await startNic({ transport, cluster, specs, controlAddr: control.grpcAddr, ...(o.moderation ? { moderation: o.moderation } : {}) });
       for (let cpu = 0; cpu < o.cpus; cpu++) {
-        const link = hub.link();
+        const link = o.natsUrl ? undefined : hub.link();
         workers.push(
           new CpuWorker(
             {
               cpu,
               cluster,
-              link,
+              ...(link ? { link } : { natsUrl: o.natsUrl }),
               controlAddr: control.grpcAddr,
               ...(o.metrics ? { metricsPort: 0 } : {}),
               ...(o.ifpoll ? { ifpoll: o.ifpoll } : {}),
               ...(o.rxd !== undefined ? { rxd: o.rxd } : {}),
+              ...(o.tcp !== undefined ? { tcp: o.tcp } : {}),
+              ...(o.programs ? { programs: o.programs } : {}),
             },
-            link.transferList,
+            link?.transferList ?? [],
           ),
         );
       }

@@ -26,6 +26,7 @@ export class CpuWorker {
   readonly ready: Promise<void>;
   private nextId = 1;
   private readonly pending = new Map<number, (s: unknown) => void>();
+  private readonly calls = new Map<number, { res: (v: unknown) => void; rej: (e: Error) => void }>();
   private exited = false;
 
   constructor(data: NetisrWorkerData, transferList: readonly MessagePort[] = []) {
@@ -54,7 +55,12 @@ export class CpuWorker {
       if (e.op === "started") started(e.metricsAddr !== undefined ? { metricsAddr: e.metricsAddr } : {});
       else if (e.op === "ready") ready();
       else if (e.op === "error") fail(new CpuWorkerError(this.cpu, e.message));
-      else if (e.op === "snapshot") {
+      else if (e.op === "result") {
+        const c = this.calls.get(e.id);
+        this.calls.delete(e.id);
+        if (c && e.ok) c.res(e.value);
+        else if (c) c.rej(new CpuWorkerError(this.cpu, e.error ?? "call failed"));
+      } else if (e.op === "snapshot") {
         const f = this.pending.get(e.id);
         this.pending.delete(e.id);
         f?.(e.snap);
@@ -66,6 +72,8 @@ export class CpuWorker {
       fail(new CpuWorkerError(this.cpu, `worker exited (code ${code})`));
       for (const f of this.pending.values()) f(undefined);
       this.pending.clear();
+      for (const c of this.calls.values()) c.rej(new CpuWorkerError(this.cpu, "worker exited"));
+      this.calls.clear();
     });
   }
 
@@ -76,6 +84,16 @@ export class CpuWorker {
     return new Promise((res) => {
       this.pending.set(id, (s) => res(s as T | undefined));
       this.worker.postMessage({ op: "snapshot", id } satisfies NetisrWorkerCommand);
+    });
+  }
+
+  /** Calls method `method` of program `program` (in the order of NetisrWorkerData.programs) in the worker. */
+  call<T = unknown>(program: number, method: string, args: unknown[] = []): Promise<T> {
+    if (this.exited) return Promise.reject(new CpuWorkerError(this.cpu, "worker exited"));
+    const id = this.nextId++;
+    return new Promise<T>((res, rej) => {
+      this.calls.set(id, { res: res as (v: unknown) => void, rej });
+      this.worker.postMessage({ op: "call", id, program, method, args } satisfies NetisrWorkerCommand);
     });
   }
 

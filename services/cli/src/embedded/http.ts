@@ -1,0 +1,215 @@
+/**
+ * The `http-short` workload (paper §1.9: nginx, a 1 KB object, HTTP/1.1, one request per
+ * connection) on the real parts:
+ *
+ *   - the server host: N netisr CPUs (worker threads, or processes' worth of NATS clients),
+ *     each running TCP on its partition and an httpd worker in its own thread with its own
+ *     SO_REUSEPORT listener, registered through the control's SocketService in CPU order
+ *     (worker w holds slot w, so with N workers every SYN's listener is on its own CPU);
+ *   - the NIC (ix0, 82599, interrupt moderation) steering wire frames to the CPUs' rings by
+ *     the symmetric Toeplitz hash;
+ *   - the client host on ix0's wire (this thread): its own CPUs and TCP engines, C clients.
+ *
+ * The bus is the in-process transport (embedded) or a nats-server (nats). `tap` sees every
+ * frame on the wire in both directions (pcap capture). `closeListener` closes one worker's
+ * listener mid-run (the listener-inheritance scenario under load).
+ */
+import {
+  HTTP_SERVER_ADDR,
+  HTTP_SHORT_TCP,
+  HttpClientHost,
+  httpClientAddrs,
+  httpdProgramModule,
+  type HttpShortCommon,
+  type HttpShortCpuRow,
+  type HttpShortReport,
+} from "@dfly/apps";
+import { parseRouteAddress } from "@dfly/core";
+import type { ModerationConfig } from "@dfly/nic";
+import { subjects } from "@dfly/transport";
+import { startLocalNats } from "../bench/forward.js";
+import { EmbeddedCluster } from "./cluster.js";
+
+export interface HttpShortRunOptions extends HttpShortCommon {
+  transport?: "embedded" | "nats";
+  /** NATS server (default: a local nats-server -js started for the run). */
+  natsUrl?: string;
+  moderation?: Partial<ModerationConfig>;
+  /** Close CPU `cpu`'s httpd listener `atMs` into the run. */
+  closeListener?: { cpu: number; atMs: number };
+  /** Called `atMs` into the run with the cluster (tests: netstat -an under load). */
+  during?: { atMs: number; f: (ec: EmbeddedCluster) => Promise<unknown> };
+  log?: (s: string) => void;
+}
+
+export interface HttpShortRunReport extends HttpShortReport {
+  /** What closing the listener did (when asked for). */
+  listenerClose?: { cpu: number; atMs: number; migrated: number; dropped: number; heir: string; error?: string };
+  /** Per-CPU TCP counters as the CPUs report them (netstat -s tcp). */
+  tcpPerCpu: Record<string, number>[];
+}
+
+function forEachFrame(batch: Uint8Array, f: (frame: Uint8Array) => void): void {
+  const dv = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
+  const n = dv.getUint32(4, true);
+  let o = 12;
+  for (let i = 0; i < n && o + 8 <= batch.length; i++) {
+    const len = dv.getUint16(o + 4, true);
+    f(batch.subarray(o + 8, o + 8 + len));
+    o += 8 + len;
+  }
+}
+
+interface WorkerSnap {
+  tcp?: Record<string, Record<string, number>>;
+  programs?: ({ accepted: number; requests: number; responses: number; errors: number } | undefined)[];
+}
+
+export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRunReport> {
+  const log = o.log ?? (() => undefined);
+  const config = { ...HTTP_SHORT_TCP, ...o.config };
+  const mode = o.transport ?? "embedded";
+  let nats: { url: string; stop(): Promise<void> } | undefined;
+  let natsUrl = o.natsUrl;
+  if (mode === "nats" && !natsUrl) {
+    nats = await startLocalNats(["-js"]);
+    natsUrl = nats.url;
+    log(`nats-server: ${natsUrl}`);
+  }
+  let ec: EmbeddedCluster | undefined;
+  try {
+    ec = await EmbeddedCluster.start({
+      cpus: o.cpus,
+      interfaces: [{ ifname: "ix0", model: "82599", mode: "interrupt" }],
+      routes: [{ prefix: "198.18.0.0/24", ifname: "ix0" }],
+      tcp: { config, somaxconn: o.somaxconn ?? 1024 },
+      programs: [{ module: httpdProgramModule(), export: "httpdProgram", options: {} }],
+      ...(o.policy ? { listenerPolicy: o.policy } : {}),
+      ...(natsUrl ? { natsUrl } : {}),
+      ...(o.moderation ? { moderation: o.moderation } : {}),
+      log,
+    });
+    // nginx's master starts its workers in order: worker w gets SO_REUSEPORT slot w.
+    for (const w of ec.workers) await w.call(0, "listen");
+    log(`httpd: ${ec.workers.length} workers listening on ${HTTP_SERVER_ADDR}:80`);
+
+    const t = ec.transport;
+    const wireIn = subjects.wireIn(ec.cluster, "ix0");
+    const tap = o.tap;
+    const clientCpus = o.clientCpus ?? o.cpus;
+    const client = new HttpClientHost({
+      cpus: clientCpus,
+      clients: o.clients,
+      server: parseRouteAddress(HTTP_SERVER_ADDR),
+      addrs: httpClientAddrs(o.clientAddrs ?? 16),
+      config,
+      send: (b) => {
+        if (tap) forEachFrame(b, (f) => tap(f, true));
+        t.publish(wireIn, b, { transfer: true });
+      },
+    });
+    const sub = t.subscribe(subjects.wireOut(ec.cluster, "ix0"), (m) => {
+      if (tap) forEachFrame(m.data, (f) => tap(f, false));
+      client.rxBatch(m.data);
+    });
+    await t.flush();
+    const ticker = setInterval(() => client.tick(), 10);
+    let listenerClose: HttpShortRunReport["listenerClose"];
+    const timers: NodeJS.Timeout[] = [];
+    const side: Promise<unknown>[] = [];
+    const t0 = performance.now();
+    client.start();
+    if (o.closeListener) {
+      const { cpu, atMs } = o.closeListener;
+      timers.push(
+        setTimeout(() => {
+          side.push(
+            ec!.workers[cpu].call<{ migrated: number; dropped: number; heir: string }>(0, "closeListener").then(
+              (r) => void (listenerClose = { cpu, atMs, ...r }),
+              (err: Error) => void (listenerClose = { cpu, atMs, migrated: 0, dropped: 0, heir: "", error: err.message }),
+            ),
+          );
+        }, atMs),
+      );
+    }
+    if (o.during) {
+      const d = o.during;
+      timers.push(setTimeout(() => side.push(d.f(ec!)), d.atMs));
+    }
+    await new Promise((r) => setTimeout(r, o.durationMs));
+    const completed = client.stats.completed;
+    const elapsed = performance.now() - t0;
+    const drained = await client.stop(5000);
+    for (const x of timers) clearTimeout(x);
+    await Promise.allSettled(side);
+    clearInterval(ticker);
+    sub.unsubscribe();
+    const snaps = (await Promise.all(ec.workers.map((w) => w.snapshot<WorkerSnap>()))).map((s) => s ?? {});
+    const perCpu: HttpShortCpuRow[] = snaps.map((s, i) => {
+      const tcp = s.tcp?.tcp ?? {};
+      return {
+        cpu: ec!.workers[i].cpu,
+        segsIn: tcp.segs_in ?? 0,
+        segsOut: tcp.segs_out ?? 0,
+        wrongcpu: tcp.wrongcpu ?? 0,
+        accepted: tcp.accepts_taken ?? 0,
+        completed: tcp.accepts_queued ?? 0,
+      };
+    });
+    const httpd = { accepted: 0, requests: 0, responses: 0, errors: 0 };
+    for (const s of snaps) {
+      const p = s.programs?.[0];
+      if (!p) continue;
+      httpd.accepted += p.accepted;
+      httpd.requests += p.requests;
+      httpd.responses += p.responses;
+      httpd.errors += p.errors;
+    }
+    const cc = client.counters();
+    const report: HttpShortRunReport = {
+      workload: "http-short",
+      mode,
+      cpus: o.cpus,
+      clientCpus,
+      clients: o.clients,
+      durationMs: Math.round(elapsed),
+      completed,
+      tps: Math.round(completed / (elapsed / 1000)),
+      latency: client.latency.summary(),
+      errors: { ...client.stats.errors },
+      errorCount: client.stats.errorCount,
+      unfinished: drained ? 0 : client.active,
+      server: { ...httpd, perCpu },
+      client: { started: client.stats.started, ...cc },
+      tcpPerCpu: snaps.map((s) => s.tcp?.tcp ?? {}),
+      ...(listenerClose ? { listenerClose } : {}),
+    };
+    client.close();
+    return report;
+  } finally {
+    await ec?.stop();
+    await nats?.stop();
+  }
+}
+
+/** The report as text (what `dfly run --workload http-short` prints without --json). */
+export function formatHttpShortReport(r: HttpShortReport & Partial<Pick<HttpShortRunReport, "listenerClose">>): string {
+  const out: string[] = [];
+  out.push(`dfly run --workload http-short (${r.mode}): ${r.cpus} server CPUs, ${r.clientCpus} client CPUs, ${r.clients} clients, ${r.durationMs} ms`);
+  out.push(`  tps ${r.tps}   latency avg ${r.latency.avgMs} ms  p50 ${r.latency.p50Ms} ms  p99 ${r.latency.p99Ms} ms  max ${r.latency.maxMs} ms`);
+  out.push(`  completed ${r.completed}, errors ${r.errorCount}${r.errorCount ? ` (${Object.entries(r.errors).map(([k, v]) => `${k}=${v}`).join(" ")})` : ""}${r.unfinished ? `, ${r.unfinished} unfinished` : ""}`);
+  out.push("");
+  out.push(`  ${"cpu".padStart(3)} ${"segs in".padStart(10)} ${"segs out".padStart(10)} ${"wrongcpu".padStart(8)} ${"queued".padStart(8)} ${"accepted".padStart(8)}`);
+  for (const c of r.server.perCpu) {
+    out.push(`  ${String(c.cpu).padStart(3)} ${String(c.segsIn).padStart(10)} ${String(c.segsOut).padStart(10)} ${String(c.wrongcpu).padStart(8)} ${String(c.completed).padStart(8)} ${String(c.accepted).padStart(8)}`);
+  }
+  out.push(`  httpd: accepted ${r.server.accepted}, requests ${r.server.requests}, responses ${r.server.responses}, errors ${r.server.errors}`);
+  out.push(
+    `  client host: ${r.client.started} connections, segs in ${r.client.segsIn} / out ${r.client.segsOut}, wrongcpu ${r.client.wrongcpu}, connect local ${r.client.connectLocal} / migrated ${r.client.connectMigrations}`,
+  );
+  if (r.listenerClose) {
+    const l = r.listenerClose;
+    out.push(`  listener of cpu ${l.cpu} closed at ${l.atMs} ms: migrated ${l.migrated}, dropped ${l.dropped}, heir ${l.heir || "-"}${l.error ? ` (${l.error})` : ""}`);
+  }
+  return out.join("\n") + "\n";
+}

@@ -1,0 +1,692 @@
+/**
+ * TCP inside one netisr CPU: the `TcpHost` replica of this CPU (its partition of the
+ * connections, a reference to every listener), fed by the netisr's local delivery
+ * (`localInput`: TCP datagrams addressed to this host), sending on the TX ring of the
+ * interface the route names, answering socket netmsgs on the CPU's port, and publishing
+ * socket events to programs on `<c>.sock.<owner>`.
+ *
+ *   - listeners arrive from the control's SocketService fan-out (`listen`/`closeListener`
+ *     netmsgs); a CPU that starts later loads them with `loadListeners()` once registered;
+ *   - programs in this thread (e.g. an httpd worker bound to this CPU) get a `Sockets` from
+ *     `sockets(owner)`; programs elsewhere use the remote calls (so_port.ts);
+ *   - `list` netmsgs step a PCB listing cursor through this CPU's list (netstat -an);
+ *   - timers run every `tickMs` (hz = 100 by default).
+ *
+ * The replica is built for the CPU set of the topology at its first use; it is rebuilt
+ * (listeners re-installed) when the CPU count changes while it holds no connection and no
+ * program uses it. Limit: later CPU-count changes are not followed (connections are not
+ * re-homed; segments for another CPU are counted `wrongcpu`).
+ */
+import {
+  INP,
+  InpcbAddrInUseError,
+  InpcbListCursor,
+  InpcbStateError,
+  ListenerPolicy,
+  parseRouteAddress,
+  formatRouteAddress,
+  TCP_STATE_NAMES,
+  TcpState,
+  type TcpCb,
+  type TcpConfig,
+  type TcpSeg,
+} from "@dfly/core";
+import { ControlClient, SockNetmsg, isOwnerName, sockBodyListener, type ListenerWire, type PcbWire } from "@dfly/control";
+import { decodeNetmsg, encodeNetmsg, subjects, type Msg, type Transport } from "@dfly/transport";
+import type { LocalInput, Netisr } from "./netisr.js";
+import { TcpFrameQueue } from "./tcp_frames.js";
+import { SoEvent, So, TcpHost, type ListenOwner, type ListenerRec, type ListenerSpec, type SoOwner } from "./tcp_host.js";
+import { Sockets, SockOpt, type ListenBackend, type ListenCloseReply, type ListenReply, type ListenRequest } from "./so_sockets.js";
+import { attachSockEvents, b64, PortSockRemote, unb64, type SockEventBody, type SockEventWire } from "./so_port.js";
+
+export interface TcpNetisrOptions {
+  transport: Transport;
+  cluster: string;
+  /** This CPU's id. */
+  cpu: number;
+  netisr: Netisr;
+  config?: Partial<TcpConfig>;
+  /** kern.ipc.somaxconn (default 128). */
+  somaxconn?: number;
+  policy?: ListenerPolicy;
+  /** Control address: programs' listen() goes to its SocketService; listeners are loaded from it. */
+  controlAddr?: string;
+  /** Timer period (default 10 ms, hz = 100). */
+  tickMs?: number;
+  now?: () => number;
+}
+
+/** Remote-send bytes a CPU holds for a socket beyond its send buffer before it resets it. */
+export const SO_REMOTE_SEND_MAX = 4 * 1024 * 1024;
+/** An abandoned listing cursor is closed after this long. */
+const CURSOR_IDLE_MS = 30_000;
+
+/** Counters of the port side (socket netmsgs). */
+export class SockPortStats {
+  calls = 0;
+  /** Malformed socket netmsgs (bad type, JSON or body). */
+  bad = 0;
+  /** Calls for a socket id that does not exist (any more). */
+  nosock = 0;
+  /** Segments that had no route out (dropped). */
+  noroute = 0;
+  eventsOut = 0;
+}
+
+/** A program elsewhere that owns listeners/sockets of this CPU: its events are batched and published. */
+class RemoteOwner implements SoOwner, ListenOwner {
+  ev: SockEventWire[] = [];
+  acc = new Set<string>();
+  private queued = false;
+  constructor(
+    readonly name: string,
+    private readonly tn: TcpNetisr,
+  ) {}
+
+  soEvent(so: So, ev: SoEvent, err: string | null): void {
+    const tn = this.tn;
+    const host = tn.host!;
+    switch (ev) {
+      case SoEvent.READABLE:
+      case SoEvent.EOF: {
+        // Read on the program's behalf and push the bytes along.
+        const tp = so.tp!;
+        const eng = host.cpu(so.cpu).engine;
+        for (;;) {
+          let b: Uint8Array | null;
+          try {
+            b = eng.recv(tp, host.now());
+          } catch {
+            break;
+          }
+          if (b === null) {
+            this.push([so.id, SoEvent.EOF, null, null]);
+            break;
+          }
+          if (b.length === 0) break;
+          this.push([so.id, SoEvent.READABLE, null, b64(b)]);
+        }
+        return;
+      }
+      case SoEvent.WRITABLE:
+        tn.flushPendingSend(so);
+        return;
+      case SoEvent.CONNECTED:
+      case SoEvent.ERROR:
+        this.push([so.id, ev, err, null]);
+        return;
+      case SoEvent.CLOSED:
+        tn.dropPendingSend(so);
+        this.push([so.id, ev, err, null]);
+        return;
+      default:
+        return;
+    }
+  }
+
+  acceptable(rec: ListenerRec): void {
+    this.acc.add(rec.id);
+    this.schedule();
+  }
+
+  private push(e: SockEventWire): void {
+    this.ev.push(e);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    if (this.queued) return;
+    this.queued = true;
+    queueMicrotask(() => this.flush());
+  }
+
+  flush(): void {
+    this.queued = false;
+    if (this.ev.length === 0 && this.acc.size === 0) return;
+    const body: SockEventBody = { cpu: this.tn.index, ev: this.ev, acc: [...this.acc] };
+    this.ev = [];
+    this.acc.clear();
+    this.tn.stats.eventsOut++;
+    this.tn.transport.publish(subjects.sock(this.tn.cluster, this.name), encodeNetmsg.socket(SockNetmsg.event, 0, body));
+  }
+}
+
+interface PendingSend {
+  chunks: Uint8Array[];
+  bytes: number;
+  shutdown: boolean;
+  close: boolean;
+}
+
+/** Listen through the control's SocketService (installed on every CPU before it returns). */
+export class ControlListenBackend implements ListenBackend {
+  constructor(private readonly client: ControlClient) {}
+  async listen(req: ListenRequest): Promise<ListenReply> {
+    const r = await this.client.listen({
+      address: formatRouteAddress(req.laddr),
+      port: req.lport,
+      reuseport: req.reuseport,
+      backlog: req.backlog < 0 ? 0 : req.backlog,
+      owner: req.owner,
+    });
+    return { id: r.listenerId, index: r.groupIndex, size: r.groupSize };
+  }
+  async close(id: string): Promise<ListenCloseReply> {
+    const r = await this.client.closeListener(id);
+    return { migrated: r.migrated, dropped: r.dropped, heir: r.heirListenerId };
+  }
+}
+
+export class TcpNetisr {
+  readonly transport: Transport;
+  readonly cluster: string;
+  readonly cpu: number;
+  readonly stats = new SockPortStats();
+  host: TcpHost | undefined;
+  /** This CPU's index in the host (its place in the topology's CPU list). */
+  index = 0;
+  private readonly netisr: Netisr;
+  private readonly o: TcpNetisrOptions;
+  private readonly queues = new Map<number, TcpFrameQueue>();
+  private readonly owners = new Map<string, RemoteOwner>();
+  private readonly pending = new Map<So, PendingSend>();
+  private readonly specs = new Map<string, ListenerSpec>();
+  private readonly cursors = new Map<number, { c: InpcbListCursor<TcpCb>; at: number; listeners: boolean }>();
+  private nextCursor = 1;
+  private readonly programs = new Map<string, Sockets>();
+  private readonly eventSubs: { unsubscribe(): void }[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private client: ControlClient | undefined;
+  private frozen = false;
+  readonly localInput: LocalInput;
+
+  constructor(o: TcpNetisrOptions) {
+    this.o = o;
+    this.transport = o.transport;
+    this.cluster = o.cluster;
+    this.cpu = o.cpu;
+    this.netisr = o.netisr;
+    this.localInput = (proto, buf, off, _hlen, iplen) => {
+      if (proto !== 6) return false;
+      this.ensureHost().inputFrame(buf.subarray(off, off + iplen));
+      return true;
+    };
+  }
+
+  /** Starts the timers. */
+  start(): void {
+    const ms = this.o.tickMs ?? 10;
+    this.timer = setInterval(() => {
+      const h = this.host;
+      if (h) h.tick();
+      this.expireCursors();
+    }, ms);
+    this.timer.unref?.();
+  }
+
+  private control(): ControlClient | undefined {
+    if (!this.client && this.o.controlAddr) this.client = new ControlClient(this.o.controlAddr);
+    return this.client;
+  }
+
+  /** The replica for the current topology (built on first use). */
+  ensureHost(): TcpHost {
+    const cpus = this.netisr.liveCpus;
+    const idx = Math.max(0, cpus.indexOf(this.cpu));
+    const h = this.host;
+    if (h && (this.frozen || (h.ncpus === cpus.length && this.index === idx))) return h;
+    if (h && h.pcb.pcbinfo[this.index].connCount > 0) {
+      this.frozen = true;
+      return h;
+    }
+    this.index = idx;
+    this.host = new TcpHost({
+      ncpus: Math.max(1, cpus.length),
+      local: [idx],
+      ...(this.o.config ? { config: this.o.config } : {}),
+      ...(this.o.somaxconn !== undefined ? { somaxconn: this.o.somaxconn } : {}),
+      ...(this.o.policy ? { policy: this.o.policy } : {}),
+      ...(this.o.now ? { now: this.o.now } : {}),
+      output: (_cpu, seg) => this.output(seg),
+      remoteOwner: (name) => this.remoteOwner(name),
+    });
+    for (const s of this.specs.values()) this.host.listenInstall(s);
+    return this.host;
+  }
+
+  private remoteOwner(name: string): RemoteOwner | undefined {
+    if (!isOwnerName(name)) return undefined;
+    let o = this.owners.get(name);
+    if (!o) this.owners.set(name, (o = new RemoteOwner(name, this)));
+    return o;
+  }
+
+  /** A segment out: the interface of the route to its destination, this CPU's TX ring there. */
+  private output(seg: TcpSeg): void {
+    const routes = this.netisr.routes;
+    let ri = routes.lookup(seg.dst);
+    let ifname = ri >= 0 ? routes.ifnameOf(ri) : undefined;
+    if (ri >= 0 && ifname === undefined) {
+      ri = routes.lookup(routes.gatewayOf(ri));
+      ifname = ri >= 0 ? routes.ifnameOf(ri) : undefined;
+    }
+    const ifx = ifname === undefined ? -1 : this.netisr.ifindex(ifname);
+    if (ifx < 0) {
+      this.stats.noroute++;
+      return;
+    }
+    let q = this.queues.get(ifx);
+    if (!q) {
+      q = new TcpFrameQueue((b) => {
+        const ifp = this.netisr.interfaces[ifx];
+        if (!ifp) return;
+        ifp.txFrames += frameCount(b);
+        this.netisr.stats.batchesTx++;
+        this.transport.publish(subjects.tx(this.cluster, ifp.ifname, ifp.txRing), b, { transfer: true });
+      }, 64 * 1024);
+      this.queues.set(ifx, q);
+    }
+    q.push(seg);
+  }
+
+  // ---- programs in this thread ----
+
+  /**
+   * The sockets API for a program running on this CPU (in this thread). Its listeners go
+   * through the control (every CPU gets them); events for its sockets on other CPUs arrive
+   * on `<c>.sock.<owner>`.
+   */
+  sockets(owner: string): Sockets {
+    if (!isOwnerName(owner)) throw new InpcbStateError(`owner "${owner}" must be 1-64 of [-_a-zA-Z0-9]`);
+    const have = this.programs.get(owner);
+    if (have) return have;
+    const host = this.ensureHost();
+    this.frozen = true;
+    const c = this.control();
+    const s = new Sockets({
+      host,
+      cpu: this.index,
+      owner,
+      ...(c ? { listen: new ControlListenBackend(c) } : {}),
+      remote: new PortSockRemote(this.transport, this.cluster, (i) => this.netisr.liveCpus[i] ?? i),
+      source: () => this.primaryAddr(),
+    });
+    this.programs.set(owner, s);
+    this.eventSubs.push(attachSockEvents(this.transport, this.cluster, s));
+    return s;
+  }
+
+  private primaryAddr(): number {
+    for (const i of this.netisr.interfaces) if (i.addrs.length > 0) return i.addrs[0];
+    return 0;
+  }
+
+  /** Installs every listener the control knows (a CPU that joined after they were created). */
+  async loadListeners(): Promise<number> {
+    const c = this.control();
+    if (!c) return 0;
+    const r = await c.listListeners();
+    let n = 0;
+    for (const l of r.listeners) {
+      const spec: ListenerSpec = {
+        id: l.listenerId,
+        laddr: parseRouteAddress(l.address || "0.0.0.0"),
+        lport: l.port,
+        reuseport: l.reuseport,
+        backlog: l.backlog > 0 ? l.backlog : -1,
+        owner: l.owner,
+        ...(l.reuseport ? { index: l.groupIndex } : {}),
+      };
+      if (this.specs.has(spec.id)) continue;
+      this.specs.set(spec.id, spec);
+      this.ensureHost().listenInstall(spec);
+      n++;
+    }
+    return n;
+  }
+
+  // ---- the port ----
+
+  /** A message on this CPU's port: true when it was a socket netmsg (handled and answered). */
+  onPort(m: Msg): boolean {
+    const d = m.data;
+    if (d.length === 0 || d[0] < 0x20 || d[0] > 0x3f) return false;
+    this.stats.calls++;
+    const r = decodeNetmsg(d);
+    if (typeof r === "string" || r.type !== "socket") {
+      this.stats.bad++;
+      m.respond(encodeNetmsg.reply(0, false, undefined, `malformed socket netmsg: ${typeof r === "string" ? r : "type"}`));
+      return true;
+    }
+    const ok = (body?: unknown) => m.respond(encodeNetmsg.reply(r.id, true, body));
+    const fail = (why: string) => m.respond(encodeNetmsg.reply(r.id, false, undefined, why));
+    const body = (typeof r.body === "object" && r.body !== null ? r.body : {}) as Record<string, unknown>;
+    try {
+      this.dispatch(r.code, body, ok, fail);
+    } catch (err) {
+      fail(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+    }
+    return true;
+  }
+
+  private dispatch(code: number, b: Record<string, unknown>, ok: (body?: unknown) => void, fail: (why: string) => void): void {
+    const host = this.ensureHost();
+    switch (code) {
+      case SockNetmsg.listen: {
+        const l = sockBodyListener(b);
+        if (typeof l === "string") {
+          this.stats.bad++;
+          return fail(`bad listen body: ${l}`);
+        }
+        const spec = specOf(l);
+        let rec: ListenerRec;
+        try {
+          rec = host.listenInstall(spec);
+        } catch (err) {
+          if (err instanceof InpcbAddrInUseError) return fail(err.message);
+          throw err;
+        }
+        this.specs.set(spec.id, spec);
+        return ok({ index: rec.index, qlimit: rec.ls.qlimit });
+      }
+      case SockNetmsg.closeListener: {
+        const id = b.id;
+        const policy = (b.policy ?? host.policy) as ListenerPolicy;
+        if (typeof id !== "string" || !(Object.values(ListenerPolicy) as string[]).includes(policy)) {
+          this.stats.bad++;
+          return fail("bad closeListener body");
+        }
+        this.specs.delete(id);
+        if (!host.listener(id)) return ok({ policy, heir: null, moved: 0, reset: 0, syncacheMoved: 0, syncacheDropped: 0, syncachePending: 0 });
+        return ok(host.listenClose(id, policy));
+      }
+      case SockNetmsg.listeners:
+        return ok({ listeners: host.listenerList().map((l) => ({ id: l.id, qlen: l.ls.qlen, qlimit: l.ls.qlimit, overflows: l.ls.overflows })) });
+      case SockNetmsg.list:
+        return ok(this.listStep(host, Number(b.token) || 0, Math.max(1, Math.min(4096, Number(b.limit) || 256))));
+      case SockNetmsg.accept: {
+        const { listener, owner } = b;
+        const max = Math.max(1, Math.min(1024, Number(b.max) || 32));
+        if (typeof listener !== "string" || !isOwnerName(owner)) {
+          this.stats.bad++;
+          return fail("bad accept body");
+        }
+        const rec = host.listener(listener);
+        if (!rec) return ok({ conns: [] });
+        const ro = this.remoteOwner(owner)!;
+        const conns: unknown[] = [];
+        while (conns.length < max) {
+          const so = host.accept(rec, ro);
+          if (!so) break;
+          const id = host.idOf(so);
+          const tp = so.tp!;
+          const eng = host.cpu(so.cpu).engine;
+          let data: Uint8Array | null = null;
+          let eof = false;
+          try {
+            const got = eng.recv(tp, host.now());
+            if (got === null) eof = true;
+            else if (got.length > 0) data = got;
+          } catch {
+            eof = true;
+          }
+          const i = so.inp;
+          conns.push({ id, laddr: i.laddr >>> 0, lport: i.lport, faddr: i.faddr >>> 0, fport: i.fport, ...(data ? { data: b64(data) } : {}), ...(eof ? { eof } : {}) });
+        }
+        return ok({ conns });
+      }
+      case SockNetmsg.send: {
+        const so = this.sockOf(b.id);
+        const data = typeof b.data === "string" ? unb64(b.data) : null;
+        if (!so || !data) {
+          if (b.sync) return fail(so ? "bad send body" : `no socket ${String(b.id)}`);
+          return;
+        }
+        const n = this.remoteSend(host, so, data);
+        if (b.sync) ok({ n });
+        return;
+      }
+      case SockNetmsg.shutdown:
+      case SockNetmsg.close: {
+        const so = this.sockOf(b.id);
+        if (!so) {
+          if (code === SockNetmsg.close) return; // already gone: closing twice is harmless
+          return;
+        }
+        const p = this.pending.get(so);
+        if (code === SockNetmsg.close) {
+          so.owner = null;
+          so.fd = -1;
+        }
+        if (p && b.abort !== true) {
+          if (code === SockNetmsg.close) p.close = true;
+          else p.shutdown = true;
+          return;
+        }
+        this.dropPendingSend(so);
+        const tp = so.tp;
+        if (!tp || tp.t_state === TcpState.CLOSED) return;
+        const eng = host.cpu(so.cpu).engine;
+        if (code === SockNetmsg.shutdown) eng.shutdown(tp, host.now());
+        else if (b.abort === true) eng.abort(tp, host.now());
+        else eng.close(tp, host.now());
+        return;
+      }
+      case SockNetmsg.setopt: {
+        const so = this.sockOf(b.id);
+        if (!so?.tp) return;
+        if (b.opt === SockOpt.TCP_NODELAY) host.cpu(so.cpu).engine.setNodelay(so.tp, b.value === true || b.value === 1, host.now());
+        else if (b.opt === SockOpt.SO_SNDBUF && typeof b.value === "number" && b.value >= 512) so.tp.snd_hiwat = b.value;
+        return;
+      }
+      default:
+        this.stats.bad++;
+        return fail(`unknown socket netmsg 0x${code.toString(16)}`);
+    }
+  }
+
+  private sockOf(id: unknown): So | undefined {
+    const so = typeof id === "number" ? this.host?.byId(id) : undefined;
+    if (!so) this.stats.nosock++;
+    return so;
+  }
+
+  /** Queues remote-sent bytes: into the send buffer while it has room, the rest held here. */
+  private remoteSend(host: TcpHost, so: So, data: Uint8Array): number {
+    const tp = so.tp;
+    if (!tp || tp.t_state === TcpState.CLOSED) return 0;
+    const p = this.pending.get(so);
+    if (p) {
+      p.chunks.push(data);
+      p.bytes += data.length;
+      if (p.bytes > SO_REMOTE_SEND_MAX) {
+        this.dropPendingSend(so);
+        host.cpu(so.cpu).engine.abort(tp, host.now());
+      }
+      return 0;
+    }
+    let n = 0;
+    try {
+      n = host.cpu(so.cpu).engine.send(tp, data, host.now());
+    } catch {
+      return 0;
+    }
+    if (n < data.length) this.pending.set(so, { chunks: [data.subarray(n)], bytes: data.length - n, shutdown: false, close: false });
+    return n;
+  }
+
+  /** @internal WRITABLE: move held bytes into the send buffer, then a held shutdown/close. */
+  flushPendingSend(so: So): void {
+    const p = this.pending.get(so);
+    const host = this.host;
+    if (!p || !host || !so.tp) return;
+    const eng = host.cpu(so.cpu).engine;
+    while (p.chunks.length > 0) {
+      const c = p.chunks[0];
+      let n = 0;
+      try {
+        n = eng.send(so.tp, c, host.now());
+      } catch {
+        this.dropPendingSend(so);
+        return;
+      }
+      p.bytes -= n;
+      if (n < c.length) {
+        p.chunks[0] = c.subarray(n);
+        return;
+      }
+      p.chunks.shift();
+    }
+    this.pending.delete(so);
+    if (p.close) eng.close(so.tp, host.now());
+    else if (p.shutdown) eng.shutdown(so.tp, host.now());
+  }
+
+  /** @internal */
+  dropPendingSend(so: So): void {
+    this.pending.delete(so);
+  }
+
+  // ---- netstat -an ----
+
+  private listStep(host: TcpHost, token: number, limit: number): { token: number; done: boolean; rows: PcbWire[] } {
+    let cur = token ? this.cursors.get(token) : undefined;
+    if (token && !cur) return { token: 0, done: true, rows: [] }; // expired: the walk of this CPU ends
+    if (!cur) {
+      token = this.nextCursor++;
+      cur = { c: new InpcbListCursor<TcpCb>(host.pcb), at: Date.now(), listeners: false };
+      this.cursors.set(token, cur);
+    }
+    cur.at = Date.now();
+    const rows: PcbWire[] = [];
+    const c = cur.c;
+    // The cursor walks the replica's lists CPU after CPU; only this CPU's partition holds
+    // connections here (the others hold nothing but listener references, listed below).
+    while (rows.length < limit && !c.done) {
+      const batch = c.next(limit - rows.length);
+      if (batch.length === 0) break;
+      for (const inp of batch) {
+        if (inp.flags & INP.WILDCARD || inp.cpu !== this.index) continue;
+        const tp = inp.ppcb;
+        rows.push({
+          cpu: this.cpu,
+          laddr: formatRouteAddress(inp.laddr >>> 0),
+          lport: inp.lport,
+          faddr: formatRouteAddress(inp.faddr >>> 0),
+          fport: inp.fport,
+          state: tp ? TCP_STATE_NAMES[tp.t_state] : "CLOSED",
+          recvQ: tp ? tp.rcvCc : 0,
+          sendQ: tp ? tp.sndCc : 0,
+          qlimit: 0,
+          listener: inp.head ? (host.listenerOf(inp.head)?.id ?? "") : "",
+          index: -1,
+        });
+      }
+    }
+    if (!c.done) return { token, done: false, rows };
+    if (!cur.listeners) {
+      cur.listeners = true;
+      for (const l of host.listenerList()) {
+        rows.push({
+          cpu: this.cpu,
+          laddr: formatRouteAddress(l.ls.laddr >>> 0),
+          lport: l.ls.lport,
+          faddr: "0.0.0.0",
+          fport: 0,
+          state: "LISTEN",
+          recvQ: l.ls.qlen,
+          sendQ: 0,
+          qlimit: l.ls.qlimit,
+          listener: l.id,
+          index: l.index,
+        });
+      }
+    }
+    this.cursors.delete(token);
+    return { token: 0, done: true, rows };
+  }
+
+  private expireCursors(): void {
+    if (this.cursors.size === 0) return;
+    const now = Date.now();
+    for (const [k, v] of this.cursors) {
+      if (now - v.at > CURSOR_IDLE_MS) {
+        v.c.close();
+        this.cursors.delete(k);
+      }
+    }
+  }
+
+  // ---- counters ----
+
+  /** netstat -s counters of this CPU: tcp (tcpstat names + host glue), socket-port calls. */
+  statsBody(): Record<string, Record<string, number>> {
+    const h = this.host;
+    if (!h) return {};
+    const c = h.cpu(this.index);
+    const tcp: Record<string, number> = {};
+    for (const [k, v] of Object.entries(c.engine.stats)) if (typeof v === "number") tcp[k] = v;
+    for (const [k, v] of Object.entries(c.syncache.stats)) tcp[k] = v;
+    tcp.segs_in = c.stats.segsIn;
+    tcp.segs_out = c.stats.segsOut;
+    tcp.wrongcpu = c.stats.wrongcpu;
+    tcp.badframes = c.stats.badframes;
+    tcp.accepts_queued = c.stats.completed;
+    tcp.accepts_taken = c.stats.accepted;
+    const ps = h.pcb.stats[this.index];
+    tcp.connect_local = ps.connectLocal;
+    tcp.connect_migrations = ps.connectMigrations;
+    tcp.TcpMigrateReqSuccess = ps.TcpMigrateReqSuccess;
+    tcp.TcpMigrateReqFailure = ps.TcpMigrateReqFailure;
+    const sock: Record<string, number> = { ...this.stats };
+    return { tcp, sock };
+  }
+
+  /** Connections by TCP state on this CPU (dfly_tcp_connections). */
+  connectionStates(): Record<string, number> {
+    const h = this.host;
+    if (!h) return {};
+    const out: Record<string, number> = {};
+    const info = h.pcb.pcbinfo[this.index];
+    for (let inp = info.first(); inp; inp = inp.listNext) {
+      if (inp.flags & (INP.PLACEMARKER | INP.WILDCARD)) continue;
+      const tp = inp.ppcb;
+      const name = tp ? TCP_STATE_NAMES[tp.t_state] : "CLOSED";
+      out[name] = (out[name] ?? 0) + 1;
+    }
+    return out;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    for (const s of this.eventSubs) s.unsubscribe();
+    for (const s of this.programs.values()) s.shutdownAll();
+    for (const q of this.queues.values()) q.flush();
+    for (const o of this.owners.values()) o.flush();
+    for (const c of this.cursors.values()) c.c.close();
+    this.cursors.clear();
+    this.client?.close();
+  }
+}
+
+function frameCount(batch: Uint8Array): number {
+  return (batch[4] | (batch[5] << 8) | (batch[6] << 16) | (batch[7] << 24)) >>> 0;
+}
+
+/** The listener spec a CPU installs from the control's wire form. */
+export function specOf(l: ListenerWire): ListenerSpec {
+  return {
+    id: l.id,
+    laddr: parseRouteAddress(l.laddr),
+    lport: l.lport,
+    reuseport: l.reuseport,
+    backlog: l.backlog,
+    owner: l.owner,
+    ...(l.index >= 0 ? { index: l.index } : {}),
+    ...(l.nodelay ? { nodelay: true } : {}),
+    ...(l.sndbuf ? { sndbuf: l.sndbuf } : {}),
+    ...(l.rcvbuf ? { rcvbuf: l.rcvbuf } : {}),
+  };
+}
+
