@@ -14,6 +14,17 @@
 import { buildUdpPacket, cksumAdd, cksumSum, ipPacketHash, parsePrefix, prefixMask } from "@dfly/core";
 import { FrameBatchWriter, subjects, type Transport } from "@dfly/transport";
 
+/**
+ * The writer's batch in a buffer of exactly its size (a copy of the used bytes), and the
+ * writer emptied for reuse: a buffer handed to another thread costs its size there, and
+ * `take()` would hand over (and allocate anew) the whole capacity for every batch.
+ */
+function takeExact(w: FrameBatchWriter): Uint8Array {
+  const out = w.finish().slice();
+  w.reset();
+  return out;
+}
+
 export const PKTGEN_MAGIC = 0x64666c79;
 /** IPv4 (20) + UDP (8) + stamp (16). */
 export const PKTGEN_MIN_SIZE = 44;
@@ -260,6 +271,6 @@ export class Pktgen {
       this.sent++;
     }
     this.batches++;
-    this.o.transport.publish(this.subject, w.take(), { transfer: true });
+    this.o.transport.publish(this.subject, takeExact(w), { transfer: true });
   }
 }

@@ -39,6 +39,17 @@ import {
 import { ipDoOptions, ipInputCheck, IP_OK, OptVerdict } from "./ip_input.js";
 import { IpDrop, IpStats } from "./ipstat.js";
 
+/**
+ * The writer's batch in a buffer of exactly its size (a copy of the used bytes), and the
+ * writer emptied for reuse: a buffer handed to another thread costs its size there, and
+ * `take()` would hand over (and allocate anew) the whole capacity for every batch.
+ */
+function takeExact(w: FrameBatchWriter): Uint8Array {
+  const out = w.finish().slice();
+  w.reset();
+  return out;
+}
+
 /** Where a netisr's output goes (the transport adapter in main.ts / the embedded runner). */
 export interface NetisrOutput {
   /** A batch for TX ring `ring` of interface `ifname`. The buffer is given away. */
@@ -535,7 +546,7 @@ export class Netisr {
     let w = this.rdw.get(cpu);
     if (w === undefined) this.rdw.set(cpu, (w = new FrameBatchWriter()));
     if (!copyFrame(w, buf, off, len, hash, ring)) {
-      this.output.redispatch(cpu, w.take());
+      this.output.redispatch(cpu, takeExact(w));
       this.stats.batchesPortOut++;
       copyFrame(w, buf, off, len, hash, ring);
     }
@@ -544,7 +555,7 @@ export class Netisr {
   private flushRedispatch(): void {
     for (const [cpu, w] of this.rdw) {
       if (w.count === 0) continue;
-      this.output.redispatch(cpu, w.take());
+      this.output.redispatch(cpu, takeExact(w));
       this.stats.batchesPortOut++;
     }
   }
@@ -566,7 +577,7 @@ export class Netisr {
     const w = this.txw[ifx];
     if (w === undefined || w.count === 0) return;
     const n = w.count;
-    this.emitTx(ifx, w.take(), n);
+    this.emitTx(ifx, takeExact(w), n);
   }
 
   private flushTx(): void {

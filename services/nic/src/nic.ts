@@ -32,6 +32,17 @@ import {
 import { NicMode, nicModel } from "./models.js";
 import { IntrModerator, moderationFor, type ModerationConfig } from "./moderation.js";
 
+/**
+ * The writer's batch in a buffer of exactly its size (a copy of the used bytes), and the
+ * writer emptied for reuse: a buffer handed to another thread costs its size there, and
+ * `take()` would hand over (and allocate anew) the whole capacity for every batch.
+ */
+function takeExact(w: FrameBatchWriter): Uint8Array {
+  const out = w.finish().slice();
+  w.reset();
+  return out;
+}
+
 export const NicDrop = {
   runt: "runt",
   oversize: "oversize",
@@ -232,7 +243,7 @@ export class Nic {
     nif.mods[ring].fire();
     if (w.count === 0) return;
     nif.stats.interrupts++;
-    this.t.publish(subjects.rx(this.c, nif.topo.ifname, ring), w.take(), { transfer: true });
+    this.t.publish(subjects.rx(this.c, nif.topo.ifname, ring), takeExact(w), { transfer: true });
   }
 
   private flushAll(nif: NicIf): void {
