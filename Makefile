@@ -45,3 +45,10 @@ helm-lint:
 	bash scripts/install-helm.sh >/dev/null
 	HELM_CACHE_HOME=$(CURDIR)/.helm/cache HELM_CONFIG_HOME=$(CURDIR)/.helm/config HELM_DATA_HOME=$(CURDIR)/.helm/data \
 	  .tools/bin/helm lint --strict helm/dfly-netstack
+
+# The whole system as containers on this machine (host networking) with Prometheus on 127.0.0.1:9090.
+up: images
+	bash scripts/local-stack.sh up
+
+down:
+	bash scripts/local-stack.sh down

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# `make up` / `make down`: the whole system as containers on this machine, the way the chart runs it —
+# the project's image (dfly-netstack:dev) for control, the NIC and N netisr CPUs (read-only root fs,
+# uid 1000, tmpfs /tmp), NATS with JetStream, and Prometheus (deploy/prometheus: the generated rules,
+# every service scraped). Host networking, everything on 127.0.0.1.
+#
+# Usage: scripts/local-stack.sh up|down|status
+# Env: DFLY_LOCAL_CPUS (2, at most 16: prometheus.yml scrapes 9464–9479) · DFLY_IMAGE (dfly-netstack:dev) ·
+#      DFLY_LOCAL_NATS_PORT (4222) · DFLY_LOCAL_NATS_MONITOR_PORT (8222) · DFLY_LOCAL_GRPC_PORT (50051) · DFLY_LOCAL_PROM_PORT (9090) ·
+#      DFLY_NIC_MODE (interrupt) · DFLY_NIC_MODEL (82599) · DFLY_NIC_RINGS (the model's)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+image=${DFLY_IMAGE:-dfly-netstack:dev}
+cpus=${DFLY_LOCAL_CPUS:-2}
+nats_port=${DFLY_LOCAL_NATS_PORT:-4222}
+nats_monitor_port=${DFLY_LOCAL_NATS_MONITOR_PORT:-8222}
+grpc_port=${DFLY_LOCAL_GRPC_PORT:-50051}
+prom_port=${DFLY_LOCAL_PROM_PORT:-9090}
+cluster=dfly
+label=dfly-netstack.local=1
+
+names() { docker ps -a --filter "label=$label" --format '{{.Names}}'; }
+
+wait_http() { # wait_http URL NAME
+  for _ in $(seq 1 150); do
+    if curl -sf -o /dev/null "$1" 2>/dev/null || node -e "fetch(process.argv[1]).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))" "$1" 2>/dev/null; then
+      return 0
+    fi
+    sleep 0.2
+  done
+  echo "local-stack: $2 not ready at $1; its log:" >&2
+  docker logs --tail 30 "$2" >&2 || true
+  return 1
+}
+
+run_service() { # run_service NAME KIND METRICS_PORT ENV...
+  local name=$1 kind=$2 port=$3; shift 3
+  local envs=()
+  for e in "$@"; do envs+=(-e "$e"); done
+  docker run -d --name "$name" --label "$label" --network host --read-only --tmpfs /tmp:rw,size=64m \
+    -e DFLY_CLUSTER=$cluster -e DFLY_NATS_URL="nats://127.0.0.1:$nats_port" -e DFLY_CONTROL_ADDR="127.0.0.1:$grpc_port" \
+    -e DFLY_METRICS_HOST=127.0.0.1 -e DFLY_METRICS_PORT="$port" "${envs[@]}" "$image" "$kind" >/dev/null
+}
+
+up() {
+  [[ "$cpus" =~ ^[0-9]+$ ]] && [ "$cpus" -ge 1 ] && [ "$cpus" -le 16 ] || { echo "local-stack: DFLY_LOCAL_CPUS=$cpus: want 1..16" >&2; exit 2; }
+  [ -z "$(names)" ] || { echo "local-stack: already up ($(names | tr '\n' ' ')); make down first" >&2; exit 1; }
+  docker image inspect "$image" >/dev/null 2>&1 || { echo "local-stack: no image $image: run make images" >&2; exit 1; }
+  bash "$root/scripts/build-base-images.sh" nats prometheus >/dev/null
+  local t0=$SECONDS
+  docker run -d --name dfly-local-nats --label "$label" --network host nats:2.9 \
+    -a 127.0.0.1 -p "$nats_port" -m "$nats_monitor_port" -js -sd /tmp/nats-js -n dfly-local >/dev/null
+  wait_http "http://127.0.0.1:$nats_monitor_port/healthz" dfly-local-nats
+  run_service dfly-local-control control 9463 DFLY_GRPC_HOST=127.0.0.1 DFLY_GRPC_PORT="$grpc_port"
+  wait_http "http://127.0.0.1:9463/readyz" dfly-local-control
+  run_service dfly-local-nic nic 9462 DFLY_IFNAME=ix0,ix1 DFLY_NIC_MODEL="${DFLY_NIC_MODEL:-82599}" \
+    DFLY_NIC_MODE="${DFLY_NIC_MODE:-interrupt}" ${DFLY_NIC_RINGS:+DFLY_NIC_RINGS=$DFLY_NIC_RINGS}
+  for ((c = 0; c < cpus; c++)); do
+    # As in the chart's StatefulSet: the CPU id, and POD_NAME with the ordinal.
+    run_service "dfly-local-netisr-$c" netisr $((9464 + c)) DFLY_CPU=$c POD_NAME="dfly-netisr-$c" POD_IP=127.0.0.1 \
+      DFLY_NIC_MODE="${DFLY_NIC_MODE:-interrupt}"
+  done
+  for ((c = 0; c < cpus; c++)); do wait_http "http://127.0.0.1:$((9464 + c))/readyz" "dfly-local-netisr-$c"; done
+  wait_http "http://127.0.0.1:9462/readyz" dfly-local-nic
+  docker run -d --name dfly-local-prometheus --label "$label" --network host --read-only \
+    --tmpfs /prometheus:rw,size=256m,uid=65534 -v "$root/deploy/prometheus:/etc/prometheus:ro" prom/prometheus:v2.42.0 \
+    --config.file=/etc/prometheus/prometheus.yml --storage.tsdb.path=/prometheus \
+    --web.listen-address="127.0.0.1:$prom_port" --web.enable-lifecycle >/dev/null
+  wait_http "http://127.0.0.1:$prom_port/-/ready" dfly-local-prometheus
+  echo "local-stack: up in $((SECONDS - t0)) s: NATS 127.0.0.1:$nats_port, control 127.0.0.1:$grpc_port, NIC ix0+ix1, $cpus netisr CPUs, Prometheus http://127.0.0.1:$prom_port"
+  echo "  export DFLY_CONTROL_ADDR=127.0.0.1:$grpc_port DFLY_NATS_URL=nats://127.0.0.1:$nats_port"
+  echo "  npx dfly route add 10.0.0.0/8 198.18.1.2; npx dfly route verify; npx dfly netstat -s --per-cpu"
+  echo "  Grafana: deploy/grafana/ (dashboards/dfly-netstack.json, provisioning for this Prometheus)"
+}
+
+down() {
+  local n
+  n=$(names)
+  if [ -z "$n" ]; then echo "local-stack: nothing is up"; return 0; fi
+  # netisr CPUs first (they deregister), then the rest.
+  # shellcheck disable=SC2086
+  docker stop -t 10 $(echo "$n" | grep netisr || true) >/dev/null 2>&1 || true
+  # shellcheck disable=SC2086
+  docker rm -f $n >/dev/null
+  echo "local-stack: removed $(echo "$n" | tr '\n' ' ')"
+}
+
+status() {
+  docker ps -a --filter "label=$label" --format 'table {{.Names}}\t{{.Status}}'
+}
+
+case "${1:-}" in
+  up) up ;;
+  down) down ;;
+  status) status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
