@@ -62,6 +62,13 @@ interface PolledRing {
   rx: RxRing;
 }
 
+interface RingSub {
+  ifx: number;
+  ring: number;
+  sub: Subscription;
+  polled?: PolledRing;
+}
+
 /** The route a replicated RouteSpec describes, as table attributes (control's routeAttrsOf). */
 export function routeAttrsOfSpec(r: RouteSpec): RouteAttrs {
   const a: RouteAttrs = {};
@@ -83,7 +90,8 @@ export class NetisrService {
   private readonly t: Transport;
   private readonly c: string;
   private readonly o: NetisrServiceOptions;
-  private ringSubs: Subscription[] = [];
+  /** RX ring subscriptions by `ifname/ring/mode`. */
+  private readonly rings = new Map<string, RingSub>();
   private portSub: Subscription | undefined;
   private polled: PolledRing[] = [];
   readonly iopoll: IopollCtx;
@@ -134,27 +142,46 @@ export class NetisrService {
     this.o.onChange?.();
   }
 
+  /**
+   * Subscribes the RX rings this CPU owns under the current topology. A ring that stays this
+   * CPU's (same interface, ring and mode) keeps its subscription, so nothing published on it
+   * during a topology change is lost; rings given away are unsubscribed (frames already queued
+   * in a polled ring are still processed), new ones subscribed.
+   */
   private subscribeRings(): void {
-    for (const s of this.ringSubs) s.unsubscribe();
-    this.ringSubs = [];
-    const oldPolled = new Map(this.polled.map((p) => [`${this.netisr.interfaces[p.ifx]?.ifname}/${p.ring}`, p]));
-    this.polled = [];
-    if (this.closed) return;
-    for (const ifp of this.netisr.interfaces) {
-      const polling = ifp.topo.mode === "polling";
-      for (const ring of ifp.rxRings) {
-        const subject = subjects.rx(this.c, ifp.ifname, ring);
-        const ifx = ifp.index;
-        if (polling) {
-          const pr = oldPolled.get(`${ifp.ifname}/${ring}`) ?? { ifx, ring, rx: new RxRing(this.o.rxd ?? RXD_DEFAULT) };
-          pr.ifx = ifx;
-          this.polled.push(pr);
-          this.ringSubs.push(this.t.subscribe(subject, (m) => this.ringIn(pr, m.data)));
-        } else {
-          this.ringSubs.push(this.t.subscribe(subject, (m) => this.netisr.rxBatch(ifx, ring, m.data)));
-        }
+    const want = new Map<string, { ifx: number; ifname: string; ring: number; polling: boolean }>();
+    if (!this.closed) {
+      for (const ifp of this.netisr.interfaces) {
+        const polling = ifp.topo.mode === "polling";
+        for (const ring of ifp.rxRings) want.set(`${ifp.ifname}/${ring}/${polling ? "p" : "i"}`, { ifx: ifp.index, ifname: ifp.ifname, ring, polling });
       }
     }
+    for (const [key, r] of this.rings) {
+      if (want.has(key)) continue;
+      r.sub.unsubscribe();
+      this.rings.delete(key);
+    }
+    for (const [key, w] of want) {
+      const have = this.rings.get(key);
+      if (have) {
+        have.ifx = w.ifx;
+        if (have.polled) have.polled.ifx = w.ifx;
+        continue;
+      }
+      const rec: RingSub = { ifx: w.ifx, ring: w.ring, sub: undefined as unknown as Subscription };
+      const subject = subjects.rx(this.c, w.ifname, w.ring);
+      if (w.polling) {
+        const pr = { ifx: w.ifx, ring: w.ring, rx: new RxRing(this.o.rxd ?? RXD_DEFAULT) };
+        rec.polled = pr;
+        rec.sub = this.t.subscribe(subject, (m) => this.ringIn(pr, m.data));
+      } else {
+        rec.sub = this.t.subscribe(subject, (m) => this.netisr.rxBatch(rec.ifx, rec.ring, m.data));
+      }
+      this.rings.set(key, rec);
+    }
+    // Polled rings no longer owned keep draining until empty (their frames were accepted).
+    const active = [...this.rings.values()].filter((r) => r.polled).map((r) => r.polled!);
+    this.polled = [...active, ...this.polled.filter((p) => !active.includes(p) && !p.rx.empty)];
     if (this.polled.length > 0) this.startPolling();
     else this.stopPolling();
   }
@@ -337,8 +364,8 @@ export class NetisrService {
   async stop(): Promise<void> {
     this.closed = true;
     this.stopPolling();
-    for (const s of this.ringSubs) s.unsubscribe();
-    this.ringSubs = [];
+    for (const r of this.rings.values()) r.sub.unsubscribe();
+    this.rings.clear();
     this.portSub?.unsubscribe();
     this.portSub = undefined;
   }

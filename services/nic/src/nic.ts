@@ -87,11 +87,11 @@ class NicIf {
   readonly mods: IntrModerator[];
   readonly added: Int32Array;
   readonly rdrMask: number;
-  readonly subs: Subscription[] = [];
 
   constructor(
     readonly topo: InterfaceTopology,
-    readonly stats: NicIfStats,
+    /** Replaced when the counters grow (more rings). */
+    public stats: NicIfStats,
     mod: ModerationConfig,
   ) {
     this.mode = topo.mode === NicMode.polling ? NicMode.polling : NicMode.interrupt;
@@ -115,6 +115,8 @@ export class Nic {
   private readonly nowUs: () => number;
   private readonly modOverride: Partial<ModerationConfig>;
   private ifs = new Map<string, NicIf>();
+  /** Wire-in and TX subscriptions per interface name (stable across topology changes). */
+  private readonly subs = new Map<string, Subscription[]>();
   /** Counters survive topology changes (keyed by interface name). */
   readonly stats = new Map<string, NicIfStats>();
   private readonly cursor = new FrameBatchCursor();
@@ -134,27 +136,24 @@ export class Nic {
     return [...this.ifs.values()].map((i) => i.topo);
   }
 
-  /** Installs (or replaces, on a topology change) the interfaces' steering state and subscriptions. */
+  /**
+   * Installs (or replaces, on a topology change) the interfaces' steering state. The wire and
+   * TX subscriptions of an interface that stays are kept (only its ring map changes), so no
+   * frame is lost while the CPUs come and go; frames waiting for an interrupt are delivered
+   * under the old map first.
+   */
   setInterfaces(list: readonly InterfaceTopology[]): void {
-    for (const i of this.ifs.values()) {
+    const keep = new Set(list.map((t) => t.ifname));
+    for (const [ifname, i] of this.ifs) {
       this.flushAll(i);
-      for (const s of i.subs) s.unsubscribe();
+      if (!keep.has(ifname)) {
+        for (const sub of this.subs.get(ifname) ?? []) sub.unsubscribe();
+        this.subs.delete(ifname);
+      }
     }
     this.ifs = new Map();
     for (const topo of list) {
-      let st = this.stats.get(topo.ifname);
-      if (!st || st.rxFrames.length !== topo.rings) {
-        const fresh = new NicIfStats(topo.rings);
-        if (st) {
-          fresh.rxFrames.set(st.rxFrames.subarray(0, Math.min(topo.rings, st.rxFrames.length)));
-          fresh.txFrames.set(st.txFrames.subarray(0, Math.min(topo.rings, st.txFrames.length)));
-          for (const [k, v] of st.dropped) fresh.dropped.set(k, v);
-          fresh.rxBatches = st.rxBatches;
-          fresh.interrupts = st.interrupts;
-        }
-        st = fresh;
-        this.stats.set(topo.ifname, st);
-      }
+      const st = this.statsFor(topo.ifname, topo.rings);
       let intrRate = 8000;
       try {
         intrRate = nicModel(topo.model).intrRate;
@@ -162,15 +161,42 @@ export class Nic {
         // unknown model name in a pushed topology: keep the ix default rate
       }
       const mod = { ...moderationFor(intrRate), ...this.modOverride };
-      const nif = new NicIf(topo, st, mod);
-      this.ifs.set(topo.ifname, nif);
-      if (this.closed) continue;
-      nif.subs.push(this.t.subscribe(subjects.wireIn(this.c, topo.ifname), (m) => this.wireIn(nif, m)));
-      for (let r = 0; r < topo.rings; r++) {
-        const ring = r;
-        nif.subs.push(this.t.subscribe(subjects.tx(this.c, topo.ifname, r), (m) => this.txIn(nif, ring, m)));
-      }
+      this.ifs.set(topo.ifname, new NicIf(topo, st, mod));
+      if (this.closed || this.subs.has(topo.ifname)) continue;
+      const ifname = topo.ifname;
+      const txPrefix = subjects.tx(this.c, ifname, 0).slice(0, -1);
+      this.subs.set(ifname, [
+        this.t.subscribe(subjects.wireIn(this.c, ifname), (m) => {
+          const nif = this.ifs.get(ifname);
+          if (nif) this.wireIn(nif, m);
+          else this.statsFor(ifname, 0).drop(NicDrop.notopology);
+        }),
+        this.t.subscribe(`${txPrefix}*`, (m) => {
+          const ring = Number(m.subject.slice(txPrefix.length));
+          if (Number.isInteger(ring) && ring >= 0 && ring < 4096) this.txIn(ifname, ring, m);
+        }),
+      ]);
     }
+  }
+
+  /** The counters of an interface, grown to at least `rings` rings (kept across topology changes). */
+  private statsFor(ifname: string, rings: number): NicIfStats {
+    let st = this.stats.get(ifname);
+    if (!st || st.rxFrames.length < rings) {
+      const fresh = new NicIfStats(Math.max(rings, st?.rxFrames.length ?? 0));
+      if (st) {
+        fresh.rxFrames.set(st.rxFrames);
+        fresh.txFrames.set(st.txFrames);
+        for (const [k, v] of st.dropped) fresh.dropped.set(k, v);
+        fresh.rxBatches = st.rxBatches;
+        fresh.interrupts = st.interrupts;
+      }
+      st = fresh;
+      this.stats.set(ifname, st);
+      const nif = this.ifs.get(ifname);
+      if (nif) nif.stats = st;
+    }
+    return st;
   }
 
   /** A wire batch arrived from the link partner. */
@@ -271,13 +297,14 @@ export class Nic {
   }
 
   /** A TX ring batch from a CPU: out on the wire as is. */
-  private txIn(nif: NicIf, ring: number, m: Msg): void {
+  private txIn(ifname: string, ring: number, m: Msg): void {
+    const st = this.statsFor(ifname, ring + 1);
     if (validateFrameBatch(m.data) !== null) {
-      nif.stats.drop(NicDrop.badbatch);
+      st.drop(NicDrop.badbatch);
       return;
     }
-    nif.stats.txFrames[ring] += frameBatchCount(m.data);
-    this.t.publish(subjects.wireOut(this.c, nif.topo.ifname), m.data, { transfer: true });
+    st.txFrames[ring] += frameBatchCount(m.data);
+    this.t.publish(subjects.wireOut(this.c, ifname), m.data, { transfer: true });
   }
 
   /** Delivers everything pending now (tests; shutdown). */
@@ -290,7 +317,8 @@ export class Nic {
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    for (const i of this.ifs.values()) for (const s of i.subs) s.unsubscribe();
+    for (const subs of this.subs.values()) for (const sub of subs) sub.unsubscribe();
+    this.subs.clear();
   }
 
   /** Snapshot for reports and stats replies. */
