@@ -11,6 +11,7 @@ import type { InterfaceTopology, TopologyMsg, Transport } from "@dfly/transport"
 import type { Registry } from "prom-client";
 import { ifnetUnsteered } from "./ifnet.js";
 import { nicMetrics, serveNicMetrics } from "./metrics.js";
+import type { ImpairConfig } from "./impair.js";
 import type { ModerationConfig } from "./moderation.js";
 import { Nic } from "./nic.js";
 
@@ -23,6 +24,7 @@ export interface StartNicOptions {
   controlAddr?: string;
   interfaces?: readonly InterfaceTopology[];
   moderation?: Partial<ModerationConfig>;
+  impair?: ImpairConfig;
   maxFrame?: number;
   metricsPort?: number;
   metricsHost?: string;
@@ -57,6 +59,7 @@ export async function startNic(o: StartNicOptions): Promise<NicHandle> {
     cluster: o.cluster,
     interfaces: o.interfaces ?? o.specs.map(ifnetUnsteered),
     ...(o.moderation ? { moderation: o.moderation } : {}),
+    ...(o.impair ? { impair: o.impair } : {}),
     ...(o.maxFrame !== undefined ? { maxFrame: o.maxFrame } : {}),
   });
   let epoch = 0;

@@ -10,6 +10,7 @@ export {
   type NicModel,
 } from "./models.js";
 export { nicInterfaceSpec, ifnetTopology, ifnetUnsteered, ifUnit, defaultIfAddress, IfnetConfigError, type IfnetConfig } from "./ifnet.js";
+export { Impairment, checkImpair, ImpairConfigError, type ImpairConfig } from "./impair.js";
 export { IntrModerator, moderationFor, ModerationConfigError, type ModerationConfig } from "./moderation.js";
 export { Nic, NicIfStats, NicDrop, NIC_MAX_FRAME_DEFAULT, type NicOptions, type NicDropReason } from "./nic.js";
 export { nicMetrics, serveNicMetrics } from "./metrics.js";

@@ -6,12 +6,14 @@
  *   names) · DFLY_NIC_MODEL (default 82599) · DFLY_NIC_RINGS (default: all the mode can use) ·
  *   DFLY_NIC_MODE (interrupt|polling, default interrupt) · DFLY_POLLHZ (6000) ·
  *   DFLY_NIC_ADDRS (`ix0=198.18.0.1/24,ix1=198.18.1.1/24`; default 198.18.<unit>.1/24) ·
- *   DFLY_NIC_MODERATION_FRAMES (256) · DFLY_CLUSTER · DFLY_NATS_URL · DFLY_CONTROL_ADDR ·
+ *   DFLY_NIC_MODERATION_FRAMES (256) · DFLY_NIC_LOSS / DFLY_NIC_REORDER (probabilities, wire-out
+ *   impairments, default 0) · DFLY_NIC_DELAY_MS (0) · DFLY_CLUSTER · DFLY_NATS_URL · DFLY_CONTROL_ADDR ·
  *   DFLY_METRICS_PORT (9462) · DFLY_METRICS_HOST (0.0.0.0).
  */
 import { DEFAULT_CONTROL_ADDR, type InterfaceSpecT } from "@dfly/control";
 import { createTransport, DEFAULT_CLUSTER } from "@dfly/transport";
 import { startNic, type NicHandle } from "./device.js";
+import { checkImpair, ImpairConfigError, type ImpairConfig } from "./impair.js";
 import { nicInterfaceSpec } from "./ifnet.js";
 import { DEFAULT_NIC_MODEL, NicMode, parseNicMode } from "./models.js";
 
@@ -23,6 +25,7 @@ export interface NicProcessConfig {
   metricsHost: string;
   specs: InterfaceSpecT[];
   moderationFrames: number;
+  impair: ImpairConfig;
 }
 
 export class NicEnvError extends Error {
@@ -46,6 +49,30 @@ export function parseIfAddrs(s: string | undefined): Map<string, string[]> {
     out.set(m[1], [...(out.get(m[1]) ?? []), m[2]]);
   }
   return out;
+}
+
+function impairFromEnv(env: NodeJS.ProcessEnv): ImpairConfig {
+  const num = (name: string) => {
+    const v = env[name];
+    if (v === undefined || v === "") return undefined;
+    const n = Number(v);
+    if (!Number.isFinite(n)) throw new NicEnvError(`${name}=${v} is not a number`);
+    return n;
+  };
+  const c: ImpairConfig = {};
+  const loss = num("DFLY_NIC_LOSS");
+  const reorder = num("DFLY_NIC_REORDER");
+  const delayMs = num("DFLY_NIC_DELAY_MS");
+  if (loss !== undefined) c.loss = loss;
+  if (reorder !== undefined) c.reorder = reorder;
+  if (delayMs !== undefined) c.delayMs = delayMs;
+  try {
+    checkImpair(c);
+  } catch (err) {
+    if (err instanceof ImpairConfigError) throw new NicEnvError(err.message);
+    throw err;
+  }
+  return c;
 }
 
 export function nicConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NicProcessConfig {
@@ -77,6 +104,7 @@ export function nicConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NicProce
     metricsHost: env.DFLY_METRICS_HOST || "0.0.0.0",
     specs,
     moderationFrames: int("DFLY_NIC_MODERATION_FRAMES", env.DFLY_NIC_MODERATION_FRAMES, 256, 1, 16384),
+    impair: impairFromEnv(env),
   };
 }
 
@@ -93,6 +121,7 @@ export async function main(cfg: NicProcessConfig = nicConfigFromEnv(), log: (s: 
       metricsPort: cfg.metricsPort,
       metricsHost: cfg.metricsHost,
       moderation: { frames: cfg.moderationFrames },
+      impair: cfg.impair,
     });
   } catch (err) {
     await transport.close();

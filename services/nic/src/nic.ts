@@ -30,6 +30,7 @@ import {
   type Transport,
 } from "@dfly/transport";
 import { NicMode, nicModel } from "./models.js";
+import { checkImpair, Impairment, type ImpairConfig } from "./impair.js";
 import { IntrModerator, moderationFor, type ModerationConfig } from "./moderation.js";
 
 /**
@@ -48,6 +49,8 @@ export const NicDrop = {
   oversize: "oversize",
   badbatch: "badbatch",
   notopology: "notopology",
+  /** Lost on the link by a configured impairment (impair.ts). */
+  impair_loss: "impair_loss",
 } as const;
 export type NicDropReason = (typeof NicDrop)[keyof typeof NicDrop];
 
@@ -63,6 +66,8 @@ export interface NicOptions {
   maxFrame?: number;
   /** Microsecond clock (tests inject one). */
   nowUs?: () => number;
+  /** Impairments on every interface's wire-out (loss, delay, reordering). */
+  impair?: ImpairConfig;
 }
 
 /** Per-interface counters (the NIC's own; exported as dfly_nic_*). */
@@ -114,6 +119,9 @@ export class Nic {
   private readonly maxFrame: number;
   private readonly nowUs: () => number;
   private readonly modOverride: Partial<ModerationConfig>;
+  private readonly impairCfg: ImpairConfig | undefined;
+  private readonly impairs = new Map<string, Impairment>();
+  private readonly delayed = new Set<NodeJS.Timeout>();
   private ifs = new Map<string, NicIf>();
   /** Wire-in and TX subscriptions per interface name (stable across topology changes). */
   private readonly subs = new Map<string, Subscription[]>();
@@ -129,6 +137,8 @@ export class Nic {
     this.maxFrame = o.maxFrame ?? NIC_MAX_FRAME_DEFAULT;
     this.nowUs = o.nowUs ?? (() => performance.now() * 1000);
     this.modOverride = o.moderation ?? {};
+    if (o.impair) checkImpair(o.impair); // bad settings fail at construction, not on the first frame
+    this.impairCfg = o.impair;
     this.setInterfaces(o.interfaces);
   }
 
@@ -296,7 +306,7 @@ export class Nic {
     this.armTimer();
   }
 
-  /** A TX ring batch from a CPU: out on the wire as is. */
+  /** A TX ring batch from a CPU: out on the wire as is (through the link's impairments, if any). */
   private txIn(ifname: string, ring: number, m: Msg): void {
     const st = this.statsFor(ifname, ring + 1);
     if (validateFrameBatch(m.data) !== null) {
@@ -304,7 +314,35 @@ export class Nic {
       return;
     }
     st.txFrames[ring] += frameBatchCount(m.data);
-    this.t.publish(subjects.wireOut(this.c, ifname), m.data, { transfer: true });
+    const subject = subjects.wireOut(this.c, ifname);
+    const imp = this.impairment(ifname);
+    if (!imp) {
+      this.t.publish(subject, m.data, { transfer: true });
+      return;
+    }
+    const { batch, lost } = imp.apply(m.data);
+    if (lost > 0) st.drop(NicDrop.impair_loss, lost);
+    if (frameBatchCount(batch) === 0) return;
+    if (imp.cfg.delayMs <= 0) {
+      this.t.publish(subject, batch, { transfer: true });
+      return;
+    }
+    const timer = setTimeout(() => {
+      this.delayed.delete(timer);
+      if (!this.closed) this.t.publish(subject, batch, { transfer: true });
+    }, imp.cfg.delayMs);
+    this.delayed.add(timer);
+  }
+
+  private impairment(ifname: string): Impairment | undefined {
+    if (!this.impairCfg) return undefined;
+    let imp = this.impairs.get(ifname);
+    if (!imp) {
+      const unit = Number(/(\d+)$/.exec(ifname)?.[1] ?? 0);
+      imp = new Impairment({ ...this.impairCfg, seed: ((this.impairCfg.seed ?? 1) + unit * 0x9e3779b1) >>> 0 });
+      this.impairs.set(ifname, imp);
+    }
+    return imp.active ? imp : undefined;
   }
 
   /** Delivers everything pending now (tests; shutdown). */
@@ -316,6 +354,8 @@ export class Nic {
     this.flush();
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    for (const t of this.delayed) clearTimeout(t);
+    this.delayed.clear();
     this.timer = undefined;
     for (const subs of this.subs.values()) for (const sub of subs) sub.unsubscribe();
     this.subs.clear();

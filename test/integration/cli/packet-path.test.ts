@@ -46,10 +46,20 @@ describe("dfly run --workload forward (embedded)", () => {
     expect(rep.totals.forwarded).toBe(rep.pktgen.sent);
   });
 
-  it("prints a text report and refuses bad arguments", async () => {
+  it("loss on the link (a NIC impairment) is exactly what the sink misses", async () => {
+    const r = await run("run", "--cpus", "1", "--duration", "500ms", "--rate", "20000", "--loss", "0.02", "--json");
+    expect(r.code, r.err).toBe(0);
+    const rep = JSON.parse(r.out);
+    expect(rep.totals.forwarded).toBe(rep.pktgen.sent);
+    expect(rep.loss.lost).toBeGreaterThan(0);
+    expect(rep.loss.lost).toBe(rep.nic.ix1.dropped.impair_loss);
+  });
+
+  it("refuses bad arguments with a usage error", async () => {
     expect((await run("run", "--workload", "http")).code).toBe(2);
     expect((await run("run", "--duration", "soon")).code).toBe(2);
     expect((await run("run", "--cpus", "0")).code).toBe(2);
+    expect((await run("run", "--loss", "1.5")).code).toBe(2);
   });
 });
 

@@ -130,3 +130,33 @@ describe("Nic: TX", () => {
     nic.close();
   });
 });
+
+describe("Nic: link impairments on wire-out", () => {
+  it("loses frames at the configured rate (deterministic from the seed), counts them, and can reorder", async () => {
+    const [nicT, t] = await bus();
+    const topo = ifnetTopology(nicInterfaceSpec({ ifname: "ix1", model: "82599", mode: "interrupt", rings: 1 }), [0]);
+    const nic = new Nic({ transport: nicT, cluster: "c", interfaces: [topo], impair: { loss: 0.1, reorder: 0.2, seed: 42 } });
+    const out = collect(t, subjects.wireOut("c", "ix1"));
+    await t.flush();
+    await nicT.flush();
+    const fs = frames(1000);
+    for (let i = 0; i < 1000; i += 100) t.publish(subjects.tx("c", "ix1", 0), encodeFrameBatch(fs.slice(i, i + 100).map((data) => ({ data, hash: 0 }))));
+    await settle();
+    const got = out.flatMap((m) => {
+      const d = decodeFrameBatch(m.data);
+      return typeof d === "string" ? [] : d;
+    });
+    const lost = nic.stats.get("ix1")!.dropped.get(NicDrop.impair_loss) ?? 0;
+    expect(got.length + lost).toBe(1000);
+    expect(lost).toBeGreaterThan(50);
+    expect(lost).toBeLessThan(150);
+    const ports = got.map((f) => (f.data[20] << 8) | f.data[21]);
+    expect(ports.some((p, i) => i > 0 && p < ports[i - 1])).toBe(true); // reordered
+    expect(new Set(ports).size).toBe(got.length); // nothing duplicated
+    nic.close();
+  });
+
+  it("refuses impossible settings", () => {
+    expect(() => new Nic({ transport: undefined as unknown as Transport, cluster: "c", interfaces: [], impair: { loss: 2 } }).close()).toThrow(/probability/);
+  });
+});

@@ -31,7 +31,8 @@ export const nicCommand: Command = {
   summary: "run the emulated NIC(s): wire-in → RSS → RX ring subjects, TX rings → wire-out, /metrics",
   usage:
     "dfly nic [--ifname ix0[,ix1...]] [--model 82599|82576|x550|...] [--mode interrupt|polling] [--rings R] [--pollhz HZ]\n" +
-    "         [--addrs ix0=A.B.C.D/LEN,...] [--nats URL] [--control HOST:PORT] [--metrics-port N] [--cluster NAME]\n" +
+    "         [--addrs ix0=A.B.C.D/LEN,...] [--loss P] [--reorder P] [--delay-ms MS] [--nats URL] [--control HOST:PORT]\n" +
+    "         [--metrics-port N] [--cluster NAME]\n" +
     "  env: DFLY_IFNAME DFLY_NIC_MODEL DFLY_NIC_MODE DFLY_NIC_RINGS DFLY_POLLHZ DFLY_NIC_ADDRS DFLY_NATS_URL DFLY_CONTROL_ADDR\n" +
     "       DFLY_METRICS_PORT (9462) DFLY_CLUSTER",
   async run(argv: string[], io: CliIO): Promise<number> {
@@ -42,6 +43,9 @@ export const nicCommand: Command = {
       rings: "DFLY_NIC_RINGS",
       pollhz: "DFLY_POLLHZ",
       addrs: "DFLY_NIC_ADDRS",
+      loss: "DFLY_NIC_LOSS",
+      reorder: "DFLY_NIC_REORDER",
+      "delay-ms": "DFLY_NIC_DELAY_MS",
       nats: "DFLY_NATS_URL",
       control: "DFLY_CONTROL_ADDR",
       "metrics-port": "DFLY_METRICS_PORT",

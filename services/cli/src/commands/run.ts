@@ -27,7 +27,8 @@ export const runCommand: Command = {
   summary: "embedded mode: every part in one process, run a workload, print a per-CPU report",
   usage:
     "dfly run [--cpus N] [--workload forward] [--duration D] [--rate PPS] [--flows F] [--size BYTES]\n" +
-    "         [--dst PREFIX[,PREFIX...]] [--model 82599|82576|x550|...] [--mode interrupt|polling] [--rings R] [--json]\n" +
+    "         [--dst PREFIX[,PREFIX...]] [--model 82599|82576|x550|...] [--mode interrupt|polling] [--rings R] [--pollhz HZ]\n" +
+    "         [--loss P] [--json]\n" +
     "  defaults: 2 CPUs, 3s, 100000 pps, 1024 flows, 64-byte packets to 10.0.0.0/8, 82599, interrupt mode",
   async run(argv: string[], io: CliIO): Promise<number> {
     let v;
@@ -46,6 +47,7 @@ export const runCommand: Command = {
           mode: { type: "string" },
           rings: { type: "string" },
           pollhz: { type: "string" },
+          loss: { type: "string" },
           json: { type: "boolean", default: false },
         },
         allowPositionals: false,
@@ -57,6 +59,11 @@ export const runCommand: Command = {
     const workload = v.workload ?? "forward";
     if (workload !== "forward") throw new UsageError(`--workload ${workload}: only "forward" is implemented`);
     if (v.mode !== undefined && v.mode !== "interrupt" && v.mode !== "polling") throw new UsageError(`--mode ${v.mode}: want interrupt or polling`);
+    let loss: number | undefined;
+    if (v.loss !== undefined) {
+      loss = Number(v.loss);
+      if (!/^\d*\.?\d+$/.test(v.loss) || !(loss >= 0 && loss <= 1)) throw new UsageError(`--loss ${v.loss}: want a probability 0..1`);
+    }
     const r = await runForward({
       cpus: intOpt("cpus", v.cpus, 1, 128) ?? 2,
       durationMs: parseDuration(v.duration ?? "3s"),
@@ -68,6 +75,7 @@ export const runCommand: Command = {
       ...(v.mode ? { mode: v.mode as "interrupt" | "polling" } : {}),
       rings: intOpt("rings", v.rings, 1, 1024),
       pollhz: intOpt("pollhz", v.pollhz, 1, 30000),
+      ...(loss !== undefined ? { loss } : {}),
       log: v.json ? undefined : (s) => io.stderr(`${s}\n`),
     });
     io.stdout(v.json ? JSON.stringify(r, null, 2) + "\n" : formatForwardReport(r));

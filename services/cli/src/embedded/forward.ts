@@ -30,6 +30,8 @@ export interface ForwardRunOptions {
   batch?: number;
   moderation?: Partial<ModerationConfig>;
   pollhz?: number;
+  /** Probability that the link after ix1 loses a frame (NIC impairment; counted as impair_loss). */
+  loss?: number;
   log?: (s: string) => void;
 }
 
@@ -104,6 +106,7 @@ export async function runForward(o: ForwardRunOptions): Promise<ForwardReport> {
     routes: forwardRoutes(dst),
     ...(o.moderation ? { moderation: o.moderation } : {}),
     ...(o.pollhz !== undefined ? { ifpoll: { pollhz: o.pollhz } } : {}),
+    ...(o.loss !== undefined ? { impair: { loss: o.loss } } : {}),
     log,
   });
   try {

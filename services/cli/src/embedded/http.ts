@@ -47,6 +47,8 @@ export interface HttpShortRunReport extends HttpShortReport {
   listenerClose?: { cpu: number; atMs: number; migrated: number; dropped: number; heir: string; error?: string };
   /** Per-CPU TCP counters as the CPUs report them (netstat -s tcp). */
   tcpPerCpu: Record<string, number>[];
+  /** The NIC's counters (frames per ring, interrupts). */
+  nic: Record<string, { rx: number[]; tx: number[]; dropped: Record<string, number>; interrupts: number }>;
 }
 
 function forEachFrame(batch: Uint8Array, f: (frame: Uint8Array) => void): void {
@@ -117,8 +119,12 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
     let listenerClose: HttpShortRunReport["listenerClose"];
     const timers: NodeJS.Timeout[] = [];
     const side: Promise<unknown>[] = [];
-    const t0 = performance.now();
     client.start();
+    if (o.warmupMs) {
+      await new Promise((r) => setTimeout(r, o.warmupMs));
+      client.resetStats();
+    }
+    const t0 = performance.now();
     if (o.closeListener) {
       const { cpu, atMs } = o.closeListener;
       timers.push(
@@ -181,7 +187,9 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
       unfinished: drained ? 0 : client.active,
       server: { ...httpd, perCpu },
       client: { started: client.stats.started, ...cc },
+      ...(o.warmupMs ? { warmupMs: o.warmupMs } : {}),
       tcpPerCpu: snaps.map((s) => s.tcp?.tcp ?? {}),
+      nic: ec.nic.nic.snapshot(),
       ...(listenerClose ? { listenerClose } : {}),
     };
     client.close();
@@ -195,7 +203,10 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
 /** The report as text (what `dfly run --workload http-short` prints without --json). */
 export function formatHttpShortReport(r: HttpShortReport & Partial<Pick<HttpShortRunReport, "listenerClose">>): string {
   const out: string[] = [];
-  out.push(`dfly run --workload http-short (${r.mode}): ${r.cpus} server CPUs, ${r.clientCpus} client CPUs, ${r.clients} clients, ${r.durationMs} ms`);
+  out.push(
+    `dfly run --workload http-short (${r.mode}): ${r.cpus} server CPUs, ${r.clientCpus} client CPUs, ${r.clients} clients, ${r.durationMs} ms` +
+      (r.warmupMs ? ` (after ${r.warmupMs} ms warm-up)` : ""),
+  );
   out.push(`  tps ${r.tps}   latency avg ${r.latency.avgMs} ms  p50 ${r.latency.p50Ms} ms  p99 ${r.latency.p99Ms} ms  max ${r.latency.maxMs} ms`);
   out.push(`  completed ${r.completed}, errors ${r.errorCount}${r.errorCount ? ` (${Object.entries(r.errors).map(([k, v]) => `${k}=${v}`).join(" ")})` : ""}${r.unfinished ? `, ${r.unfinished} unfinished` : ""}`);
   out.push("");
