@@ -159,8 +159,8 @@ const enc = new TextEncoder();
 export class HttpClientHost {
   readonly host: TcpHost;
   readonly sockets: Sockets[];
-  readonly stats = new HttpClientStats();
-  readonly latency = new LatencyHistogram();
+  stats = new HttpClientStats();
+  latency = new LatencyHistogram();
   readonly ncpus: number;
   private readonly o: HttpClientHostOptions;
   private readonly clients: Client[] = [];
@@ -240,6 +240,12 @@ export class HttpClientHost {
         res(true);
       });
     });
+  }
+
+  /** Starts the measurement over (after a warm-up): counters and latencies of what completes from now on. */
+  resetStats(): void {
+    this.stats = new HttpClientStats();
+    this.latency = new LatencyHistogram();
   }
 
   get active(): number {

@@ -33,6 +33,11 @@ export interface HttpShortCommon {
   /** Concurrent clients. */
   clients: number;
   durationMs: number;
+  /**
+   * Load before the measured window starts (JIT warm-up, the first burst of SYNs); its
+   * connections are not counted (default 0).
+   */
+  warmupMs?: number;
   /** Client source addresses (default 16). */
   clientAddrs?: number;
   config?: Partial<TcpConfig>;
@@ -54,6 +59,8 @@ export interface HttpShortReport {
   completed: number;
   tps: number;
   latency: LatencySummary;
+  /** Warm-up before the measured window (not counted). */
+  warmupMs?: number;
   errors: Record<string, number>;
   errorCount: number;
   /** Connections still open when the drain gave up. */
@@ -123,6 +130,15 @@ export async function runHttpShortDirect(o: HttpShortDirectOptions): Promise<Htt
   let lastTick = now();
   let done = false;
   const tap = o.tap;
+  // The listener close happens right after a server step (from `atMs` on) that leaves
+  // handshakes in flight: the direct wire runs both hosts in lockstep, so a timer would land
+  // at the same phase every time, often one with no half-open connection to inherit.
+  let closeAt = Infinity;
+  const closeNow = () => {
+    closeAt = Infinity;
+    const w = o.closeListener ? server.workers[o.closeListener.worker] : undefined;
+    void w?.closeListener().catch(() => undefined);
+  };
   const pump = () => {
     let rounds = 0;
     client.flush();
@@ -135,6 +151,7 @@ export async function runHttpShortDirect(o: HttpShortDirectOptions): Promise<Htt
           if (tap) forEachFrame(b, (f) => tap(f, true));
           server.rxBatch(b);
         }
+        if (now() >= closeAt && server.host.syncaches.some((sc) => sc.count > 0)) closeNow();
         server.flush();
       }
       if (toClient.length) {
@@ -156,20 +173,19 @@ export async function runHttpShortDirect(o: HttpShortDirectOptions): Promise<Htt
     }
     if (!done) setImmediate(pump);
   };
-  const t0 = now();
   client.start();
   setImmediate(pump);
-  let closeTimer: NodeJS.Timeout | undefined;
-  if (o.closeListener) {
-    const { worker, atMs } = o.closeListener;
-    closeTimer = setTimeout(() => void server.workers[worker]?.closeListener().catch(() => undefined), atMs);
+  if (o.warmupMs) {
+    await new Promise((r) => setTimeout(r, o.warmupMs));
+    client.resetStats();
   }
+  const t0 = now();
+  if (o.closeListener) closeAt = t0 + o.closeListener.atMs;
   await new Promise((r) => setTimeout(r, o.durationMs));
   const completed = client.stats.completed;
   const elapsed = now() - t0;
   const drained = await client.stop(5000);
   done = true;
-  if (closeTimer) clearTimeout(closeTimer);
   o.inspect?.(server, client);
   const perCpu: HttpShortCpuRow[] = server.host.local.map((i) => {
     const s = server.host.cpu(i).stats;
@@ -191,6 +207,7 @@ export async function runHttpShortDirect(o: HttpShortDirectOptions): Promise<Htt
     unfinished: drained ? 0 : client.active,
     server: { ...httpdTotalsRow(server.totals()), perCpu },
     client: { started: client.stats.started, ...cc },
+    ...(o.warmupMs ? { warmupMs: o.warmupMs } : {}),
   };
   client.close();
   return report;
