@@ -221,7 +221,19 @@ describe("forwarding over NATS: 4 CPUs, 4 rings", () => {
 
     // Every malformed frame is accounted for: the NIC steered it (the netisr forwarded,
     // delivered or dropped it with a reason) — nothing vanished, nothing crashed.
-    await new Promise((r) => setTimeout(r, 200));
+    const rxNow = () => c.cpus.reduce((n, h) => n + h.service.snapshot().rx, 0);
+    const rxBefore = before.reduce((n, m) => n + sumOf(m, "dfly_netisr_rx_packets_total"), 0);
+    const until = Date.now() + 10_000;
+    while (rxNow() - rxBefore < good.sent + bad.length && Date.now() < until) await new Promise((r) => setTimeout(r, 25));
+    const settled = (h: (typeof c.cpus)[number]) => {
+      const s = h.service.snapshot();
+      return s.forwarded + s.delivered + s.droppedTotal;
+    };
+    let prev = -1;
+    while (c.cpus.reduce((n, h) => n + settled(h), 0) !== prev && Date.now() < until) {
+      prev = c.cpus.reduce((n, h) => n + settled(h), 0);
+      await new Promise((r) => setTimeout(r, 50));
+    }
     const after = await Promise.all(c.cpus.map((h) => scrape(h.metricsAddr!)));
     const nicAfter = await scrape(c.nic.metricsAddr!);
     const d = (name: string, f = "") => after.reduce((n, m, i) => n + sumOf(m, name, f) - sumOf(before[i], name, f), 0);

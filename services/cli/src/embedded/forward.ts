@@ -128,11 +128,12 @@ export async function runForward(o: ForwardRunOptions): Promise<ForwardReport> {
     await gen.run();
     clearTimeout(stop);
     const genMs = performance.now() - t0;
-    // Drain: wait until the sink has everything, or nothing more arrives for 300 ms.
+    // Drain: wait until the sink has everything, or nothing more arrived for 2 s (what is
+    // missing then is lost, and the report says so).
     ec.nic.nic.flush();
     let last = -1;
     let quietSince = Date.now();
-    while (sink.counter.pktgen < gen.sent && Date.now() - quietSince < 300) {
+    while (sink.counter.pktgen < gen.sent && Date.now() - quietSince < 2000) {
       await new Promise((r) => setTimeout(r, 20));
       ec.nic.nic.flush();
       if (sink.counter.pktgen !== last) {
