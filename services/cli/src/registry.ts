@@ -1,9 +1,12 @@
 import type { Command } from "./command.js";
 import { benchCoreCommands } from "./commands/bench-core.js";
 import { benchForwardCommands } from "./commands/bench-forward.js";
+import { benchTcpMemCommands } from "./commands/bench-tcpmem.js";
 import { controlCommands } from "./commands/control.js";
+import { httpCommands } from "./commands/http.js";
 import { ifconfigCommands } from "./commands/ifconfig.js";
 import { netstatCommands } from "./commands/netstat.js";
+import { netstatAnCommands } from "./commands/netstat-an.js";
 import { packetCommands } from "./commands/packet.js";
 import { pcapCommands } from "./commands/pcap.js";
 import { routeCommands } from "./commands/route.js";
@@ -18,9 +21,12 @@ import { upCommands } from "./commands/up.js";
 export const commands: Command[] = [
   ...benchCoreCommands,
   ...benchForwardCommands,
+  ...httpCommands,
+  ...benchTcpMemCommands,
   ...controlCommands,
   ...ifconfigCommands,
   ...netstatCommands,
+  ...netstatAnCommands,
   ...packetCommands,
   ...pcapCommands,
   ...routeCommands,

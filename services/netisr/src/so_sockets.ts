@@ -157,8 +157,6 @@ class FdRec {
   syncSend = false;
   sndbuf = 0;
   rcvbuf = 0;
-  so: So | null = null;
-  rconn: RemoteConn | null = null;
   listener: string | null = null;
   /** Listener: connections taken from other CPUs' queues, waiting for accept(). */
   pending: RemoteConn[] | null = null;
@@ -168,6 +166,23 @@ class FdRec {
   fetching: Set<number> | null = null;
   constructor(public handler: SockHandler | null) {}
 }
+
+/**
+ * A connected descriptor: kept small (it is per connection; issue 4's memory target counts
+ * it with the PCB, the TCB and the socket).
+ */
+class ConnRec {
+  kind = K_CONN;
+  /** SO_SYNCSEND was set (sends of a remote socket wait for the owner CPU). */
+  sync = false;
+  constructor(
+    public handler: SockHandler | null,
+    public so: So | null,
+    public rconn: RemoteConn | null,
+  ) {}
+}
+
+type Rec = FdRec | ConnRec;
 
 export interface SocketsOptions {
   host: TcpHost;
@@ -187,7 +202,7 @@ export class Sockets implements SoOwner, ListenOwner {
   readonly host: TcpHost;
   readonly cpu: number;
   readonly owner: string;
-  private readonly fds: (FdRec | undefined)[] = [];
+  private readonly fds: (Rec | undefined)[] = [];
   private readonly free: number[] = [];
   private readonly byListener = new Map<string, number>();
   private readonly byRemote = new Map<string, number>();
@@ -211,13 +226,27 @@ export class Sockets implements SoOwner, ListenOwner {
     o.host.owners.set(o.owner, this);
   }
 
-  private rec(fd: number): FdRec {
+  private rec(fd: number): Rec {
     const r = this.fds[fd];
     if (r === undefined || r.kind === K_CLOSED) throw new SockError("EBADF", `fd ${fd} is not an open socket`, fd);
     return r;
   }
 
-  private alloc(r: FdRec): number {
+  /** A descriptor that is not connected (new or listening). */
+  /** A connected descriptor (ENOTCONN otherwise). */
+  private conn(fd: number): ConnRec {
+    const r = this.rec(fd);
+    if (!(r instanceof ConnRec)) throw new SockError("ENOTCONN", "socket is not connected", fd);
+    return r;
+  }
+
+  private unconnected(fd: number, what: string): FdRec {
+    const r = this.rec(fd);
+    if (r instanceof ConnRec) throw new SockError(what === "connect" ? "EISCONN" : "EINVAL", `${what} on a connected socket`, fd);
+    return r;
+  }
+
+  private alloc(r: Rec): number {
     const fd = this.free.length ? this.free.pop()! : this.fds.length;
     this.fds[fd] = r;
     return fd;
@@ -251,6 +280,35 @@ export class Sockets implements SoOwner, ListenOwner {
   setsockopt(fd: number, opt: SockOpt, value: number | boolean): void {
     const r = this.rec(fd);
     const on = value === true || (typeof value === "number" && value !== 0);
+    if (opt === SockOpt.SO_SNDBUF || opt === SockOpt.SO_RCVBUF) {
+      if (typeof value !== "number" || !Number.isInteger(value) || value < 512 || value > 16 * 1024 * 1024) {
+        throw new SockError("EINVAL", `${opt} ${String(value)}: want an integer 512..16777216`, fd);
+      }
+    }
+    if (r instanceof ConnRec) {
+      const tp = r.so?.tp;
+      switch (opt) {
+        case SockOpt.SO_SYNCSEND:
+          r.sync = on;
+          return;
+        case SockOpt.SO_SNDBUF:
+          if (tp) tp.snd_hiwat = value as number;
+          if (r.rconn) this.remote!.setsockopt(r.rconn.cpu, r.rconn.id, opt, value);
+          return;
+        case SockOpt.TCP_NODELAY:
+          if (tp && tp.t_state !== TcpState.CLOSED) this.host.cpu(r.so!.cpu).engine.setNodelay(tp, on, this.host.now());
+          if (r.rconn) this.remote!.setsockopt(r.rconn.cpu, r.rconn.id, opt, on);
+          return;
+        case SockOpt.SO_RCVBUF:
+        case SockOpt.SO_KEEPALIVE:
+        case SockOpt.SO_REUSEADDR:
+          return; // takes effect for new connections only
+        case SockOpt.SO_REUSEPORT:
+          throw new SockError("EINVAL", "SO_REUSEPORT after bind/listen", fd);
+        default:
+          throw new SockError("EINVAL", `unknown option ${String(opt)}`, fd);
+      }
+    }
     switch (opt) {
       case SockOpt.SO_REUSEPORT:
         if (r.kind !== K_NEW) throw new SockError("EINVAL", "SO_REUSEPORT after bind/listen", fd);
@@ -265,31 +323,21 @@ export class Sockets implements SoOwner, ListenOwner {
         r.keepalive = on;
         return;
       case SockOpt.SO_SNDBUF:
-      case SockOpt.SO_RCVBUF: {
-        if (typeof value !== "number" || !Number.isInteger(value) || value < 512 || value > 16 * 1024 * 1024) {
-          throw new SockError("EINVAL", `${opt} ${String(value)}: want an integer 512..16777216`, fd);
-        }
-        if (opt === SockOpt.SO_SNDBUF) r.sndbuf = value;
-        else r.rcvbuf = value;
-        const tp = r.so?.tp;
-        if (tp && opt === SockOpt.SO_SNDBUF) tp.snd_hiwat = value;
-        if (r.rconn) this.remote!.setsockopt(r.rconn.cpu, r.rconn.id, opt, value);
+        r.sndbuf = value as number;
         return;
-      }
-      case SockOpt.TCP_NODELAY: {
+      case SockOpt.SO_RCVBUF:
+        r.rcvbuf = value as number;
+        return;
+      case SockOpt.TCP_NODELAY:
         r.nodelay = on;
-        const so = r.so;
-        if (so?.tp && so.tp.t_state !== TcpState.CLOSED) this.host.cpu(so.cpu).engine.setNodelay(so.tp, on, this.host.now());
-        if (r.rconn) this.remote!.setsockopt(r.rconn.cpu, r.rconn.id, opt, on);
         return;
-      }
       default:
         throw new SockError("EINVAL", `unknown option ${String(opt)}`, fd);
     }
   }
 
   bind(fd: number, laddr: number, lport: number): void {
-    const r = this.rec(fd);
+    const r = this.unconnected(fd, "bind");
     if (r.kind !== K_NEW) throw new SockError("EINVAL", "bind on a listening or connected socket", fd);
     if (!Number.isInteger(lport) || lport < 0 || lport > 65535) throw new SockError("EINVAL", `port ${lport} is not 0..65535`, fd);
     r.laddr = laddr >>> 0;
@@ -303,7 +351,7 @@ export class Sockets implements SoOwner, ListenOwner {
    * SO_REUSEPORT slot. Connections then announce themselves with ACCEPT events.
    */
   async listen(fd: number, backlog = -1): Promise<ListenReply> {
-    const r = this.rec(fd);
+    const r = this.unconnected(fd, "listen");
     if (r.kind !== K_NEW) throw new SockError("EINVAL", "listen on a connected or listening socket", fd);
     if (r.lport === 0) throw new SockError("EINVAL", "listen on an unbound socket (bind a port first)", fd);
     if (!this.backend) throw new SockError("EOPNOTSUPP", "no listen backend", fd);
@@ -336,7 +384,8 @@ export class Sockets implements SoOwner, ListenOwner {
 
   /** The listener id of a listening fd. */
   listenerId(fd: number): string | null {
-    return this.rec(fd).listener;
+    const r = this.rec(fd);
+    return r instanceof ConnRec ? null : r.listener;
   }
 
   /**
@@ -346,17 +395,14 @@ export class Sockets implements SoOwner, ListenOwner {
    */
   accept(fd: number, handler?: SockHandler | null): number {
     const r = this.rec(fd);
-    if (r.kind !== K_LISTEN || r.listener === null) throw new SockError("EINVAL", "accept on a socket that is not listening", fd);
+    if (r instanceof ConnRec || r.kind !== K_LISTEN || r.listener === null) throw new SockError("EINVAL", "accept on a socket that is not listening", fd);
     const h = handler === undefined ? r.handler : handler;
     if (!r.closing) {
       const rec = this.host.listener(r.listener);
       if (rec) {
         const so = this.host.accept(rec, this);
         if (so) {
-          const nr = new FdRec(h);
-          nr.kind = K_CONN;
-          nr.so = so;
-          const nfd = this.alloc(nr);
+          const nfd = this.alloc(new ConnRec(h, so, null));
           so.fd = nfd;
           const tp = so.tp!;
           if (tp.rcvCc > 0 || tp.t_flags & TF.CANTRCVMORE) queueMicrotask(() => this.kick(nfd, so));
@@ -367,10 +413,7 @@ export class Sockets implements SoOwner, ListenOwner {
     const p = r.pending;
     if (p && p.length > 0) {
       const c = p.shift()!;
-      const nr = new FdRec(h);
-      nr.kind = K_CONN;
-      nr.rconn = c;
-      const nfd = this.alloc(nr);
+      const nfd = this.alloc(new ConnRec(h, null, c));
       this.byRemote.set(`${c.cpu}/${c.id}`, nfd);
       if (c.bytes > 0 || c.eof || c.error) queueMicrotask(() => this.kickRemote(nfd, c));
       this.drainEarly(c);
@@ -383,7 +426,7 @@ export class Sockets implements SoOwner, ListenOwner {
 
   private kick(fd: number, so: So): void {
     const r = this.fds[fd];
-    if (!r || r.so !== so || !r.handler) return;
+    if (!(r instanceof ConnRec) || r.so !== so || !r.handler) return;
     const tp = so.tp!;
     if (tp.rcvCc > 0) r.handler(fd, SoEvent.READABLE, null);
     else if (tp.t_flags & TF.CANTRCVMORE) r.handler(fd, SoEvent.EOF, null);
@@ -391,7 +434,7 @@ export class Sockets implements SoOwner, ListenOwner {
 
   private kickRemote(fd: number, c: RemoteConn): void {
     const r = this.fds[fd];
-    if (!r || r.rconn !== c || !r.handler) return;
+    if (!(r instanceof ConnRec) || r.rconn !== c || !r.handler) return;
     if (c.bytes > 0) r.handler(fd, SoEvent.READABLE, null);
     else if (c.error) r.handler(fd, SoEvent.ERROR, c.error);
     else if (c.eof) r.handler(fd, SoEvent.EOF, null);
@@ -402,7 +445,7 @@ export class Sockets implements SoOwner, ListenOwner {
     const fd = this.byListener.get(rec.id);
     if (fd === undefined) return;
     const r = this.fds[fd];
-    if (!r || r.kind !== K_LISTEN) return;
+    if (!r || r instanceof ConnRec || r.kind !== K_LISTEN) return;
     if (this.host.cpus[cpu]) {
       if (!r.closing) r.handler?.(fd, SoEvent.ACCEPT, null);
       return;
@@ -415,7 +458,7 @@ export class Sockets implements SoOwner, ListenOwner {
     const fd = this.byListener.get(listener);
     if (fd === undefined) return;
     const r = this.fds[fd];
-    if (!r || r.kind !== K_LISTEN) return;
+    if (!r || r instanceof ConnRec || r.kind !== K_LISTEN) return;
     this.fetchRemote(fd, r, cpu);
   }
 
@@ -457,8 +500,7 @@ export class Sockets implements SoOwner, ListenOwner {
    * ERROR follows. Throws InpcbAddrNotAvailError when no local port is free.
    */
   connect(fd: number, faddr: number, fport: number): void {
-    const r = this.rec(fd);
-    if (r.kind === K_CONN) throw new SockError("EISCONN", "socket is already connected", fd);
+    const r = this.unconnected(fd, "connect");
     if (r.kind !== K_NEW) throw new SockError("EINVAL", "connect on a listening socket", fd);
     let laddr = r.laddr;
     if (laddr === INADDR_ANY) {
@@ -471,8 +513,9 @@ export class Sockets implements SoOwner, ListenOwner {
     if (r.sndbuf) opts.sndbuf = r.sndbuf;
     if (r.rcvbuf) opts.rcvbuf = r.rcvbuf;
     const so = this.host.connect(this.cpu, null, laddr, faddr >>> 0, fport, this, opts, r.lport);
-    r.kind = K_CONN;
-    r.so = so;
+    const c = new ConnRec(r.handler, so, null);
+    c.sync = r.syncSend;
+    this.fds[fd] = c;
     so.fd = fd;
   }
 
@@ -483,7 +526,7 @@ export class Sockets implements SoOwner, ListenOwner {
    * `data.length` means the send buffer is full; WRITABLE follows when there is room.
    */
   send(fd: number, data: Uint8Array): number {
-    const r = this.rec(fd);
+    const r = this.conn(fd);
     if (r.so) {
       const tp = r.so.tp;
       if (!tp) throw new SockError("ENOTCONN", "socket is not connected", fd);
@@ -499,7 +542,7 @@ export class Sockets implements SoOwner, ListenOwner {
 
   /** Synchronous send: resolves once the owner CPU took the data (the count it took). */
   async sendSync(fd: number, data: Uint8Array): Promise<number> {
-    const r = this.rec(fd);
+    const r = this.conn(fd);
     if (r.so) return this.send(fd, data);
     const c = r.rconn;
     if (!c) throw new SockError("ENOTCONN", "socket is not connected", fd);
@@ -508,7 +551,7 @@ export class Sockets implements SoOwner, ListenOwner {
 
   /** Up to `max` bytes; an empty array when nothing is there yet (EAGAIN); null at end of stream. */
   recv(fd: number, max = 65536): Uint8Array | null {
-    const r = this.rec(fd);
+    const r = this.conn(fd);
     if (r.so) {
       const tp = r.so.tp;
       if (!tp) throw new SockError("ENOTCONN", "socket is not connected", fd);
@@ -534,7 +577,7 @@ export class Sockets implements SoOwner, ListenOwner {
   // ---- shutdown(2), close(2) ----
 
   shutdown(fd: number): void {
-    const r = this.rec(fd);
+    const r = this.conn(fd);
     if (r.so) {
       const tp = r.so.tp;
       if (!tp) throw new SockError("ENOTCONN", "socket is not connected", fd);
@@ -555,7 +598,11 @@ export class Sockets implements SoOwner, ListenOwner {
    */
   close(fd: number, abort = false): Promise<ListenCloseReply> | undefined {
     const r = this.rec(fd);
-    if (r.kind === K_LISTEN) return this.closeListener(fd, r);
+    if (!(r instanceof ConnRec)) {
+      if (r.kind === K_LISTEN) return this.closeListener(fd, r);
+      this.release(fd);
+      return undefined;
+    }
     if (r.so) {
       const so = r.so;
       so.owner = null;
@@ -595,7 +642,7 @@ export class Sockets implements SoOwner, ListenOwner {
 
   private finishListenerClose(fd: number): void {
     const r = this.fds[fd];
-    if (!r || r.kind !== K_LISTEN) return;
+    if (!r || r instanceof ConnRec || r.kind !== K_LISTEN) return;
     if (r.listener) this.byListener.delete(r.listener);
     const h = r.handler;
     this.release(fd);
@@ -607,13 +654,13 @@ export class Sockets implements SoOwner, ListenOwner {
   /** The addresses and state of a connected fd. */
   info(fd: number): { cpu: number; laddr: number; lport: number; faddr: number; fport: number; state: string; remote: boolean } {
     const r = this.rec(fd);
+    if (!(r instanceof ConnRec)) return { cpu: this.cpu, laddr: r.laddr, lport: r.lport, faddr: 0, fport: 0, state: r.kind === K_LISTEN ? "LISTEN" : "CLOSED", remote: false };
     if (r.so) {
       const i = r.so.inp;
       return { cpu: r.so.cpu, laddr: i.laddr, lport: i.lport, faddr: i.faddr, fport: i.fport, state: r.so.state, remote: false };
     }
-    const c = r.rconn;
-    if (c) return { cpu: c.cpu, laddr: c.laddr, lport: c.lport, faddr: c.faddr, fport: c.fport, state: c.error ? "CLOSED" : c.eof ? "CLOSE_WAIT" : "ESTABLISHED", remote: true };
-    return { cpu: this.cpu, laddr: r.laddr, lport: r.lport, faddr: 0, fport: 0, state: r.kind === K_LISTEN ? "LISTEN" : "CLOSED", remote: false };
+    const c = r.rconn!;
+    return { cpu: c.cpu, laddr: c.laddr, lport: c.lport, faddr: c.faddr, fport: c.fport, state: c.error ? "CLOSED" : c.eof ? "CLOSE_WAIT" : "ESTABLISHED", remote: true };
   }
 
   // ---- events ----
@@ -623,7 +670,7 @@ export class Sockets implements SoOwner, ListenOwner {
     const fd = so.fd;
     if (fd < 0) return;
     const r = this.fds[fd];
-    if (!r || r.so !== so) return;
+    if (!(r instanceof ConnRec) || r.so !== so) return;
     r.handler?.(fd, ev, err);
   }
 
@@ -640,7 +687,7 @@ export class Sockets implements SoOwner, ListenOwner {
       return;
     }
     const r = this.fds[fd];
-    if (!r || !r.rconn) return;
+    if (!(r instanceof ConnRec) || !r.rconn) return;
     this.applyRemote(fd, r, r.rconn, ev, err, data);
   }
 
@@ -653,12 +700,12 @@ export class Sockets implements SoOwner, ListenOwner {
       const fd = this.byRemote.get(key);
       if (fd === undefined) return;
       const r = this.fds[fd];
-      if (!r || r.rconn !== c) return;
+      if (!(r instanceof ConnRec) || r.rconn !== c) return;
       for (const e of l) this.applyRemote(fd, r, c, e.ev, e.err, e.data);
     });
   }
 
-  private applyRemote(fd: number, r: FdRec, c: RemoteConn, ev: SoEvent, err: string | null, data?: Uint8Array): void {
+  private applyRemote(fd: number, r: ConnRec, c: RemoteConn, ev: SoEvent, err: string | null, data?: Uint8Array): void {
     if (ev === SoEvent.READABLE && data && data.length) {
       c.chunks.push(data);
       c.bytes += data.length;

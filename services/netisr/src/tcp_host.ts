@@ -99,8 +99,6 @@ export class So {
   owner: SoOwner | null = null;
   /** Id for remote access over the CPU's port (0 until given one). */
   id = 0;
-  /** Output route cache for the adapter (-1 unresolved). */
-  route = -1;
   tp: TcpCb | null = null;
   constructor(
     /** The CPU index that owns it. */

@@ -5,6 +5,7 @@
  */
 import { parseArgs } from "node:util";
 import { UsageError, type CliIO, type Command } from "../command.js";
+import { runHttpShortCli } from "./http.js";
 import { formatForwardReport, runForward } from "../embedded/forward.js";
 
 /** "3s", "500ms", "2m", "1.5s" → milliseconds. */
@@ -29,8 +30,13 @@ export const runCommand: Command = {
     "dfly run [--cpus N] [--workload forward] [--duration D] [--rate PPS] [--flows F] [--size BYTES]\n" +
     "         [--dst PREFIX[,PREFIX...]] [--model 82599|82576|x550|...] [--mode interrupt|polling] [--rings R] [--pollhz HZ]\n" +
     "         [--loss P] [--json]\n" +
+    "dfly run --workload http-short [--cpus N] [--client-cpus N] [--clients C] [--duration D] [--warmup D] [--pcap FILE]\n" +
+    "         [--transport embedded|nats|direct] [--nats URL] [--policy dragonfly|linux|linux_migrate_req] [--close-listener CPU@T] [--json]\n" +
     "  defaults: 2 CPUs, 3s, 100000 pps, 1024 flows, 64-byte packets to 10.0.0.0/8, 82599, interrupt mode",
   async run(argv: string[], io: CliIO): Promise<number> {
+    // The HTTP short-connection workload has options of its own (commands/http.ts).
+    const wl = argv.findIndex((a) => a === "--workload" || a.startsWith("--workload="));
+    if (wl >= 0 && (argv[wl] === "--workload=http-short" || argv[wl + 1] === "http-short")) return runHttpShortCli(argv, io);
     let v;
     try {
       v = parseArgs({
@@ -57,7 +63,7 @@ export const runCommand: Command = {
       throw new UsageError((e as Error).message);
     }
     const workload = v.workload ?? "forward";
-    if (workload !== "forward") throw new UsageError(`--workload ${workload}: only "forward" is implemented`);
+    if (workload !== "forward") throw new UsageError(`--workload ${workload}: want forward or http-short`);
     if (v.mode !== undefined && v.mode !== "interrupt" && v.mode !== "polling") throw new UsageError(`--mode ${v.mode}: want interrupt or polling`);
     let loss: number | undefined;
     if (v.loss !== undefined) {

@@ -1,0 +1,203 @@
+/**
+ * The HTTP short-connection workload from the command line:
+ *
+ *   dfly run --workload http-short [--cpus N] [--clients C] [--duration D] [--pcap FILE] ...
+ *   dfly bench http-short [--cpus N] [--transport embedded|nats] [--json]
+ *
+ * `run` prints tps and latency avg/p50/p99 and a per-CPU table; `--pcap` writes every frame of
+ * the wire (both directions, real bytes) as a pcap file (LINKTYPE_RAW) Wireshark opens.
+ * `bench` measures the same workload twice in one run — over the chosen transport and over
+ * the direct in-memory wire (the same engines, no NIC, no transport, one thread) — and prints
+ * JSON with the ratio.
+ */
+import { writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { runHttpShortDirect, type HttpShortReport } from "@dfly/apps";
+import { ListenerPolicy, PcapWriter } from "@dfly/core";
+import { UsageError, type CliIO, type Command } from "../command.js";
+import { formatHttpShortReport, runHttpShort, type HttpShortRunReport } from "../embedded/http.js";
+import { intOpt, parseDuration } from "./run.js";
+
+/** Frames kept for --pcap at most (memory bound; the rest are counted, not written). */
+export const PCAP_MAX_FRAMES = 2_000_000;
+
+const runOptions = {
+  cpus: { type: "string" },
+  "client-cpus": { type: "string" },
+  clients: { type: "string" },
+  duration: { type: "string" },
+  warmup: { type: "string" },
+  workload: { type: "string" },
+  transport: { type: "string" },
+  nats: { type: "string" },
+  pcap: { type: "string" },
+  policy: { type: "string" },
+  "close-listener": { type: "string" },
+  somaxconn: { type: "string" },
+  msl: { type: "string" },
+  json: { type: "boolean", default: false },
+} as const;
+
+function parse(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, options: runOptions, allowPositionals: false, strict: true }).values;
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+function policyOpt(v: string | undefined): ListenerPolicy | undefined {
+  if (v === undefined) return undefined;
+  if (!(Object.values(ListenerPolicy) as string[]).includes(v)) throw new UsageError(`--policy ${v}: want ${Object.values(ListenerPolicy).join(" | ")}`);
+  return v as ListenerPolicy;
+}
+
+function transportOpt(v: string | undefined, allowDirect: boolean): "embedded" | "nats" | "direct" {
+  const t = v ?? "embedded";
+  if (t === "embedded" || t === "nats" || (allowDirect && t === "direct")) return t;
+  throw new UsageError(`--transport ${t}: want embedded | nats${allowDirect ? " | direct" : ""}`);
+}
+
+function natsOpt(v: string | undefined): string | undefined {
+  if (v !== undefined && !/^nats:\/\/[^\s/]+:\d{1,5}$/.test(v)) throw new UsageError(`--nats ${v}: want nats://HOST:PORT`);
+  return v;
+}
+
+/** "CPU@MS" (e.g. 0@1000): close that CPU's httpd listener that far into the run. */
+function closeOpt(v: string | undefined, cpus: number): { cpu: number; atMs: number } | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+)@(\d+(?:\.\d+)?(?:ms|s)?)$/.exec(v);
+  if (!m) throw new UsageError(`--close-listener ${v}: want CPU@TIME, e.g. 0@1s`);
+  const cpu = Number(m[1]);
+  if (cpu >= cpus) throw new UsageError(`--close-listener ${v}: CPU ${cpu} is not in 0..${cpus - 1}`);
+  return { cpu, atMs: parseDuration(m[2]) };
+}
+
+/** `dfly run --workload http-short …` (run.ts hands these arguments over). */
+export async function runHttpShortCli(argv: string[], io: CliIO): Promise<number> {
+  const v = parse(argv);
+  const cpus = intOpt("cpus", v.cpus, 1, 128) ?? 2;
+  const clientCpus = intOpt("client-cpus", v["client-cpus"], 1, 128);
+  const clients = intOpt("clients", v.clients, 1, 100_000) ?? 256;
+  const durationMs = parseDuration(v.duration ?? "3s");
+  const warmupMs = v.warmup !== undefined ? parseDuration(v.warmup) : 500;
+  const transport = transportOpt(v.transport, true);
+  const policy = policyOpt(v.policy);
+  const somaxconn = intOpt("somaxconn", v.somaxconn, 1, 65535);
+  const msl = intOpt("msl", v.msl, 1, 120_000);
+  const natsUrl = natsOpt(v.nats);
+  const close = closeOpt(v["close-listener"], cpus);
+  let pcap: PcapWriter | undefined;
+  let captured = 0;
+  let skipped = 0;
+  const t0 = Date.now() / 1000;
+  const p0 = performance.now();
+  const tap = v.pcap
+    ? (f: Uint8Array) => {
+        if (captured >= PCAP_MAX_FRAMES) {
+          skipped++;
+          return;
+        }
+        pcap ??= new PcapWriter();
+        pcap.add(f, t0 + (performance.now() - p0) / 1000);
+        captured++;
+      }
+    : undefined;
+  const common = {
+    cpus,
+    clients,
+    durationMs,
+    warmupMs,
+    ...(clientCpus !== undefined ? { clientCpus } : {}),
+    ...(policy ? { policy } : {}),
+    ...(somaxconn !== undefined ? { somaxconn } : {}),
+    ...(msl !== undefined ? { config: { msl } } : {}),
+    ...(tap ? { tap } : {}),
+  };
+  let r: HttpShortReport | HttpShortRunReport;
+  if (transport === "direct") {
+    r = await runHttpShortDirect({ ...common, ...(close ? { closeListener: { worker: close.cpu, atMs: close.atMs } } : {}) });
+  } else {
+    r = await runHttpShort({
+      ...common,
+      transport,
+      ...(natsUrl ? { natsUrl } : {}),
+      ...(close ? { closeListener: close } : {}),
+      log: v.json ? undefined : (s) => io.stderr(`${s}\n`),
+    });
+  }
+  if (v.pcap) {
+    writeFileSync(v.pcap, (pcap ?? new PcapWriter()).bytes());
+    if (!v.json) io.stderr(`pcap: ${captured} frames written to ${v.pcap}${skipped ? ` (${skipped} more not kept: limit ${PCAP_MAX_FRAMES})` : ""}\n`);
+  }
+  io.stdout(v.json ? JSON.stringify({ ...r, ...(v.pcap ? { pcap: { file: v.pcap, frames: captured, skipped } } : {}) }, null, 2) + "\n" : formatHttpShortReport(r));
+  return 0;
+}
+
+export interface BenchHttpShortResult {
+  bench: "http-short";
+  transport: "embedded" | "nats";
+  cpus: number;
+  clients: number;
+  tps: number;
+  latency: HttpShortReport["latency"];
+  errors: number;
+  /** The direct in-memory wire, same engines and workload, measured in the same run. */
+  baselineTps: number;
+  baselineLatency: HttpShortReport["latency"];
+  ratio: number;
+  target: { milestoneTps: number; paperTps: number };
+  runs: { transport: HttpShortReport; baseline: HttpShortReport };
+}
+
+const benchCommand: Command = {
+  path: ["bench", "http-short"],
+  summary: "HTTP short-connection tps and latency over embedded|nats against the direct in-memory wire (ratio)",
+  usage:
+    "dfly bench http-short [--cpus N] [--client-cpus N] [--clients C] [--duration D] [--warmup D] [--transport embedded|nats] [--nats URL] [--json]\n" +
+    "  defaults: 2 CPUs, 256 clients, 3s after a 1s warm-up, embedded",
+  async run(argv, io) {
+    const v = parse(argv);
+    const cpus = intOpt("cpus", v.cpus, 1, 128) ?? 2;
+    const clientCpus = intOpt("client-cpus", v["client-cpus"], 1, 128);
+    const clients = intOpt("clients", v.clients, 1, 100_000) ?? 256;
+    const durationMs = parseDuration(v.duration ?? "3s");
+    const warmupMs = v.warmup !== undefined ? parseDuration(v.warmup) : 1000;
+    const transport = transportOpt(v.transport, false) as "embedded" | "nats";
+    const natsUrl = natsOpt(v.nats);
+    if (v.pcap || v["close-listener"] || v.workload) throw new UsageError("--pcap, --close-listener and --workload belong to dfly run");
+    const common = { cpus, clients, durationMs, warmupMs, ...(clientCpus !== undefined ? { clientCpus } : {}) };
+    const log = v.json ? () => undefined : (s: string) => io.stderr(`${s}\n`);
+    log(`baseline: direct in-memory wire, ${cpus} CPUs, ${clients} clients`);
+    const baseline = await runHttpShortDirect(common);
+    log(`${transport}: ${cpus} netisr CPUs, ${clients} clients`);
+    const run = await runHttpShort({ ...common, transport, ...(natsUrl ? { natsUrl } : {}) });
+    const res: BenchHttpShortResult = {
+      bench: "http-short",
+      transport,
+      cpus,
+      clients,
+      tps: run.tps,
+      latency: run.latency,
+      errors: run.errorCount,
+      baselineTps: baseline.tps,
+      baselineLatency: baseline.latency,
+      ratio: baseline.tps > 0 ? Math.round((run.tps / baseline.tps) * 1000) / 1000 : 0,
+      target: { milestoneTps: 50_000, paperTps: 207_000 },
+      runs: { transport: run, baseline },
+    };
+    if (v.json) {
+      io.stdout(JSON.stringify(res, null, 2) + "\n");
+      return 0;
+    }
+    io.stdout(
+      `dfly bench http-short (${transport}, ${cpus} CPUs, ${clients} clients, ${durationMs} ms after ${warmupMs} ms warm-up)\n` +
+        `  ${transport.padEnd(8)} tps ${String(run.tps).padStart(7)}   latency avg ${run.latency.avgMs} ms  p50 ${run.latency.p50Ms} ms  p99 ${run.latency.p99Ms} ms  errors ${run.errorCount}\n` +
+        `  ${"direct".padEnd(8)} tps ${String(baseline.tps).padStart(7)}   latency avg ${baseline.latency.avgMs} ms  p50 ${baseline.latency.p50Ms} ms  p99 ${baseline.latency.p99Ms} ms  errors ${baseline.errorCount}\n` +
+        `  ratio ${res.ratio}   (milestone 50000 tps embedded; the paper 207000)\n`,
+    );
+    return 0;
+  },
+};
+
+export const httpCommands: Command[] = [benchCommand];
