@@ -1,3 +1,6 @@
 export { dispatch } from "./dispatch.js";
 export { commands } from "./registry.js";
 export { UsageError, type CliIO, type Command } from "./command.js";
+export { runHttpShort, formatHttpShortReport, type HttpShortRunOptions, type HttpShortRunReport } from "./embedded/http.js";
+export { EmbeddedCluster, type EmbeddedOptions } from "./embedded/cluster.js";
+export { measureTcpMemory, type TcpMemResult } from "./bench/tcpmem.js";

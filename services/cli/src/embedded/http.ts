@@ -26,6 +26,9 @@ import {
 } from "@dfly/apps";
 import { parseRouteAddress } from "@dfly/core";
 import type { ModerationConfig } from "@dfly/nic";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { subjects } from "@dfly/transport";
 import { startLocalNats } from "../bench/forward.js";
 import { EmbeddedCluster } from "./cluster.js";
@@ -47,6 +50,10 @@ export interface HttpShortRunReport extends HttpShortReport {
   listenerClose?: { cpu: number; atMs: number; migrated: number; dropped: number; heir: string; error?: string };
   /** Per-CPU TCP counters as the CPUs report them (netstat -s tcp). */
   tcpPerCpu: Record<string, number>[];
+  /** What each CPU's httpd worker did (it may accept other CPUs' connections, e.g. as an heir). */
+  httpdPerCpu: { cpu: number; accepted: number; requests: number; responses: number; errors: number }[];
+  /** Segments each client CPU processed (the client host's own partition). */
+  clientPerCpu: { cpu: number; segsIn: number; segsOut: number; wrongcpu: number; connectMigrations: number }[];
   /** The NIC's counters (frames per ring, interrupts). */
   nic: Record<string, { rx: number[]; tx: number[]; dropped: Record<string, number>; interrupts: number }>;
 }
@@ -73,15 +80,21 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
   const mode = o.transport ?? "embedded";
   let nats: { url: string; stop(): Promise<void> } | undefined;
   let natsUrl = o.natsUrl;
+  let store: string | undefined;
   if (mode === "nats" && !natsUrl) {
-    nats = await startLocalNats(["-js"]);
+    // A fresh JetStream store: nothing from an earlier run (routes, listeners) is replayed.
+    store = mkdtempSync(join(tmpdir(), "dfly-nats-"));
+    nats = await startLocalNats(["-js", "-sd", store]);
     natsUrl = nats.url;
     log(`nats-server: ${natsUrl}`);
   }
+  // Over NATS the KV buckets are named after the cluster: a fresh name per run.
+  const cluster = mode === "nats" ? `httpshort${process.pid}x${Date.now().toString(36)}` : undefined;
   let ec: EmbeddedCluster | undefined;
   try {
     ec = await EmbeddedCluster.start({
       cpus: o.cpus,
+      ...(cluster ? { cluster } : {}),
       interfaces: [{ ifname: "ix0", model: "82599", mode: "interrupt" }],
       routes: [{ prefix: "198.18.0.0/24", ifname: "ix0" }],
       tcp: { config, somaxconn: o.somaxconn ?? 1024 },
@@ -98,6 +111,7 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
     const t = ec.transport;
     const wireIn = subjects.wireIn(ec.cluster, "ix0");
     const tap = o.tap;
+    let lastWire = performance.now();
     const clientCpus = o.clientCpus ?? o.cpus;
     const client = new HttpClientHost({
       cpus: clientCpus,
@@ -106,11 +120,13 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
       addrs: httpClientAddrs(o.clientAddrs ?? 16),
       config,
       send: (b) => {
+        lastWire = performance.now();
         if (tap) forEachFrame(b, (f) => tap(f, true));
         t.publish(wireIn, b, { transfer: true });
       },
     });
     const sub = t.subscribe(subjects.wireOut(ec.cluster, "ix0"), (m) => {
+      lastWire = performance.now();
       if (tap) forEachFrame(m.data, (f) => tap(f, false));
       client.rxBatch(m.data);
     });
@@ -148,6 +164,12 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
     const drained = await client.stop(5000);
     for (const x of timers) clearTimeout(x);
     await Promise.allSettled(side);
+    // The last FINs and ACKs are still on their way: wait for the wire to go quiet.
+    const settleEnd = performance.now() + 2000;
+    while (performance.now() - lastWire < 100 && performance.now() < settleEnd) {
+      ec.nic.nic.flush();
+      await new Promise((r) => setTimeout(r, 20));
+    }
     clearInterval(ticker);
     sub.unsubscribe();
     const snaps = (await Promise.all(ec.workers.map((w) => w.snapshot<WorkerSnap>()))).map((s) => s ?? {});
@@ -189,7 +211,15 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
       client: { started: client.stats.started, ...cc },
       ...(o.warmupMs ? { warmupMs: o.warmupMs } : {}),
       tcpPerCpu: snaps.map((s) => s.tcp?.tcp ?? {}),
+      httpdPerCpu: snaps.map((s, i) => {
+        const p = s.programs?.[0];
+        return { cpu: ec!.workers[i].cpu, accepted: p?.accepted ?? 0, requests: p?.requests ?? 0, responses: p?.responses ?? 0, errors: p?.errors ?? 0 };
+      }),
       nic: ec.nic.nic.snapshot(),
+      clientPerCpu: client.host.local.map((i) => {
+        const st = client.host.cpu(i).stats;
+        return { cpu: i, segsIn: st.segsIn, segsOut: st.segsOut, wrongcpu: st.wrongcpu, connectMigrations: client.host.pcb.stats[i].connectMigrations };
+      }),
       ...(listenerClose ? { listenerClose } : {}),
     };
     client.close();
@@ -197,6 +227,7 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
   } finally {
     await ec?.stop();
     await nats?.stop();
+    if (store) rmSync(store, { recursive: true, force: true });
   }
 }
 
