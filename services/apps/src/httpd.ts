@@ -46,6 +46,11 @@ export interface HttpdWorkerOptions {
   objectSize?: number;
   /** TCP_NODELAY on accepted sockets (nginx sets it; default true). */
   nodelay?: boolean;
+  /**
+   * Synchronous sends (the paper's comparison, §2.4): wait until the socket's CPU took the
+   * response before closing. Default asynchronous (send returns at once).
+   */
+  syncSend?: boolean;
 }
 
 export class HttpdStats {
@@ -221,6 +226,20 @@ export class HttpdWorker {
 
   private respond(fd: number, body: Uint8Array): void {
     const s = this.sockets;
+    if (this.o.syncSend) {
+      s.sendSync(fd, body).then(
+        (n) => {
+          if (n === body.length) this.stats.responses++;
+          else this.stats.errors++;
+          this.safeClose(fd);
+        },
+        () => {
+          this.stats.errors++;
+          this.safeClose(fd);
+        },
+      );
+      return;
+    }
     try {
       const n = s.send(fd, body);
       if (n === body.length) this.stats.responses++;
@@ -327,6 +346,7 @@ export interface HttpdProgramOptions {
   backlog?: number;
   /** Listen at once (default false: the parent calls "listen" on each CPU in order, so worker w gets SO_REUSEPORT slot w). */
   listenNow?: boolean;
+  syncSend?: boolean;
 }
 
 /**
@@ -341,6 +361,7 @@ export async function httpdProgram(ctx: ProgramContext): Promise<Program> {
     ...(o.port !== undefined ? { port: o.port } : {}),
     ...(o.objectSize !== undefined ? { objectSize: o.objectSize } : {}),
     ...(o.backlog !== undefined ? { backlog: o.backlog } : {}),
+    ...(o.syncSend ? { syncSend: true } : {}),
   });
   if (o.listenNow) await w.start();
   const snapshot = () => ({ ...w.stats, listening: w.listening, listener: w.listen ?? null, open: w.sockets.open });

@@ -15,7 +15,7 @@
 import { SockNetmsg } from "@dfly/control";
 import { decodeNetmsg, encodeNetmsg, subjects, type Subscription, type Transport } from "@dfly/transport";
 import type { SoEvent } from "./tcp_host.js";
-import type { RemoteConnInfo, SockOpt, SockRemote, Sockets } from "./so_sockets.js";
+import type { RemoteConnectRequest, RemoteConnInfo, SockOpt, SockRemote, Sockets } from "./so_sockets.js";
 
 export const b64 = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("base64");
 export const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "base64"));
@@ -79,6 +79,12 @@ export class PortSockRemote implements SockRemote {
   async accept(cpu: number, listener: string, owner: string, max: number): Promise<RemoteConnInfo[]> {
     const b = (await this.call(cpu, SockNetmsg.accept, "accept", { listener, owner, max })) as { conns?: (Omit<RemoteConnInfo, "data" | "cpu"> & { data?: string })[] };
     return (b.conns ?? []).map((c) => ({ ...c, cpu, ...(c.data ? { data: unb64(c.data) } : {}) }) as RemoteConnInfo);
+  }
+
+  async connect(cpu: number, req: RemoteConnectRequest): Promise<RemoteConnInfo> {
+    const b = (await this.call(cpu, SockNetmsg.connect, "connect", req)) as Omit<RemoteConnInfo, "data">;
+    if (!b || typeof b.id !== "number" || typeof b.cpu !== "number") throw new SockRemoteError(cpu, "connect", "bad reply");
+    return b;
   }
 
   send(cpu: number, id: number, data: Uint8Array): void {

@@ -113,9 +113,22 @@ export interface RemoteConnInfo {
   error?: string;
 }
 
+export interface RemoteConnectRequest {
+  owner: string;
+  /** 0: the CPU's primary address. */
+  laddr: number;
+  faddr: number;
+  fport: number;
+  nodelay?: boolean;
+  sndbuf?: number;
+  rcvbuf?: number;
+}
+
 /** Socket calls on another CPU (over its message port); see so_port.ts. */
 export interface SockRemote {
   accept(cpu: number, listener: string, owner: string, max: number): Promise<RemoteConnInfo[]>;
+  /** Active open from CPU `cpu` (it migrates to the owner CPU when the port search must). */
+  connect(cpu: number, req: RemoteConnectRequest): Promise<RemoteConnInfo>;
   /** Asynchronous send: returns at once. */
   send(cpu: number, id: number, data: Uint8Array): void;
   /** Synchronous send: resolves with the bytes the owner CPU took. */
@@ -146,6 +159,8 @@ const K_NEW = 0;
 const K_LISTEN = 1;
 const K_CONN = 2;
 const K_CLOSED = 3;
+/** A remote connect in flight (waiting for the CPU to name the socket). */
+const K_CONN_PENDING = 4;
 
 class FdRec {
   kind = K_NEW;
@@ -222,7 +237,9 @@ export class Sockets implements SoOwner, ListenOwner {
     this.remote = o.remote;
     this.source = o.source;
     this.acceptBatch = o.acceptBatch ?? 32;
-    o.host.cpu(o.cpu); // must be local
+    // A program without CPUs of its own (host.local empty) reaches everything over the ports.
+    if (o.host.local.length > 0) o.host.cpu(o.cpu);
+    else if (!o.remote) throw new SockError("EINVAL", "a program with no local CPU needs remote socket calls");
     o.host.owners.set(o.owner, this);
   }
 
@@ -502,6 +519,10 @@ export class Sockets implements SoOwner, ListenOwner {
   connect(fd: number, faddr: number, fport: number): void {
     const r = this.unconnected(fd, "connect");
     if (r.kind !== K_NEW) throw new SockError("EINVAL", "connect on a listening socket", fd);
+    if (!this.host.cpus[this.cpu]) {
+      this.connectRemote(fd, r, faddr >>> 0, fport);
+      return;
+    }
     let laddr = r.laddr;
     if (laddr === INADDR_ANY) {
       if (!this.source) throw new SockError("EINVAL", "unbound socket and no source address for this host", fd);
@@ -517,6 +538,46 @@ export class Sockets implements SoOwner, ListenOwner {
     c.sync = r.syncSend;
     this.fds[fd] = c;
     so.fd = fd;
+  }
+
+  /**
+   * connect() of a program with no CPU of its own: a netmsg to its home CPU's port, which
+   * places the connection (forwarding it to the owner CPU when needed). The descriptor
+   * becomes connected when the reply names the socket; CONNECTED or ERROR follows.
+   */
+  private connectRemote(fd: number, r: FdRec, faddr: number, fport: number): void {
+    if (!this.remote) throw new SockError("EOPNOTSUPP", "no remote socket calls", fd);
+    r.kind = K_CONN_PENDING;
+    this.remote
+      .connect(this.cpu, {
+        owner: this.owner,
+        laddr: r.laddr,
+        faddr,
+        fport,
+        ...(r.nodelay ? { nodelay: true } : {}),
+        ...(r.sndbuf ? { sndbuf: r.sndbuf } : {}),
+        ...(r.rcvbuf ? { rcvbuf: r.rcvbuf } : {}),
+      })
+      .then(
+        (c) => {
+          if (this.fds[fd] !== r) {
+            this.remote!.close(c.cpu, c.id, true); // closed while connecting
+            return;
+          }
+          const rc = new RemoteConn(c.cpu, c.id, c.laddr, c.lport, c.faddr, c.fport);
+          const cr = new ConnRec(r.handler, null, rc);
+          cr.sync = r.syncSend;
+          this.fds[fd] = cr;
+          this.byRemote.set(`${c.cpu}/${c.id}`, fd);
+          this.drainEarly(rc);
+        },
+        (err: Error) => {
+          if (this.fds[fd] !== r) return;
+          r.kind = K_NEW;
+          const h = r.handler;
+          h?.(fd, SoEvent.ERROR, err.message);
+        },
+      );
   }
 
   // ---- send(2), recv(2) ----

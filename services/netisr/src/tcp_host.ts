@@ -25,6 +25,7 @@
 import {
   INADDR_ANY,
   INP,
+  InpcbAddrInUseError,
   InpcbHost,
   InpcbStateError,
   IPPROTO,
@@ -195,7 +196,11 @@ export class TcpHostError extends Error {
 /** An operation on a CPU this thread does not run. */
 export class TcpNotLocalError extends Error {
   override readonly name = "TcpNotLocalError";
-  constructor(readonly cpu: number) {
+  constructor(
+    readonly cpu: number,
+    /** connect(): the local port the search chose (the owner CPU must use it). */
+    readonly lport = 0,
+  ) {
     super(`cpu ${cpu} is not run by this thread`);
   }
 }
@@ -421,6 +426,7 @@ export class TcpHost {
     this.out = o.output;
     this.traceFn = o.trace;
     this.remoteOwner = o.remoteOwner;
+    // `local: []`: a program's view with no CPU of its own (every socket call goes to a port).
     const local = o.local ?? Array.from({ length: o.ncpus }, (_, i) => i);
     for (const c of local) if (!Number.isInteger(c) || c < 0 || c >= o.ncpus) throw new TcpHostError(`local cpu ${c} is not in 0..${o.ncpus - 1}`);
     this.local = [...local];
@@ -447,7 +453,8 @@ export class TcpHost {
    * Returns false when the frame was not TCP or failed to decode.
    */
   inputFrame(frame: Uint8Array): boolean {
-    const first = this.cpus[this.local[0]]!;
+    const first = this.cpus[this.local[0]];
+    if (!first) return false;
     const d = tcpSegFromFrame(frame, first.engine.stats);
     if (!d.ok) {
       first.stats.badframes++;
@@ -595,17 +602,29 @@ export class TcpHost {
    * `pcb.stats[from].connectMigrations`), which must be run by this thread. The SYN leaves
    * from the owner CPU. Throws InpcbAddrNotAvailError / InpcbAddrInUseError.
    */
-  connect(from: number, so: So | null, laddr: number, faddr: number, fport: number, owner: SoOwner, opts: TcpConnOptions = {}, lport = 0): So {
+  connect(
+    from: number, so: So | null, laddr: number, faddr: number, fport: number, owner: SoOwner, opts: TcpConnOptions = {}, lport = 0,
+    /** `lport` was picked by another CPU's port search (a migrated connect): held for this destination only. */
+    searched = false,
+  ): So {
     const src = this.cpu(from);
     const pcb = this.pcb;
     const inp = pcb.alloc(from);
     let cpu: number;
     try {
-      if (lport !== 0) pcb.bind(inp, laddr, lport, {});
+      if (lport !== 0 && searched) {
+        inp.laddr = laddr;
+        inp.lport = lport;
+        inp.faddr = faddr;
+        inp.fport = fport;
+        inp.flags |= INP.ANONPORT;
+        if (pcb.lookupLocalRemote(laddr, lport, faddr, fport)) throw new InpcbAddrInUseError(laddr, lport, faddr, fport);
+        pcb.insPortHash(inp);
+      } else if (lport !== 0) pcb.bind(inp, laddr, lport, {});
       else inp.laddr = laddr;
       const place = tcpConnectPlace(pcb, inp, faddr, fport, from);
       cpu = place.cpu;
-      if (!this.cpus[cpu]) throw new TcpNotLocalError(cpu);
+      if (!this.cpus[cpu]) throw new TcpNotLocalError(cpu, place.lport);
       pcb.connect(inp, faddr, fport, cpu);
     } catch (err) {
       pcb.detach(inp);

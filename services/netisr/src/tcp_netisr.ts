@@ -35,7 +35,7 @@ import { ControlClient, SockNetmsg, isOwnerName, sockBodyListener, type Listener
 import { decodeNetmsg, encodeNetmsg, subjects, type Msg, type Transport } from "@dfly/transport";
 import type { LocalInput, Netisr } from "./netisr.js";
 import { TcpFrameQueue } from "./tcp_frames.js";
-import { SoEvent, So, TcpHost, type ListenOwner, type ListenerRec, type ListenerSpec, type SoOwner } from "./tcp_host.js";
+import { SoEvent, So, TcpHost, TcpNotLocalError, type ListenOwner, type ListenerRec, type ListenerSpec, type SoOwner } from "./tcp_host.js";
 import { Sockets, SockOpt, type ListenBackend, type ListenCloseReply, type ListenReply, type ListenRequest } from "./so_sockets.js";
 import { attachSockEvents, b64, PortSockRemote, unb64, type SockEventBody, type SockEventWire } from "./so_port.js";
 
@@ -472,6 +472,8 @@ export class TcpNetisr {
         else eng.close(tp, host.now());
         return;
       }
+      case SockNetmsg.connect:
+        return this.connect(host, b, ok, fail);
       case SockNetmsg.setopt: {
         const so = this.sockOf(b.id);
         if (!so?.tp) return;
@@ -483,6 +485,52 @@ export class TcpNetisr {
         this.stats.bad++;
         return fail(`unknown socket netmsg 0x${code.toString(16)}`);
     }
+  }
+
+  /**
+   * connect() for a program elsewhere (`tcp_connect`): the port search prefers a port whose
+   * hash lands on this CPU; otherwise the connection migrates — this CPU counts it and
+   * forwards the call, with the chosen port, to the owner CPU's port, whose answer goes back
+   * to the caller.
+   */
+  private connect(host: TcpHost, b: Record<string, unknown>, ok: (body?: unknown) => void, fail: (why: string) => void): void {
+    const { owner, faddr, fport } = b;
+    const laddr = typeof b.laddr === "number" && b.laddr !== 0 ? b.laddr >>> 0 : this.primaryAddr();
+    const lport = typeof b.lport === "number" ? b.lport : 0;
+    if (!isOwnerName(owner) || typeof faddr !== "number" || typeof fport !== "number" || !Number.isInteger(fport) || fport < 1 || fport > 65535) {
+      this.stats.bad++;
+      return fail("bad connect body");
+    }
+    const ro = this.remoteOwner(owner)!;
+    const so = new So(this.index, undefined as never);
+    const opts = {
+      ...(b.nodelay === true ? { nodelay: true } : {}),
+      ...(typeof b.sndbuf === "number" ? { sndbuf: b.sndbuf } : {}),
+      ...(typeof b.rcvbuf === "number" ? { rcvbuf: b.rcvbuf } : {}),
+    };
+    try {
+      host.idOf(so);
+      host.connect(this.index, so, laddr, faddr >>> 0, fport, ro, opts, lport, lport !== 0);
+    } catch (err) {
+      host.forget(so);
+      if (err instanceof TcpNotLocalError && lport === 0) {
+        const to = this.netisr.liveCpus[err.cpu];
+        const req = encodeNetmsg.socket(SockNetmsg.connect, 0, { ...b, laddr, lport: err.lport });
+        this.transport.request(subjects.netisr(this.cluster, to), req, { timeoutMs: 5000 }).then(
+          (m) => {
+            const r = decodeNetmsg(m.data);
+            if (typeof r === "string" || r.type !== 0x1f) return fail("bad reply from the owner CPU");
+            if (r.ok) ok(r.body);
+            else fail(r.error ?? "refused by the owner CPU");
+          },
+          (e: Error) => fail(`owner cpu ${to}: ${e.message}`),
+        );
+        return;
+      }
+      return fail(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
+    }
+    const i = so.inp;
+    ok({ cpu: this.index, id: so.id, laddr: i.laddr >>> 0, lport: i.lport, faddr: i.faddr >>> 0, fport: i.fport });
   }
 
   private sockOf(id: unknown): So | undefined {

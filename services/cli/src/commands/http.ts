@@ -35,6 +35,8 @@ const runOptions = {
   "close-listener": { type: "string" },
   somaxconn: { type: "string" },
   msl: { type: "string" },
+  httpd: { type: "string" },
+  send: { type: "string" },
   json: { type: "boolean", default: false },
 } as const;
 
@@ -56,6 +58,13 @@ function transportOpt(v: string | undefined, allowDirect: boolean): "embedded" |
   const t = v ?? "embedded";
   if (t === "embedded" || t === "nats" || (allowDirect && t === "direct")) return t;
   throw new UsageError(`--transport ${t}: want embedded | nats${allowDirect ? " | direct" : ""}`);
+}
+
+/** --httpd cpu|remote and --send async|sync (the paper's §2.4 comparison). */
+function httpdOpts(v: { httpd?: string; send?: string }): { httpd?: "cpu" | "remote"; syncSend?: boolean } {
+  if (v.httpd !== undefined && v.httpd !== "cpu" && v.httpd !== "remote") throw new UsageError(`--httpd ${v.httpd}: want cpu (in each netisr thread) or remote (over the ports)`);
+  if (v.send !== undefined && v.send !== "async" && v.send !== "sync") throw new UsageError(`--send ${v.send}: want async or sync`);
+  return { ...(v.httpd ? { httpd: v.httpd as "cpu" | "remote" } : {}), ...(v.send === "sync" ? { syncSend: true } : {}) };
 }
 
 function natsOpt(v: string | undefined): string | undefined {
@@ -87,6 +96,8 @@ export async function runHttpShortCli(argv: string[], io: CliIO): Promise<number
   const msl = intOpt("msl", v.msl, 1, 120_000);
   const natsUrl = natsOpt(v.nats);
   const close = closeOpt(v["close-listener"], cpus);
+  const hopts = httpdOpts(v);
+  if (transport === "direct" && hopts.httpd === "remote") throw new UsageError("--httpd remote needs --transport embedded or nats");
   let pcap: PcapWriter | undefined;
   let captured = 0;
   let skipped = 0;
@@ -123,6 +134,7 @@ export async function runHttpShortCli(argv: string[], io: CliIO): Promise<number
       transport,
       ...(natsUrl ? { natsUrl } : {}),
       ...(close ? { closeListener: close } : {}),
+      ...hopts,
       log: v.json ? undefined : (s) => io.stderr(`${s}\n`),
     });
   }
@@ -137,6 +149,8 @@ export async function runHttpShortCli(argv: string[], io: CliIO): Promise<number
 export interface BenchHttpShortResult {
   bench: "http-short";
   transport: "embedded" | "nats";
+  httpd: "cpu" | "remote";
+  send: "async" | "sync";
   cpus: number;
   clients: number;
   tps: number;
@@ -154,7 +168,8 @@ const benchCommand: Command = {
   path: ["bench", "http-short"],
   summary: "HTTP short-connection tps and latency over embedded|nats against the direct in-memory wire (ratio)",
   usage:
-    "dfly bench http-short [--cpus N] [--client-cpus N] [--clients C] [--duration D] [--warmup D] [--transport embedded|nats] [--nats URL] [--json]\n" +
+    "dfly bench http-short [--cpus N] [--client-cpus N] [--clients C] [--duration D] [--warmup D] [--transport embedded|nats] [--nats URL]\n" +
+    "                      [--httpd cpu|remote] [--send async|sync] [--json]\n" +
     "  defaults: 2 CPUs, 256 clients, 3s after a 1s warm-up, embedded",
   async run(argv, io) {
     const v = parse(argv);
@@ -171,10 +186,13 @@ const benchCommand: Command = {
     log(`baseline: direct in-memory wire, ${cpus} CPUs, ${clients} clients`);
     const baseline = await runHttpShortDirect(common);
     log(`${transport}: ${cpus} netisr CPUs, ${clients} clients`);
-    const run = await runHttpShort({ ...common, transport, ...(natsUrl ? { natsUrl } : {}) });
+    const hopts = httpdOpts(v);
+    const run = await runHttpShort({ ...common, transport, ...(natsUrl ? { natsUrl } : {}), ...hopts });
     const res: BenchHttpShortResult = {
       bench: "http-short",
       transport,
+      httpd: hopts.httpd ?? "cpu",
+      send: hopts.syncSend ? "sync" : "async",
       cpus,
       clients,
       tps: run.tps,

@@ -18,6 +18,7 @@ import {
   HTTP_SERVER_ADDR,
   HTTP_SHORT_TCP,
   HttpClientHost,
+  HttpdWorker,
   httpClientAddrs,
   httpdProgramModule,
   type HttpShortCommon,
@@ -26,6 +27,8 @@ import {
 } from "@dfly/apps";
 import { parseRouteAddress } from "@dfly/core";
 import type { ModerationConfig } from "@dfly/nic";
+import { ControlClient } from "@dfly/control";
+import { attachSockEvents, ControlListenBackend, PortSockRemote, Sockets, TcpHost } from "@dfly/netisr";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,6 +37,14 @@ import { startLocalNats } from "../bench/forward.js";
 import { EmbeddedCluster } from "./cluster.js";
 
 export interface HttpShortRunOptions extends HttpShortCommon {
+  /**
+   * Where the httpd workers run: "cpu" (default) — one in each netisr thread, its sockets
+   * local; "remote" — all in this thread, every socket call a netmsg to the socket's CPU and
+   * every event a message back (the user/kernel boundary of the paper's §2.4).
+   */
+  httpd?: "cpu" | "remote";
+  /** httpd sends synchronously (waits for the CPU) instead of asynchronously. */
+  syncSend?: boolean;
   transport?: "embedded" | "nats";
   /** NATS server (default: a local nats-server -js started for the run). */
   natsUrl?: string;
@@ -98,15 +109,16 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
       interfaces: [{ ifname: "ix0", model: "82599", mode: "interrupt" }],
       routes: [{ prefix: "198.18.0.0/24", ifname: "ix0" }],
       tcp: { config, somaxconn: o.somaxconn ?? 1024 },
-      programs: [{ module: httpdProgramModule(), export: "httpdProgram", options: {} }],
+      programs: o.httpd === "remote" ? [] : [{ module: httpdProgramModule(), export: "httpdProgram", options: { ...(o.syncSend ? { syncSend: true } : {}) } }],
       ...(o.policy ? { listenerPolicy: o.policy } : {}),
       ...(natsUrl ? { natsUrl } : {}),
       ...(o.moderation ? { moderation: o.moderation } : {}),
       log,
     });
     // nginx's master starts its workers in order: worker w gets SO_REUSEPORT slot w.
-    for (const w of ec.workers) await w.call(0, "listen");
-    log(`httpd: ${ec.workers.length} workers listening on ${HTTP_SERVER_ADDR}:80`);
+    const remote = o.httpd === "remote" ? await remoteHttpd(ec, o.cpus, o.syncSend === true) : undefined;
+    if (!remote) for (const w of ec.workers) await w.call(0, "listen");
+    log(`httpd: ${ec.workers.length} workers ${remote ? "in this thread (remote sockets)" : "in the CPUs' threads"} listening on ${HTTP_SERVER_ADDR}:80`);
 
     const t = ec.transport;
     const wireIn = subjects.wireIn(ec.cluster, "ix0");
@@ -173,6 +185,7 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
     clearInterval(ticker);
     sub.unsubscribe();
     const snaps = (await Promise.all(ec.workers.map((w) => w.snapshot<WorkerSnap>()))).map((s) => s ?? {});
+    if (remote) snaps.forEach((s, i) => (s.programs = [remote.workers[i].stats]));
     const perCpu: HttpShortCpuRow[] = snaps.map((s, i) => {
       const tcp = s.tcp?.tcp ?? {};
       return {
@@ -223,6 +236,7 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
       ...(listenerClose ? { listenerClose } : {}),
     };
     client.close();
+    remote?.stop();
     return report;
   } finally {
     await ec?.stop();
@@ -254,4 +268,34 @@ export function formatHttpShortReport(r: HttpShortReport & Partial<Pick<HttpShor
     out.push(`  listener of cpu ${l.cpu} closed at ${l.atMs} ms: migrated ${l.migrated}, dropped ${l.dropped}, heir ${l.heir || "-"}${l.error ? ` (${l.error})` : ""}`);
   }
   return out.join("\n") + "\n";
+}
+
+/** httpd workers in this thread, one per CPU, each reaching its sockets over the CPUs' ports. */
+async function remoteHttpd(ec: EmbeddedCluster, cpus: number, syncSend: boolean): Promise<{ workers: HttpdWorker[]; stop(): void }> {
+  const host = new TcpHost({ ncpus: cpus, local: [], output: () => undefined });
+  const client = new ControlClient(ec.control.grpcAddr);
+  const backend = new ControlListenBackend(client);
+  const live = ec.control.parts.cluster.liveCpus();
+  const workers: HttpdWorker[] = [];
+  const subs: { unsubscribe(): void }[] = [];
+  for (let w = 0; w < cpus; w++) {
+    const sockets = new Sockets({
+      host,
+      cpu: w,
+      owner: `httpd-remote-${w}`,
+      listen: backend,
+      remote: new PortSockRemote(ec.transport, ec.cluster, (i) => live[i] ?? i),
+    });
+    subs.push(attachSockEvents(ec.transport, ec.cluster, sockets));
+    workers.push(new HttpdWorker({ sockets, ...(syncSend ? { syncSend: true } : {}) }));
+  }
+  await ec.transport.flush();
+  for (const w of workers) await w.start();
+  return {
+    workers,
+    stop: () => {
+      for (const s of subs) s.unsubscribe();
+      client.close();
+    },
+  };
 }
