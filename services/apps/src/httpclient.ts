@@ -142,8 +142,8 @@ class Client {
   fd = -1;
   state = S_IDLE;
   t0 = 0;
-  /** Header bytes until the blank line (null once parsed). */
-  head: number[] | null = [];
+  /** Header bytes received so far, until the blank line (null once parsed). */
+  head: Uint8Array | null = NOHEAD;
   need = -1;
   got = 0;
   status = 0;
@@ -155,6 +155,45 @@ class Client {
 }
 
 const enc = new TextEncoder();
+const NOHEAD = new Uint8Array(0);
+const CONTENT_LENGTH = enc.encode("content-length:");
+
+/** Index just past the first CRLFCRLF, or -1. */
+function headerEnd(b: Uint8Array): number {
+  for (let i = 3; i < b.length; i++) if (b[i] === 10 && b[i - 1] === 13 && b[i - 2] === 10 && b[i - 3] === 13) return i + 1;
+  return -1;
+}
+
+/** Status code of "HTTP/1.x NNN …" (0 if malformed) and the Content-Length (-1 if none). */
+export function parseResponseHead(b: Uint8Array, end: number): { status: number; length: number } {
+  let status = 0;
+  if (end >= 12 && b[0] === 0x48 && b[1] === 0x54 && b[2] === 0x54 && b[3] === 0x50 && b[4] === 0x2f && b[5] === 0x31 && b[6] === 0x2e && b[8] === 0x20) {
+    const d0 = b[9] - 48;
+    const d1 = b[10] - 48;
+    const d2 = b[11] - 48;
+    if (d0 >= 0 && d0 <= 9 && d1 >= 0 && d1 <= 9 && d2 >= 0 && d2 <= 9) status = d0 * 100 + d1 * 10 + d2;
+  }
+  let length = -1;
+  for (let i = 0; i + 1 < end; i++) {
+    if (b[i] !== 13 || b[i + 1] !== 10) continue;
+    let j = i + 2;
+    let k = 0;
+    while (k < CONTENT_LENGTH.length && j + k < end && (b[j + k] | 0x20) === CONTENT_LENGTH[k]) k++;
+    if (k !== CONTENT_LENGTH.length) continue;
+    j += k;
+    while (j < end && (b[j] === 0x20 || b[j] === 9)) j++;
+    let v = 0;
+    let digits = 0;
+    while (j < end && b[j] >= 48 && b[j] <= 57 && digits < 15) {
+      v = v * 10 + (b[j] - 48);
+      j++;
+      digits++;
+    }
+    if (digits > 0) length = v;
+    break;
+  }
+  return { status, length };
+}
 
 export class HttpClientHost {
   readonly host: TcpHost;
@@ -262,7 +301,7 @@ export class HttpClientHost {
     const fd = s.socket((f, ev, err) => this.event(c, gen, f, ev, err));
     c.fd = fd;
     c.state = S_CONNECTING;
-    c.head = [];
+    c.head = NOHEAD;
     c.need = -1;
     c.got = 0;
     c.status = 0;
@@ -366,22 +405,27 @@ export class HttpClientHost {
       this.stats.bytes += b.length;
       let i = 0;
       if (c.head !== null) {
-        const h = c.head;
-        for (; i < b.length; i++) {
-          h.push(b[i]);
-          const n = h.length;
-          if (n >= 4 && h[n - 1] === 10 && h[n - 2] === 13 && h[n - 3] === 10 && h[n - 4] === 13) {
-            i++;
-            this.parseHead(c, h);
-            c.head = null;
-            break;
-          }
-          if (n > 16384) {
+        let h = b;
+        if (c.head.length > 0) {
+          h = new Uint8Array(c.head.length + b.length);
+          h.set(c.head, 0);
+          h.set(b, c.head.length);
+        }
+        const end = headerEnd(h);
+        if (end < 0) {
+          if (h.length > 16384) {
             this.closeFd(c);
             this.fail(c, "bad_header", true);
             return;
           }
+          c.head = h === b ? b.slice() : h;
+          continue;
         }
+        const r = parseResponseHead(h, end);
+        c.status = r.status;
+        c.need = r.length;
+        c.head = null;
+        i = end - (h.length - b.length); // where the body starts in b
       }
       if (c.head === null) {
         c.got += b.length - i;
@@ -391,14 +435,6 @@ export class HttpClientHost {
         }
       }
     }
-  }
-
-  private parseHead(c: Client, h: number[]): void {
-    const text = String.fromCharCode(...h.slice(0, Math.min(h.length, 4096)));
-    const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
-    c.status = m ? Number(m[1]) : 0;
-    const cl = /\r\ncontent-length:\s*(\d+)/i.exec(text);
-    c.need = cl ? Number(cl[1]) : -1;
   }
 
   /** Segments processed / sent and connect placement counters over the client CPUs. */

@@ -15,6 +15,7 @@ export {
   HttpClientHost,
   HttpClientStats,
   LatencyHistogram,
+  parseResponseHead,
   type HttpClientHostOptions,
   type LatencySummary,
 } from "./httpclient.js";

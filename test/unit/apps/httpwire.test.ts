@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { ListenerPolicy, netisrHashcpu, parsePacket } from "@dfly/core";
-import { httpdResponse, LatencyHistogram, runHttpShortDirect } from "@dfly/apps";
+import { httpdResponse, LatencyHistogram, parseResponseHead, runHttpShortDirect } from "@dfly/apps";
 
 describe("http-short over the direct wire", () => {
   it("serves every request; each server CPU's httpd worker accepts only its own CPU's connections", async () => {
@@ -90,5 +90,20 @@ describe("latency histogram", () => {
     }
     expect(h.summary()).toMatchObject({ count: 1000, minMs: 0.1 });
     expect(new LatencyHistogram().summary().count).toBe(0);
+  });
+});
+
+describe("response head parsing (the client's)", () => {
+  const enc = new TextEncoder();
+  const head = (s: string) => {
+    const b = enc.encode(s);
+    return parseResponseHead(b, b.length);
+  };
+  it("status and Content-Length, any header case, or -1/0 when absent or malformed", () => {
+    expect(parseResponseHead(httpdResponse(), 200)).toEqual({ status: 200, length: 1024 });
+    expect(head("HTTP/1.0 404 Not Found\r\nCONTENT-LENGTH:   17\r\n\r\n")).toEqual({ status: 404, length: 17 });
+    expect(head("HTTP/1.1 200 OK\r\nX-Content-Length: 5\r\n\r\n")).toEqual({ status: 200, length: -1 });
+    expect(head("HTTP/1.1 2x0 OK\r\n\r\n").status).toBe(0);
+    expect(head("SSH-2.0-OpenSSH\r\n\r\n")).toEqual({ status: 0, length: -1 });
   });
 });
