@@ -15,7 +15,10 @@
  * Frames are copied once, from the wire batch into a ring batch (the DMA); nothing else is
  * allocated per frame. Drops are counted by reason: `runt` (empty frame), `oversize`
  * (longer than the interface's maximum frame), `badbatch` (a wire message that is not a
- * frame batch, counted once per message), `notopology` (no ring map yet).
+ * frame batch, counted once per message), `notopology` (no ring map yet), `impair_loss`
+ * (lost on the link by a configured impairment, impair.ts). The RSS key is always
+ * DragonFly's symmetric 0x6d5a key (the topology's rssKey says so; other keys are not
+ * programmed).
  */
 import { ipPacketHash } from "@dfly/core";
 import {
