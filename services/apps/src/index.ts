@@ -31,3 +31,12 @@ export {
   type HttpShortCpuRow,
   type HttpShortDirectOptions,
 } from "./httpwire.js";
+export {
+  clientSnapshot,
+  latencyFromSnapshot,
+  httpClientWorkerPath,
+  type HttpClientWorkerData,
+  type HttpClientSnapshot,
+  type HttpClientWorkerCommand,
+  type HttpClientWorkerEvent,
+} from "./httpclient_worker.js";

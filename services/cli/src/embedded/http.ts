@@ -14,11 +14,19 @@
  * frame on the wire in both directions (pcap capture). `closeListener` closes one worker's
  * listener mid-run (the listener-inheritance scenario under load).
  */
+import { Worker } from "node:worker_threads";
 import {
   HTTP_SERVER_ADDR,
   HTTP_SHORT_TCP,
   HttpClientHost,
   HttpdWorker,
+  clientSnapshot,
+  httpClientWorkerPath,
+  latencyFromSnapshot,
+  type HttpClientSnapshot,
+  type HttpClientWorkerCommand,
+  type HttpClientWorkerData,
+  type HttpClientWorkerEvent,
   httpClientAddrs,
   httpdProgramModule,
   type HttpShortCommon,
@@ -45,6 +53,11 @@ export interface HttpShortRunOptions extends HttpShortCommon {
   httpd?: "cpu" | "remote";
   /** httpd sends synchronously (waits for the CPU) instead of asynchronously. */
   syncSend?: boolean;
+  /**
+   * Run the client host in a worker thread of its own (default false: in this thread, with
+   * the NIC — measured faster on 2 cores: one thread fewer competing for them).
+   */
+  clientThread?: boolean;
   transport?: "embedded" | "nats";
   /** NATS server (default: a local nats-server -js started for the run). */
   natsUrl?: string;
@@ -102,6 +115,7 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
   // Over NATS the KV buckets are named after the cluster: a fresh name per run.
   const cluster = mode === "nats" ? `httpshort${process.pid}x${Date.now().toString(36)}` : undefined;
   let ec: EmbeddedCluster | undefined;
+  let client: ClientSide | undefined;
   try {
     ec = await EmbeddedCluster.start({
       cpus: o.cpus,
@@ -125,32 +139,56 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
     const tap = o.tap;
     let lastWire = performance.now();
     const clientCpus = o.clientCpus ?? o.cpus;
-    const client = new HttpClientHost({
+    const clientOpts = {
       cpus: clientCpus,
       clients: o.clients,
       server: parseRouteAddress(HTTP_SERVER_ADDR),
       addrs: httpClientAddrs(o.clientAddrs ?? 16),
       config,
-      send: (b) => {
-        lastWire = performance.now();
-        if (tap) forEachFrame(b, (f) => tap(f, true));
-        t.publish(wireIn, b, { transfer: true });
-      },
-    });
-    const sub = t.subscribe(subjects.wireOut(ec.cluster, "ix0"), (m) => {
-      lastWire = performance.now();
-      if (tap) forEachFrame(m.data, (f) => tap(f, false));
-      client.rxBatch(m.data);
-    });
+    };
+    const subs: { unsubscribe(): void }[] = [];
+    if (o.clientThread !== true) {
+      const host = new HttpClientHost({
+        ...clientOpts,
+        send: (b) => {
+          lastWire = performance.now();
+          if (tap) forEachFrame(b, (f) => tap(f, true));
+          t.publish(wireIn, b, { transfer: true });
+        },
+      });
+      subs.push(
+        t.subscribe(subjects.wireOut(ec.cluster, "ix0"), (m) => {
+          lastWire = performance.now();
+          if (tap) forEachFrame(m.data, (f) => tap(f, false));
+          host.rxBatch(m.data);
+        }),
+      );
+      client = inThreadClient(host);
+    } else {
+      // The client host in a thread of its own; this thread only watches the wire.
+      subs.push(
+        t.subscribe(wireIn, (m) => {
+          lastWire = performance.now();
+          if (tap) forEachFrame(m.data, (f) => tap(f, true));
+        }),
+      );
+      if (tap) subs.push(t.subscribe(subjects.wireOut(ec.cluster, "ix0"), (m) => forEachFrame(m.data, (f) => tap(f, false))));
+      client = await ClientThread.start({
+        kind: "dfly-httpclient",
+        ...(natsUrl ? { natsUrl } : { link: ec.hub.link() }),
+        cluster: ec.cluster,
+        ifname: "ix0",
+        ...clientOpts,
+      });
+    }
     await t.flush();
-    const ticker = setInterval(() => client.tick(), 10);
     let listenerClose: HttpShortRunReport["listenerClose"];
     const timers: NodeJS.Timeout[] = [];
     const side: Promise<unknown>[] = [];
     client.start();
     if (o.warmupMs) {
       await new Promise((r) => setTimeout(r, o.warmupMs));
-      client.resetStats();
+      client.reset();
     }
     const t0 = performance.now();
     if (o.closeListener) {
@@ -171,9 +209,10 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
       timers.push(setTimeout(() => side.push(d.f(ec!)), d.atMs));
     }
     await new Promise((r) => setTimeout(r, o.durationMs));
-    const completed = client.stats.completed;
+    const atEnd = await client.snapshot();
+    const completed = atEnd.completed;
     const elapsed = performance.now() - t0;
-    const drained = await client.stop(5000);
+    const { drained, snap: cs } = await client.stop(5000);
     for (const x of timers) clearTimeout(x);
     await Promise.allSettled(side);
     // The last FINs and ACKs are still on their way: wait for the wire to go quiet.
@@ -182,8 +221,7 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
       ec.nic.nic.flush();
       await new Promise((r) => setTimeout(r, 20));
     }
-    clearInterval(ticker);
-    sub.unsubscribe();
+    for (const x of subs) x.unsubscribe();
     const snaps = (await Promise.all(ec.workers.map((w) => w.snapshot<WorkerSnap>()))).map((s) => s ?? {});
     if (remote) snaps.forEach((s, i) => (s.programs = [remote.workers[i].stats]));
     const perCpu: HttpShortCpuRow[] = snaps.map((s, i) => {
@@ -206,7 +244,15 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
       httpd.responses += p.responses;
       httpd.errors += p.errors;
     }
-    const cc = client.counters();
+    const sum = (f: (c: HttpClientSnapshot["perCpu"][number]) => number) => cs.perCpu.reduce((n, c) => n + f(c), 0);
+    const cc = {
+      segsIn: sum((c) => c.segsIn),
+      segsOut: sum((c) => c.segsOut),
+      wrongcpu: sum((c) => c.wrongcpu),
+      connectLocal: sum((c) => c.connectLocal),
+      connectMigrations: sum((c) => c.connectMigrations),
+    };
+    const errorCount = Object.values(cs.errors).reduce((n, v) => n + v, 0);
     const report: HttpShortRunReport = {
       workload: "http-short",
       mode,
@@ -216,12 +262,12 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
       durationMs: Math.round(elapsed),
       completed,
       tps: Math.round(completed / (elapsed / 1000)),
-      latency: client.latency.summary(),
-      errors: { ...client.stats.errors },
-      errorCount: client.stats.errorCount,
-      unfinished: drained ? 0 : client.active,
+      latency: latencyFromSnapshot(cs.latency).summary(),
+      errors: cs.errors,
+      errorCount,
+      unfinished: drained ? 0 : cs.active,
       server: { ...httpd, perCpu },
-      client: { started: client.stats.started, ...cc },
+      client: { started: cs.started, ...cc },
       ...(o.warmupMs ? { warmupMs: o.warmupMs } : {}),
       tcpPerCpu: snaps.map((s) => s.tcp?.tcp ?? {}),
       httpdPerCpu: snaps.map((s, i) => {
@@ -229,16 +275,13 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
         return { cpu: ec!.workers[i].cpu, accepted: p?.accepted ?? 0, requests: p?.requests ?? 0, responses: p?.responses ?? 0, errors: p?.errors ?? 0 };
       }),
       nic: ec.nic.nic.snapshot(),
-      clientPerCpu: client.host.local.map((i) => {
-        const st = client.host.cpu(i).stats;
-        return { cpu: i, segsIn: st.segsIn, segsOut: st.segsOut, wrongcpu: st.wrongcpu, connectMigrations: client.host.pcb.stats[i].connectMigrations };
-      }),
+      clientPerCpu: cs.perCpu.map((c) => ({ cpu: c.cpu, segsIn: c.segsIn, segsOut: c.segsOut, wrongcpu: c.wrongcpu, connectMigrations: c.connectMigrations })),
       ...(listenerClose ? { listenerClose } : {}),
     };
-    client.close();
     remote?.stop();
     return report;
   } finally {
+    await client?.close();
     await ec?.stop();
     await nats?.stop();
     if (store) rmSync(store, { recursive: true, force: true });
@@ -298,4 +341,92 @@ async function remoteHttpd(ec: EmbeddedCluster, cpus: number, syncSend: boolean)
       client.close();
     },
   };
+}
+
+/** The client host seen from the runner, wherever it runs. */
+interface ClientSide {
+  start(): void;
+  reset(): void;
+  snapshot(): Promise<HttpClientSnapshot>;
+  stop(timeoutMs: number): Promise<{ drained: boolean; snap: HttpClientSnapshot }>;
+  close(): Promise<void>;
+}
+
+function inThreadClient(c: HttpClientHost): ClientSide {
+  const ticker = setInterval(() => c.tick(), 10);
+  return {
+    start: () => c.start(),
+    reset: () => c.resetStats(),
+    snapshot: async () => clientSnapshot(c),
+    stop: async (ms) => {
+      const drained = await c.stop(ms);
+      return { drained, snap: clientSnapshot(c) };
+    },
+    close: async () => {
+      clearInterval(ticker);
+      c.close();
+    },
+  };
+}
+
+/** The client host in its own worker thread (services/apps/dist/httpclient_worker.js). */
+class ClientThread implements ClientSide {
+  private nextId = 1;
+  private closed = false;
+  private readonly waits = new Map<number, (e: HttpClientWorkerEvent) => void>();
+  private constructor(private readonly w: Worker) {
+    w.on("message", (e: HttpClientWorkerEvent) => {
+      if (e.op === "snapshot" || e.op === "stopped") {
+        const f = this.waits.get(e.id);
+        this.waits.delete(e.id);
+        f?.(e);
+      }
+    });
+  }
+
+  static async start(data: HttpClientWorkerData): Promise<ClientThread> {
+    const w = new Worker(httpClientWorkerPath(), { workerData: data, transferList: data.link ? [...data.link.transferList] : [] });
+    await new Promise<void>((res, rej) => {
+      const onMsg = (e: HttpClientWorkerEvent) => {
+        if (e.op === "ready") res();
+        else if (e.op === "error") rej(new Error(`client host thread: ${e.message}`));
+      };
+      w.on("message", onMsg);
+      w.once("error", rej);
+      w.once("exit", (code) => rej(new Error(`client host thread exited (${code})`)));
+    });
+    return new ClientThread(w);
+  }
+
+  private ask(cmd: { op: "snapshot" } | { op: "stop"; timeoutMs: number }): Promise<HttpClientWorkerEvent> {
+    const id = this.nextId++;
+    return new Promise((res) => {
+      this.waits.set(id, res);
+      this.w.postMessage({ ...cmd, id } satisfies HttpClientWorkerCommand);
+    });
+  }
+
+  start(): void {
+    this.w.postMessage({ op: "start" } satisfies HttpClientWorkerCommand);
+  }
+  reset(): void {
+    this.w.postMessage({ op: "reset" } satisfies HttpClientWorkerCommand);
+  }
+  async snapshot(): Promise<HttpClientSnapshot> {
+    const e = await this.ask({ op: "snapshot" });
+    return (e as { snap: HttpClientSnapshot }).snap;
+  }
+  async stop(timeoutMs: number): Promise<{ drained: boolean; snap: HttpClientSnapshot }> {
+    const e = (await this.ask({ op: "stop", timeoutMs })) as Extract<HttpClientWorkerEvent, { op: "stopped" }>;
+    return { drained: e.drained, snap: e.snap };
+  }
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const gone = new Promise<void>((res) => this.w.once("exit", () => res()));
+    this.w.postMessage({ op: "close" } satisfies HttpClientWorkerCommand);
+    const t = setTimeout(() => void this.w.terminate(), 2000);
+    await gone;
+    clearTimeout(t);
+  }
 }
