@@ -27,7 +27,8 @@ if ! docker info >/dev/null 2>&1; then
   [ "$(id -u)" = 0 ] || { echo "setup-machine: no Docker engine answers and starting dockerd needs root" >&2; exit 1; }
   log=${DFLY_DOCKERD_LOG:-/var/log/dfly-dockerd.log}
   echo "setup-machine: starting dockerd (log: $log)"
-  nohup dockerd --bridge=none --iptables=false >>"$log" 2>&1 </dev/null &
+  # setsid: its own session, so killing the job that ran this script does not take the engine down.
+  setsid nohup dockerd --bridge=none --iptables=false >>"$log" 2>&1 </dev/null &
   for _ in $(seq 1 150); do
     docker info >/dev/null 2>&1 && break
     sleep 0.2
