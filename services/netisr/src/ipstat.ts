@@ -57,6 +57,10 @@ export const IpDrop = {
   icmplim: 22,
   /** ips_odropped: the output side refused the frame (no TX ring for the interface). */
   odropped: 23,
+  /** tcps_listendrop: a completed connection refused, its listener's accept queue was full (sonewconn). */
+  listendrop: 24,
+  /** tcps_rcvbadsum: TCP checksum wrong. */
+  rcvbadsum: 25,
 } as const;
 
 export type IpDropReason = keyof typeof IpDrop;

@@ -187,6 +187,12 @@ export interface TcpHostOptions {
   remoteOwner?: (owner: string) => ListenOwner | undefined;
   /** Test hook: every segment a CPU processes (after the ownership check). */
   trace?: (cpu: number, seg: TcpSeg, hash: number) => void;
+  /**
+   * A segment dropped for a reason the host's drop counters keep (tcpstat names): the decode
+   * step's (`rcvbadsum`, `rcvshort`, `rcvbadoff`, `badoptions`), `noport` (answered with a
+   * RST), `listendrop` (accept queue full). The engine counts these and more in its tcpstat.
+   */
+  drop?: (cpu: number, reason: string) => void;
 }
 
 export class TcpHostError extends Error {
@@ -311,6 +317,7 @@ export class TcpCpu {
     }
     if (inp === undefined || !(inp.flags & INP.WILDCARD) || !inp.so) {
       this.engine.input(null, seg, now); // RST per RFC 9293 (counted noport)
+      host.dropFn?.(this.index, "noport");
       return;
     }
     this.listenInput(inp.so, seg, hash, now);
@@ -363,7 +370,10 @@ export class TcpCpu {
     if (r.kind === SyncacheExpandKind.COMPLETED) {
       this.stats.completed++;
       this.host.acceptable(r.listener, this.index);
-    } else st.rcvtotal++;
+    } else {
+      st.rcvtotal++;
+      if (r.kind === SyncacheExpandKind.OVERFLOW) this.host.dropFn?.(this.index, "listendrop");
+    }
   }
 
   /** Timers due by `now`: the engine's (retransmit, delayed ACK, 2MSL, …) and the syncache's. */
@@ -403,6 +413,7 @@ export class TcpHost {
   policy: ListenerPolicy;
   readonly out: TcpOutputFn;
   readonly traceFn: ((cpu: number, seg: TcpSeg, hash: number) => void) | undefined;
+  readonly dropFn: ((cpu: number, reason: string) => void) | undefined;
   /** Listener owners in this thread, by owner name. */
   readonly owners = new Map<string, ListenOwner>();
   private readonly remoteOwner: ((owner: string) => ListenOwner | undefined) | undefined;
@@ -425,6 +436,7 @@ export class TcpHost {
     this.policy = o.policy ?? ListenerPolicy.DRAGONFLY;
     this.out = o.output;
     this.traceFn = o.trace;
+    this.dropFn = o.drop;
     this.remoteOwner = o.remoteOwner;
     // `local: []`: a program's view with no CPU of its own (every socket call goes to a port).
     const local = o.local ?? Array.from({ length: o.ncpus }, (_, i) => i);
@@ -458,6 +470,7 @@ export class TcpHost {
     const d = tcpSegFromFrame(frame, first.engine.stats);
     if (!d.ok) {
       first.stats.badframes++;
+      if (d.layer === "tcp") this.dropFn?.(first.index, d.reason);
       return false;
     }
     const seg = d.seg;

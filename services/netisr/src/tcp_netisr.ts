@@ -34,6 +34,7 @@ import {
 import { ControlClient, SockNetmsg, isOwnerName, sockBodyListener, type ListenerWire, type PcbWire } from "@dfly/control";
 import { decodeNetmsg, encodeNetmsg, subjects, type Msg, type Transport } from "@dfly/transport";
 import type { LocalInput, Netisr } from "./netisr.js";
+import { IpDrop } from "./ipstat.js";
 import { TcpFrameQueue } from "./tcp_frames.js";
 import { SoEvent, So, TcpHost, TcpNotLocalError, type ListenOwner, type ListenerRec, type ListenerSpec, type SoOwner } from "./tcp_host.js";
 import { Sockets, SockOpt, type ListenBackend, type ListenCloseReply, type ListenReply, type ListenRequest } from "./so_sockets.js";
@@ -58,6 +59,8 @@ export interface TcpNetisrOptions {
 
 /** Remote-send bytes a CPU holds for a socket beyond its send buffer before it resets it. */
 export const SO_REMOTE_SEND_MAX = 4 * 1024 * 1024;
+/** TCP drop reasons also counted among the CPU's IP drops (the names ipstat.ts shares with tcpstat). */
+const TCP_IP_DROPS = new Set(["noport", "listendrop", "rcvbadsum", "rcvshort", "rcvbadoff"]);
 /** An abandoned listing cursor is closed after this long. */
 const CURSOR_IDLE_MS = 30_000;
 
@@ -249,6 +252,10 @@ export class TcpNetisr {
       ...(this.o.now ? { now: this.o.now } : {}),
       output: (_cpu, seg) => this.output(seg),
       remoteOwner: (name) => this.remoteOwner(name),
+      drop: (_cpu, reason) => {
+        // TCP drops join the CPU's drop counters under their tcpstat names (dfly_ip_dropped_total{reason}).
+        if (TCP_IP_DROPS.has(reason)) this.netisr.stats.ip.dropped[(IpDrop as Record<string, number>)[reason]]++;
+      },
     });
     for (const s of this.specs.values()) this.host.listenInstall(s);
     return this.host;

@@ -9,6 +9,7 @@ import { ControlClient, GrpcStatus, startControl, type ControlHandle } from "@df
 import { nicInterfaceSpec } from "@dfly/nic";
 import { startNetisr, type NetisrHandle } from "@dfly/netisr";
 import { InprocHub, type Transport } from "@dfly/transport";
+import { buildTcpPacket, ipAddr, TcpFlags } from "@dfly/core";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -25,12 +26,14 @@ async function until<T>(f: () => T | undefined, what: string, ms = 5000): Promis
   }
 }
 
-async function cluster(cpus: number): Promise<{ t: Transport; control: ControlHandle; cpus: NetisrHandle[]; client: ControlClient }> {
+async function cluster(cpus: number, metrics = false): Promise<{ t: Transport; control: ControlHandle; cpus: NetisrHandle[]; client: ControlClient }> {
   const hub = new InprocHub();
   const t = await hub.connect();
   const control = await startControl({ transport: t, grpcPort: 0, interfaces: [nicInterfaceSpec({ ifname: "ix0", model: "82599", mode: "interrupt" })] });
   const hs: NetisrHandle[] = [];
-  for (let cpu = 0; cpu < cpus; cpu++) hs.push(await startNetisr({ transport: t, cluster: "dfly", cpu, controlAddr: control.grpcAddr }));
+  for (let cpu = 0; cpu < cpus; cpu++) {
+    hs.push(await startNetisr({ transport: t, cluster: "dfly", cpu, controlAddr: control.grpcAddr, ...(metrics ? { metricsPort: 0 } : {}) }));
+  }
   await Promise.all(hs.map((h) => h.whenReady()));
   const client = new ControlClient(control.grpcAddr);
   cleanups.push(async () => {
@@ -109,5 +112,26 @@ describe("SocketService", () => {
     expect(next.id).not.toBe(b.listenerId);
     expect(next.id).not.toBe(a.listenerId);
     for (const h of [...c.cpus, late]) expect(h.tcp!.host!.listener(next.id)?.ls.lport).toBe(9090);
+  });
+});
+
+describe("netisr /metrics: the TCP and socket series", () => {
+  it("connections by state, connect migrations, accept-queue depth per listener, listener migrations; TCP drops by tcpstat name", async () => {
+    const c = await cluster(1, true);
+    const l = await c.client.listen({ port: 80, reuseport: true, owner: "web" });
+    const h = c.cpus[0];
+    // A SYN to a port nobody listens on (RST, noport) and a segment with a bad TCP checksum.
+    const syn = buildTcpPacket({ src: ipAddr("198.18.0.10"), dst: ipAddr("198.18.0.1"), sport: 4000, dport: 81, seq: 1, flags: TcpFlags.SYN });
+    const bad = buildTcpPacket({ src: ipAddr("198.18.0.10"), dst: ipAddr("198.18.0.1"), sport: 4001, dport: 80, seq: 1, flags: TcpFlags.SYN });
+    bad[37] ^= 0x01; // the TCP checksum's low byte
+    for (const f of [syn, bad]) expect(h.tcp!.localInput(6, f, 0, 20, f.length)).toBe(true);
+    const body = await (await fetch(`http://${h.metricsAddr}/metrics`)).text();
+    expect(body).toContain('dfly_tcp_connections{cpu="0",state="ESTABLISHED"} 0');
+    expect(body).toContain('dfly_tcp_connect_migrations_total{cpu="0"} 0');
+    expect(body).toContain(`dfly_so_accept_queue_depth{cpu="0",listener="${l.listenerId}"} 0`);
+    expect(body).toContain('dfly_so_listener_migrations_total{cpu="0",policy="dragonfly",result="moved"} 0');
+    expect(body).toContain('dfly_ip_dropped_total{cpu="0",reason="noport"} 1');
+    expect(body).toContain('dfly_ip_dropped_total{cpu="0",reason="rcvbadsum"} 1');
+    expect(body).toMatch(/dfly_tcp_segments_total\{cpu="0",dir="in"\} 1\b/);
   });
 });
