@@ -17,6 +17,8 @@ import {
 } from "@dfly/core";
 import { FrameBatchCursor } from "@dfly/transport";
 import { HostListenBackend, SockError, SockOpt, Sockets, SoEvent, TcpFrameQueue, TcpHost } from "@dfly/netisr";
+import { buildTcpPacket, TcpFlags } from "@dfly/core";
+import { FuzzRng, mutateFrame, seedFrames } from "../../support/fuzz.js";
 
 const SERVER = ipAddr("198.18.0.1");
 const CLIENT = ipAddr("198.18.0.10");
@@ -333,5 +335,62 @@ describe("listener inheritance: Linux's migrate_reuseport selftest at the socket
     for (let c = 0; c < 4; c++) expect(s.w.server.pcb.pcbinfo[c].connCount).toBe(0);
     expect(s.w.server.pcb.count).toBe(0);
     void TcpState;
+  });
+});
+
+describe("bad input at the host", () => {
+  it("malformed, forged and out-of-window segments are counted and dropped; nothing throws; the live connection survives", async () => {
+    const w = new Wire(2);
+    const ss = new Sockets({ host: w.server, cpu: 0, owner: "srv", listen: new HostListenBackend(w.server) });
+    const cs = new Sockets({ host: w.client, cpu: 0, owner: "cli", source: () => CLIENT });
+    const lfd = ss.socket();
+    ss.bind(lfd, 0, 80);
+    await ss.listen(lfd);
+    const cfd = cs.socket();
+    cs.connect(cfd, SERVER, 80);
+    w.pump();
+    const afd = ss.accept(lfd);
+    expect(afd).toBeGreaterThanOrEqual(0);
+    const i = ss.info(afd);
+    const tp = w.server.cpu(i.cpu).engine;
+    const stcb = (w.server.pcb.pcbinfo[i.cpu].lookupConn(CLIENT, i.fport, SERVER, 80)!.ppcb)!;
+    const seq = stcb.rcv_nxt >>> 0;
+    const ack = stcb.snd_nxt >>> 0;
+    const seg = (flags: number, s: number, payload?: Uint8Array) =>
+      buildTcpPacket({ src: CLIENT, dst: SERVER, sport: i.fport, dport: 80, seq: s >>> 0, ack, flags, window: 65535, ...(payload ? { payload } : {}) });
+    const forged: Uint8Array[] = [];
+    const badsum = seg(TcpFlags.ACK | TcpFlags.PSH, seq, bytes("corrupt"));
+    badsum[36] ^= 0x55;
+    forged.push(badsum);
+    forged.push(seg(TcpFlags.SYN | TcpFlags.FIN, seq)); // impossible flags
+    forged.push(seg(TcpFlags.SYN | TcpFlags.RST, seq));
+    forged.push(seg(TcpFlags.RST | TcpFlags.ACK, seq + 1)); // in the window but not exact: challenge ACK (RFC 5961)
+    forged.push(seg(TcpFlags.RST, seq + 10_000_000)); // outside the window: ignored
+    forged.push(seg(TcpFlags.SYN, seq)); // SYN on an established connection: challenge ACK
+    forged.push(seg(TcpFlags.ACK, seq + 5_000_000, bytes("far away"))); // data outside the window
+    forged.push(buildTcpPacket({ src: CLIENT, dst: SERVER, sport: 999, dport: 80, seq: 1, ack: 12345, flags: TcpFlags.ACK })); // an ACK for no handshake
+    forged.push(buildTcpPacket({ src: CLIENT, dst: SERVER, sport: 999, dport: 80, seq: 1, flags: TcpFlags.RST })); // a RST to the listener
+    forged.push(buildTcpPacket({ src: CLIENT, dst: SERVER, sport: 998, dport: 80, seq: 1, ack: 1, flags: TcpFlags.SYN | TcpFlags.ACK })); // SYN|ACK to a listener
+    const rng = new FuzzRng(7);
+    const seeds = seedFrames(rng);
+    for (let k = 0; k < 3000; k++) forged.push(mutateFrame(seeds[k % seeds.length], rng));
+    for (const f of forged) expect(() => w.server.inputFrame(f)).not.toThrow();
+    w.pump();
+    w.advance(50);
+    const st = tp.stats;
+    expect(st.rcvbadsum).toBeGreaterThan(0);
+    expect(st.rcvsynfin).toBeGreaterThan(0);
+    expect(st.rcvsynrst).toBeGreaterThan(0);
+    expect(st.rstchallenge + st.badsyn).toBeGreaterThan(0);
+    expect(st.badrst).toBeGreaterThan(0);
+    // The connection is untouched: data still flows both ways.
+    expect(ss.info(afd).state).toBe("ESTABLISHED");
+    expect(cs.info(cfd).state).toBe("ESTABLISHED");
+    cs.send(cfd, bytes("ping"));
+    w.pump();
+    expect(text(ss.recv(afd))).toBe("ping");
+    ss.send(afd, bytes("pong"));
+    w.pump();
+    expect(text(cs.recv(cfd))).toBe("pong");
   });
 });
