@@ -193,6 +193,11 @@ export interface TcpHostOptions {
    * RST), `listendrop` (accept queue full). The engine counts these and more in its tcpstat.
    */
   drop?: (cpu: number, reason: string) => void;
+  /**
+   * Per-route connection options for a peer (`tcp_rmx_iwsegs`: the route's initial window;
+   * the route MTU's MSS), applied to passive and active opens.
+   */
+  routeOpts?: (faddr: number) => TcpConnOptions | undefined;
 }
 
 export class TcpHostError extends Error {
@@ -341,7 +346,8 @@ export class TcpCpu {
       }
       st.rcvtotal++;
       const rec = this.host.listenerOf(ls);
-      const o = this.engine.synEntry(seg, now, rec ? this.host.connOptions(rec.spec) : undefined);
+      const ro = this.host.routeOpts?.(seg.src);
+      const o = this.engine.synEntry(seg, now, ro || rec ? { ...ro, ...(rec ? this.host.connOptions(rec.spec) : {}) } : undefined);
       const { entry } = sc.add(
         { faddr: seg.src, fport: seg.sport, laddr: seg.dst, lport: seg.dport, hash, listener: ls, iss: o.iss, irs: o.irs, wnd: this.synWnd, opts: o },
         now,
@@ -357,7 +363,7 @@ export class TcpCpu {
     const r = sc.expand(seg.src, seg.sport, seg.dst, seg.dport, seg.ack, (e, cinp) => {
       const so = new So(this.index, cinp);
       const rec = e.listener ? this.host.listenerOf(e.listener) : undefined;
-      const opts: TcpConnOptions = { so, ...(rec ? this.host.connOptions(rec.spec) : {}) };
+      const opts: TcpConnOptions = { so, ...this.host.routeOpts?.(seg.src), ...(rec ? this.host.connOptions(rec.spec) : {}) };
       const tp = this.engine.syncacheSocket(e.opts, seg, now, opts);
       so.tp = tp;
       return tp;
@@ -414,6 +420,7 @@ export class TcpHost {
   readonly out: TcpOutputFn;
   readonly traceFn: ((cpu: number, seg: TcpSeg, hash: number) => void) | undefined;
   readonly dropFn: ((cpu: number, reason: string) => void) | undefined;
+  readonly routeOpts: ((faddr: number) => TcpConnOptions | undefined) | undefined;
   /** Listener owners in this thread, by owner name. */
   readonly owners = new Map<string, ListenOwner>();
   private readonly remoteOwner: ((owner: string) => ListenOwner | undefined) | undefined;
@@ -437,6 +444,7 @@ export class TcpHost {
     this.out = o.output;
     this.traceFn = o.trace;
     this.dropFn = o.drop;
+    this.routeOpts = o.routeOpts;
     this.remoteOwner = o.remoteOwner;
     // `local: []`: a program's view with no CPU of its own (every socket call goes to a port).
     const local = o.local ?? Array.from({ length: o.ncpus }, (_, i) => i);
@@ -648,7 +656,7 @@ export class TcpHost {
     s.cpu = cpu;
     s.inp = inp;
     s.owner = owner;
-    const tp = this.cpus[cpu]!.engine.connect(laddr, inp.lport, faddr, fport, this.now(), { ...opts, so: s });
+    const tp = this.cpus[cpu]!.engine.connect(laddr, inp.lport, faddr, fport, this.now(), { ...this.routeOpts?.(faddr), ...opts, so: s });
     inp.ppcb = tp;
     s.tp = tp;
     return s;

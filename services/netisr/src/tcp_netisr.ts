@@ -25,6 +25,7 @@ import {
   ListenerPolicy,
   parseRouteAddress,
   formatRouteAddress,
+  routeIwSegs,
   TCP_STATE_NAMES,
   TcpState,
   type TcpCb,
@@ -252,6 +253,7 @@ export class TcpNetisr {
       ...(this.o.now ? { now: this.o.now } : {}),
       output: (_cpu, seg) => this.output(seg),
       remoteOwner: (name) => this.remoteOwner(name),
+      routeOpts: (faddr) => this.routeOpts(faddr),
       drop: (_cpu, reason) => {
         // TCP drops join the CPU's drop counters under their tcpstat names (dfly_ip_dropped_total{reason}).
         if (TCP_IP_DROPS.has(reason)) this.netisr.stats.ip.dropped[(IpDrop as Record<string, number>)[reason]]++;
@@ -266,6 +268,17 @@ export class TcpNetisr {
     let o = this.owners.get(name);
     if (!o) this.owners.set(name, (o = new RemoteOwner(name, this)));
     return o;
+  }
+
+  /** The route's initial window (rmx_iwmaxsegs, honoured when ≥ 4) and MTU for a peer. */
+  private routeOpts(faddr: number): { iwSegs?: number; mss?: number } | undefined {
+    const routes = this.netisr.routes;
+    const ri = routes.lookup(faddr);
+    if (ri < 0) return undefined;
+    const r = routes.route(ri);
+    const iw = routeIwSegs(r);
+    if (!iw && !r.mtu) return undefined;
+    return { ...(iw ? { iwSegs: iw.maxsegs } : {}), ...(r.mtu ? { mss: r.mtu - 40 } : {}) };
   }
 
   /** A segment out: the interface of the route to its destination, this CPU's TX ring there. */

@@ -16,7 +16,7 @@ import {
   type TcpSeg,
 } from "@dfly/core";
 import { FrameBatchCursor } from "@dfly/transport";
-import { HostListenBackend, SockError, SockOpt, Sockets, SoEvent, TcpFrameQueue, TcpHost } from "@dfly/netisr";
+import { HostListenBackend, SockError, SockOpt, Sockets, SoEvent, TcpFrameQueue, TcpHost, type TcpHostOptions } from "@dfly/netisr";
 import { buildTcpPacket, TcpFlags } from "@dfly/core";
 import { FuzzRng, mutateFrame, seedFrames } from "../../support/fuzz.js";
 
@@ -36,7 +36,7 @@ class Wire {
   /** Segments each host processed, by CPU: [cpu, hash]. */
   readonly seen = { server: [] as [number, number][], client: [] as [number, number][] };
 
-  constructor(ncpus: number, clientCpus = ncpus, policy?: ListenerPolicy) {
+  constructor(ncpus: number, clientCpus = ncpus, policy?: ListenerPolicy, serverRoute?: TcpHostOptions["routeOpts"]) {
     this.sq = new TcpFrameQueue((b) => this.toClient.push(b), 64 * 1024, false);
     this.cq = new TcpFrameQueue((b) => this.toServer.push(b), 64 * 1024, false);
     const now = () => this.t;
@@ -46,6 +46,7 @@ class Wire {
       config: { msl: 20 },
       output: (_c, seg: TcpSeg) => this.sq.push(seg),
       ...(policy ? { policy } : {}),
+      ...(serverRoute ? { routeOpts: serverRoute } : {}),
       trace: (cpu, _s, h) => this.seen.server.push([cpu, h]),
     });
     this.client = new TcpHost({
@@ -335,6 +336,26 @@ describe("listener inheritance: Linux's migrate_reuseport selftest at the socket
     for (let c = 0; c < 4; c++) expect(s.w.server.pcb.pcbinfo[c].connCount).toBe(0);
     expect(s.w.server.pcb.count).toBe(0);
     void TcpState;
+  });
+});
+
+describe("per-route options", () => {
+  it("a route's initial window (rmx_iwmaxsegs) and MTU apply to accepted connections", async () => {
+    for (const [route, segs, mss] of [[undefined, 4, 1460], [{ iwSegs: 10, mss: 1200 }, 10, 1200]] as const) {
+      const w = new Wire(1, 1, undefined, route ? () => route : undefined);
+      const ss = new Sockets({ host: w.server, cpu: 0, owner: "s", listen: new HostListenBackend(w.server) });
+      const cs = new Sockets({ host: w.client, cpu: 0, owner: "c", source: () => CLIENT });
+      const lfd = ss.socket();
+      ss.bind(lfd, 0, 80);
+      await ss.listen(lfd);
+      cs.connect(cs.socket(), SERVER, 80);
+      w.pump();
+      const afd = ss.accept(lfd);
+      const { fport } = ss.info(afd);
+      const tp = w.server.pcb.pcbinfo[0].lookupConn(CLIENT, fport, SERVER, 80)!.ppcb!;
+      expect(tp.t_mssopt).toBe(mss);
+      expect(tp.snd_cwnd).toBe(segs * tp.t_maxseg);
+    }
   });
 });
 
