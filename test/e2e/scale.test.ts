@@ -49,7 +49,7 @@ describe("netisr StatefulSet scaled 3 → 4 → 2 while traffic is forwarded", (
       image,
       kind: "netisr",
       name: `netisr-${cpu}`,
-      env: { ...common, DFLY_CPU: String(cpu), POD_NAME: `dfly-dfly-netstack-netisr-${cpu}`, POD_IP: "127.0.0.1" },
+      env: { ...common, DFLY_CPU: String(cpu), POD_NAME: `dfly-netisr-${cpu}`, POD_IP: "127.0.0.1" },
     });
     netisr.set(cpu, svc);
     return svc;

@@ -8,7 +8,9 @@
 {{- .Values.fullnameOverride | trunc 40 | trimSuffix "-" -}}
 {{- else -}}
 {{- $name := default .Chart.Name .Values.nameOverride -}}
-{{- if contains $name .Release.Name -}}
+{{- /* `helm install dfly …` names things dfly-netisr, dfly-control (DESIGN.md §6): a release
+     name that already says "dfly" is used as is. */ -}}
+{{- if or (contains $name .Release.Name) (contains "dfly" .Release.Name) -}}
 {{- .Release.Name | trunc 40 | trimSuffix "-" -}}
 {{- else -}}
 {{- printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" -}}

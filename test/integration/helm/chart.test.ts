@@ -150,7 +150,7 @@ describe("netisr: one pod per CPU", () => {
     expect(env.POD_NAME).toEqual({ fieldRef: { fieldPath: "metadata.name" } });
     expect(env.POD_IP).toEqual({ fieldRef: { fieldPath: "status.podIP" } });
     expect(env.DFLY_METRICS_PORT).toBe("9464");
-    expect(env.DFLY_CONTROL_ADDR).toBe("dfly-dfly-netstack-control.netstack.svc:50051");
+    expect(env.DFLY_CONTROL_ADDR).toBe("dfly-control.netstack.svc:50051");
     expect(c.readinessProbe?.httpGet).toEqual({ path: "/readyz", port: "metrics" });
     const headless = one(docs("default"), "Service", "-netisr");
     expect(headless.metadata.name).toBe(spec.serviceName);
@@ -185,7 +185,7 @@ describe("control and nic", () => {
 
   it("nic: one Deployment per interface with its model, rings and mode", () => {
     const nics = byKind(docs("16 CPUs with polling"), "Deployment").filter((d) => d.metadata.name.includes("-nic-"));
-    expect(nics.map((d) => d.metadata.name)).toEqual(["dfly-dfly-netstack-nic-ix0", "dfly-dfly-netstack-nic-ix1"]);
+    expect(nics.map((d) => d.metadata.name)).toEqual(["dfly-nic-ix0", "dfly-nic-ix1"]);
     const [ix0, ix1] = nics.map((d) => envOf(podSpec(d)!.containers[0]!));
     expect(ix0).toMatchObject({ DFLY_IFNAME: "ix0", DFLY_NIC_MODEL: "82576", DFLY_NIC_RINGS: "16", DFLY_NIC_MODE: "polling", DFLY_POLLHZ: "6000" });
     expect(ix0!.DFLY_NIC_ADDRS).toBe("ix0=198.18.0.1/24,ix0=10.1.0.1/16");
@@ -218,7 +218,7 @@ describe("every dfly pod", () => {
       expect(ps.volumes?.find((v) => v.name === "tmp")?.emptyDir).toBeDefined();
       if (d.kind === "Pod") continue;
       const env = envOf(c);
-      const natsUrl = name === "external NATS" ? "nats://nats.messaging.svc.cluster.local:4222" : "nats://dfly-dfly-netstack-nats.netstack.svc:4222";
+      const natsUrl = name === "external NATS" ? "nats://nats.messaging.svc.cluster.local:4222" : "nats://dfly-nats.netstack.svc:4222";
       expect(env.DFLY_NATS_URL, d.metadata.name).toBe(natsUrl);
       expect(env.DFLY_CLUSTER).toBe("dfly");
     }
@@ -234,7 +234,7 @@ describe("NATS", () => {
     expect(conf).toMatch(/jetstream \{\n\s+store_dir: \/data/);
     expect(conf).not.toContain("cluster {");
     expect(natsConfigTest(conf)).toBe("");
-    expect(byKind(docs("default"), "PodDisruptionBudget").map((d) => d.metadata.name)).not.toContain("dfly-dfly-netstack-nats");
+    expect(byKind(docs("default"), "PodDisruptionBudget").map((d) => d.metadata.name)).not.toContain("dfly-nats");
     expect(envOf(podSpec(one(docs("default"), "Deployment", "-control"))!.containers[0]!).DFLY_KV_REPLICAS).toBe("1");
   });
 
@@ -242,7 +242,7 @@ describe("NATS", () => {
     const ds = docs("NATS cluster");
     expect((one(ds, "StatefulSet", "-nats").spec as { replicas: number }).replicas).toBe(3);
     const conf = (one(ds, "ConfigMap", "-nats-config").data as { "nats.conf": string })["nats.conf"];
-    const routes = conf.match(/nats:\/\/dfly-dfly-netstack-nats-\d\.dfly-dfly-netstack-nats-headless\.netstack\.svc:6222/g);
+    const routes = conf.match(/nats:\/\/dfly-nats-\d\.dfly-nats-headless\.netstack\.svc:6222/g);
     expect(routes).toHaveLength(3);
     expect(natsConfigTest(conf)).toBe("");
     expect(one(ds, "PodDisruptionBudget", "-nats").spec).toMatchObject({ maxUnavailable: 1 });
@@ -297,7 +297,7 @@ describe("monitoring", () => {
     const noCrds = await renderChart({ values: [] });
     expect(noCrds.map((d) => d.kind)).not.toContain("ServiceMonitor");
     expect(noCrds.map((d) => d.kind)).not.toContain("PrometheusRule");
-    expect(noCrds.map((d) => d.metadata.name)).toContain("dfly-dfly-netstack-dashboard");
+    expect(noCrds.map((d) => d.metadata.name)).toContain("dfly-dashboard");
   });
 });
 
@@ -305,7 +305,7 @@ describe("network policies and helm test", () => {
   it("ingress is limited per component; disabled: none", () => {
     const nps = byKind(docs("default"), "NetworkPolicy");
     expect(nps.map((n) => n.metadata.name).sort()).toEqual(
-      ["control", "nats", "netisr", "nic"].map((c) => `dfly-dfly-netstack-${c}`),
+      ["control", "nats", "netisr", "nic"].map((c) => `dfly-${c}`),
     );
     const ports = (n: K8sDoc) => (n.spec as { ingress: { ports: { port: string }[] }[] }).ingress.flatMap((r) => r.ports.map((p) => p.port));
     expect(ports(one(docs("default"), "NetworkPolicy", "-control"))).toEqual(["grpc", "metrics"]);
@@ -317,7 +317,7 @@ describe("network policies and helm test", () => {
   it("a helm test hook pod runs `dfly route verify` against control", () => {
     const pod = one(docs("default"), "Pod", "-test-route-verify");
     expect(pod.metadata.annotations?.["helm.sh/hook"]).toBe("test");
-    expect(podSpec(pod)!.containers[0]!.args).toEqual(["route", "verify", "--control", "dfly-dfly-netstack-control.netstack.svc:50051"]);
+    expect(podSpec(pod)!.containers[0]!.args).toEqual(["route", "verify", "--control", "dfly-control.netstack.svc:50051"]);
   });
 });
 
