@@ -328,3 +328,12 @@ export {
   type TcpOutputFn,
   type TcpEventFn,
 } from "./inet/tcp_engine.js";
+export {
+  tcpHandoverExport,
+  tcpHandoverImport,
+  tcpHandoverRelease,
+  tcpHandoverResume,
+  TcpHandoverStateError,
+  type TcpHandoverState,
+  type TcpHandoverTimes,
+} from "./inet/tcp_handover.js";
