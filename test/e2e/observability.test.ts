@@ -30,8 +30,6 @@ const PENDING = [
   // Per-listener series: they exist once a listener does; this test opens none yet (it needs the
   // control's socket API to listen from outside a netisr).
   "dfly_so_accept_queue_depth",
-  // Accept-queue overflows (sonewconn refusals) counted as a drop reason.
-  'dfly_ip_dropped_total{reason="listendrop"}',
 ] as const;
 
 const CLUSTER = "obs";

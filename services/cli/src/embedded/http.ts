@@ -212,7 +212,7 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
     const atEnd = await client.snapshot();
     const completed = atEnd.completed;
     const elapsed = performance.now() - t0;
-    const { drained, snap: cs } = await client.stop(5000);
+    const { drained } = await client.stop(5000);
     for (const x of timers) clearTimeout(x);
     await Promise.allSettled(side);
     // The last FINs and ACKs are still on their way: wait for the wire to go quiet.
@@ -222,6 +222,8 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
       await new Promise((r) => setTimeout(r, 20));
     }
     for (const x of subs) x.unsubscribe();
+    // After the settle: every segment the client host will ever see has been processed.
+    const cs = await client.snapshot();
     const snaps = (await Promise.all(ec.workers.map((w) => w.snapshot<WorkerSnap>()))).map((s) => s ?? {});
     if (remote) snaps.forEach((s, i) => (s.programs = [remote.workers[i].stats]));
     const perCpu: HttpShortCpuRow[] = snaps.map((s, i) => {
