@@ -16,6 +16,8 @@ import { netisrMetrics, serveNetisrMetrics } from "./metrics.js";
 import { NetisrService, routeAttrsOfSpec } from "./service.js";
 import { TcpNetisr } from "./tcp_netisr.js";
 import { tcpMetrics } from "./tcp_metrics.js";
+import type { DrainReport, TcpRescaleOptions } from "./tcp_rescale.js";
+import { rescaleMetrics } from "./tcp_rescale_metrics.js";
 
 export interface StartNetisrOptions {
   transport: Transport;
@@ -34,7 +36,9 @@ export interface StartNetisrOptions {
   rxd?: number;
   icmplim?: number;
   /** TCP and sockets on this CPU (tcp_netisr.ts); false turns them off. */
-  tcp?: { config?: Partial<TcpConfig>; somaxconn?: number; policy?: ListenerPolicy; tickMs?: number } | false;
+  tcp?: { config?: Partial<TcpConfig>; somaxconn?: number; policy?: ListenerPolicy; tickMs?: number; rescale?: TcpRescaleOptions } | false;
+  /** After a drain's deregistration, how long this CPU keeps forwarding what still arrives (default 500 ms). */
+  lingerMs?: number;
 }
 
 export interface NetisrHandle {
@@ -48,6 +52,12 @@ export interface NetisrHandle {
   ready(): boolean;
   /** Resolves when ready (the agent keeps retrying while the control is unreachable). */
   whenReady(): Promise<void>;
+  /**
+   * Leaving (SIGTERM, a StatefulSet pod deleted): hands every TCP connection to the CPU that
+   * will own it (tcp_rescale.ts), deregisters (the control publishes an epoch without this
+   * CPU), keeps forwarding for `lingerMs`, then resolves. `stop()` afterwards.
+   */
+  drain(): Promise<DrainReport | undefined>;
   stop(): Promise<void>;
 }
 
@@ -95,14 +105,19 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
       ...(t.somaxconn !== undefined ? { somaxconn: t.somaxconn } : {}),
       ...(t.policy ? { policy: t.policy } : {}),
       ...(t.tickMs !== undefined ? { tickMs: t.tickMs } : {}),
+      ...(t.rescale ? { rescale: t.rescale } : {}),
       ...(o.controlAddr !== undefined ? { controlAddr: o.controlAddr } : {}),
     });
     tcp.start();
+    tcp.rescale.onTopology();
   }
   if (o.controlAddr === undefined) for (const r of o.routes ?? []) routes.add(r.prefix, routeAttrsOfSpec(r));
 
   const registry = netisrMetrics(service);
-  if (tcp) tcpMetrics(registry, tcp);
+  if (tcp) {
+    tcpMetrics(registry, tcp);
+    rescaleMetrics(registry, o.cpu, tcp.rescale);
+  }
   let http: Server | undefined;
   let metricsAddr: string | undefined;
   const host = o.metricsHost ?? "127.0.0.1";
@@ -119,8 +134,11 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
       controlAddr: o.controlAddr,
       routes,
       cluster: o.cluster,
-      getStats: () => ({ ...service.statsBody(), ...(tcp?.statsBody() ?? {}) }),
-      onTopology: (t) => service.setTopology(t),
+      getStats: () => ({ ...service.statsBody(), ...(tcp?.statsBody() ?? {}), ...(tcp ? { rescale: tcp.rescale.statsBody() } : {}) }),
+      onTopology: (t) => {
+        service.setTopology(t);
+        tcp?.rescale.onTopology();
+      },
       onRoutes: () => service.netisr.routesChanged(),
       metricsAddr: o.metricsAdvertise ?? metricsAddr ?? "",
     });
@@ -144,6 +162,12 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
     metricsAddr,
     ready: () => (agent ? agent.ready : true),
     whenReady: () => (agent ? agent.whenReady() : Promise.resolve()),
+    drain: async () => {
+      const r = tcp ? await tcp.rescale.drain() : undefined;
+      await agent?.stop();
+      await new Promise((res) => setTimeout(res, o.lingerMs ?? 500));
+      return r;
+    },
     stop: async () => {
       await agent?.stop();
       await tcp?.stop();

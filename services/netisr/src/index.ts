@@ -67,3 +67,20 @@ export { TcpNetisr, ControlListenBackend, SockPortStats, SO_REMOTE_SEND_MAX, spe
 export { PortSockRemote, SockRemoteError, attachSockEvents, b64, unb64, type SockEventBody, type SockEventWire } from "./so_port.js";
 export { loadProgram, ProgramLoadError, type ProgramSpec, type ProgramContext, type Program, type ProgramFactory } from "./program.js";
 export { tcpMetrics } from "./tcp_metrics.js";
+export {
+  TcpRescale,
+  TcpRescaleStats,
+  TcpCpuIdError,
+  RescaleNetmsg,
+  RescaleDrop,
+  MAX_HOPS,
+  handoverStateToWire,
+  handoverStateFromWire,
+  type DrainReport,
+  type TcpRescaleOptions,
+  type RescaleDropReason,
+  type RescaleTcp,
+  type PendingSendState,
+  type HandoverConnWire,
+} from "./tcp_rescale.js";
+export { rescaleMetrics } from "./tcp_rescale_metrics.js";

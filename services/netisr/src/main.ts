@@ -8,9 +8,13 @@
  *   DFLY_METRICS_HOST (default 0.0.0.0) · POD_IP (address advertised for scraping) ·
  *   DFLY_POLLHZ (ifpoll frequency, default 6000) · DFLY_IFPOLL_BURST_MAX (250) ·
  *   DFLY_IFPOLL_EACH_BURST (50) · DFLY_RXD (RX descriptors per polled ring, 1024) ·
- *   DFLY_ICMPLIM (200).
+ *   DFLY_ICMPLIM (200) · DFLY_RESCALE_GRACE_MS (2000: unknown segments held after an epoch
+ *   change) · DFLY_DRAIN_MS (6000: bound on handing connections over) · DFLY_DRAIN_LINGER_MS
+ *   (500: forwarding after deregistration).
  *
- * SIGTERM/SIGINT: deregister from the control (it recomputes the ringmap at once), stop.
+ * SIGTERM/SIGINT: drain — every TCP connection is handed to the CPU that will own it
+ * (tcp_rescale.ts) — then deregister from the control (it recomputes the ringmap at once),
+ * linger, stop.
  */
 import { DEFAULT_CONTROL_ADDR } from "@dfly/control";
 import { createTransport, DEFAULT_CLUSTER } from "@dfly/transport";
@@ -29,6 +33,9 @@ export interface NetisrProcessConfig {
   eachBurst: number;
   rxd: number;
   icmplim: number;
+  graceMs: number;
+  drainMs: number;
+  lingerMs: number;
 }
 
 export class NetisrEnvError extends Error {
@@ -65,6 +72,9 @@ export function netisrConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Netis
     eachBurst: int("DFLY_IFPOLL_EACH_BURST", env.DFLY_IFPOLL_EACH_BURST, 50, 1, 5000),
     rxd: int("DFLY_RXD", env.DFLY_RXD, 1024, 64, 65536),
     icmplim: int("DFLY_ICMPLIM", env.DFLY_ICMPLIM, 200, 0, 1_000_000),
+    graceMs: int("DFLY_RESCALE_GRACE_MS", env.DFLY_RESCALE_GRACE_MS, 2000, 0, 60_000),
+    drainMs: int("DFLY_DRAIN_MS", env.DFLY_DRAIN_MS, 6000, 100, 600_000),
+    lingerMs: int("DFLY_DRAIN_LINGER_MS", env.DFLY_DRAIN_LINGER_MS, 500, 0, 60_000),
   };
 }
 
@@ -84,6 +94,8 @@ export async function main(cfg: NetisrProcessConfig = netisrConfigFromEnv(), log
       ifpoll: { pollhz: cfg.pollhz, burstMax: cfg.burstMax, eachBurst: cfg.eachBurst },
       rxd: cfg.rxd,
       icmplim: cfg.icmplim,
+      tcp: { rescale: { graceMs: cfg.graceMs, drainMs: cfg.drainMs } },
+      lingerMs: cfg.lingerMs,
     });
   } catch (err) {
     await transport.close();
@@ -104,6 +116,11 @@ export async function main(cfg: NetisrProcessConfig = netisrConfigFromEnv(), log
     process.on("SIGTERM", onTerm);
     process.on("SIGINT", onInt);
   });
+  const d = await h.drain().catch((err: Error) => {
+    log(`dfly netisr ${cfg.cpu}: drain failed: ${err.message}`);
+    return undefined;
+  });
+  if (d) log(`dfly netisr ${cfg.cpu}: drained: ${d.handedOver} connections handed over (${JSON.stringify(d.byCpu)}), ${d.failed} failed, ${d.rounds} rounds, ${d.ms} ms`);
   await h.stop();
   await transport.close();
   log(`dfly netisr ${cfg.cpu}: stopped`);

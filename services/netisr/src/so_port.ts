@@ -17,6 +17,9 @@ import { decodeNetmsg, encodeNetmsg, subjects, type Subscription, type Transport
 import type { SoEvent } from "./tcp_host.js";
 import type { RemoteConnectRequest, RemoteConnInfo, SockOpt, SockRemote, Sockets } from "./so_sockets.js";
 
+/** tcp_rescale.ts's `RescaleNetmsg.fence` (kept here as a number: that module imports this one). */
+const RESCALE_FENCE = 0x35;
+
 export const b64 = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("base64");
 export const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "base64"));
 
@@ -106,6 +109,11 @@ export class PortSockRemote implements SockRemote {
 
   setsockopt(cpu: number, id: number, opt: SockOpt, value: number | boolean): void {
     this.cast(cpu, SockNetmsg.setopt, { id, opt, value });
+  }
+
+  /** Live rescale: the fence after a MOVED event, through the socket's old CPU (tcp_rescale.ts). */
+  fence(cpu: number, id: number): void {
+    this.cast(cpu, RESCALE_FENCE, { id });
   }
 }
 

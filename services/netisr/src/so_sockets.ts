@@ -136,6 +136,12 @@ export interface SockRemote {
   shutdown(cpu: number, id: number): void;
   close(cpu: number, id: number, abort: boolean): void;
   setsockopt(cpu: number, id: number, opt: SockOpt, value: number | boolean): void;
+  /**
+   * Live rescale: socket `id` of CPU `cpu` moved away (a MOVED event named its new place);
+   * the fence goes through the old CPU behind every call already sent there, and tells the
+   * new CPU that the program's direct calls may run (tcp_rescale.ts).
+   */
+  fence?(cpu: number, id: number): void;
 }
 
 /** A remote connection's state on the program side: data pushed by its CPU waits here for recv(). */
@@ -146,8 +152,9 @@ class RemoteConn {
   error: string | null = null;
   closed = false;
   constructor(
-    readonly cpu: number,
-    readonly id: number,
+    /** Where the socket lives (changes when its CPU leaves and hands it over: MOVED). */
+    public cpu: number,
+    public id: number,
     readonly laddr: number,
     readonly lport: number,
     readonly faddr: number,
@@ -767,6 +774,10 @@ export class Sockets implements SoOwner, ListenOwner {
   }
 
   private applyRemote(fd: number, r: ConnRec, c: RemoteConn, ev: SoEvent, err: string | null, data?: Uint8Array): void {
+    if (ev === SoEvent.MOVED) {
+      this.moveRemote(fd, c, err);
+      return;
+    }
     if (ev === SoEvent.READABLE && data && data.length) {
       c.chunks.push(data);
       c.bytes += data.length;
@@ -777,6 +788,25 @@ export class Sockets implements SoOwner, ListenOwner {
       this.byRemote.delete(`${c.cpu}/${c.id}`);
     }
     r.handler?.(fd, ev, err);
+  }
+
+  /**
+   * Live rescale: the connection's CPU handed it to another (`to` = "<cpu>/<id>"). Every event
+   * of the old place came before this one; events of the new place that arrived first wait in
+   * `early` and are applied now. Calls go to the new place from here on; the fence through the
+   * old one keeps them behind those already sent there.
+   */
+  private moveRemote(fd: number, c: RemoteConn, to: string | null): void {
+    const m = /^(\d+)\/(\d+)$/.exec(to ?? "");
+    if (!m) return;
+    const oldCpu = c.cpu;
+    const oldId = c.id;
+    if (this.byRemote.get(`${oldCpu}/${oldId}`) === fd) this.byRemote.delete(`${oldCpu}/${oldId}`);
+    c.cpu = Number(m[1]);
+    c.id = Number(m[2]);
+    this.byRemote.set(`${c.cpu}/${c.id}`, fd);
+    this.remote?.fence?.(oldCpu, oldId);
+    this.drainEarly(c);
   }
 
   /** Stops: every open socket is aborted (connections) or left as is (listeners stay registered). */

@@ -76,6 +76,12 @@ export const SoEvent = {
   ERROR: "error",
   /** The connection is gone (after ERROR, or when the TCB is released while still held). */
   CLOSED: "closed",
+  /**
+   * The socket moved to another CPU (live rescale: its CPU left and handed the connection
+   * over; `err` carries "<cpu>/<id>", the new place). Consumed by `Sockets` (the socket's
+   * handle follows it, like DragonFly's `tcp_sosetport`); program handlers never see it.
+   */
+  MOVED: "moved",
 } as const;
 export type SoEvent = (typeof SoEvent)[keyof typeof SoEvent];
 
@@ -187,6 +193,11 @@ export interface TcpHostOptions {
   remoteOwner?: (owner: string) => ListenOwner | undefined;
   /** Test hook: every segment a CPU processes (after the ownership check). */
   trace?: (cpu: number, seg: TcpSeg, hash: number) => void;
+  /**
+   * Hash → owner CPU index (default DragonFly's `(h & 127) % ncpus`). A netisr CPU passes its
+   * live topology's table, indexed by CPU id (tcp_rescale.ts).
+   */
+  hashcpu?: (hash: number) => number;
   /**
    * A segment dropped for a reason the host's drop counters keep (tcpstat names): the decode
    * step's (`rcvbadsum`, `rcvshort`, `rcvbadoff`, `badoptions`), `noport` (answered with a
@@ -437,6 +448,7 @@ export class TcpHost {
       ...(o.portFirst !== undefined ? { portFirst: o.portFirst } : {}),
       ...(o.portLast !== undefined ? { portLast: o.portLast } : {}),
       ...(o.random ? { random: o.random } : {}),
+      ...(o.hashcpu ? { hashcpu: o.hashcpu } : {}),
     });
     this.now = o.now ?? (() => performance.now());
     this.somaxconn = o.somaxconn ?? SOMAXCONN;

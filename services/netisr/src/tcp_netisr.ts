@@ -12,13 +12,15 @@
  *   - `list` netmsgs step a PCB listing cursor through this CPU's list (netstat -an);
  *   - timers run every `tickMs` (hz = 100 by default).
  *
- * The replica is built for the CPU set of the topology at its first use; it is rebuilt
- * (listeners re-installed) when the CPU count changes while it holds no connection and no
- * program uses it. Limit: later CPU-count changes are not followed (connections are not
- * re-homed; segments for another CPU are counted `wrongcpu`).
+ * The replica is indexed by CPU id (NETISR_CPUMAX slots, so CPUs joining and leaving never
+ * rebuild it); its owner function is the live topology's (`Netisr.ownerOf`), so connect
+ * placement, SYN steering and the NIC agree. Live rescale (tcp_rescale.ts) sits in front of
+ * the TCP input: connections stay where they live across epochs (the owner redispatches
+ * their segments there) and move with their full state when their CPU leaves (`drain()`).
  */
 import {
   INP,
+  NETISR_CPUMAX,
   InpcbAddrInUseError,
   InpcbListCursor,
   InpcbStateError,
@@ -40,6 +42,7 @@ import { TcpFrameQueue } from "./tcp_frames.js";
 import { SoEvent, So, TcpHost, TcpNotLocalError, type ListenOwner, type ListenerRec, type ListenerSpec, type SoOwner } from "./tcp_host.js";
 import { Sockets, SockOpt, type ListenBackend, type ListenCloseReply, type ListenReply, type ListenRequest } from "./so_sockets.js";
 import { attachSockEvents, b64, PortSockRemote, unb64, type SockEventBody, type SockEventWire } from "./so_port.js";
+import { TcpCpuIdError, TcpRescale, type PendingSendState, type RescaleTcp, type TcpRescaleOptions } from "./tcp_rescale.js";
 
 export interface TcpNetisrOptions {
   transport: Transport;
@@ -55,6 +58,8 @@ export interface TcpNetisrOptions {
   controlAddr?: string;
   /** Timer period (default 10 ms, hz = 100). */
   tickMs?: number;
+  /** Live rescale knobs (grace period, drain bounds). */
+  rescale?: TcpRescaleOptions;
   now?: () => number;
 }
 
@@ -133,6 +138,12 @@ class RemoteOwner implements SoOwner, ListenOwner {
     this.schedule();
   }
 
+  /** The socket `oldId` moved to `newId` on CPU `cpu` (published at once, after what is queued). */
+  moved(oldId: number, cpu: number, newId: number): void {
+    this.ev.push([oldId, SoEvent.MOVED, `${cpu}/${newId}`, null]);
+    this.flush();
+  }
+
   private push(e: SockEventWire): void {
     this.ev.push(e);
     this.schedule();
@@ -187,8 +198,10 @@ export class TcpNetisr {
   readonly cpu: number;
   readonly stats = new SockPortStats();
   host: TcpHost | undefined;
-  /** This CPU's index in the host (its place in the topology's CPU list). */
-  index = 0;
+  /** This CPU's index in the host: its CPU id (the replica has a slot per possible CPU). */
+  readonly index: number;
+  /** Live rescale: redispatch to where connections live, hand-over on leave. */
+  readonly rescale: TcpRescale;
   private readonly netisr: Netisr;
   private readonly o: TcpNetisrOptions;
   private readonly queues = new Map<number, TcpFrameQueue>();
@@ -201,7 +214,6 @@ export class TcpNetisr {
   private readonly eventSubs: { unsubscribe(): void }[] = [];
   private timer: NodeJS.Timeout | undefined;
   private client: ControlClient | undefined;
-  private frozen = false;
   readonly localInput: LocalInput;
 
   constructor(o: TcpNetisrOptions) {
@@ -210,9 +222,30 @@ export class TcpNetisr {
     this.cluster = o.cluster;
     this.cpu = o.cpu;
     this.netisr = o.netisr;
+    if (!Number.isInteger(o.cpu) || o.cpu < 0 || o.cpu >= NETISR_CPUMAX) throw new TcpCpuIdError(o.cpu);
+    this.index = o.cpu;
+    const hostOf = () => this.host;
+    const self: RescaleTcp = {
+      cpu: o.cpu,
+      transport: o.transport,
+      cluster: o.cluster,
+      get host() {
+        return hostOf();
+      },
+      ensureHost: () => this.ensureHost(),
+      ownerNameOf: (so) => (so.owner === null ? null : so.owner instanceof RemoteOwner ? so.owner.name : undefined),
+      flushOwner: (name) => this.owners.get(name)?.flush(),
+      ownerMoved: (name, oldId, cpu, newId) => this.remoteOwner(name)?.moved(oldId, cpu, newId),
+      remoteOwnerOf: (name) => this.remoteOwner(name) ?? null,
+      takePending: (so) => this.takePending(so),
+      putPending: (so, p) => this.putPending(so, p),
+      flushPendingSend: (so) => this.flushPendingSend(so),
+      socketPort: (m) => this.socketPort(m),
+    };
+    this.rescale = new TcpRescale(self, o.netisr, o.rescale);
     this.localInput = (proto, buf, off, _hlen, iplen) => {
       if (proto !== 6) return false;
-      this.ensureHost().inputFrame(buf.subarray(off, off + iplen));
+      this.rescale.input(buf.subarray(off, off + iplen));
       return true;
     };
   }
@@ -226,6 +259,7 @@ export class TcpNetisr {
       this.expireCursors();
     }, ms);
     this.timer.unref?.();
+    this.rescale.start();
   }
 
   private control(): ControlClient | undefined {
@@ -233,20 +267,13 @@ export class TcpNetisr {
     return this.client;
   }
 
-  /** The replica for the current topology (built on first use). */
+  /** The replica (built on first use; it follows every topology through `rescale.hashcpu`). */
   ensureHost(): TcpHost {
-    const cpus = this.netisr.liveCpus;
-    const idx = Math.max(0, cpus.indexOf(this.cpu));
-    const h = this.host;
-    if (h && (this.frozen || (h.ncpus === cpus.length && this.index === idx))) return h;
-    if (h && h.pcb.pcbinfo[this.index].connCount > 0) {
-      this.frozen = true;
-      return h;
-    }
-    this.index = idx;
+    if (this.host) return this.host;
     this.host = new TcpHost({
-      ncpus: Math.max(1, cpus.length),
-      local: [idx],
+      ncpus: NETISR_CPUMAX,
+      local: [this.index],
+      hashcpu: (h) => this.rescale.hashcpu(h),
       ...(this.o.config ? { config: this.o.config } : {}),
       ...(this.o.somaxconn !== undefined ? { somaxconn: this.o.somaxconn } : {}),
       ...(this.o.policy ? { policy: this.o.policy } : {}),
@@ -259,11 +286,13 @@ export class TcpNetisr {
         if (TCP_IP_DROPS.has(reason)) this.netisr.stats.ip.dropped[(IpDrop as Record<string, number>)[reason]]++;
       },
     });
+    this.rescale.attach(this.host);
     for (const s of this.specs.values()) this.host.listenInstall(s);
     return this.host;
   }
 
-  private remoteOwner(name: string): RemoteOwner | undefined {
+  /** @internal the publisher of a remote program's socket events. */
+  remoteOwner(name: string): RemoteOwner | undefined {
     if (!isOwnerName(name)) return undefined;
     let o = this.owners.get(name);
     if (!o) this.owners.set(name, (o = new RemoteOwner(name, this)));
@@ -321,14 +350,13 @@ export class TcpNetisr {
     const have = this.programs.get(owner);
     if (have) return have;
     const host = this.ensureHost();
-    this.frozen = true;
     const c = this.control();
     const s = new Sockets({
       host,
       cpu: this.index,
       owner,
       ...(c ? { listen: new ControlListenBackend(c) } : {}),
-      remote: new PortSockRemote(this.transport, this.cluster, (i) => this.netisr.liveCpus[i] ?? i),
+      remote: new PortSockRemote(this.transport, this.cluster, (i) => i),
       source: () => this.primaryAddr(),
     });
     this.programs.set(owner, s);
@@ -367,8 +395,14 @@ export class TcpNetisr {
 
   // ---- the port ----
 
-  /** A message on this CPU's port: true when it was a socket netmsg (handled and answered). */
+  /** A message on this CPU's port: true when it was a socket or rescale netmsg (handled and answered). */
   onPort(m: Msg): boolean {
+    if (this.rescale.onPort(m)) return true;
+    return this.socketPort(m);
+  }
+
+  /** @internal a socket netmsg (also what the rescale layer hands on: chased and released calls). */
+  socketPort(m: Msg): boolean {
     const d = m.data;
     if (d.length === 0 || d[0] < 0x20 || d[0] > 0x3f) return false;
     this.stats.calls++;
@@ -530,11 +564,17 @@ export class TcpNetisr {
     };
     try {
       host.idOf(so);
-      host.connect(this.index, so, laddr, faddr >>> 0, fport, ro, opts, lport, lport !== 0);
+      if (lport === 0) host.connect(this.index, so, laddr, faddr >>> 0, fport, ro, opts, lport, false);
+      else {
+        // Placed here by the port search of the CPU the program called (under its view of the
+        // topology): the connection lives here even if this CPU's newer view names another owner.
+        this.rescale.claim(host.hashOf(faddr >>> 0, fport, laddr, lport), () => host.connect(this.index, so, laddr, faddr >>> 0, fport, ro, opts, lport, true));
+        this.rescale.placed(so.inp);
+      }
     } catch (err) {
       host.forget(so);
       if (err instanceof TcpNotLocalError && lport === 0) {
-        const to = this.netisr.liveCpus[err.cpu];
+        const to = err.cpu;
         const req = encodeNetmsg.socket(SockNetmsg.connect, 0, { ...b, laddr, lport: err.lport });
         this.transport.request(subjects.netisr(this.cluster, to), req, { timeoutMs: 5000 }).then(
           (m) => {
@@ -613,6 +653,19 @@ export class TcpNetisr {
   /** @internal */
   dropPendingSend(so: So): void {
     this.pending.delete(so);
+  }
+
+  /** @internal hand-over: the bytes held for `so` beyond its send buffer leave with it. */
+  takePending(so: So): PendingSendState | undefined {
+    const p = this.pending.get(so);
+    if (!p) return undefined;
+    this.pending.delete(so);
+    return { chunks: p.chunks, shutdown: p.shutdown, close: p.close };
+  }
+
+  /** @internal hand-over: bytes held for a socket that arrived here. */
+  putPending(so: So, p: PendingSendState): void {
+    this.pending.set(so, { chunks: [...p.chunks], bytes: p.chunks.reduce((n, c) => n + c.length, 0), shutdown: p.shutdown, close: p.close });
   }
 
   // ---- netstat -an ----
@@ -728,6 +781,7 @@ export class TcpNetisr {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    this.rescale.stop();
     for (const s of this.eventSubs) s.unsubscribe();
     for (const s of this.programs.values()) s.shutdownAll();
     for (const q of this.queues.values()) q.flush();
