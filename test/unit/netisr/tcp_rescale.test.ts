@@ -1,0 +1,213 @@
+/**
+ * The rescale layer's decisions, one at a time, with the topology handed to each CPU by the
+ * test (so the races of an epoch change can be staged): netisr CPUs on the in-process bus with
+ * fixed topologies, a peer TcpHost whose frames the test steers like the NIC would.
+ *
+ *   - a segment that reaches the new owner before the connection's home registered it is held,
+ *     then redispatched to the home once the entry arrives — no RST;
+ *   - an unknown segment held in a grace period is processed as usual when it ends (RST);
+ *   - a redispatched segment with no PCB is dropped, never reset; a redispatch loop stops at
+ *     MAX_HOPS; a malformed rescale netmsg is counted.
+ */
+import { afterEach, describe, expect, it } from "vitest";
+import { buildTcpPacket, ipAddr, TcpFlags, type TcpSeg } from "@dfly/core";
+import { ifnetTopology, nicInterfaceSpec } from "@dfly/nic";
+import { MAX_HOPS, RescaleNetmsg, startNetisr, TcpHost, type NetisrHandle, type So, type SoOwner } from "@dfly/netisr";
+import { encodeFrameBatch, encodeNetmsg, FrameBatchCursor, InprocHub, subjects, type TopologyMsg, type Transport } from "@dfly/transport";
+
+const C = "rs";
+const HOST = ipAddr("198.18.0.1");
+const PEER = ipAddr("198.18.0.10");
+const SPEC = nicInterfaceSpec({ ifname: "ix0", model: "82599", mode: "interrupt" });
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const f of cleanups.splice(0).reverse()) await f().catch(() => undefined);
+});
+
+function topo(epoch: number, cpus: number[]): TopologyMsg {
+  return { epoch, cpus, interfaces: [ifnetTopology(SPEC, cpus)], rssKey: "" };
+}
+
+async function until(f: () => boolean, what: string, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!f()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+interface Rig {
+  t: Transport;
+  cpus: Map<number, NetisrHandle>;
+  peer: TcpHost;
+  /** The CPU list the emulated NIC steers by. */
+  nic: number[];
+  rstToPeer: number;
+  rstFromPeer: number;
+  start(cpu: number, t: TopologyMsg): Promise<NetisrHandle>;
+  adopt(cpu: number, t: TopologyMsg): void;
+  /** Frames of `cpu` on its way in (the NIC's steering of a peer frame). */
+  deliver(frame: Uint8Array): void;
+}
+
+async function rig(graceMs: number): Promise<Rig> {
+  const hub = new InprocHub();
+  const t = await hub.connect();
+  cleanups.push(async () => {
+    await t.close();
+    hub.close();
+  });
+  const cpus = new Map<number, NetisrHandle>();
+  const r: Rig = {
+    t,
+    cpus,
+    nic: [],
+    rstToPeer: 0,
+    rstFromPeer: 0,
+    peer: undefined as unknown as TcpHost,
+    start: async (cpu, tp) => {
+      const h = await startNetisr({ transport: t, cluster: C, cpu, topology: tp, routes: [{ prefix: "198.18.0.0/24", ifname: "ix0" }], tcp: { rescale: { graceMs, announceMs: 0 } } });
+      cleanups.push(() => h.stop());
+      cpus.set(cpu, h);
+      h.tcp!.ensureHost().listenInstall({ id: "L80", laddr: 0, lport: 80, reuseport: false, backlog: -1, owner: "app" });
+      return h;
+    },
+    adopt: (cpu, tp) => {
+      const h = cpus.get(cpu)!;
+      h.service.setTopology(tp);
+      h.tcp!.rescale.onTopology();
+    },
+    deliver: (frame) => {
+      const hash = r.peer.hashOf(PEER, (frame[20] << 8) | frame[21], HOST, (frame[22] << 8) | frame[23]);
+      const owner = r.nic[(hash & 127) % r.nic.length];
+      queueMicrotask(() => cpus.get(owner)!.tcp!.localInput(6, frame, 0, 20, frame.length));
+    },
+  };
+  r.peer = new TcpHost({
+    ncpus: 1,
+    output: (_c, seg: TcpSeg) => {
+      if (seg.flags & TcpFlags.RST) r.rstFromPeer++;
+      r.deliver(buildTcpPacket(seg));
+    },
+  });
+  const cur = new FrameBatchCursor();
+  const sub = t.subscribe(`${C}.nic.ix0.tx.*`, (m) => {
+    if (cur.reset(m.data) !== null) return;
+    while (cur.next()) {
+      const f = cur.buf.subarray(cur.offset, cur.offset + cur.length).slice();
+      if (f[33] & TcpFlags.RST) r.rstToPeer++;
+      r.peer.inputFrame(f);
+    }
+  });
+  const tick = setInterval(() => r.peer.tick(), 10);
+  cleanups.push(async () => {
+    clearInterval(tick);
+    sub.unsubscribe();
+  });
+  await t.flush();
+  return r;
+}
+
+/** A peer port whose 4-tuple's bucket the CPU lists `a` and `b` give to `ca` and `cb`. */
+function portFor(peer: TcpHost, a: number[], ca: number, b: number[], cb: number): number {
+  for (let p = 20000; p < 30000; p++) {
+    const h = peer.hashOf(PEER, p, HOST, 80) & 127;
+    if (a[h % a.length] === ca && b[h % b.length] === cb) return p;
+  }
+  throw new Error("no port");
+}
+
+const owner = (errs: string[]): SoOwner => ({
+  soEvent: (_so: So, ev, err) => {
+    if (ev === "error") errs.push(err ?? "?");
+  },
+});
+
+describe("tcp_rescale", () => {
+  it("a segment at the new owner before the home's entry is held, then redispatched home (no RST)", async () => {
+    const r = await rig(3000);
+    const e1 = topo(1, [0, 1]);
+    const e2 = topo(2, [0, 1, 2]);
+    await r.start(0, e1);
+    await r.start(1, e1);
+    r.nic = [0, 1];
+    const errs: string[] = [];
+    const lport = portFor(r.peer, [0, 1], 0, [0, 1, 2], 2);
+    const so = r.peer.connect(0, null, PEER, HOST, 80, owner(errs), {}, lport);
+    await until(() => so.state === "ESTABLISHED", "the connection");
+    const h0 = r.cpus.get(0)!;
+    expect(h0.tcp!.host!.pcb.pcbinfo[0].connCount).toBe(1);
+
+    // CPU 2 joins knowing epoch 2; the NIC steers by it at once; CPU 0 has not heard yet.
+    const h2 = await r.start(2, e2);
+    r.nic = [0, 1, 2];
+    const eng = r.peer.cpu(0).engine;
+    expect(eng.send(so.tp!, new Uint8Array(3000).fill(7), r.peer.now())).toBe(3000);
+    await until(() => h2.tcp!.rescale.heldNow > 0, "CPU 2 holding the segment");
+    expect(r.rstToPeer).toBe(0);
+    expect(so.tp!.snd_una).not.toBe(so.tp!.snd_max);
+
+    // CPU 0 adopts epoch 2: it registers the connection with CPU 2, which releases what it held.
+    r.adopt(0, e2);
+    r.adopt(1, e2);
+    await until(() => so.tp!.snd_una === so.tp!.snd_max, "the data acknowledged by CPU 0");
+    const s2 = h2.tcp!.rescale.stats;
+    expect(s2.heldReleased).toBeGreaterThan(0);
+    expect(s2.redispatched).toBeGreaterThan(0);
+    expect(h2.tcp!.rescale.foreign.size).toBe(1);
+    expect(h0.tcp!.rescale.stats.redispatchReceived).toBeGreaterThan(0);
+    expect(h0.tcp!.host!.pcb.pcbinfo[0].lookupConn(PEER, lport, HOST, 80)?.ppcb?.rcvCc).toBe(3000);
+    expect(r.rstToPeer).toBe(0);
+    expect(r.rstFromPeer).toBe(0);
+    expect(errs).toEqual([]);
+
+    // The connection closes: the home withdraws its entry.
+    r.peer.cpu(0).engine.abort(so.tp!, r.peer.now());
+    await until(() => h2.tcp!.rescale.foreign.size === 0, "the entry withdrawn");
+  });
+
+  it("an unknown segment held in a grace period is answered as usual when the period ends", async () => {
+    const r = await rig(200);
+    await r.start(0, topo(1, [0]));
+    r.nic = [0];
+    const h0 = r.cpus.get(0)!;
+    await new Promise((res) => setTimeout(res, 250));
+    // A fresh epoch on CPU 0, and an ACK for a connection nobody has.
+    r.adopt(0, topo(2, [0]));
+    r.deliver(buildTcpPacket({ src: PEER, dst: HOST, sport: 4242, dport: 80, seq: 1000, ack: 2000, flags: TcpFlags.ACK, window: 1000, payload: new Uint8Array(10) }));
+    await until(() => h0.tcp!.rescale.heldNow === 1, "held");
+    expect(r.rstToPeer).toBe(0);
+    await until(() => r.rstToPeer === 1, "the RST once the grace period is over");
+    expect(h0.tcp!.rescale.stats.heldExpired).toBe(1);
+  });
+
+  it("a redispatched segment with no PCB is dropped, never reset; a redispatch loop stops at MAX_HOPS; malformed netmsgs are counted", async () => {
+    const r = await rig(0);
+    const e = topo(1, [0, 1]);
+    const h0 = await r.start(0, e);
+    const h1 = await r.start(1, e);
+    const frame = buildTcpPacket({ src: PEER, dst: HOST, sport: 5555, dport: 80, seq: 1, ack: 1, flags: TcpFlags.ACK, window: 1000, payload: new Uint8Array(0) });
+    const seg = (hops: number) => {
+      const b = encodeFrameBatch([{ data: frame, hash: 0, tag: hops }]);
+      const m = new Uint8Array(8 + b.length);
+      m[0] = RescaleNetmsg.segments;
+      m.set(b, 8);
+      return m;
+    };
+    r.t.publish(subjects.netisr(C, 0), seg(1));
+    await until(() => h0.tcp!.rescale.stats.dropped.nopcb === 1, "nopcb");
+    // Entries pointing at each other (tables that have not converged): bounded by the hop count.
+    const key = [HOST, 80, PEER, 5555];
+    r.t.publish(subjects.netisr(C, 0), encodeNetmsg.socket(RescaleNetmsg.home, 0, { from: 1, add: [key], forget: [] }));
+    r.t.publish(subjects.netisr(C, 1), encodeNetmsg.socket(RescaleNetmsg.home, 0, { from: 0, add: [key], forget: [] }));
+    await until(() => h0.tcp!.rescale.foreign.size === 1 && h1.tcp!.rescale.foreign.size === 1, "entries");
+    r.t.publish(subjects.netisr(C, 0), seg(0));
+    await until(() => h0.tcp!.rescale.stats.dropped.hops + h1.tcp!.rescale.stats.dropped.hops === 1, "the loop cut");
+    expect(h0.tcp!.rescale.stats.redispatched + h1.tcp!.rescale.stats.redispatched).toBe(MAX_HOPS);
+    r.t.publish(subjects.netisr(C, 1), new Uint8Array([RescaleNetmsg.segments, 0, 0]));
+    r.t.publish(subjects.netisr(C, 1), encodeNetmsg.socket(RescaleNetmsg.home, 0, { from: "x" }));
+    await until(() => h1.tcp!.rescale.stats.dropped.bad === 2, "bad netmsgs counted");
+    expect(r.rstToPeer).toBe(0);
+  });
+});
