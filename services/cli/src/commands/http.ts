@@ -170,12 +170,12 @@ const benchCommand: Command = {
   usage:
     "dfly bench http-short [--cpus N] [--client-cpus N] [--clients C] [--duration D] [--warmup D] [--transport embedded|nats] [--nats URL]\n" +
     "                      [--httpd cpu|remote] [--send async|sync] [--json]\n" +
-    "  defaults: 2 CPUs, 256 clients, 3s after a 1s warm-up, embedded",
+    "  defaults: 2 CPUs, 512 clients, 3s after a 1s warm-up, embedded",
   async run(argv, io) {
     const v = parse(argv);
     const cpus = intOpt("cpus", v.cpus, 1, 128) ?? 2;
     const clientCpus = intOpt("client-cpus", v["client-cpus"], 1, 128);
-    const clients = intOpt("clients", v.clients, 1, 100_000) ?? 256;
+    const clients = intOpt("clients", v.clients, 1, 100_000) ?? 512;
     const durationMs = parseDuration(v.duration ?? "3s");
     const warmupMs = v.warmup !== undefined ? parseDuration(v.warmup) : 1000;
     const transport = transportOpt(v.transport, false) as "embedded" | "nats";
