@@ -6,8 +6,11 @@
  * advance the topology epoch, a new CPU must hold the whole route table before it is ready, and the
  * traffic must keep being forwarded by every live CPU.
  *
- * Limits: the workload is the UDP forwarding flow set. The connection-level workload of issue 5
- * (zero resets across a rescale) needs TCP in the netisr CPUs and is not here yet.
+ * Alongside the UDP flow set runs a connection-level workload (test/support/tcp-streams.ts):
+ * long-lived TCP connections between a peer host on ix0's wire and a program using sockets over
+ * the CPUs' ports, data both ways, every byte checked. Scaling up, the connections stay where
+ * they live and the new owners redispatch their segments there; scaling down, the leaving CPUs
+ * (SIGTERM) hand every connection over before they deregister. No connection may be reset.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Pktgen, Sink } from "@dfly/apps";
@@ -17,6 +20,7 @@ import { freePort } from "../support/docker.js";
 import { ensureProjectImage } from "../support/image.js";
 import { startNats, type NatsContainer } from "../support/nats.js";
 import { startService, waitHttpOk, type ServiceContainer } from "../support/stack.js";
+import { StreamWorkload } from "../support/tcp-streams.js";
 
 const CLUSTER = "scale";
 const ROUTES = [
@@ -24,6 +28,15 @@ const ROUTES = [
   { prefix: "198.18.1.0/24", ifname: "ix1" },
   { prefix: "10.0.0.0/8", gateway: "198.18.1.2" },
 ];
+
+/** Σ over the samples of `name` whose labels include every `labels` pair. */
+function sampleWith(text: string, name: string, labels: Record<string, string>): number {
+  let n = 0;
+  for (const m of text.matchAll(new RegExp(`^${name}\\{([^}]*)\\} ([0-9.e+]+)$`, "gm"))) {
+    if (Object.entries(labels).every(([k, v]) => m[1].includes(`${k}="${v}"`))) n += Number(m[2]);
+  }
+  return n;
+}
 
 /** `name{cpu="N"} value` → value (0 when absent). */
 function sample(text: string, name: string, cpu: number): number {
@@ -42,6 +55,7 @@ describe("netisr StatefulSet scaled 3 → 4 → 2 while traffic is forwarded", (
   let sink: Sink;
   let gen: Pktgen;
   let common: Record<string, string>;
+  let streams: StreamWorkload;
 
   const startCpu = async (cpu: number) => {
     // As the chart does: POD_NAME of the StatefulSet pod, DFLY_CPU from the pod-index label.
@@ -94,9 +108,14 @@ describe("netisr StatefulSet scaled 3 → 4 → 2 while traffic is forwarded", (
     // Bounded load for the whole test: 1000 pps over 256 flows.
     gen = new Pktgen({ transport, cluster: CLUSTER, ifname: "ix0", flows: 256, rate: 1000, dst: ["10.0.0.0/8"], batch: 32 });
     void gen.run();
+    // The connection-level workload: 6 connections out to the peer, 8 in from it.
+    streams = await StreamWorkload.start({ transport, cluster: CLUSTER, controlAddr: common.DFLY_CONTROL_ADDR });
+    streams.openOut(6);
+    streams.openIn(8);
   }, 20 * 60_000);
 
   afterAll(async () => {
+    await streams?.stop();
     gen?.stop();
     sink?.stop();
     await transport?.close();
@@ -113,6 +132,7 @@ describe("netisr StatefulSet scaled 3 → 4 → 2 while traffic is forwarded", (
     const v = await client.verifyRoutes();
     expect(v.consistent).toBe(true);
     expect(v.cpus.map((c) => c.cpu).sort()).toEqual([0, 1, 2]);
+    await streams.progress(4000, 30_000);
   });
 
   it("scale to 4: a new epoch, CPU 3 holds every route when ready and takes a share of the traffic", async () => {
@@ -136,11 +156,31 @@ describe("netisr StatefulSet scaled 3 → 4 → 2 while traffic is forwarded", (
     }
     for (const c of [0, 1, 2, 3]) expect(sample(await metrics(c), "dfly_topology_epoch", c), `cpu ${c}`).toBe(e1);
     await trafficFlows([0, 1, 2, 3]);
+    // The connections stay where they live; the new owners redispatch their segments there.
+    await streams.progress(4000, 30_000);
+    let redispatched = 0;
+    for (const c of [0, 1, 2, 3]) redispatched += sample(await metrics(c), "dfly_tcp_rescale_redispatched_total", c);
+    expect(redispatched).toBeGreaterThan(0);
+    // New connections land on every CPU, the new one too.
+    streams.openIn(12);
+    await streams.progress(3000, 30_000);
+    expect(sampleWith(await metrics(3), "dfly_tcp_connections", { state: "ESTABLISHED" })).toBeGreaterThan(0);
   });
 
-  it("scale to 2: CPUs 3 and 2 leave together, a new epoch, the rest keep forwarding", async () => {
+  it("scale to 2: CPUs 3 and 2 leave together, hand their connections over, a new epoch, the rest keep forwarding", async () => {
     const e1 = await epoch();
+    let leaving = 0;
+    for (const c of [2, 3]) leaving += sampleWith(await metrics(c), "dfly_tcp_connections", { state: "ESTABLISHED" });
+    expect(leaving).toBeGreaterThan(0);
+    const t0 = Date.now();
     await Promise.all([3, 2].map(async (c) => netisr.get(c)!.stop()));
+    const stopMs = Date.now() - t0;
+    for (const c of [3, 2]) {
+      const line = /drained: (\d+) connections handed over .*, (\d+) failed, \d+ rounds, (\d+) ms/.exec(netisr.get(c)!.logs());
+      expect(line, `cpu ${c} log:\n${netisr.get(c)!.logs()}`).not.toBeNull();
+      expect(Number(line![2])).toBe(0);
+      console.log(`cpu ${c}: ${line![0]} (container stop ${stopMs} ms)`);
+    }
     netisr.delete(3);
     netisr.delete(2);
     const deadline = Date.now() + 15_000;
@@ -151,5 +191,22 @@ describe("netisr StatefulSet scaled 3 → 4 → 2 while traffic is forwarded", (
     const v = await client.verifyRoutes();
     expect(v.consistent).toBe(true);
     expect(v.cpus.map((c) => c.cpu).sort()).toEqual([0, 1]);
+    let installed = 0;
+    for (const c of [0, 1]) installed += sampleWith(await metrics(c), "dfly_tcp_handover_total", { dir: "in", result: "ok" });
+    expect(installed).toBeGreaterThanOrEqual(leaving);
+    await streams.progress(4000, 30_000);
+  });
+
+  it("no connection was reset by the rescale: every byte echoed intact, no RST on the wire, no error on either end", async () => {
+    await streams.finish(30_000);
+    expect(streams.errors).toEqual([]);
+    expect(streams.rstFromCluster).toBe(0);
+    expect(streams.peerResets()).toEqual({ sndrst: 0, drops: 0, noport: 0 });
+    expect(streams.conns.every((c) => c.established && c.echoed === c.sent && c.sent > 0)).toBe(true);
+    const st = await client.getStats();
+    const tcp = st.total.find((p) => p.protocol === "tcp")?.counters ?? {};
+    expect(tcp.sndrst ?? 0).toBe(0);
+    expect(tcp.drops ?? 0).toBe(0);
+    console.log(`tcp streams: ${streams.conns.length} connections, ${JSON.stringify(streams.bytes)}`);
   });
 });

@@ -487,6 +487,12 @@ export class TcpRescale {
 
   /** A TCP datagram for a local address (the netisr's localInput). */
   input(frame: Uint8Array): void {
+    // Steady state (no entries, nothing homed outside its bucket, no grace period, no drain):
+    // the segment belongs to this CPU's buckets, straight to TCP as without rescale.
+    if (this.foreign.size === 0 && this.registered.size === 0 && this.moved.size === 0 && this.heldCount === 0 && !this.isDraining && !this.inGrace) {
+      this.tcp.ensureHost().inputFrame(frame);
+      return;
+    }
     this.segment(frame, 0, false);
   }
 
