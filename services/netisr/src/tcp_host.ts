@@ -462,7 +462,13 @@ export class TcpHost {
     const local = o.local ?? Array.from({ length: o.ncpus }, (_, i) => i);
     for (const c of local) if (!Number.isInteger(c) || c < 0 || c >= o.ncpus) throw new TcpHostError(`local cpu ${c} is not in 0..${o.ncpus - 1}`);
     this.local = [...local];
-    this.syncaches = Array.from({ length: o.ncpus }, (_, c) => new TcpSyncache<TcpSynEntry, TcpCb>(this.pcb, c, o.syncache));
+    // Non-local CPUs' syncaches never hold an entry here (tcpListenClose only needs one per
+    // CPU): one bucket each, so a replica sized for 128 CPUs stays small.
+    this.syncaches = Array.from({ length: o.ncpus }, (_, c) =>
+      local.includes(c)
+        ? new TcpSyncache<TcpSynEntry, TcpCb>(this.pcb, c, o.syncache)
+        : new TcpSyncache<TcpSynEntry, TcpCb>(this.pcb, c, { hashSize: 1, bucketLimit: 1 }),
+    );
     const t0 = this.now();
     this.cpus = Array.from({ length: o.ncpus }, (_, c) => (this.local.includes(c) ? new TcpCpu(this, c, o.config, t0) : undefined));
   }
