@@ -3,12 +3,9 @@
  * interfaces (one RX ring each, so frames of the second CPU are redispatched), two netisr CPUs, all
  * containers of the project's image over a real NATS — while traffic flows: a forwarded flow set, TTL-1
  * packets (ICMP time exceeded), malformed frames and wire messages (netisr and NIC drops by reason).
- * Then every PromQL expression of
- * the Grafana dashboard and of the Prometheus rules must return data.
- *
- * PENDING names the series of the contract that no service exports yet. The test checks that each is
- * really still absent (so the list must shrink when they land) and excuses only the expressions that
- * need them; every other expression must return data.
+ * A listener opened through the control's SocketService (installed on every CPU) gives each CPU its
+ * accept-queue gauge. Then every series of the metric contract must be exported and every PromQL
+ * expression of the Grafana dashboard and of the Prometheus rules must return data.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { join } from "node:path";
@@ -25,13 +22,6 @@ import { startNats, type NatsContainer } from "../support/nats.js";
 import { startPrometheus, type PrometheusProcess } from "../support/prometheus.js";
 import { startService, waitHttpOk, type ServiceContainer } from "../support/stack.js";
 
-/** Series of the contract not exported by any service yet: `name` or `name{label="value"}`. */
-const PENDING = [
-  // Per-listener series: they exist once a listener does; this test opens none yet (it needs the
-  // control's socket API to listen from outside a netisr).
-  "dfly_so_accept_queue_depth",
-] as const;
-
 const CLUSTER = "obs";
 
 describe("Prometheus scraping the running services answers every dashboard and rule expression", () => {
@@ -43,6 +33,7 @@ describe("Prometheus scraping the running services answers every dashboard and r
   const gens: Pktgen[] = [];
   let fuzzTimer: NodeJS.Timeout | undefined;
   let exposition = "";
+  let listenerId = "";
 
   beforeAll(async () => {
     const image = await ensureProjectImage();
@@ -70,6 +61,8 @@ describe("Prometheus scraping the running services answers every dashboard and r
       await c.addRoute({ prefix: "198.18.0.0/24", ifname: "ix0" });
       await c.addRoute({ prefix: "198.18.1.0/24", ifname: "ix1" });
       await c.addRoute({ prefix: "10.0.0.0/8", gateway: "198.18.1.2" });
+      // Installed on every live CPU before the call returns: each exports its accept-queue depth.
+      listenerId = (await c.listen({ port: 8080, backlog: 16, owner: "obs-test" })).listenerId;
     } finally {
       c.close();
     }
@@ -123,17 +116,16 @@ describe("Prometheus scraping the running services answers every dashboard and r
     const lines = exposition.split("\n").filter((l) => l.startsWith(`${m[1]}{`) || l.startsWith(`${m[1]} `));
     return m[2] ? lines.some((l) => l.includes(`${m[2]}="${m[3]}"`)) : lines.length > 0;
   }
-  const needsPending = (expr: string) =>
-    PENDING.some((p) => {
-      const [name, matcher] = p.split("{");
-      return new RegExp(`\\b${name}\\b`).test(expr) && (!matcher || expr.includes(matcher.slice(0, -1)));
-    });
 
-  it("the services export every series of the contract except the pending ones, which are still absent", () => {
-    expect(PENDING.filter((p) => exported(p)), "exported now: remove these from PENDING").toEqual([]);
-    const pendingNames = PENDING.filter((p) => !p.includes("{")) as readonly string[];
-    const missing = metricNames.filter((n) => !pendingNames.includes(n) && !exported(n));
+  it("the services export every series of the contract", () => {
+    const missing = metricNames.filter((n) => !exported(n));
     expect(missing).toEqual([]);
+  });
+
+  it("every CPU exports the accept-queue depth of the listener opened through the control", async () => {
+    expect(listenerId).not.toBe("");
+    const r = await prom.query(`dfly_so_accept_queue_depth{listener="${listenerId}"}`);
+    expect(r.map((s) => s.metric.cpu).sort()).toEqual(["0", "1"]);
   });
 
   it("traffic shows up: forwarded, redispatched, dropped by reason, ICMP time exceeded", async () => {
@@ -153,18 +145,16 @@ describe("Prometheus scraping the running services answers every dashboard and r
     const exprs = dashboardExprs(buildDashboard());
     const empty: string[] = [];
     for (const { panel, expr } of exprs) {
-      if (needsPending(expr)) continue;
       const r = await prom.query(concreteExpr(expr, "15s"));
       if (r.length === 0) empty.push(`${panel}: ${expr}`);
     }
     expect(empty).toEqual([]);
-    expect(exprs.filter((e) => !needsPending(e.expr)).length).toBeGreaterThan(25);
+    expect(exprs.length).toBeGreaterThan(25);
   });
 
   it("every rule expression (recording rules, and each alert's measured part) returns data; the alerts judge this run", async () => {
     const empty: string[] = [];
     for (const { rule, expr } of ruleExprs()) {
-      if (needsPending(expr)) continue;
       if ((await prom.query(expr)).length === 0) empty.push(`${rule}: ${expr}`);
     }
     for (const r of recordingRules) if ((await prom.query(r.record)).length === 0) empty.push(`recorded ${r.record}`);
