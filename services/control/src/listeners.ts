@@ -13,7 +13,7 @@
  * the accept queue to the heir, or resets them — and the answers are summed.
  * Changes are serialized.
  */
-import { INADDR_ANY, ListenerPolicy, parseRouteAddress } from "@dfly/core";
+import { INADDR_ANY, ListenerPolicy, parseRouteAddress, trace, TraceArea } from "@dfly/core";
 import { encodeNetmsg, kvKey, type KvStore } from "@dfly/transport";
 import type { Cluster } from "./cluster.js";
 import { BadRequestError, CpuApplyError, ListenerAddrInUseError, ListenerNotFoundError } from "./errors.js";
@@ -198,6 +198,7 @@ export class ListenerManager {
         if (b.heir) res.heir = b.heir;
       }
       const failed = replies.filter((r) => !r.ok);
+      trace(TraceArea.reuseport, () => `close ${id} policy=${p} heir=${res.heir || "none"} migrated=${res.migrated} dropped=${res.dropped} failed=[${failed.map((f) => f.cpu).join(",")}]`);
       if (failed.length > 0) {
         this.onOp("close", "partial");
         throw new CpuApplyError(`close listener ${id}`, failed.map((f) => ({ cpu: f.cpu, reason: f.error ?? "refused" })), res.cpus.map((c) => c.cpu));

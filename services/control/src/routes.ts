@@ -7,7 +7,7 @@
  * stays committed: a CPU that missed it shows a different digest in Verify and
  * reloads the whole table when it re-registers). Changes are serialized.
  */
-import { parsePrefix, parseRouteAddress, prefixMask, RouteTable, RouteNotFoundError } from "@dfly/core";
+import { parsePrefix, parseRouteAddress, prefixMask, RouteTable, RouteNotFoundError, trace, TraceArea } from "@dfly/core";
 import { encodeNetmsg, kvKey, type KvStore, type RouteSpec } from "@dfly/transport";
 import type { Cluster } from "./cluster.js";
 import { CpuApplyError, GatewayUnreachableError, UnknownInterfaceError, BadRequestError } from "./errors.js";
@@ -200,6 +200,7 @@ export class RouteManager {
     const replies = await this.ports.requestAll(this.cluster.liveCpus(), make);
     const applied = replies.filter((r) => r.ok).map((r) => r.cpu);
     const failures = replies.filter((r) => !r.ok).map((r) => ({ cpu: r.cpu, reason: r.error ?? "failed" }));
+    trace(TraceArea.route, () => `${what}: applied on cpus [${applied.join(",")}]${failures.map((f) => `; cpu ${f.cpu} failed: ${f.reason}`).join("")}`);
     if (failures.length > 0) {
       this.onOp(op, "partial");
       throw new CpuApplyError(what, failures, applied);

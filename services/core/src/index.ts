@@ -337,3 +337,4 @@ export {
   type TcpHandoverState,
   type TcpHandoverTimes,
 } from "./inet/tcp_handover.js";
+export { TraceArea, parseTraceSpec, traceEnabled, trace, setTrace } from "./trace.js";

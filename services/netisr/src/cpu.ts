@@ -7,7 +7,7 @@
  * Without a control address the CPU runs a fixed topology and route list (benchmarks).
  */
 import type { Server } from "node:http";
-import { RouteTable, type ListenerPolicy, type TcpConfig } from "@dfly/core";
+import { RouteTable, trace, TraceArea, type ListenerPolicy, type TcpConfig } from "@dfly/core";
 import { ControlAgent } from "@dfly/control";
 import type { RouteSpec, TopologyMsg, Transport } from "@dfly/transport";
 import type { Registry } from "prom-client";
@@ -136,6 +136,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
       cluster: o.cluster,
       getStats: () => ({ ...service.statsBody(), ...(tcp?.statsBody() ?? {}), ...(tcp ? { rescale: tcp.rescale.statsBody() } : {}) }),
       onTopology: (t) => {
+        trace(TraceArea.rescale, () => `cpu ${o.cpu}: epoch ${t.epoch}, cpus [${t.cpus.join(",")}]`);
         service.setTopology(t);
         tcp?.rescale.onTopology();
       },

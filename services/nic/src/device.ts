@@ -14,6 +14,7 @@ import { nicMetrics, serveNicMetrics } from "./metrics.js";
 import type { ImpairConfig } from "./impair.js";
 import type { ModerationConfig } from "./moderation.js";
 import { Nic } from "./nic.js";
+import { trace, TraceArea } from "@dfly/core";
 
 export interface StartNicOptions {
   transport: Transport;
@@ -69,6 +70,7 @@ export async function startNic(o: StartNicOptions): Promise<NicHandle> {
     if (t.epoch <= epoch) return;
     epoch = t.epoch;
     cpus = t.cpus.length;
+    trace(TraceArea.rss, () => `epoch ${t.epoch}: cpus [${t.cpus.join(",")}]; ${t.interfaces.map((i) => `${i.ifname} ring→cpu [${i.ringToCpu.join(",")}]`).join("; ")}`);
     nic.setInterfaces(t.interfaces.filter((i) => names.has(i.ifname)));
     for (const w of waiters.splice(0)) {
       if (cpus >= w.min) w.res();
