@@ -3,7 +3,7 @@
  * environment (the service configuration contract), flags override:
  *
  *   DFLY_CPU (else the trailing ordinal of POD_NAME: dfly-netisr-3 → 3) · DFLY_CLUSTER ·
- *   DFLY_NATS_URL (absent: the in-process transport, which only makes sense embedded) ·
+ *   DFLY_NATS_URL (absent: the in-process transport, which only makes sense embedded) · DFLY_KV_REPLICAS ·
  *   DFLY_CONTROL_ADDR (default 127.0.0.1:50051) · DFLY_METRICS_PORT (default 9464 + cpu) ·
  *   DFLY_METRICS_HOST (default 0.0.0.0) · POD_IP (address advertised for scraping) ·
  *   DFLY_POLLHZ (ifpoll frequency, default 6000) · DFLY_IFPOLL_BURST_MAX (250) ·
@@ -17,13 +17,11 @@
  * linger, stop.
  */
 import { DEFAULT_CONTROL_ADDR } from "@dfly/control";
-import { createTransport, DEFAULT_CLUSTER } from "@dfly/transport";
+import { envInt, runService, serviceBaseFromEnv, type ServiceBaseConfig } from "@dfly/transport";
 import { startNetisr, type NetisrHandle } from "./cpu.js";
 
-export interface NetisrProcessConfig {
+export interface NetisrProcessConfig extends ServiceBaseConfig {
   cpu: number;
-  cluster: string;
-  natsUrl: string | undefined;
   controlAddr: string;
   metricsPort: number;
   metricsHost: string;
@@ -42,12 +40,7 @@ export class NetisrEnvError extends Error {
   override readonly name = "NetisrEnvError";
 }
 
-function int(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
-  if (v === undefined || v === "") return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new NetisrEnvError(`${name}=${v} is not an integer in ${min}..${max}`);
-  return n;
-}
+const int = (name: string, v: string | undefined, dflt: number, min: number, max: number) => envInt(name, v, dflt, min, max, NetisrEnvError);
 
 /** DFLY_CPU, else POD_NAME's trailing ordinal (a StatefulSet pod `dfly-netisr-3` is CPU 3). */
 export function cpuFromEnv(env: NodeJS.ProcessEnv): number {
@@ -61,8 +54,7 @@ export function netisrConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Netis
   const cpu = cpuFromEnv(env);
   return {
     cpu,
-    cluster: env.DFLY_CLUSTER || DEFAULT_CLUSTER,
-    natsUrl: env.DFLY_NATS_URL || undefined,
+    ...serviceBaseFromEnv(env, NetisrEnvError),
     controlAddr: env.DFLY_CONTROL_ADDR || DEFAULT_CONTROL_ADDR,
     metricsPort: int("DFLY_METRICS_PORT", env.DFLY_METRICS_PORT, 9464 + cpu, 0, 65535),
     metricsHost: env.DFLY_METRICS_HOST || "0.0.0.0",
@@ -80,48 +72,38 @@ export function netisrConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Netis
 
 /** Runs one netisr CPU until SIGTERM/SIGINT. */
 export async function main(cfg: NetisrProcessConfig = netisrConfigFromEnv(), log: (s: string) => void = (s) => console.error(s)): Promise<void> {
-  const transport = await createTransport({ natsUrl: cfg.natsUrl ?? "", name: `dfly-netisr-${cfg.cpu}` });
-  let h: NetisrHandle;
-  try {
-    h = await startNetisr({
-      transport,
-      cluster: cfg.cluster,
-      cpu: cfg.cpu,
-      controlAddr: cfg.controlAddr,
-      metricsPort: cfg.metricsPort,
-      metricsHost: cfg.metricsHost,
-      ...(cfg.metricsPort !== 0 ? { metricsAdvertise: `${cfg.advertiseHost}:${cfg.metricsPort}` } : {}),
-      ifpoll: { pollhz: cfg.pollhz, burstMax: cfg.burstMax, eachBurst: cfg.eachBurst },
-      rxd: cfg.rxd,
-      icmplim: cfg.icmplim,
-      tcp: { rescale: { graceMs: cfg.graceMs, drainMs: cfg.drainMs } },
-      lingerMs: cfg.lingerMs,
-    });
-  } catch (err) {
-    await transport.close();
-    throw err;
-  }
-  const port = h.metricsAddr?.split(":").pop();
-  log(`dfly netisr ${cfg.cpu}: metrics ${cfg.metricsHost}:${port}, control ${cfg.controlAddr}, transport ${transport.kind}, cluster ${cfg.cluster}`);
-  void h.whenReady().then(() => log(`dfly netisr ${cfg.cpu}: registered, ${h.service.routes.size} routes, epoch ${h.service.netisr.epoch}`));
-  await new Promise<void>((res) => {
-    const stop = (sig: string) => {
-      log(`dfly netisr ${cfg.cpu}: ${sig}, leaving`);
-      process.off("SIGTERM", onTerm);
-      process.off("SIGINT", onInt);
-      res();
-    };
-    const onTerm = () => stop("SIGTERM");
-    const onInt = () => stop("SIGINT");
-    process.on("SIGTERM", onTerm);
-    process.on("SIGINT", onInt);
+  await runService<NetisrHandle>({
+    base: cfg,
+    connName: `dfly-netisr-${cfg.cpu}`,
+    start: (transport) =>
+      startNetisr({
+        transport,
+        cluster: cfg.cluster,
+        cpu: cfg.cpu,
+        controlAddr: cfg.controlAddr,
+        metricsPort: cfg.metricsPort,
+        metricsHost: cfg.metricsHost,
+        ...(cfg.metricsPort !== 0 ? { metricsAdvertise: `${cfg.advertiseHost}:${cfg.metricsPort}` } : {}),
+        ifpoll: { pollhz: cfg.pollhz, burstMax: cfg.burstMax, eachBurst: cfg.eachBurst },
+        rxd: cfg.rxd,
+        icmplim: cfg.icmplim,
+        tcp: { rescale: { graceMs: cfg.graceMs, drainMs: cfg.drainMs } },
+        lingerMs: cfg.lingerMs,
+      }),
+    started: (h, transport) => {
+      const port = h.metricsAddr?.split(":").pop();
+      log(`dfly netisr ${cfg.cpu}: metrics ${cfg.metricsHost}:${port}, control ${cfg.controlAddr}, transport ${transport.kind}, cluster ${cfg.cluster}`);
+      void h.whenReady().then(() => log(`dfly netisr ${cfg.cpu}: registered, ${h.service.routes.size} routes, epoch ${h.service.netisr.epoch}`));
+    },
+    stopping: (sig) => log(`dfly netisr ${cfg.cpu}: ${sig}, leaving`),
+    stop: async (h) => {
+      const d = await h.drain().catch((err: Error) => {
+        log(`dfly netisr ${cfg.cpu}: drain failed: ${err.message}`);
+        return undefined;
+      });
+      if (d) log(`dfly netisr ${cfg.cpu}: drained: ${d.handedOver} connections handed over (${JSON.stringify(d.byCpu)}), ${d.failed} failed, ${d.rounds} rounds, ${d.ms} ms`);
+      await h.stop();
+    },
   });
-  const d = await h.drain().catch((err: Error) => {
-    log(`dfly netisr ${cfg.cpu}: drain failed: ${err.message}`);
-    return undefined;
-  });
-  if (d) log(`dfly netisr ${cfg.cpu}: drained: ${d.handedOver} connections handed over (${JSON.stringify(d.byCpu)}), ${d.failed} failed, ${d.rounds} rounds, ${d.ms} ms`);
-  await h.stop();
-  await transport.close();
   log(`dfly netisr ${cfg.cpu}: stopped`);
 }

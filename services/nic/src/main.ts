@@ -7,19 +7,17 @@
  *   DFLY_NIC_MODE (interrupt|polling, default interrupt) · DFLY_POLLHZ (6000) ·
  *   DFLY_NIC_ADDRS (`ix0=198.18.0.1/24,ix1=198.18.1.1/24`; default 198.18.<unit>.1/24) ·
  *   DFLY_NIC_MODERATION_FRAMES (256) · DFLY_NIC_LOSS / DFLY_NIC_REORDER (probabilities, wire-out
- *   impairments, default 0) · DFLY_NIC_DELAY_MS (0) · DFLY_CLUSTER · DFLY_NATS_URL · DFLY_CONTROL_ADDR ·
+ *   impairments, default 0) · DFLY_NIC_DELAY_MS (0) · DFLY_CLUSTER · DFLY_NATS_URL · DFLY_KV_REPLICAS · DFLY_CONTROL_ADDR ·
  *   DFLY_METRICS_PORT (9462) · DFLY_METRICS_HOST (0.0.0.0).
  */
 import { DEFAULT_CONTROL_ADDR, type InterfaceSpecT } from "@dfly/control";
-import { createTransport, DEFAULT_CLUSTER } from "@dfly/transport";
+import { envInt, runService, serviceBaseFromEnv, type ServiceBaseConfig } from "@dfly/transport";
 import { startNic, type NicHandle } from "./device.js";
 import { checkImpair, ImpairConfigError, type ImpairConfig } from "./impair.js";
 import { nicInterfaceSpec } from "./ifnet.js";
 import { DEFAULT_NIC_MODEL, NicMode, parseNicMode } from "./models.js";
 
-export interface NicProcessConfig {
-  cluster: string;
-  natsUrl: string | undefined;
+export interface NicProcessConfig extends ServiceBaseConfig {
   controlAddr: string;
   metricsPort: number;
   metricsHost: string;
@@ -32,12 +30,7 @@ export class NicEnvError extends Error {
   override readonly name = "NicEnvError";
 }
 
-function int(name: string, v: string | undefined, dflt: number, min: number, max: number): number {
-  if (v === undefined || v === "") return dflt;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < min || n > max) throw new NicEnvError(`${name}=${v} is not an integer in ${min}..${max}`);
-  return n;
-}
+const int = (name: string, v: string | undefined, dflt: number, min: number, max: number) => envInt(name, v, dflt, min, max, NicEnvError);
 
 /** `ix0=198.18.0.1/24,ix0=10.0.0.1/8,ix1=…` → addresses by interface. */
 export function parseIfAddrs(s: string | undefined): Map<string, string[]> {
@@ -97,8 +90,7 @@ export function nicConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NicProce
     }),
   );
   return {
-    cluster: env.DFLY_CLUSTER || DEFAULT_CLUSTER,
-    natsUrl: env.DFLY_NATS_URL || undefined,
+    ...serviceBaseFromEnv(env, NicEnvError),
     controlAddr: env.DFLY_CONTROL_ADDR || DEFAULT_CONTROL_ADDR,
     metricsPort: int("DFLY_METRICS_PORT", env.DFLY_METRICS_PORT, 9462, 0, 65535),
     metricsHost: env.DFLY_METRICS_HOST || "0.0.0.0",
@@ -110,38 +102,26 @@ export function nicConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NicProce
 
 /** Runs the NIC until SIGTERM/SIGINT. */
 export async function main(cfg: NicProcessConfig = nicConfigFromEnv(), log: (s: string) => void = (s) => console.error(s)): Promise<void> {
-  const transport = await createTransport({ natsUrl: cfg.natsUrl ?? "", name: "dfly-nic" });
-  let h: NicHandle;
-  try {
-    h = await startNic({
-      transport,
-      cluster: cfg.cluster,
-      specs: cfg.specs,
-      controlAddr: cfg.controlAddr,
-      metricsPort: cfg.metricsPort,
-      metricsHost: cfg.metricsHost,
-      moderation: { frames: cfg.moderationFrames },
-      impair: cfg.impair,
-    });
-  } catch (err) {
-    await transport.close();
-    throw err;
-  }
-  const ifs = cfg.specs.map((s) => `${s.ifname} (${s.model}, ${s.mode}, ${s.rings} rings)`).join(", ");
-  log(`dfly nic: ${ifs}; metrics ${h.metricsAddr ?? "off"}, control ${cfg.controlAddr}, transport ${transport.kind}, cluster ${cfg.cluster}`);
-  await new Promise<void>((res) => {
-    const stop = (sig: string) => {
-      log(`dfly nic: ${sig}, stopping`);
-      process.off("SIGTERM", onTerm);
-      process.off("SIGINT", onInt);
-      res();
-    };
-    const onTerm = () => stop("SIGTERM");
-    const onInt = () => stop("SIGINT");
-    process.on("SIGTERM", onTerm);
-    process.on("SIGINT", onInt);
+  await runService<NicHandle>({
+    base: cfg,
+    connName: "dfly-nic",
+    start: (transport) =>
+      startNic({
+        transport,
+        cluster: cfg.cluster,
+        specs: cfg.specs,
+        controlAddr: cfg.controlAddr,
+        metricsPort: cfg.metricsPort,
+        metricsHost: cfg.metricsHost,
+        moderation: { frames: cfg.moderationFrames },
+        impair: cfg.impair,
+      }),
+    started: (h, transport) => {
+      const ifs = cfg.specs.map((s) => `${s.ifname} (${s.model}, ${s.mode}, ${s.rings} rings)`).join(", ");
+      log(`dfly nic: ${ifs}; metrics ${h.metricsAddr ?? "off"}, control ${cfg.controlAddr}, transport ${transport.kind}, cluster ${cfg.cluster}`);
+    },
+    stopping: (sig) => log(`dfly nic: ${sig}, stopping`),
+    stop: (h) => h.stop(),
   });
-  await h.stop();
-  await transport.close();
   log("dfly nic: stopped");
 }

@@ -1,9 +1,12 @@
 /**
  * Picks the transport from configuration (STYLE.md §2): NATS when a URL is
- * given (`natsUrl`, else DFLY_NATS_URL), the in-process mesh otherwise.
+ * given (`natsUrl`, else DFLY_NATS_URL), the in-process mesh otherwise. NATS KV buckets get
+ * `kvReplicas` replicas, else DFLY_KV_REPLICAS (the chart sets 3 with its 3-node cluster), else 1.
  */
+import { ServiceEnvError } from "./errors.js";
 import { connectInproc, InprocHub, type InprocLink } from "./inproc.js";
 import { NatsTransport } from "./nats.js";
+import { kvReplicasFromEnv, MAX_KV_REPLICAS } from "./service_env.js";
 import type { Transport } from "./transport.js";
 
 export interface TransportConfig {
@@ -11,6 +14,8 @@ export interface TransportConfig {
   natsUrl?: string;
   /** Connection name (NATS). */
   name?: string;
+  /** NATS: replicas of the KV buckets this transport creates (1..5); default DFLY_KV_REPLICAS, else 1. */
+  kvReplicas?: number;
   /** In-process: the link a worker received from the hub (workerData). */
   link?: InprocLink;
   /** In-process: the hub to join from this thread (default: `defaultHub()`). */
@@ -26,7 +31,12 @@ export function defaultHub(): InprocHub {
 
 export async function createTransport(config: TransportConfig = {}): Promise<Transport> {
   const url = config.natsUrl ?? process.env.DFLY_NATS_URL ?? "";
-  if (url !== "") return NatsTransport.connect({ url, ...(config.name ? { name: config.name } : {}) });
+  if (url !== "") {
+    const kvReplicas = config.kvReplicas ?? kvReplicasFromEnv(process.env);
+    if (!Number.isInteger(kvReplicas) || kvReplicas < 1 || kvReplicas > MAX_KV_REPLICAS)
+      throw new ServiceEnvError(`kvReplicas ${kvReplicas} is not an integer in 1..${MAX_KV_REPLICAS}`);
+    return NatsTransport.connect({ url, kvReplicas, ...(config.name ? { name: config.name } : {}) });
+  }
   if (config.link) return connectInproc(config.link);
   return (config.hub ?? defaultHub()).connect();
 }

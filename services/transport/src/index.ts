@@ -16,6 +16,7 @@ export {
   BadSubjectError,
   KvExistsError,
   KvBadKeyError,
+  ServiceEnvError,
 } from "./errors.js";
 export { checkSubject, subjectMatches, kvKey, kvKeyDecode } from "./subject.js";
 export {
@@ -55,3 +56,12 @@ export { MemKv } from "./memkv.js";
 export { InprocHub, InprocTransport, connectInproc, type InprocLink } from "./inproc.js";
 export { NatsTransport, NatsKv, type NatsTransportOptions } from "./nats.js";
 export { createTransport, defaultHub, type TransportConfig } from "./factory.js";
+export {
+  envInt,
+  kvReplicasFromEnv,
+  serviceBaseFromEnv,
+  MAX_KV_REPLICAS,
+  type EnvErrorClass,
+  type ServiceBaseConfig,
+} from "./service_env.js";
+export { runService, untilStopSignal, type RunServiceOptions } from "./service.js";

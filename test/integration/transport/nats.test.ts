@@ -33,6 +33,29 @@ describe("NATS transport over a real nats-server", () => {
     await nats?.stop();
   });
 
+  it("KV buckets get DFLY_KV_REPLICAS replicas: 3 cannot be made on this single server, 1 can", async () => {
+    const saved = process.env.DFLY_KV_REPLICAS;
+    process.env.DFLY_KV_REPLICAS = "3";
+    let r3: NatsTransport | undefined;
+    try {
+      r3 = (await createTransport({ natsUrl: nats.url, name: "r3" })) as NatsTransport;
+    } finally {
+      if (saved === undefined) delete process.env.DFLY_KV_REPLICAS;
+      else process.env.DFLY_KV_REPLICAS = saved;
+    }
+    try {
+      await expect(r3.kv("replicas-three")).rejects.toThrow(/replica|cluster/i);
+    } finally {
+      await r3.close();
+    }
+    const r1 = (await createTransport({ natsUrl: nats.url, name: "r1", kvReplicas: 1 })) as NatsTransport;
+    try {
+      await (await r1.kv("replicas-one")).put("k", enc("v"));
+    } finally {
+      await r1.close();
+    }
+  });
+
   it("frame batches, patterns, queue groups", async () => {
     const got: Msg[] = [];
     b.subscribe("dfly.nic.ix0.rx.*", (m) => got.push(m));

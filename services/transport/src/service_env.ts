@@ -1,0 +1,49 @@
+/**
+ * The part of the service configuration contract every service process reads from the
+ * environment (DFLY_CLUSTER, DFLY_NATS_URL, DFLY_KV_REPLICAS) and the integer parsing they share.
+ */
+import { ServiceEnvError } from "./errors.js";
+import { DEFAULT_CLUSTER } from "./subjects.js";
+
+export type EnvErrorClass = new (message: string) => Error;
+
+/** JetStream's limit on the replicas of a stream (a KV bucket is one). */
+export const MAX_KV_REPLICAS = 5;
+
+/** An integer variable in min..max; absent or empty: `dflt`. Else `Err` naming the variable. */
+export function envInt(
+  name: string,
+  v: string | undefined,
+  dflt: number,
+  min: number,
+  max: number,
+  Err: EnvErrorClass = ServiceEnvError,
+): number {
+  if (v === undefined || v === "") return dflt;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Err(`${name}=${v} is not an integer in ${min}..${max}`);
+  return n;
+}
+
+/** DFLY_KV_REPLICAS: replicas of the JetStream KV buckets a process creates (1..5, default 1). */
+export function kvReplicasFromEnv(env: NodeJS.ProcessEnv = process.env, Err: EnvErrorClass = ServiceEnvError): number {
+  return envInt("DFLY_KV_REPLICAS", env.DFLY_KV_REPLICAS, 1, 1, MAX_KV_REPLICAS, Err);
+}
+
+/** The part of the configuration every service reads. */
+export interface ServiceBaseConfig {
+  /** DFLY_CLUSTER (default "dfly"). */
+  cluster: string;
+  /** DFLY_NATS_URL; undefined: the in-process transport. */
+  natsUrl: string | undefined;
+  /** DFLY_KV_REPLICAS (default 1). */
+  kvReplicas: number;
+}
+
+export function serviceBaseFromEnv(env: NodeJS.ProcessEnv = process.env, Err: EnvErrorClass = ServiceEnvError): ServiceBaseConfig {
+  return {
+    cluster: env.DFLY_CLUSTER || DEFAULT_CLUSTER,
+    natsUrl: env.DFLY_NATS_URL || undefined,
+    kvReplicas: kvReplicasFromEnv(env, Err),
+  };
+}
