@@ -40,3 +40,4 @@ export {
 } from "./socknetmsg.js";
 export type { Pcb, ListPcbsResponse } from "./gen/dfly/netstack/v1/stats.js";
 export type { ListenResponse, CloseListenerResponse, ListListenersResponse, Listener as ListenerMessage } from "./gen/dfly/netstack/v1/socket.js";
+export { serveMetrics } from "./metrics.js";

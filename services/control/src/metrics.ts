@@ -49,6 +49,10 @@ export function controlMetrics(cluster: Cluster, routes: RouteManager): ControlM
   return { registry, routeOps };
 }
 
+/**
+ * /metrics, /healthz, /readyz (503 until `ready()`) of a service process; port 0 picks a free port.
+ * Shared by the control, the NIC (serveNicMetrics) and the netisr (serveNetisrMetrics).
+ */
 export async function serveMetrics(registry: Registry, host: string, port: number, ready: () => boolean): Promise<Server> {
   const app = express();
   app.get("/metrics", async (_req, res) => {

@@ -13,8 +13,6 @@
  * Also: dfly_icmp_ratelimited_total, dfly_netisr_rxring_dropped_total{ifname,ring},
  * dfly_ifpoll_burst (the current poll_burst).
  */
-import type { Server } from "node:http";
-import express from "express";
 import { Counter, Gauge, Registry } from "prom-client";
 import { IP_DROP_REASONS } from "./ipstat.js";
 import type { NetisrService } from "./service.js";
@@ -133,21 +131,5 @@ export function netisrMetrics(svc: NetisrService): Registry {
   return reg;
 }
 
-/** /metrics, /healthz, /readyz (503 until `ready()`). Port 0 picks a free port. */
-export async function serveNetisrMetrics(registry: Registry, host: string, port: number, ready: () => boolean): Promise<Server> {
-  const app = express();
-  app.get("/metrics", async (_req, res) => {
-    res.set("Content-Type", registry.contentType);
-    res.send(await registry.metrics());
-  });
-  app.get("/healthz", (_req, res) => {
-    res.send("ok\n");
-  });
-  app.get("/readyz", (_req, res) => {
-    if (ready()) res.send("ready\n");
-    else res.status(503).send("not ready\n");
-  });
-  return new Promise((res, rej) => {
-    const srv = app.listen(port, host, (err?: Error) => (err ? rej(err) : res(srv)));
-  });
-}
+/** /metrics, /healthz, /readyz: the shared service metrics server. */
+export { serveMetrics as serveNetisrMetrics } from "@dfly/control";

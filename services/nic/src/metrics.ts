@@ -1,13 +1,11 @@
 /**
  * /metrics of the NIC process: dfly_nic_rx_frames_total{ifname,ring},
- * dfly_nic_tx_frames_total{ifname,ring}, dfly_nic_dropped_total{ifname,reason}, plus
+ * dfly_nic_tx_frames_total{ifname,ring}, dfly_nic_dropped_total{ifname,reason} (every NicDrop reason, from 0), plus
  * dfly_nic_interrupts_total{ifname} (ring batches published). Read from the NIC's own
  * counters in collect().
  */
-import type { Server } from "node:http";
-import express from "express";
 import { Counter, Registry } from "prom-client";
-import type { Nic } from "./nic.js";
+import { NicDrop, type Nic } from "./nic.js";
 
 export function nicMetrics(nic: Nic): Registry {
   const reg = new Registry();
@@ -38,7 +36,8 @@ export function nicMetrics(nic: Nic): Registry {
     registers: [reg],
     collect() {
       this.reset();
-      for (const [ifname, s] of nic.stats) for (const [reason, n] of s.dropped) this.inc({ ifname, reason }, n);
+      // Every known reason from 0, so dashboards and rules have a series before the first drop.
+      for (const [ifname, s] of nic.stats) for (const reason of Object.values(NicDrop)) this.inc({ ifname, reason }, s.dropped.get(reason) ?? 0);
     },
   });
   new Counter({
@@ -54,20 +53,5 @@ export function nicMetrics(nic: Nic): Registry {
   return reg;
 }
 
-export async function serveNicMetrics(registry: Registry, host: string, port: number, ready: () => boolean): Promise<Server> {
-  const app = express();
-  app.get("/metrics", async (_req, res) => {
-    res.set("Content-Type", registry.contentType);
-    res.send(await registry.metrics());
-  });
-  app.get("/healthz", (_req, res) => {
-    res.send("ok\n");
-  });
-  app.get("/readyz", (_req, res) => {
-    if (ready()) res.send("ready\n");
-    else res.status(503).send("not ready\n");
-  });
-  return new Promise((res, rej) => {
-    const srv = app.listen(port, host, (err?: Error) => (err ? rej(err) : res(srv)));
-  });
-}
+/** /metrics, /healthz, /readyz: the shared service metrics server. */
+export { serveMetrics as serveNicMetrics } from "@dfly/control";
