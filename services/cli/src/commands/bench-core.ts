@@ -2,8 +2,8 @@
  * `dfly bench core`: Toeplitz, LPM and checksum speed next to baselines measured in the same run
  * (the logic is in ../bench/core.ts). `make bench` runs it with --json.
  */
-import { parseArgs } from "node:util";
 import { UsageError, type CliIO, type Command } from "../command.js";
+import { parseFlags } from "../flags.js";
 import { BenchOptionError, benchCore, type BenchCoreOptions, type BenchCoreResult } from "../bench/core.js";
 
 function count(name: string, v: string | undefined): number | undefined {
@@ -41,24 +41,14 @@ export const benchCoreCommand: Command = {
     "  --synthetic N    a synthetic table of N prefixes with the Internet table's length mix\n" +
     "  --iterations N   hashes / lookups per timed run (default 4194304); --runs N timed runs, best kept (default 5)",
   async run(argv: string[], io: CliIO): Promise<number> {
-    let v;
-    try {
-      v = parseArgs({
-        args: argv,
-        options: {
-          json: { type: "boolean" },
-          prefixes: { type: "string" },
-          synthetic: { type: "string" },
-          iterations: { type: "string" },
-          runs: { type: "string" },
-          cc: { type: "string" },
-        },
-        allowPositionals: false,
-        strict: true,
-      }).values;
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const v = parseFlags(argv, {
+      json: { type: "boolean" },
+      prefixes: { type: "string" },
+      synthetic: { type: "string" },
+      iterations: { type: "string" },
+      runs: { type: "string" },
+      cc: { type: "string" },
+    });
     if (v.prefixes !== undefined && v.synthetic !== undefined) throw new UsageError("--prefixes and --synthetic exclude each other");
     const opts: BenchCoreOptions = {
       prefixes: v.prefixes,

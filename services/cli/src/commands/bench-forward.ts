@@ -2,10 +2,9 @@
  * `dfly bench forward`: netisr forwarding pps against the raw transport (same bytes, same
  * batches, same run); the logic is in ../bench/forward.ts. Prints JSON with --json.
  */
-import { parseArgs } from "node:util";
 import { UsageError, type CliIO, type Command } from "../command.js";
 import { benchForward, BenchForwardError, type BenchForwardResult } from "../bench/forward.js";
-import { intOpt, parseDuration } from "./run.js";
+import { intOpt, parseDuration, parseFlags } from "../flags.js";
 
 function text(r: BenchForwardResult): string {
   const lines = [
@@ -28,29 +27,19 @@ export const benchForwardCommand: Command = {
     "  per ring embedded, 256 frames with 16 in flight over NATS\n" +
     "  --transport nats starts a local nats-server unless --nats URL is given",
   async run(argv: string[], io: CliIO): Promise<number> {
-    let v;
-    try {
-      v = parseArgs({
-        args: argv,
-        options: {
-          cpus: { type: "string" },
-          transport: { type: "string" },
-          nats: { type: "string" },
-          duration: { type: "string" },
-          warmup: { type: "string" },
-          batch: { type: "string" },
-          size: { type: "string" },
-          flows: { type: "string" },
-          window: { type: "string" },
-          runs: { type: "string" },
-          json: { type: "boolean", default: false },
-        },
-        allowPositionals: false,
-        strict: true,
-      }).values;
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const v = parseFlags(argv, {
+      cpus: { type: "string" },
+      transport: { type: "string" },
+      nats: { type: "string" },
+      duration: { type: "string" },
+      warmup: { type: "string" },
+      batch: { type: "string" },
+      size: { type: "string" },
+      flows: { type: "string" },
+      window: { type: "string" },
+      runs: { type: "string" },
+      json: { type: "boolean", default: false },
+    });
     const transport = v.transport ?? (v.nats ? "nats" : "embedded");
     if (transport !== "embedded" && transport !== "nats") throw new UsageError(`--transport ${transport}: want embedded or nats`);
     if (v.nats !== undefined && !/^nats:\/\/[^\s/]+:\d{1,5}$/.test(v.nats)) throw new UsageError(`--nats ${v.nats}: want nats://HOST:PORT`);

@@ -2,22 +2,16 @@
  * `dfly bench tcp-memory [--conns N] [--cpus N] [--json]`: heap bytes per idle established
  * connection on a server host (target ≤ 1 KiB; see bench/tcpmem.ts). A report, not a test.
  */
-import { parseArgs } from "node:util";
-import { UsageError, type Command } from "../command.js";
+import type { Command } from "../command.js";
 import { measureTcpMemory } from "../bench/tcpmem.js";
-import { intOpt } from "./run.js";
+import { intOpt, parseFlags } from "../flags.js";
 
 const benchTcpMem: Command = {
   path: ["bench", "tcp-memory"],
   summary: "heap bytes per idle ESTABLISHED connection (server side: PCB, TCB, socket, fd), 100K by default",
   usage: "dfly bench tcp-memory [--conns N] [--cpus N] [--json]",
   async run(argv, io) {
-    let v;
-    try {
-      v = parseArgs({ args: argv, options: { conns: { type: "string" }, cpus: { type: "string" }, json: { type: "boolean", default: false } }, strict: true }).values;
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const v = parseFlags(argv, { conns: { type: "string" }, cpus: { type: "string" }, json: { type: "boolean", default: false } });
     const r = await measureTcpMemory({ conns: intOpt("conns", v.conns, 1, 2_000_000) ?? 100_000, cpus: intOpt("cpus", v.cpus, 1, 128) ?? 1 });
     if (v.json) io.stdout(JSON.stringify(r, null, 2) + "\n");
     else {

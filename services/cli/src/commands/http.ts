@@ -11,12 +11,11 @@
  * JSON with the ratio.
  */
 import { writeFileSync } from "node:fs";
-import { parseArgs } from "node:util";
 import { runHttpShortDirect, type HttpShortReport } from "@dfly/apps";
 import { ListenerPolicy, PcapWriter } from "@dfly/core";
 import { UsageError, type CliIO, type Command } from "../command.js";
 import { formatHttpShortReport, runHttpShort, type HttpShortRunReport } from "../embedded/http.js";
-import { intOpt, parseDuration } from "./run.js";
+import { intOpt, parseDuration, parseFlags } from "../flags.js";
 
 /** Frames kept for --pcap at most (memory bound; the rest are counted, not written). */
 export const PCAP_MAX_FRAMES = 2_000_000;
@@ -40,13 +39,7 @@ const runOptions = {
   json: { type: "boolean", default: false },
 } as const;
 
-function parse(argv: string[]) {
-  try {
-    return parseArgs({ args: argv, options: runOptions, allowPositionals: false, strict: true }).values;
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-}
+const parse = (argv: string[]) => parseFlags(argv, runOptions);
 
 function policyOpt(v: string | undefined): ListenerPolicy | undefined {
   if (v === undefined) return undefined;

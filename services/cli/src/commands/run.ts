@@ -3,25 +3,10 @@
  * pktgen and sink in this process, each netisr CPU on its own worker_thread — and a
  * per-CPU report. `make run` runs it.
  */
-import { parseArgs } from "node:util";
 import { UsageError, type CliIO, type Command } from "../command.js";
+import { intOpt, parseDuration, parseFlags } from "../flags.js";
 import { runHttpShortCli } from "./http.js";
 import { formatForwardReport, runForward } from "../embedded/forward.js";
-
-/** "3s", "500ms", "2m", "1.5s" → milliseconds. */
-export function parseDuration(s: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(s.trim());
-  if (!m) throw new UsageError(`duration "${s}": want e.g. 3s, 500ms, 1m`);
-  const v = Number(m[1]) * (m[2] === "ms" ? 1 : m[2] === "m" ? 60_000 : 1000);
-  if (!(v > 0) || v > 3_600_000) throw new UsageError(`duration "${s}": want more than 0 and at most 1h`);
-  return Math.round(v);
-}
-
-export function intOpt(name: string, v: string | undefined, min: number, max: number): number | undefined {
-  if (v === undefined) return undefined;
-  if (!/^\d+$/.test(v) || Number(v) < min || Number(v) > max) throw new UsageError(`--${name} ${v}: want an integer in ${min}..${max}`);
-  return Number(v);
-}
 
 export const runCommand: Command = {
   path: ["run"],
@@ -38,31 +23,21 @@ export const runCommand: Command = {
     // The HTTP short-connection workload has options of its own (commands/http.ts).
     const wl = argv.findIndex((a) => a === "--workload" || a.startsWith("--workload="));
     if (wl >= 0 && (argv[wl] === "--workload=http-short" || argv[wl + 1] === "http-short")) return runHttpShortCli(argv, io);
-    let v;
-    try {
-      v = parseArgs({
-        args: argv,
-        options: {
-          cpus: { type: "string" },
-          workload: { type: "string" },
-          duration: { type: "string" },
-          rate: { type: "string" },
-          flows: { type: "string" },
-          size: { type: "string" },
-          dst: { type: "string" },
-          model: { type: "string" },
-          mode: { type: "string" },
-          rings: { type: "string" },
-          pollhz: { type: "string" },
-          loss: { type: "string" },
-          json: { type: "boolean", default: false },
-        },
-        allowPositionals: false,
-        strict: true,
-      }).values;
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
+    const v = parseFlags(argv, {
+      cpus: { type: "string" },
+      workload: { type: "string" },
+      duration: { type: "string" },
+      rate: { type: "string" },
+      flows: { type: "string" },
+      size: { type: "string" },
+      dst: { type: "string" },
+      model: { type: "string" },
+      mode: { type: "string" },
+      rings: { type: "string" },
+      pollhz: { type: "string" },
+      loss: { type: "string" },
+      json: { type: "boolean", default: false },
+    });
     const workload = v.workload ?? "forward";
     if (workload !== "forward") throw new UsageError(`--workload ${workload}: want forward or http-short`);
     if (v.mode !== undefined && v.mode !== "interrupt" && v.mode !== "polling") throw new UsageError(`--mode ${v.mode}: want interrupt or polling`);

@@ -2,18 +2,9 @@
  * `dfly up` / `dfly down`: control, NIC and N netisr CPUs as separate processes on this
  * machine over NATS (a local nats-server -js unless --nats is given); see ../local/up.ts.
  */
-import { parseArgs, type ParseArgsConfig } from "node:util";
 import { UsageError, type CliIO, type Command } from "../command.js";
 import { down, LocalClusterError, up } from "../local/up.js";
-import { intOpt } from "./run.js";
-
-function parse(argv: string[], options: NonNullable<ParseArgsConfig["options"]>) {
-  try {
-    return parseArgs({ args: argv, options, allowPositionals: false, strict: true }).values;
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-}
+import { intOpt, parseFlags } from "../flags.js";
 
 export const upCommand: Command = {
   path: ["up"],
@@ -22,7 +13,7 @@ export const upCommand: Command = {
     "dfly up [--cpus N] [--nats URL] [--state-dir DIR] [--ifname ix0,ix1] [--model M] [--mode interrupt|polling] [--rings R] [--json]\n" +
     "  without --nats a local nats-server -js is started; processes log to DIR/logs; stop them with dfly down",
   async run(argv: string[], io: CliIO): Promise<number> {
-    const v = parse(argv, {
+    const v = parseFlags(argv, {
       cpus: { type: "string" },
       nats: { type: "string" },
       "state-dir": { type: "string" },
@@ -69,7 +60,7 @@ export const downCommand: Command = {
   summary: "stop what dfly up started (the pids recorded in .dfly/)",
   usage: "dfly down [--state-dir DIR]",
   async run(argv: string[], io: CliIO): Promise<number> {
-    const v = parse(argv, { "state-dir": { type: "string" } }) as Record<string, string | undefined>;
+    const v = parseFlags(argv, { "state-dir": { type: "string" } }) as Record<string, string | undefined>;
     const r = await down({ ...(v["state-dir"] ? { stateDir: v["state-dir"] } : {}), log: (s) => io.stderr(`${s}\n`) });
     if (r.stopped.length === 0 && r.gone.length === 0) io.stdout("down: nothing was up\n");
     else io.stdout(`down: stopped ${r.stopped.join(", ") || "nothing"}${r.gone.length ? `; already gone: ${r.gone.join(", ")}` : ""}\n`);
