@@ -14,7 +14,8 @@
  * Control netmsgs on the port (route add/delete, stats, digest, topology) are answered by
  * `handleControl` unless the caller takes them (`onControl`, e.g. the control agent).
  */
-import { RouteError, type RouteAttrs, type RouteTable } from "@dfly/core";
+import { RouteError, type RouteTable } from "@dfly/core";
+import { routeAttrsOf } from "@dfly/control";
 import {
   compactFrameBatch,
   decodeNetmsg,
@@ -24,7 +25,6 @@ import {
   subjects,
   validateFrameBatch,
   type Msg,
-  type RouteSpec,
   type Subscription,
   type TopologyMsg,
   type Transport,
@@ -69,19 +69,8 @@ interface RingSub {
   polled?: PolledRing;
 }
 
-/** The route a replicated RouteSpec describes, as table attributes (control's routeAttrsOf). */
-export function routeAttrsOfSpec(r: RouteSpec): RouteAttrs {
-  const a: RouteAttrs = {};
-  if (r.gateway !== undefined) a.gateway = r.gateway;
-  if (r.ifname !== undefined) a.ifname = r.ifname;
-  if (r.metric !== undefined) a.metric = r.metric;
-  if (r.mtu !== undefined) a.mtu = r.mtu;
-  if (r.iw !== undefined) {
-    a.iwmaxsegs = r.iw;
-    a.iwcapsegs = r.iw;
-  }
-  return a;
-}
+/** The route a replicated RouteSpec describes, as table attributes: the control's routeAttrsOf. */
+export const routeAttrsOfSpec = routeAttrsOf;
 
 export class NetisrService {
   readonly netisr: Netisr;

@@ -23,7 +23,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { spawnSync } from "node:child_process";
-import { createServer } from "node:net";
+import { freePort } from "../local/freeport.js";
 import os from "node:os";
 import { FlowSet } from "@dfly/apps";
 import { nicInterfaceSpec, ifnetTopology } from "@dfly/nic";
@@ -96,17 +96,6 @@ export class BenchForwardError extends Error {
 }
 
 const CLUSTER = "dflybench";
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
 
 /** A local nats-server on a free 127.0.0.1 port (Debian's binary; scripts/setup-machine.sh installs it). */
 export async function startLocalNats(extra: string[] = []): Promise<{ url: string; child: ChildProcess; stop(): Promise<void> }> {

@@ -7,7 +7,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
+import { freePort } from "./freeport.js";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { ControlClient } from "@dfly/control";
@@ -50,17 +50,6 @@ export class LocalClusterError extends Error {
 }
 
 const STATE_FILE = "state.json";
-
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once("error", rej);
-    s.listen(0, "127.0.0.1", () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => res(p));
-    });
-  });
-}
 
 export function stateDirOf(dir?: string): string {
   return resolve(dir ?? process.env.DFLY_STATE_DIR ?? ".dfly");
