@@ -369,7 +369,7 @@ export class StreamWorkload {
   }
 
   describe(): string {
-    return this.conns.map((c) => `${c.k}${c.dir}:${c.established ? "E" : "-"}${c.sent}/${c.echoed}`).join(" ") + ` errors=${this.errors.length}`;
+    return this.conns.map((c) => `${c.k}${c.dir}:${c.established ? "E" : "-"}${c.sent}/${c.echoed}`).join(" ") + ` errors=${this.errors.length}${this.errors.length > 0 ? ` [${this.errors.slice(0, 4).join("; ")}]` : ""}`;
   }
 
   async stop(): Promise<void> {

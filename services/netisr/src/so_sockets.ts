@@ -746,11 +746,20 @@ export class Sockets implements SoOwner, ListenOwner {
   remoteEvent(cpu: number, id: number, ev: SoEvent, err: string | null, data?: Uint8Array): void {
     const key = `${cpu}/${id}`;
     const fd = this.byRemote.get(key);
+    const l = this.early.get(key);
+    if (fd !== undefined && l !== undefined) {
+      // Known now, but the events that came first are still to be applied (drainEarly's
+      // microtask): this one goes behind them. A transport hands over several messages in one
+      // go (a NATS read), so an event of the new place can come before that microtask runs.
+      l.push({ ev, err, ...(data ? { data } : {}) });
+      return;
+    }
     if (fd === undefined) {
-      // Not accepted yet (the accept reply and this event crossed): keep it for a moment.
-      let l = this.early.get(key);
-      if (!l) this.early.set(key, (l = []));
-      if (l.length < 1024) l.push({ ev, err, ...(data ? { data } : {}) });
+      // Not accepted yet (the accept reply and this event crossed), or a MOVED that names
+      // this place not here yet: keep it for a moment.
+      let e = l;
+      if (!e) this.early.set(key, (e = []));
+      if (e.length < 1024) e.push({ ev, err, ...(data ? { data } : {}) });
       if (this.early.size > 4096) this.early.delete(this.early.keys().next().value!);
       return;
     }
@@ -763,8 +772,9 @@ export class Sockets implements SoOwner, ListenOwner {
     const key = `${c.cpu}/${c.id}`;
     const l = this.early.get(key);
     if (!l) return;
-    this.early.delete(key);
+    // The list stays in `early` until applied, so that later events queue behind it (remoteEvent).
     queueMicrotask(() => {
+      if (this.early.get(key) === l) this.early.delete(key);
       const fd = this.byRemote.get(key);
       if (fd === undefined) return;
       const r = this.fds[fd];
