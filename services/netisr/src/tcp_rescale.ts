@@ -34,6 +34,9 @@
  *    id and CPU change, like DragonFly's `tcp_sosetport`), and answers with a `fence`
  *    through the old CPU: the new home holds the program's direct calls for that socket
  *    until the fence arrives behind every chased call, so the byte stream keeps its order.
+ *    A socket handed on again before its fence arrived (two CPUs draining at once) keeps
+ *    holding them — and the program's fence of the second move — until that fence, then
+ *    chases them on in order.
  *    Repeated rounds pick up connections completed during the drain (handshakes in
  *    flight on this CPU finish here first, up to `synWaitMs`); new SYNs are sent on to
  *    their future owner. The caller then deregisters (a new epoch without this CPU) and
@@ -315,8 +318,8 @@ export class TcpRescale {
   private readonly movedById = new Map<number, Moved>();
   /** Hand-overs installed here: `${from}/${oldId}` → the socket (for chased calls). */
   private readonly adopted = new Map<string, { so: So; until: number }>();
-  /** Moved sockets whose direct calls wait for the fence: new id → held calls. */
-  private readonly fenced = new Map<number, { held: Msg[]; until: number }>();
+  /** Moved sockets whose direct calls wait for the fence: new id → held calls (with their bodies). */
+  private readonly fenced = new Map<number, { held: { m: Msg; b: Record<string, unknown> }[]; until: number }>();
   private draining: Promise<DrainReport> | undefined;
   private isDraining = false;
   /** The drain finished: hand-overs to this CPU are refused. */
@@ -704,20 +707,26 @@ export class TcpRescale {
     this.retryHeld(false);
   }
 
-  /** A program's per-socket call (or fence) for a socket that moved away, or that is fenced here. */
+  /**
+   * A program's per-socket call (or fence) for a socket that moved away, or that is fenced here.
+   * The fence comes first: a socket that arrived here and left again before its fence (moved
+   * twice: two CPUs draining at once) keeps the calls made for it here — and the program's
+   * fence of the second move — behind that fence, in order; released, they come back through
+   * here and are chased on to where the socket went (releaseFence).
+   */
   private onCall(m: Msg, b: Record<string, unknown>): boolean {
     const id = b.id;
     if (typeof id !== "number") return false;
+    const f = this.fenced.get(id);
+    if (f) {
+      f.held.push({ m, b });
+      if (m.data[0] !== RescaleNetmsg.fence) this.stats.fenced++;
+      return true;
+    }
     const mv = this.movedById.get(id);
     if (mv) {
       if (!mv.acked) mv.calls.push(m);
       else this.chase(mv, m);
-      return true;
-    }
-    const f = this.fenced.get(id);
-    if (f && m.data[0] !== RescaleNetmsg.fence) {
-      f.held.push(m);
-      this.stats.fenced++;
       return true;
     }
     return m.data[0] === RescaleNetmsg.fence; // a fence for nothing here: done
@@ -783,7 +792,8 @@ export class TcpRescale {
     const f = this.fenced.get(id);
     if (!f) return;
     this.fenced.delete(id);
-    for (const m of f.held) this.tcp.socketPort(m);
+    // Through onCall again: the socket may have moved on meanwhile (then they are chased).
+    for (const { m, b } of f.held) if (!this.onCall(m, b)) this.tcp.socketPort(m);
   }
 
   // ---- hand-over: the receiving side ----
