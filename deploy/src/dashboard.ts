@@ -6,6 +6,12 @@
  *
  * Variables: `datasource` (any Prometheus), `namespace` and `cpu` (multi-value, "All" = `.*`, which
  * also matches series without the label, e.g. the local stack's, which has no namespace).
+ *
+ * The "Live rescale" row reads the netisr's rescale series (tcp_rescale_metrics.ts). A leaving CPU
+ * counts its hand-overs (`dir="out"`) and its drain duration itself, and its pod exits about half a
+ * second after the drain: Prometheus rarely scrapes those final values. The receiving CPUs' counts
+ * (`dir="in"`) stay, so the totals count what was installed; the drain-duration panels show only
+ * the drains a scrape caught (there is no histogram of drain durations).
  */
 import * as common from "@grafana/grafana-foundation-sdk/common";
 import * as dashboard from "@grafana/grafana-foundation-sdk/dashboard";
@@ -20,6 +26,8 @@ export const DASHBOARD_TITLE = "DragonFly netstack";
 
 const DS: common.DataSourceRef = { type: "prometheus", uid: "${datasource}" };
 const RATE = "$__rate_interval";
+/** The dashboard's time range (stat panels that count events "in the shown range"). */
+const RANGE = "$__range";
 
 /** Label matcher for netisr series (namespace + cpu variables, plus `extra`). */
 function cpuSel(extra = ""): string {
@@ -202,6 +210,22 @@ export function buildDashboard(): dashboard.Dashboard {
   b.withPanel(series({ title: "Accept-queue depth per listener", description: "dfly_so_accept_queue_depth: completed connections not yet accepted, per listener (summed over its per-CPU copies).", w: 6, queries: [{ expr: `sum by (listener) (${m("acceptQueueDepth")}${cpuSel()})`, legend: "{{listener}}" }, { expr: `sum(${rate(m("ipDropped"), cpuSel(`reason="${ACCEPT_QUEUE_OVERFLOW_REASON}"`))})`, legend: "overflows/s" }] }));
   b.withPanel(series({ title: "Listener and connection migrations", description: "dfly_so_listener_migrations_total (queued connections handed to the heir when a SO_REUSEPORT member closes) and dfly_tcp_connect_migrations_total (connections handed to a new owner CPU).", w: 6, queries: [{ expr: `sum by (policy, result) (increase(${m("listenerMigrations")}${cpuSel()}[${RATE}]))`, legend: "listener {{policy}} {{result}}" }, { expr: `sum by (cpu) (increase(${m("tcpConnectMigrations")}${cpuSel()}[${RATE}]))`, legend: "connect cpu {{cpu}}" }] }));
 
+  // Live rescale: what a StatefulSet scale (or a rolling restart) did to the TCP connections.
+  const handover = (extra: string) => m("handover") + cpuSel(extra);
+  b.withRow(row("Live rescale"));
+  b.withPanel(single({ title: "Connections handed over", description: "TCP connections the receiving CPUs installed from draining CPUs in the shown time range (dfly_tcp_handover_total{dir=\"in\", result=\"ok\"}).", decimals: 0, queries: [{ expr: `sum(increase(${handover(`dir="in", result="ok"`)}[${RANGE}]))` }] }));
+  b.withPanel(single({ title: "Handover failures", description: "Connections lost in the shown time range: a drain could not hand them over (out) or the receiving CPU could not install them (in). Their peers see a reset.", decimals: 0, queries: [{ expr: `sum(increase(${handover(`result="failed"`)}[${RANGE}]))` }], steps: [{ value: null, color: "green" }, { value: 1, color: "red" }] }));
+  b.withPanel(single({ title: "Longest drain", description: "Longest drain (every connection handed over and acknowledged) in the shown range, of those a scrape caught before the leaving pod exited (dfly_tcp_handover_last_seconds).", unit: "s", queries: [{ expr: `max(max_over_time(${m("handoverLastSeconds")}${cpuSel()}[${RANGE}]))` }], steps: [{ value: null, color: "green" }, { value: 5, color: "orange" }] }));
+  b.withPanel(single({ title: "Grace holds", description: "Segments held in the grace period after an epoch change, in the shown range: released once their connection's home became known, or expired and processed as usual (a segment with no connection is then answered with a RST).", decimals: 0, queries: [{ expr: `sum(increase(${m("rescaleHeld")}${cpuSel(`result="released"`)}[${RANGE}]))`, legend: "released" }, { expr: `sum(increase(${m("rescaleHeld")}${cpuSel(`result="expired"`)}[${RANGE}]))`, legend: "expired" }] }));
+  b.withPanel(single({ title: "Connections living elsewhere", description: "dfly_tcp_foreign_entries: connections whose bucket a CPU owns but that live on the CPU they started on (kept there after a scale-up; their segments are redispatched).", queries: [{ expr: `sum(${m("foreignEntries")}${cpuSel()})` }] }));
+  b.withPanel(single({ title: "Topology changes", description: "How often control's topology epoch changed in the shown range (CPUs joined or left).", decimals: 0, queries: [{ expr: `sum(changes(${m("controlEpoch")}${nsSel()}[${RANGE}]))` }] }));
+  b.withPanel(series({ title: "Handovers/s by CPU and result", description: "dfly_tcp_handover_total: connections a draining CPU handed over (out) and a receiving CPU installed (in), ok or failed. A leaving pod's out counts are often gone before the last scrape; the in counts stay.", unit: "cps", w: 12, queries: [{ expr: `sum by (cpu, dir, result) (${rate(m("handover"), cpuSel())})`, legend: "cpu {{cpu}} {{dir}} {{result}}" }] }));
+  b.withPanel(series({ title: "Drain duration per CPU", description: "dfly_tcp_handover_last_seconds: how long each CPU's last drain took (0 = never drained). Seen only if scraped between the drain's end and the pod's exit; no histogram is exported.", unit: "s", w: 12, min: 0, queries: [{ expr: `max by (cpu) (${m("handoverLastSeconds")}${cpuSel()})`, legend: "cpu {{cpu}}" }] }));
+  b.withPanel(series({ title: "Grace holds and rescale drops/s", description: "dfly_tcp_rescale_held_total (segments held after an epoch change: released or expired) and dfly_tcp_rescale_dropped_total by reason (hops: redispatch loop; nopcb: connection closed or moved meanwhile, the peer retransmits; holdfull: hold queue full; bad: malformed netmsg).", unit: "pps", w: 6, queries: [{ expr: `sum by (result) (${rate(m("rescaleHeld"), cpuSel())})`, legend: "held {{result}}" }, { expr: `sum by (reason) (${rate(m("rescaleDropped"), cpuSel())})`, legend: "dropped {{reason}}" }] }));
+  b.withPanel(series({ title: "Rescale redispatch/s per CPU", description: "TCP segments a CPU sent on to the CPU where their connection lives (dfly_tcp_rescale_redispatched_total), and segments received that way.", unit: "pps", w: 6, queries: [{ expr: `sum by (cpu) (${rate(m("rescaleRedispatched"), cpuSel())})`, legend: "sent cpu {{cpu}}" }, { expr: `sum by (cpu) (${rate(m("rescaleRedispatchReceived"), cpuSel())})`, legend: "received cpu {{cpu}}" }] }));
+  b.withPanel(series({ title: "Connections living elsewhere per CPU", description: "dfly_tcp_foreign_entries: home entries each CPU holds for connections in its buckets that live on another CPU.", w: 6, min: 0, queries: [{ expr: `sum by (cpu) (${m("foreignEntries")}${cpuSel()})`, legend: "cpu {{cpu}}" }] }));
+  b.withPanel(series({ title: "CPUs and topology epoch", description: "Control's CPU count (the StatefulSet's ready replicas) and topology epoch: each join or leave is one epoch step.", w: 6, queries: [{ expr: `max(${m("controlCpus")}${nsSel()})`, legend: "CPUs" }, { expr: `max(${m("controlEpoch")}${nsSel()})`, legend: "epoch" }] }));
+
   // Control plane
   b.withRow(row("Control plane and routes"));
   b.withPanel(series({ title: "Topology epoch", description: "The epoch each CPU holds against control's: they step together when CPUs join or leave.", w: 6, queries: [{ expr: `max by (cpu) (${m("topologyEpoch")}${cpuSel()})`, legend: "cpu {{cpu}}" }, { expr: `max(${m("controlEpoch")}${nsSel()})`, legend: "control" }] }));
@@ -230,7 +254,11 @@ export function dashboardExprs(d: dashboard.Dashboard): { panel: string; expr: s
   return out;
 }
 
-/** An expression with Grafana's variables replaced by what "All" and a typical interval mean. */
-export function concreteExpr(expr: string, rateInterval = "1m"): string {
-  return expr.replaceAll("$__rate_interval", rateInterval).replaceAll("$namespace", ".*").replaceAll("$cpu", ".*");
+/** An expression with Grafana's variables replaced by what "All", a typical interval and range mean. */
+export function concreteExpr(expr: string, rateInterval = "1m", range = "1h"): string {
+  return expr
+    .replaceAll("$__rate_interval", rateInterval)
+    .replaceAll("$__range", range)
+    .replaceAll("$namespace", ".*")
+    .replaceAll("$cpu", ".*");
 }

@@ -23,6 +23,14 @@ export const Metric = {
   listenerMigrations: { name: "dfly_so_listener_migrations_total", labels: ["cpu", "policy", "result"] },
   transportBatches: { name: "dfly_transport_batches_total", labels: ["cpu", "dir"] },
   transportLag: { name: "dfly_transport_lag_seconds", labels: ["cpu"] },
+  // netisr live rescale (services/netisr/src/tcp_rescale_metrics.ts; every label value exported at 0 from start)
+  rescaleRedispatched: { name: "dfly_tcp_rescale_redispatched_total", labels: ["cpu"] },
+  rescaleRedispatchReceived: { name: "dfly_tcp_rescale_redispatch_received_total", labels: ["cpu"] },
+  rescaleHeld: { name: "dfly_tcp_rescale_held_total", labels: ["cpu", "result"] },
+  rescaleDropped: { name: "dfly_tcp_rescale_dropped_total", labels: ["cpu", "reason"] },
+  foreignEntries: { name: "dfly_tcp_foreign_entries", labels: ["cpu"] },
+  handover: { name: "dfly_tcp_handover_total", labels: ["cpu", "dir", "result"] },
+  handoverLastSeconds: { name: "dfly_tcp_handover_last_seconds", labels: ["cpu"] },
   // nic
   nicRx: { name: "dfly_nic_rx_frames_total", labels: ["ifname", "ring"] },
   nicTx: { name: "dfly_nic_tx_frames_total", labels: ["ifname", "ring"] },

@@ -104,6 +104,17 @@ export const alertingRules: readonly AlertingRule[] = [
     description:
       "CPU {{ $labels.cpu }} in {{ $labels.namespace }} refuses {{ $value | humanize }} connections/s because an accept queue is full: the application does not accept fast enough, or its backlog is too small.",
   },
+  {
+    alert: "DflyTcpHandoverFailed",
+    expr: `sum by (${byNs}, cpu, dir) (increase(${m("handover")}{result="failed"}[${W}]))`,
+    op: ">",
+    threshold: 0,
+    for: "0m",
+    severity: "warning",
+    summary: "TCP connections were lost in a live rescale",
+    description:
+      "CPU {{ $labels.cpu }} in {{ $labels.namespace }} failed to hand over (out) or to install (in) {{ $value | humanize }} TCP connections in the last 5 minutes while a CPU drained: their peers were reset. Look at the leaving pod's log (`drained: … failed`) and the drain timeout (DFLY_DRAIN_MS).",
+  },
 ];
 
 export function ruleGroups(): RuleGroup[] {

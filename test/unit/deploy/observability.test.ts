@@ -82,8 +82,29 @@ describe("Grafana dashboard", () => {
       "Route-table digest per CPU",
       "Route digests",
       "Transport lag per CPU",
+      "Connections handed over",
+      "Handover failures",
+      "Handovers/s by CPU and result",
+      "Drain duration per CPU",
+      "Grace holds and rescale drops/s",
+      "CPUs and topology epoch",
     ])
       expect(titles).toContain(want);
+  });
+
+  it("the Live rescale row holds the rescale panels, and its stats count over the shown range", () => {
+    const panels = json.panels as { type: string; title: string; targets?: { expr: string }[] }[];
+    const start = panels.findIndex((p) => p.type === "row" && p.title === "Live rescale");
+    expect(start).toBeGreaterThan(0);
+    const end = panels.findIndex((p, i) => i > start && p.type === "row");
+    const rowPanels = panels.slice(start + 1, end);
+    const exprs = rowPanels.flatMap((p) => (p.targets ?? []).map((t) => t.expr)).join("\n");
+    for (const name of ["dfly_tcp_handover_total", "dfly_tcp_handover_last_seconds", "dfly_tcp_rescale_held_total", "dfly_tcp_rescale_dropped_total", "dfly_tcp_rescale_redispatched_total", "dfly_tcp_foreign_entries", "dfly_control_topology_epoch"])
+      expect(exprs).toContain(name);
+    const byTitle = Object.fromEntries(rowPanels.map((p) => [p.title, p.targets!.map((t) => t.expr)]));
+    expect(byTitle["Connections handed over"]![0]).toMatch(/^sum\(increase\(dfly_tcp_handover_total\{[^}]*dir="in", result="ok"\}\[\$__range\]\)\)$/);
+    expect(byTitle["Handovers/s by CPU and result"]![0]).toMatch(/^sum by \(cpu, dir, result\) \(rate\(dfly_tcp_handover_total/);
+    expect(concreteExpr(byTitle["Handover failures"]![0]!)).toBe('sum(increase(dfly_tcp_handover_total{namespace=~".*", cpu=~".*", result="failed"}[1h]))');
   });
 
   it("queries only metrics of the contract, and every metric of the contract", () => {
@@ -131,7 +152,7 @@ describe("Prometheus rules", () => {
     expect(targets["dfly-netisr"]).toEqual(Array.from({ length: 16 }, (_, cpu) => `127.0.0.1:${9464 + cpu}`));
   });
 
-  it("alerts cover route digests, drops by reason, redispatch ratio and accept-queue overflows", () => {
+  it("alerts cover route digests, drops by reason, redispatch ratio, accept-queue overflows and failed TCP hand-overs", () => {
     const file = parse(readFileSync(join(repoRoot, "deploy/prometheus/rules.yml"), "utf8")) as ReturnType<typeof promRuleFile>;
     const alerts = file.groups.flatMap((g) => g.rules as { alert?: string; expr: string; labels?: { severity: string } }[]).filter((r) => r.alert);
     const byName = Object.fromEntries(alerts.map((a) => [a.alert!, a]));
@@ -139,6 +160,7 @@ describe("Prometheus rules", () => {
     expect(byName.DflyPacketDropsHigh!.expr).toMatch(/sum by \(namespace, reason\) \(rate\(dfly_ip_dropped_total/);
     expect(byName.DflyRedispatchRatioHigh!.expr).toContain("dfly_netisr_redispatched_total");
     expect(byName.DflyAcceptQueueOverflow!.expr).toContain('reason="listendrop"');
+    expect(byName.DflyTcpHandoverFailed!.expr).toBe('sum by (namespace, cpu, dir) (increase(dfly_tcp_handover_total{result="failed"}[5m])) > 0');
     for (const a of alerts) expect(["critical", "warning", "info"]).toContain(a.labels?.severity);
   });
 
