@@ -28,7 +28,6 @@ import {
   InpcbAddrInUseError,
   InpcbHost,
   InpcbStateError,
-  IPPROTO,
   ListenerPolicy,
   ListenSocket,
   SOMAXCONN,
@@ -45,11 +44,11 @@ import {
   soBacklog,
   soqremque,
   tcpConnectPlace,
-  tcpHeaderLength,
   tcpListenClose,
   tcpSegFromFrame,
-  writeIpv4Header,
-  writeTcp,
+  tcpSegFromFrameFast,
+  tcpFrameWrite,
+  tcpFrameLength as coreTcpFrameLength,
   type Inpcb,
   type ListenerCloseReport,
   type SyncacheOptions,
@@ -404,16 +403,11 @@ export class TcpCpu {
 }
 
 /** Frame length of a segment as `writeTcpFrame` lays it out. */
-export function tcpFrameLength(seg: TcpSeg): number {
-  return 20 + tcpHeaderLength(seg) + seg.payload.length;
-}
+export const tcpFrameLength = coreTcpFrameLength;
 
 /** Writes `seg` as an IPv4 frame (DF set, TTL 64, both checksums) at `buf[at…]`; returns its length. */
 export function writeTcpFrame(buf: Uint8Array, at: number, seg: TcpSeg, ipId: number): number {
-  const tl = tcpHeaderLength(seg) + seg.payload.length;
-  writeIpv4Header(buf, at, { src: seg.src, dst: seg.dst, p: IPPROTO.TCP, ttl: 64, id: ipId & 0xffff, df: true }, tl);
-  writeTcp(buf, at + 20, seg, seg.payload, seg.src, seg.dst);
-  return 20 + tl;
+  return tcpFrameWrite(buf, at, seg, ipId & 0xffff);
 }
 
 let listenerSeq = 0;
@@ -493,13 +487,16 @@ export class TcpHost {
   inputFrame(frame: Uint8Array): boolean {
     const first = this.cpus[this.local[0]];
     if (!first) return false;
-    const d = tcpSegFromFrame(frame, first.engine.stats);
-    if (!d.ok) {
-      first.stats.badframes++;
-      if (d.layer === "tcp") this.dropFn?.(first.index, d.reason);
-      return false;
+    let seg = tcpSegFromFrameFast(frame);
+    if (seg === null) {
+      const d = tcpSegFromFrame(frame, first.engine.stats);
+      if (!d.ok) {
+        first.stats.badframes++;
+        if (d.layer === "tcp") this.dropFn?.(first.index, d.reason);
+        return false;
+      }
+      seg = d.seg;
     }
-    const seg = d.seg;
     const hash = this.pcb.hashOf(seg.src, seg.sport, seg.dst, seg.dport);
     const c = this.cpus[this.pcb.hashcpu(hash)];
     if (!c) {

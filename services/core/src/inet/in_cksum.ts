@@ -57,13 +57,30 @@ function sumBytes(b: Uint8Array, off: number, len: number): number {
 }
 
 /** 4-aligned range (absolute address), summed as little-endian words; returns the big-endian folded sum. */
+/**
+ * A 32-bit view of the whole of the last buffer summed: the frames of one batch share a
+ * buffer, so one view serves them all instead of one per call. It keeps that one buffer
+ * alive until another is summed.
+ */
+let wordsBuf: ArrayBufferLike | null = null;
+let words: Uint32Array = new Uint32Array(0);
+function wordsOf(buf: ArrayBufferLike): Uint32Array {
+  if (buf !== wordsBuf) {
+    words = new Uint32Array(buf, 0, buf.byteLength >>> 2);
+    wordsBuf = buf;
+  }
+  return words;
+}
+
 function sumAligned(b: Uint8Array, off: number, len: number): number {
   const n = len >>> 2;
-  const w = new Uint32Array(b.buffer, b.byteOffset + off, n);
+  const w = wordsOf(b.buffer);
+  const base = (b.byteOffset + off) >>> 2;
   let acc = 0;
-  let k = 0;
-  while (k < n) {
-    const stop = Math.min(n, k + CHUNK_WORDS);
+  let k = base;
+  const last = base + n;
+  while (k < last) {
+    const stop = Math.min(last, k + CHUNK_WORDS);
     let s = 0;
     const stop8 = k + ((stop - k) & ~7);
     for (; k < stop8; k += 8) s += w[k] + w[k + 1] + w[k + 2] + w[k + 3] + w[k + 4] + w[k + 5] + w[k + 6] + w[k + 7];

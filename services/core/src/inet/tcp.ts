@@ -129,7 +129,7 @@ function putU32(b: Uint8Array, i: number, v: number): void {
 }
 
 /** Parses options in `b[i, end)`; returns undefined on a malformed option in strict mode. */
-function parseOptions(b: Uint8Array, i: number, end: number, strict: boolean): TcpOptions | undefined {
+export function parseTcpOptions(b: Uint8Array, i: number, end: number, strict: boolean): TcpOptions | undefined {
   const o: TcpOptions = {};
   while (i < end) {
     const kind = b[i];
@@ -192,7 +192,7 @@ export function parseTcp(
   if (hoff < TCP_HDRLEN || hoff > len) return { ok: false, reason: TcpDropReason.rcvbadoff };
   let options: TcpOptions = {};
   if (hoff > TCP_HDRLEN) {
-    const o = parseOptions(b, off + TCP_HDRLEN, off + hoff, opts?.strictOptions !== false);
+    const o = parseTcpOptions(b, off + TCP_HDRLEN, off + hoff, opts?.strictOptions !== false);
     if (!o) return { ok: false, reason: TcpDropReason.badoptions };
     options = o;
   }
@@ -259,7 +259,8 @@ export function buildTcpOptions(o: TcpOptions): Uint8Array {
   return out;
 }
 
-function writeTcpOptions(out: Uint8Array, p: number, o: TcpOptions): number {
+/** Writes `o` at `out[p…]` as `buildTcpOptions` lays it out; returns the offset past it. */
+export function writeTcpOptions(out: Uint8Array, p: number, o: TcpOptions): number {
   if (o.mss !== undefined) {
     checkField("mss", o.mss, 0xffff);
     out[p++] = TCPOPT.MAXSEG;

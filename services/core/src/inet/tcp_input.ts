@@ -13,6 +13,7 @@
  * `tcpstat` name and that name is returned.
  */
 import { parsePacket, type PacketParseOptions } from "./packet.js";
+import { tcpSegFromFrameFast } from "./tcp_frame.js";
 import { TcpFlags, TCP_MAX_WINSHIFT, type TcpDropReason } from "./tcp.js";
 import { SEQ_GT, SEQ_LEQ, SEQ_LT } from "./tcp_seq.js";
 import { TcpInputDrop, type TcpStats } from "./tcp_stats.js";
@@ -55,6 +56,10 @@ export type TcpDecodeResult =
  * ones are returned for the caller's ipstat. The payload is a view into `frame`.
  */
 export function tcpSegFromFrame(frame: Uint8Array, stats?: TcpStats, opts?: PacketParseOptions): TcpDecodeResult {
+  if (opts === undefined) {
+    const seg = tcpSegFromFrameFast(frame);
+    if (seg !== null) return { ok: true, seg };
+  }
   const r = parsePacket(frame, opts);
   if (!r.ok) {
     if (r.layer === "tcp" && stats) {

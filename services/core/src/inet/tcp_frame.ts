@@ -1,0 +1,151 @@
+/**
+ * A TcpSeg as an IPv4 frame and back, the per-segment fast path of the codecs (what
+ * `ip_input()` → `tcp_input()` and `tcp_output()` → `ip_output()` do to the common
+ * segment, without the general parsers' intermediate objects).
+ *
+ * Decoding takes the common case only — a 20-byte IPv4 header, not a fragment, TCP,
+ * both checksums right, options that parse — and builds the TcpSeg straight from the
+ * bytes. Anything else gives null and the caller runs `tcpSegFromFrame` (tcp_input.ts),
+ * the full parser, which finds the reason and counts it: the fast path never decides a
+ * drop, so both paths accept and reject exactly the same frames (a property test holds
+ * them equal on random and mutated frames).
+ *
+ * Encoding writes the frame the engine's segments always make (20-byte header, DF,
+ * TTL 64, options in `tcp_output()`'s layout) into a batch buffer with both checksums.
+ */
+import { cksumAdd, cksumSum, inPseudo } from "./in_cksum.js";
+import { IPPROTO, IP_DF, IP_MF, IP_OFFMASK } from "./ip.js";
+import { parseTcpOptions, tcpOptionsLength, TCP_HDRLEN, TCP_MAXOLEN, TcpBuildError, writeTcpOptions } from "./tcp.js";
+import type { TcpSeg } from "./tcp_var.js";
+
+const EMPTY = new Uint8Array(0);
+/** IPv4 header without options, and the frame TTL of every segment we send (IPDEFTTL). */
+const IP_HDRLEN = 20;
+const TCP_TTL = 64;
+/** Smallest frame the fast path takes: the two minimal headers. */
+const MIN_FRAME = IP_HDRLEN + TCP_HDRLEN;
+
+function u32(b: Uint8Array, i: number): number {
+  return ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
+}
+
+function putU32(b: Uint8Array, i: number, v: number): void {
+  b[i] = v >>> 24;
+  b[i + 1] = v >>> 16;
+  b[i + 2] = v >>> 8;
+  b[i + 3] = v;
+}
+
+/** Ones'-complement sum of the 20-byte header at `b[at…]` (0xffff when its checksum is right). */
+function ipHeaderSum(b: Uint8Array, at: number): number {
+  let s = 0;
+  for (let i = at; i < at + IP_HDRLEN; i += 2) s += (b[i] << 8) | b[i + 1];
+  s = (s & 0xffff) + (s >>> 16);
+  return (s & 0xffff) + (s >>> 16);
+}
+
+/**
+ * The TcpSeg of a common frame (see the file comment), or null: run `tcpSegFromFrame`.
+ * The payload is a view into `frame` (a shared empty array when there is none).
+ */
+export function tcpSegFromFrameFast(frame: Uint8Array): TcpSeg | null {
+  const avail = frame.length;
+  if (avail < MIN_FRAME || frame[0] !== 0x45) return null;
+  const len = (frame[2] << 8) | frame[3];
+  if (len < MIN_FRAME || len > avail || frame[9] !== IPPROTO.TCP) return null;
+  if ((((frame[6] << 8) | frame[7]) & (IP_MF | IP_OFFMASK)) !== 0) return null;
+  if (ipHeaderSum(frame, 0) !== 0xffff) return null;
+  const tlen = len - IP_HDRLEN;
+  const hoff = (frame[IP_HDRLEN + 12] >>> 4) << 2;
+  if (hoff < TCP_HDRLEN || hoff > tlen) return null;
+  const src = u32(frame, 12);
+  const dst = u32(frame, 16);
+  if ((~cksumAdd(inPseudo(src, dst, IPPROTO.TCP, tlen), cksumSum(frame, IP_HDRLEN, tlen)) & 0xffff) !== 0) return null;
+  const t = IP_HDRLEN;
+  const plen = tlen - hoff;
+  const seg: TcpSeg = {
+    src, dst,
+    sport: (frame[t] << 8) | frame[t + 1],
+    dport: (frame[t + 2] << 8) | frame[t + 3],
+    seq: u32(frame, t + 4),
+    ack: u32(frame, t + 8),
+    flags: frame[t + 13],
+    window: (frame[t + 14] << 8) | frame[t + 15],
+    payload: plen === 0 ? EMPTY : frame.subarray(t + hoff, t + hoff + plen),
+  };
+  if (hoff > TCP_HDRLEN) {
+    const o = t + TCP_HDRLEN;
+    if (hoff === TCP_HDRLEN + 12 && frame[o] === 1 && frame[o + 1] === 1 && frame[o + 2] === 8 && frame[o + 3] === 10) {
+      // NOP NOP TIMESTAMP: what every segment after the handshake carries.
+      seg.options = { timestamp: { val: u32(frame, o + 4), ecr: u32(frame, o + 8) } };
+    } else {
+      const opts = parseTcpOptions(frame, o, t + hoff, true);
+      if (!opts) return null;
+      if (opts.mss !== undefined || opts.wscale !== undefined || opts.sackPermitted || opts.timestamp || opts.sack) seg.options = opts;
+    }
+  }
+  return seg;
+}
+
+/** Frame length of a segment as `tcpFrameWrite` lays it out. */
+export function tcpFrameLength(seg: TcpSeg): number {
+  return IP_HDRLEN + TCP_HDRLEN + (seg.options ? tcpOptionsLength(seg.options) : 0) + seg.payload.length;
+}
+
+/**
+ * Writes `seg` as an IPv4 frame (20-byte header, DF set, TTL 64, IP id `ipId`, both
+ * checksums) at `buf[at…]`; returns its length. The engine's segments hold wire values
+ * (unsigned 32-bit sequence numbers, 16-bit ports and window); options that cannot be
+ * encoded throw TcpBuildError, as `buildTcpOptions` does.
+ */
+export function tcpFrameWrite(buf: Uint8Array, at: number, seg: TcpSeg, ipId: number): number {
+  const o = seg.options;
+  const olen = o ? tcpOptionsLength(o) : 0;
+  if (olen > TCP_MAXOLEN) {
+    throw new TcpBuildError(`TCP options take ${olen} bytes; at most ${TCP_MAXOLEN} fit (with timestamps at most 3 SACK blocks)`, "options", olen);
+  }
+  const payload = seg.payload;
+  const hl = TCP_HDRLEN + olen;
+  const tlen = hl + payload.length;
+  const len = IP_HDRLEN + tlen;
+  buf[at] = 0x45;
+  buf[at + 1] = 0;
+  buf[at + 2] = len >>> 8;
+  buf[at + 3] = len;
+  buf[at + 4] = ipId >>> 8;
+  buf[at + 5] = ipId;
+  buf[at + 6] = IP_DF >>> 8;
+  buf[at + 7] = 0;
+  buf[at + 8] = TCP_TTL;
+  buf[at + 9] = IPPROTO.TCP;
+  buf[at + 10] = 0;
+  buf[at + 11] = 0;
+  putU32(buf, at + 12, seg.src);
+  putU32(buf, at + 16, seg.dst);
+  const isum = ~ipHeaderSum(buf, at) & 0xffff;
+  buf[at + 10] = isum >>> 8;
+  buf[at + 11] = isum;
+  const t = at + IP_HDRLEN;
+  buf[t] = seg.sport >>> 8;
+  buf[t + 1] = seg.sport;
+  buf[t + 2] = seg.dport >>> 8;
+  buf[t + 3] = seg.dport;
+  putU32(buf, t + 4, seg.seq);
+  putU32(buf, t + 8, seg.ack);
+  buf[t + 12] = (hl >>> 2) << 4;
+  buf[t + 13] = seg.flags;
+  buf[t + 14] = seg.window >>> 8;
+  buf[t + 15] = seg.window;
+  buf[t + 16] = 0;
+  buf[t + 17] = 0;
+  buf[t + 18] = 0;
+  buf[t + 19] = 0;
+  if (o) writeTcpOptions(buf, t + TCP_HDRLEN, o);
+  const n = payload.length;
+  if (n > 64) buf.set(payload, t + hl);
+  else for (let i = 0, p = t + hl; i < n; i++) buf[p + i] = payload[i];
+  const sum = ~cksumAdd(inPseudo(seg.src, seg.dst, IPPROTO.TCP, tlen), cksumSum(buf, t, tlen)) & 0xffff;
+  buf[t + 16] = sum >>> 8;
+  buf[t + 17] = sum;
+  return len;
+}
