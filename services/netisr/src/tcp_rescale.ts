@@ -37,9 +37,12 @@
  *    A socket handed on again before its fence arrived (two CPUs draining at once) keeps
  *    holding them — and the program's fence of the second move — until that fence, then
  *    chases them on in order.
- *    Repeated rounds pick up connections completed during the drain (handshakes in
- *    flight on this CPU finish here first, up to `synWaitMs`); new SYNs are sent on to
- *    their future owner. The caller then deregisters (a new epoch without this CPU) and
+ *    Half-open handshakes (syncache entries) go the same way, in their own batches: the
+ *    entry (ISS, IRS, negotiated options, listener id, SYN|ACK time spent) is installed in
+ *    the future owner's syncache, where the final ACK — forwarded by this CPU while it
+ *    lingers, or steered there once it is gone — completes it onto the same listener.
+ *    Repeated rounds pick up connections completed during the drain; new SYNs are sent on
+ *    to their future owner. The caller then deregisters (a new epoch without this CPU) and
  *    lingers a moment to forward what still arrives.
  *
  * Connect placement, SYN steering and the NIC all use the netisr's current topology (the
@@ -50,16 +53,20 @@
  * Netmsgs on `<c>.netisr.<cpu>` (type byte; `json` = the socket netmsg framing):
  *   0x30 segments  [0x30 0 0 0][u32 from][frame batch: tag = hop count]
  *   0x31 home      json {from, add: [laddr,lport,faddr,fport][], forget: [...]}
- *   0x32 handover  json request {from, conns: HandoverConnWire[]} → reply {ids: (number|string)[]}
+ *   0x32 handover  json request {from, conns: HandoverConnWire[], syn?: HandoverSynWire[]}
+ *                  → reply {ids: (number|string)[], syn?: (true|string)[]}
  *   0x33 leaving   json {cpu}
  *   0x34 chase     [0x34 0 0 0][u32 from][u32 old socket id][the program's socket netmsg]
  *   0x35 fence     json {id} (program → old CPU, chased to the new home)
  *
- * Limits: syncache entries are not handed over (a drain waits `synWaitMs` for handshakes
- * in flight, then drops the rest: their final ACK meets a RST); connections owned by a
+ * Limits: a handed-over syncache entry restarts its SYN|ACK retransmit schedule on the new
+ * CPU (its time spent so far is kept for the RTO); its final ACK, forwarded after the
+ * hand-over request on the same subject, reaches the new CPU after the entry (NATS keeps one
+ * publisher's order), one that gets there first by another path waits in the grace period
+ * like any unknown segment and is released when the entry is installed; connections owned by a
  * program running in the leaving CPU's thread leave with it (handed over and closed with
  * a FIN); a hand-over that fails three times, or finds no CPU left, loses the connection
- * (counted `handoverOutFailed`); CPU ids must be < 128 (NETISR_CPUMAX) for TCP.
+ * (counted `handoverOutFailed`; a syncache entry: `synOutFailed`, its final ACK meets a RST); CPU ids must be < 128 (NETISR_CPUMAX) for TCP.
  */
 import {
   INP,
@@ -74,8 +81,10 @@ import {
   TcpFlags,
   TcpState,
   type Inpcb,
+  type SyncacheEntry,
   type TcpCb,
   type TcpHandoverState,
+  type TcpSynEntry,
 } from "@dfly/core";
 import { decodeNetmsg, encodeNetmsg, FrameBatchCursor, FrameBatchWriter, subjects, type Msg, type Transport } from "@dfly/transport";
 import type { Netisr } from "./netisr.js";
@@ -130,6 +139,11 @@ export class TcpRescaleStats {
   handoverOutFailed = 0;
   handoverIn = 0;
   handoverInFailed = 0;
+  /** Half-open handshakes (syncache entries) handed over by this CPU / installed here. */
+  synOut = 0;
+  synOutFailed = 0;
+  synIn = 0;
+  synInFailed = 0;
   /** Socket calls chased to a moved socket's new CPU; direct calls held until the fence. */
   chased = 0;
   fenced = 0;
@@ -142,6 +156,9 @@ export class TcpRescaleStats {
 export interface DrainReport {
   handedOver: number;
   failed: number;
+  /** Half-open handshakes (syncache entries) handed over / lost. */
+  synHandedOver: number;
+  synFailed: number;
   /** Rounds (each picks up connections completed during the previous one). */
   rounds: number;
   /** Hand-over batches sent and the slowest round trip of one (ms). */
@@ -189,8 +206,6 @@ export interface TcpRescaleOptions {
   holdMax?: number;
   /** Bound on a drain (default 6000 ms). */
   drainMs?: number;
-  /** How long a drain waits for handshakes in flight on this CPU (default 1500 ms). */
-  synWaitMs?: number;
   /** A moved socket's direct calls wait at most this long for the fence (default 3000 ms). */
   fenceMs?: number;
   /** Hand-over request timeout (default 5000 ms). */
@@ -259,6 +274,36 @@ interface Frozen {
   attempts: number;
 }
 
+/** A half-open handshake taken out of this CPU's syncache (drain). */
+interface FrozenSyn {
+  hash: number;
+  wire: HandoverSynWire;
+  attempts: number;
+}
+
+/** One half-open handshake (syncache entry) on the wire of a hand-over request. */
+export interface HandoverSynWire {
+  /** The negotiated parameters (TcpSynEntry; `rxtUsed` = the SYN|ACK time spent so far). */
+  e: TcpSynEntry;
+  /** Receive window offered in the SYN|ACK. */
+  wnd: number;
+  /** The listener the completed connection is queued on (its id, the same on every CPU). */
+  listener: string;
+}
+
+const SYN_ENTRY_NUMBERS = ["laddr", "lport", "faddr", "fport", "irs", "iss", "peerMss", "mss", "peerWscale", "rcvWscale", "tsRecent", "peerWindow", "rxtUsed"] as const;
+
+/** A syncache entry from the wire, or why it is not one. */
+function synEntryFromWire(w: unknown): { e: TcpSynEntry; wnd: number; listener: string } | string {
+  if (typeof w !== "object" || w === null) return "not an object";
+  const { e, wnd, listener } = w as Record<string, unknown>;
+  if (typeof listener !== "string" || typeof wnd !== "number" || typeof e !== "object" || e === null) return "bad syn entry";
+  const o = e as Record<string, unknown>;
+  for (const k of SYN_ENTRY_NUMBERS) if (typeof o[k] !== "number" || !Number.isFinite(o[k])) return `bad syn entry field ${k}`;
+  if (typeof o.sackOk !== "boolean" || typeof o.tsOk !== "boolean") return "bad syn entry flags";
+  return { e: e as TcpSynEntry, wnd, listener };
+}
+
 /** One connection on the wire of a hand-over request. */
 export interface HandoverConnWire {
   s: Omit<TcpHandoverState, "snd" | "rcv" | "reass"> & { snd: string | null; rcv: string | null; reass: { seq: number; data: string; fin: boolean }[] | null };
@@ -286,6 +331,8 @@ export function handoverStateFromWire(w: HandoverConnWire["s"]): TcpHandoverStat
 /** A hand-over request body larger than this is split (NATS' default max_payload is 1 MiB). */
 const BATCH_BYTES = 384 * 1024;
 const BATCH_CONNS = 512;
+/** Syncache entries per hand-over request (about 400 bytes each on the wire). */
+const BATCH_SYN = 1024;
 const ADOPTED_KEEP_MS = 15_000;
 
 export class TcpRescale {
@@ -294,7 +341,6 @@ export class TcpRescale {
   private readonly graceMs: number;
   private readonly holdMax: number;
   private readonly drainMs: number;
-  private readonly synWaitMs: number;
   private readonly fenceMs: number;
   private readonly requestMs: number;
   private readonly announceMs: number;
@@ -339,7 +385,6 @@ export class TcpRescale {
     this.graceMs = o.graceMs ?? 2000;
     this.holdMax = o.holdMax ?? 8192;
     this.drainMs = o.drainMs ?? 6000;
-    this.synWaitMs = o.synWaitMs ?? 1500;
     this.fenceMs = o.fenceMs ?? 3000;
     this.requestMs = o.requestMs ?? 5000;
     this.announceMs = o.announceMs ?? 50;
@@ -820,8 +865,60 @@ export class TcpRescale {
         ids.push(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
       }
     }
-    m.respond(encodeNetmsg.reply(id, true, { ids }));
+    const syn: (true | string)[] = [];
+    if (Array.isArray(b.syn)) {
+      for (const w of b.syn) {
+        let r: true | string;
+        try {
+          r = this.installSyn(w, after);
+        } catch (err) {
+          r = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+        }
+        syn.push(r);
+        if (r === true) this.stats.synIn++;
+        else this.stats.synInFailed++;
+      }
+    }
+    m.respond(encodeNetmsg.reply(id, true, Array.isArray(b.syn) ? { ids, syn } : { ids }));
     for (const f of after) f();
+  }
+
+  /** Installs one handed-over half-open handshake in this CPU's syncache: true, or why not. */
+  private installSyn(w: unknown, after: (() => void)[]): true | string {
+    const v = synEntryFromWire(w);
+    if (typeof v === "string") {
+      this.stats.dropped.bad++;
+      return v;
+    }
+    const host = this.tcp.ensureHost();
+    const me = this.me;
+    const x = v.e;
+    const rec = host.listener(v.listener);
+    if (!rec || !rec.ls.listening) return `no listener ${v.listener} on cpu ${me}`;
+    const e: TcpSynEntry = {
+      laddr: x.laddr >>> 0,
+      lport: x.lport,
+      faddr: x.faddr >>> 0,
+      fport: x.fport,
+      irs: x.irs >>> 0,
+      iss: x.iss >>> 0,
+      peerMss: x.peerMss,
+      mss: x.mss,
+      peerWscale: x.peerWscale,
+      rcvWscale: x.rcvWscale,
+      sackOk: x.sackOk,
+      tsOk: x.tsOk,
+      tsRecent: x.tsRecent >>> 0,
+      peerWindow: x.peerWindow,
+      rxtUsed: x.rxtUsed,
+    };
+    if (host.pcb.pcbinfo[me].lookupConn(e.faddr, e.fport, e.laddr, e.lport)) return `${e.faddr}:${e.fport} → ${e.laddr}:${e.lport} is connected on cpu ${me}`;
+    const hash = host.hashOf(e.faddr, e.fport, e.laddr, e.lport);
+    const req = { faddr: e.faddr, fport: e.fport, laddr: e.laddr, lport: e.lport, hash, listener: rec.ls, iss: e.iss, irs: e.irs, wnd: v.wnd, opts: e };
+    const { entry } = this.claim(hash, () => host.syncaches[me].add(req, host.now()));
+    entry.rxtused = e.rxtUsed;
+    after.push(() => this.releaseHeld(tupleKey(e.laddr, e.lport, e.faddr, e.fport)));
+    return true;
   }
 
   /** Installs one handed-over connection on this CPU; returns its new socket id. */
@@ -873,15 +970,19 @@ export class TcpRescale {
       if (rec) host.acceptable(rec.ls, me);
       else if (so.owner && tp.rcvCc > 0) so.owner.soEvent(so, SoEvent.READABLE, null);
       if (c.pend) tcp.flushPendingSend(so);
-      const h = this.held.get(key);
-      if (h) {
-        this.held.delete(key);
-        this.heldCount -= h.frames.length;
-        this.stats.heldReleased += h.frames.length;
-        for (const f of h.frames) this.segment(f, 0, false);
-      }
+      this.releaseHeld(key);
     });
     return id;
+  }
+
+  /** Segments held for a connection (or handshake) that is known here now: processed. */
+  private releaseHeld(key: string): void {
+    const h = this.held.get(key);
+    if (!h) return;
+    this.held.delete(key);
+    this.heldCount -= h.frames.length;
+    this.stats.heldReleased += h.frames.length;
+    for (const f of h.frames) this.segment(f, 0, false);
   }
 
   // ---- hand-over: the leaving side ----
@@ -915,10 +1016,14 @@ export class TcpRescale {
     // other here, so that none hands its connections to another that is leaving too. A later
     // notice only costs a second hop: a leaving CPU accepts hand-overs until its drain ends.
     if (this.announceMs > 0) await new Promise((r) => setTimeout(r, this.announceMs));
-    const rep: DrainReport = { handedOver: 0, failed: 0, rounds: 0, batches: 0, maxBatchMs: 0, ms: 0, byCpu: {} };
+    const rep: DrainReport = { handedOver: 0, failed: 0, synHandedOver: 0, synFailed: 0, rounds: 0, batches: 0, maxBatchMs: 0, ms: 0, byCpu: {} };
     const deadline = t0 + this.drainMs;
-    const synDeadline = t0 + Math.min(this.drainMs, this.synWaitMs);
     let retry: Frozen[] = [];
+    let synRetry: FrozenSyn[] = [];
+    const synLost = (n: number) => {
+      rep.synFailed += n;
+      this.stats.synOutFailed += n;
+    };
     for (;;) {
       const conns: Inpcb<TcpCb>[] = [];
       for (let inp = host.pcb.pcbinfo[me].first(); inp; inp = inp.listNext) {
@@ -926,13 +1031,12 @@ export class TcpRescale {
       }
       if (this.futureCpus().length === 0) {
         rep.failed += retry.length;
+        synLost(synRetry.length + host.syncaches[me].count);
         break;
       }
-      if (conns.length === 0 && retry.length === 0) {
-        if (host.syncaches[me].count === 0 || this.now() > synDeadline) break;
-        await new Promise((r) => setTimeout(r, 10));
-        continue;
-      }
+      const syn = [...synRetry, ...this.freezeSyncache(host)];
+      synRetry = [];
+      if (conns.length === 0 && retry.length === 0 && syn.length === 0) break;
       rep.rounds++;
       const frozen = [...retry, ...conns.map((inp) => this.freeze(host, inp))];
       retry = [];
@@ -970,6 +1074,39 @@ export class TcpRescale {
           );
         }
       }
+      const synGroups = new Map<number, FrozenSyn[]>();
+      for (const f of syn) {
+        const to = this.futureOwner(f.hash)!;
+        let g = synGroups.get(to);
+        if (!g) synGroups.set(to, (g = []));
+        g.push(f);
+      }
+      const synFailed = (f: FrozenSyn) => {
+        if (++f.attempts < 3) synRetry.push(f);
+        else synLost(1);
+      };
+      for (const [to, list] of synGroups) {
+        for (let i = 0; i < list.length; i += BATCH_SYN) {
+          const batch = list.slice(i, i + BATCH_SYN);
+          rep.batches++;
+          sends.push(
+            this.sendSyn(to, batch).then(
+              ({ results, ms }) => {
+                rep.maxBatchMs = Math.max(rep.maxBatchMs, ms);
+                batch.forEach((f, j) => {
+                  if (results[j] !== true) return synFailed(f);
+                  rep.synHandedOver++;
+                  this.stats.synOut++;
+                });
+              },
+              () => {
+                this.leaving.add(to);
+                for (const f of batch) synFailed(f);
+              },
+            ),
+          );
+        }
+      }
       await Promise.all(sends);
       if (this.now() > deadline) {
         // Out of time: what is left (frozen or not) is lost with this CPU.
@@ -977,6 +1114,7 @@ export class TcpRescale {
         for (let inp = host.pcb.pcbinfo[me].first(); inp; inp = inp.listNext) if (inp.flags & INP.CONNECTED) left++;
         rep.failed += left;
         this.stats.handoverOutFailed += left;
+        synLost(synRetry.length + host.syncaches[me].count);
         break;
       }
     }
@@ -1022,17 +1160,51 @@ export class TcpRescale {
       oldId: f.oldId,
       ...(f.pend ? { pend: { c: f.pend.chunks.map(b64), sh: f.pend.shutdown, cl: f.pend.close } } : {}),
     }));
+    const { body, ms } = await this.handoverRequest(to, { from: this.me, conns });
+    const ids = body.ids;
+    if (!Array.isArray(ids) || ids.length !== batch.length) throw new Error("bad handover reply");
+    return { ids: ids as (number | string)[], ms };
+  }
+
+  /** Hands half-open handshakes to `to`: per entry, true (installed there) or why not. */
+  private async sendSyn(to: number, batch: FrozenSyn[]): Promise<{ results: (true | string)[]; ms: number }> {
+    const { body, ms } = await this.handoverRequest(to, { from: this.me, conns: [], syn: batch.map((f) => f.wire) });
+    const res = body.syn;
+    if (!Array.isArray(res) || res.length !== batch.length) throw new Error(`cpu ${to}: bad handover reply (syncache entries)`);
+    return { results: res as (true | string)[], ms };
+  }
+
+  private async handoverRequest(to: number, req: Record<string, unknown>): Promise<{ body: Record<string, unknown>; ms: number }> {
     const t0 = this.now();
-    const r = await this.tcp.transport.request(subjects.netisr(this.tcp.cluster, to), encodeNetmsg.socket(RescaleNetmsg.handover, 1, { from: this.me, conns }), {
+    const r = await this.tcp.transport.request(subjects.netisr(this.tcp.cluster, to), encodeNetmsg.socket(RescaleNetmsg.handover, 1, req), {
       timeoutMs: this.requestMs,
     });
     const ms = this.now() - t0;
     const rep = decodeNetmsg(r.data);
     if (typeof rep === "string" || rep.type !== 0x1f) throw new Error(`cpu ${to}: bad handover reply`);
     if (!rep.ok) throw new Error(`cpu ${to}: ${rep.error ?? "refused"}`);
-    const ids = (rep.body as { ids?: unknown } | undefined)?.ids;
-    if (!Array.isArray(ids) || ids.length !== batch.length) throw new Error("bad handover reply");
-    return { ids: ids as (number | string)[], ms };
+    if (typeof rep.body !== "object" || rep.body === null) throw new Error(`cpu ${to}: bad handover reply`);
+    return { body: rep.body as Record<string, unknown>, ms };
+  }
+
+  /**
+   * Takes this CPU's half-open handshakes out of its syncache (their final ACK is forwarded
+   * from now on). Entries whose listener is not live here stay: their ACK gets the usual
+   * answer (a RST for a stale entry).
+   */
+  private freezeSyncache(host: TcpHost): FrozenSyn[] {
+    const sc = host.syncaches[this.me];
+    if (sc.count === 0) return [];
+    const out: FrozenSyn[] = [];
+    const taken: SyncacheEntry<TcpSynEntry, TcpCb>[] = [];
+    for (const e of sc.entries()) {
+      const rec = e.listener?.listening ? host.listenerOf(e.listener) : undefined;
+      if (!rec) continue;
+      taken.push(e);
+      out.push({ hash: e.hash, attempts: 0, wire: { e: { ...e.opts, rxtUsed: Math.max(e.opts.rxtUsed, e.rxtused) }, wnd: e.wnd, listener: rec.id } });
+    }
+    for (const e of taken) sc.drop(e);
+    return out;
   }
 
   /** Takes a connection out of this CPU: state captured, PCB unlinked, segments and calls forwarded from now on. */
@@ -1104,6 +1276,10 @@ export class TcpRescale {
       handover_out_failed: s.handoverOutFailed,
       handover_in: s.handoverIn,
       handover_in_failed: s.handoverInFailed,
+      syn_handover_out: s.synOut,
+      syn_handover_out_failed: s.synOutFailed,
+      syn_handover_in: s.synIn,
+      syn_handover_in_failed: s.synInFailed,
       chased: s.chased,
       fenced: s.fenced,
       last_drain_ms: s.lastDrainMs,
