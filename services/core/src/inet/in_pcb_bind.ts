@@ -59,11 +59,19 @@ export function inPcbBindRemote<P>(host: InpcbHost<P>, inp: Inpcb<P>, faddr: num
   const base = budget > 0 ? (toeplitzPiecemealAddr(faddr) ^ toeplitzPiecemealAddr(laddr) ^ toeplitzPiecemealPort(fport)) >>> 0 : 0;
   let lport = first + Math.min(count - 1, Math.floor(host.random() * count));
   let tries = 0;
-  for (let i = 0; i < count; i++, lport = lport === last ? first : lport + 1) {
+  // Every port of the range is looked at once; a port passed over only for its hash (while
+  // the budget lasts) gets a second look at the end, so a nearly full range still finds its
+  // last free ports. (DragonFly's loop counts those against the range and can give
+  // EADDRNOTAVAIL with a port still free; at 64 K ports that never shows, at 64 it does.)
+  let passes = count;
+  for (let i = 0; i < passes; i++, lport = lport === last ? first : lport + 1) {
     tries++;
     if (budget > 0) {
       budget--;
-      if (budget > 0 && host.hashcpu(toeplitzHash(base ^ toeplitzPiecemealPort(lport))) !== mycpu) continue;
+      if (budget > 0 && host.hashcpu(toeplitzHash(base ^ toeplitzPiecemealPort(lport))) !== mycpu) {
+        passes = count + i + 1; // come round to this port again
+        continue;
+      }
     }
     if (lport === fport && laddr === faddr) continue; // would connect to itself
     if (host.lookupLocalRemote(laddr, lport, faddr, fport)) continue;
