@@ -370,7 +370,20 @@ export class TcpCpu {
       st.listendrop++;
       return;
     }
-    const r = sc.expand(seg.src, seg.sport, seg.dst, seg.dport, seg.ack, (e, cinp) => {
+    // One engine call around the expansion and the accept: what the program does in its
+    // handlers (the request may ride on this ACK: a response and its close) leaves as one output.
+    this.engine.enter(now);
+    try {
+      this.expand(seg, now);
+    } finally {
+      this.engine.leave();
+    }
+  }
+
+  /** The handshake's last ACK: the syncache entry becomes a connection on the listener's queue. */
+  private expand(seg: TcpSeg, now: number): void {
+    const st = this.engine.stats;
+    const r = this.syncache.expand(seg.src, seg.sport, seg.dst, seg.dport, seg.ack, (e, cinp) => {
       const so = new So(this.index, cinp);
       const rec = e.listener ? this.host.listenerOf(e.listener) : undefined;
       const opts: TcpConnOptions = { so, ...this.host.routeOpts?.(seg.src), ...(rec ? this.host.connOptions(rec.spec) : {}) };

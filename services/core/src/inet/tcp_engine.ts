@@ -14,12 +14,12 @@
 import { randomInt } from "node:crypto";
 import { TcpStats } from "./tcp_stats.js";
 import { TcpTimerHeap, tcpTimersRun } from "./tcp_timer.js";
-import { TCP_DEFAULTS, TIMER_OFF, type TcpCb, type TcpConfig, type TcpConnOptions, type TcpErrno, type TcpEvent, type TcpSeg } from "./tcp_var.js";
+import { TCP_DEFAULTS, TF, TIMER_OFF, TcpState, type TcpCb, type TcpConfig, type TcpConnOptions, type TcpErrno, type TcpEvent, type TcpSeg } from "./tcp_var.js";
 import {
   tcpInput, tcpListenInput, tcpSynAckSegment, tcpSynEntryFromSyn, tcpSyncacheSocket,
   type TcpInputStatus, type TcpSynEntry,
 } from "./tcp_input.js";
-import { tcpRespondReset } from "./tcp_output.js";
+import { tcpOutput, tcpRespondReset } from "./tcp_output.js";
 import { tcpTupleHash } from "./tcp_subr.js";
 import {
   tcpUsrAbort, tcpUsrClose, tcpUsrConnect, tcpUsrRecv, tcpUsrSend, tcpUsrSetNodelay, tcpUsrShutdown,
@@ -85,6 +85,8 @@ export class TcpEngine {
   private readonly evTp: TcpCb[] = [];
   private readonly evKind: TcpEvent[] = [];
   private readonly evErr: (TcpErrno | null)[] = [];
+  /** TCBs waiting for tcp_output at the end of the current call (`tcpcbackq`, TF.ONOUTPUTQ). */
+  private readonly outq: TcpCb[] = [];
   private reuseIss: number | null = null;
   private reuseTuple: [number, number, number, number] = [0, 0, 0, 0];
   private chSecond = -1;
@@ -120,17 +122,53 @@ export class TcpEngine {
     this.depth++;
   }
 
+  /**
+   * The end of an engine call: events are delivered (the handlers may call back in: send,
+   * close), then the queued output runs (`tcp_willblock`), until neither has anything left.
+   */
   leave(): void {
     if (--this.depth > 0 || this.flushing) return;
     this.flushing = true;
+    const outq = this.outq;
+    let done = 0;
     try {
-      for (let i = 0; i < this.evTp.length; i++) {
-        this.onEvent?.(this.evTp[i], this.evKind[i], this.evErr[i]);
+      for (;;) {
+        for (let i = 0; i < this.evTp.length; i++) {
+          this.onEvent?.(this.evTp[i], this.evKind[i], this.evErr[i]);
+        }
+        this.evTp.length = this.evKind.length = this.evErr.length = 0;
+        if (done === outq.length) break;
+        while (done < outq.length) {
+          const tp = outq[done++];
+          tp.t_flags &= ~TF.ONOUTPUTQ;
+          if (tp.t_state !== TcpState.CLOSED) tcpOutput(tp);
+        }
       }
     } finally {
       this.evTp.length = this.evKind.length = this.evErr.length = 0;
+      // A handler threw: what was queued still goes out (nothing is left waiting for a rollup).
+      while (done < outq.length) {
+        const tp = outq[done++];
+        tp.t_flags &= ~TF.ONOUTPUTQ;
+        if (tp.t_state !== TcpState.CLOSED) tcpOutput(tp);
+      }
+      outq.length = 0;
       this.flushing = false;
     }
+  }
+
+  /**
+   * tcp_output for `tp`, once, when the current engine call is over (`aggregateAcks`);
+   * at once outside a call or with aggregation off.
+   */
+  outputSoon(tp: TcpCb): void {
+    if (!this.config.aggregateAcks || (this.depth === 0 && !this.flushing)) {
+      tcpOutput(tp);
+      return;
+    }
+    if (tp.t_flags & TF.ONOUTPUTQ) return;
+    tp.t_flags |= TF.ONOUTPUTQ;
+    this.outq.push(tp);
   }
 
   /** Queues an event for delivery when the current engine call returns. */

@@ -220,7 +220,7 @@ function synSentInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
     tcpTimerStop(tp, TcpTimer.REXMT);
     tp.t_flags |= TF.ACKNOW;
   }
-  tcpOutput(tp);
+  tp.engine.outputSoon(tp);
   return "ok";
 }
 
@@ -425,7 +425,7 @@ function synchronizedInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
     dataInput(tp, seq, payload, fin);
   }
 
-  if (tp.t_state !== TcpState.CLOSED && (needOutput || tp.t_flags & TF.ACKNOW)) tcpOutput(tp);
+  if (tp.t_state !== TcpState.CLOSED && (needOutput || tp.t_flags & TF.ACKNOW)) tp.engine.outputSoon(tp);
   return dup ? TcpInputDrop.rcvduppack : "ok";
 }
 

@@ -73,7 +73,7 @@ export function tcpUsrSend(tp: TcpCb, data: Uint8Array): number {
     tp.snd_sb.append(data, 0, n);
   }
   if (n < data.length) tp.t_flags |= TF.WANTWRITE;
-  if (n > 0) tcpOutput(tp);
+  if (n > 0) tp.engine.outputSoon(tp);
   return n;
 }
 
@@ -92,7 +92,7 @@ export function tcpUsrRecv(tp: TcpCb, max = Number.MAX_SAFE_INTEGER): Uint8Array
   }
   const out = sb.read(max);
   if (sb.cc === 0) tp.rcv_sb = null;
-  if (!tcpIsClosed(tp)) tcpOutput(tp);
+  if (!tcpIsClosed(tp)) tp.engine.outputSoon(tp);
   return out;
 }
 
@@ -127,7 +127,7 @@ export function tcpUsrShutdown(tp: TcpCb): void {
   tp.t_flags |= TF.CANTSENDMORE;
   tp.t_flags &= ~TF.WANTWRITE;
   tcpUsrClosed(tp);
-  if (!tcpIsClosed(tp)) tcpOutput(tp);
+  if (!tcpIsClosed(tp)) tp.engine.outputSoon(tp);
 }
 
 /**
@@ -152,7 +152,7 @@ export function tcpUsrClose(tp: TcpCb): void {
   }
   const e = tp.engine;
   if (tp.t_state === TcpState.FIN_WAIT_2) tcpTimerSet(tp, TcpTimer.TWOMSL, e.config.keepCnt * e.config.keepIntvl);
-  if (!tcpIsClosed(tp)) tcpOutput(tp);
+  if (!tcpIsClosed(tp)) e.outputSoon(tp);
 }
 
 /** abort (close with SO_LINGER 0, `tcp_usr_abort`): RST to the peer, TCB released. */

@@ -77,6 +77,7 @@ export const TF = {
   ESTEVENT: 0x400000, // ESTABLISHED event reported
   CLOSEDEVENT: 0x800000, // CLOSED event reported (TCB released)
   RCVEOFEVENT: 0x1000000, // PEER_CLOSED reported
+  ONOUTPUTQ: 0x2000000, // queued for tcp_output at the end of the engine call (TF_ONOUTPUTQ)
 } as const;
 
 /** Events reported to the per-CPU `onEvent` callback. */
@@ -172,6 +173,15 @@ export interface TcpConfig {
   persMax: number;
   /** RFC 5961 challenge ACKs allowed per second on this CPU (RFC 5961 §7). */
   challengeAckLimit: number;
+  /**
+   * ACK and output aggregation (`net.inet.tcp.aggregate_acks`, 1): the output that input
+   * and the socket calls ask for runs once, when the engine call is over and its events
+   * have been delivered (DragonFly's `tcp_willblock` rollup after a netisr batch) — so the
+   * ACK of a SYN|ACK leaves with the request the program sends on CONNECTED, a response
+   * leaves with the FIN of the close() that follows it, and the ACK of a FIN with our own
+   * FIN. false: each asks tcp_output at once.
+   */
+  aggregateAcks: boolean;
 }
 
 export const TCP_DEFAULTS: Readonly<TcpConfig> = Object.freeze({
@@ -201,6 +211,7 @@ export const TCP_DEFAULTS: Readonly<TcpConfig> = Object.freeze({
   persMin: 5_000,
   persMax: 60_000,
   challengeAckLimit: 1000,
+  aggregateAcks: true,
 });
 
 /** Per-connection choices made at creation (socket options, per-route overrides). */

@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import {
-  buildTcpPacket, ipAddr, TcpConfigError, TcpEngine, TcpEvent, TcpState, tcpSegFromFrame, TcpTimerHeap,
+  buildTcpPacket, ipAddr, TcpConfigError, TcpEngine, TcpEvent, TcpFlags, TcpState, tcpSegFromFrame, TcpTimerHeap,
   type TcpCb, type TcpConfig, type TcpSeg,
 } from "@dfly/core";
 
@@ -219,11 +219,12 @@ describe("two engines back to back", () => {
 });
 
 describe("engine plumbing", () => {
-  it("delivers events after the call returns, so handlers may call back in", () => {
+  function connectAndSend(aggregateAcks: boolean): { order: string[]; out: TcpSeg[] } {
     const order: string[] = [];
     const out: TcpSeg[] = [];
     const e: TcpEngine = new TcpEngine({
       now: 0,
+      config: { aggregateAcks },
       output: (seg) => {
         order.push("output");
         out.push(seg);
@@ -239,9 +240,24 @@ describe("engine plumbing", () => {
       flags: 0x12, window: 1000, options: { mss: 1000 }, payload: new Uint8Array(0),
     };
     order.length = 0;
+    out.length = 0;
     e.input(tp, synack, 1);
-    expect(order).toEqual(["output", "established", "output"]);
-    expect(out.at(-1)!.payload.length).toBe(10);
+    return { order, out };
+  }
+
+  it("delivers events after the call returns, so handlers may call back in; the ACK rides on what they send", () => {
+    // aggregate_acks (default): the handshake's ACK waits for the end of the call and leaves
+    // with the 10 bytes the handler sent on ESTABLISHED.
+    const agg = connectAndSend(true);
+    expect(agg.order).toEqual(["established", "output"]);
+    expect(agg.out[0].payload.length).toBe(10);
+    expect(agg.out[0].flags & TcpFlags.ACK).toBeTruthy();
+    expect(agg.out[0].ack).toBe(6);
+    // Without aggregation: the ACK at once, then the data.
+    const now = connectAndSend(false);
+    expect(now.order).toEqual(["output", "established", "output"]);
+    expect(now.out[0].payload.length).toBe(0);
+    expect(now.out[1].payload.length).toBe(10);
   });
 
   it("rejects bad configuration with the field named", () => {

@@ -55,7 +55,9 @@ const segArb = fc.record({
   ),
 });
 
-function toSeg(r: fc.RecordValue<typeof segArb>): TcpSeg {
+type SegRecord = typeof segArb extends fc.Arbitrary<infer T> ? T : never;
+
+function toSeg(r: SegRecord): TcpSeg {
   const seg: TcpSeg = { src: r.src, dst: r.dst, sport: r.sport, dport: r.dport, seq: r.seq, ack: r.ack, flags: r.flags, window: r.window, payload: r.payload };
   if (r.options && Object.keys(r.options).length > 0) seg.options = r.options as TcpOptions;
   return seg;

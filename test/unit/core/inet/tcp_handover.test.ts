@@ -52,6 +52,8 @@ interface Run {
   rstSeen: number;
   tsBackwards: number;
   moved: boolean;
+  /** The server's retransmit timer ran when it moved. */
+  armedAtMove: boolean;
   serverState: string;
   rexmtOnC: number;
 }
@@ -125,9 +127,11 @@ function run(seed: number, moveAt: number, loss: number, up: Uint8Array, down: U
   serverEngine = B;
   client = A.connect(CLIENT, 40000, SERVER, 80, now);
   let moved = false;
+  let armedAtMove = false;
   let rexmtBefore = 0;
   for (let guard = 0; guard < 200_000; guard++) {
     if (!moved && now >= moveAt && server && server.t_state !== TcpState.CLOSED) {
+      armedAtMove = server.tt_rexmt !== TIMER_OFF;
       const st = tcpHandoverExport(server, now);
       // Through JSON-like cloning: the state must not share anything with B.
       const copy = structuredClone(st);
@@ -179,6 +183,7 @@ function run(seed: number, moveAt: number, loss: number, up: Uint8Array, down: U
     rstSeen,
     tsBackwards,
     moved,
+    armedAtMove,
     serverState: server ? server.stateName : "none",
     rexmtOnC: C.stats.rexmttimeo - rexmtBefore,
   };
@@ -201,8 +206,10 @@ describe("TCB hand-over between engines", () => {
   });
 
   it("a retransmission armed on the old engine fires on the new one", () => {
-    const r = run(11, 30, 0, bytes(3, 100_000), bytes(4, 100_000), true);
+    // 25 ms in, the server has data in flight (its retransmit timer runs) when it moves.
+    const r = run(11, 25, 0, bytes(3, 100_000), bytes(4, 100_000), true);
     expect(r.moved).toBe(true);
+    expect(r.armedAtMove).toBe(true);
     expect(r.rexmtOnC).toBeGreaterThan(0);
     expect(r.resets).toBe(0);
     expect(r.rstSeen).toBe(0);
