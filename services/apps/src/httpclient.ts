@@ -245,9 +245,7 @@ export class HttpClientHost {
 
   /** A batch of frames from the server side. */
   rxBatch(batch: Uint8Array): void {
-    const c = this.cursor;
-    if (c.reset(batch) !== null) return;
-    while (c.next()) this.host.inputFrame(c.buf.subarray(c.offset, c.offset + c.length));
+    this.host.inputBatch(batch, this.cursor);
   }
 
   rxFrame(frame: Uint8Array): void {

@@ -312,9 +312,7 @@ export class HttpServerHost {
   }
 
   rxBatch(batch: Uint8Array): void {
-    const c = this.cursor;
-    if (c.reset(batch) !== null) return;
-    while (c.next()) this.host.inputFrame(c.buf.subarray(c.offset, c.offset + c.length));
+    this.host.inputBatch(batch, this.cursor);
   }
 
   tick(now = this.host.now()): void {

@@ -58,6 +58,7 @@ import {
   type TcpSeg,
   type TcpSynEntry,
 } from "@dfly/core";
+import type { FrameBatchCursor } from "@dfly/transport";
 
 /** What a socket owner hears about (kqueue-style readiness, plus the outcome of connect). */
 export const SoEvent = {
@@ -432,7 +433,9 @@ export class TcpHost {
   /** One per CPU (the non-local ones stay empty); `tcpListenClose` walks them all. */
   readonly syncaches: TcpSyncache<TcpSynEntry, TcpCb>[];
   readonly local: readonly number[];
-  readonly now: () => number;
+  private readonly clock: () => number;
+  /** The time of the batch being processed (`inputBatch`), -1 outside one. */
+  private batchNow = -1;
   readonly somaxconn: number;
   policy: ListenerPolicy;
   readonly out: TcpOutputFn;
@@ -457,7 +460,7 @@ export class TcpHost {
       ...(o.random ? { random: o.random } : {}),
       ...(o.hashcpu ? { hashcpu: o.hashcpu } : {}),
     });
-    this.now = o.now ?? (() => performance.now());
+    this.clock = o.now ?? (() => performance.now());
     this.somaxconn = o.somaxconn ?? SOMAXCONN;
     this.policy = o.policy ?? ListenerPolicy.DRAGONFLY;
     this.out = o.output;
@@ -498,11 +501,16 @@ export class TcpHost {
    * Returns false when the frame was not TCP or failed to decode.
    */
   inputFrame(frame: Uint8Array): boolean {
+    return this.inputFrameAt(frame, 0, frame.length);
+  }
+
+  /** `inputFrame` of the frame `b[at, at+len)` (a frame batch's buffer, decoded in place). */
+  inputFrameAt(b: Uint8Array, at: number, len: number): boolean {
     const first = this.cpus[this.local[0]];
     if (!first) return false;
-    let seg = tcpSegFromFrameFast(frame);
+    let seg = tcpSegFromFrameFast(b, at, len);
     if (seg === null) {
-      const d = tcpSegFromFrame(frame, first.engine.stats);
+      const d = tcpSegFromFrame(b.subarray(at, at + len), first.engine.stats);
       if (!d.ok) {
         first.stats.badframes++;
         if (d.layer === "tcp") this.dropFn?.(first.index, d.reason);
@@ -518,6 +526,27 @@ export class TcpHost {
     }
     c.input(seg, hash);
     return true;
+  }
+
+  /**
+   * Every frame of a frame batch (malformed batches are ignored: the wire's sender is ours).
+   * The batch is processed at one time, read once (as a netisr batch is: DragonFly reads
+   * `ticks` per message, and a batch takes microseconds): socket calls made inside see it too.
+   */
+  inputBatch(batch: Uint8Array, cursor: FrameBatchCursor): void {
+    if (cursor.reset(batch) !== null) return;
+    const outer = this.batchNow < 0;
+    if (outer) this.batchNow = this.clock();
+    try {
+      while (cursor.next()) this.inputFrameAt(cursor.buf, cursor.offset, cursor.length);
+    } finally {
+      if (outer) this.batchNow = -1;
+    }
+  }
+
+  /** The host's clock (ms): the batch's time inside `inputBatch`. */
+  now(): number {
+    return this.batchNow >= 0 ? this.batchNow : this.clock();
   }
 
   /** Runs every local CPU's timers due by `now`. */

@@ -82,11 +82,14 @@ export class TcpEngine {
 
   private depth = 0;
   private flushing = false;
-  private readonly evTp: TcpCb[] = [];
+  /** Events waiting for the end of the current call: evN of them. */
+  private readonly evTp: (TcpCb | null)[] = [];
   private readonly evKind: TcpEvent[] = [];
   private readonly evErr: (TcpErrno | null)[] = [];
-  /** TCBs waiting for tcp_output at the end of the current call (`tcpcbackq`, TF.ONOUTPUTQ). */
-  private readonly outq: TcpCb[] = [];
+  private evN = 0;
+  /** TCBs waiting for tcp_output at the end of the current call (`tcpcbackq`, TF.ONOUTPUTQ): outN of them. */
+  private readonly outq: (TcpCb | null)[] = [];
+  private outN = 0;
   private reuseIss: number | null = null;
   private reuseTuple: [number, number, number, number] = [0, 0, 0, 0];
   private chSecond = -1;
@@ -125,34 +128,43 @@ export class TcpEngine {
   /**
    * The end of an engine call: events are delivered (the handlers may call back in: send,
    * close), then the queued output runs (`tcp_willblock`), until neither has anything left.
+   * The queues are reused arrays with a fill count (truncating an array gives up its
+   * storage, and the next push would allocate it again); slots are cleared as they are used.
    */
   leave(): void {
     if (--this.depth > 0 || this.flushing) return;
     this.flushing = true;
     const outq = this.outq;
-    let done = 0;
+    let ev = 0;
+    let out = 0;
     try {
       for (;;) {
-        for (let i = 0; i < this.evTp.length; i++) {
-          this.onEvent?.(this.evTp[i], this.evKind[i], this.evErr[i]);
+        for (; ev < this.evN; ev++) {
+          const tp = this.evTp[ev];
+          const kind = this.evKind[ev];
+          const err = this.evErr[ev];
+          this.evTp[ev] = null;
+          this.onEvent?.(tp!, kind!, err);
         }
-        this.evTp.length = this.evKind.length = this.evErr.length = 0;
-        if (done === outq.length) break;
-        while (done < outq.length) {
-          const tp = outq[done++];
-          tp.t_flags &= ~TF.ONOUTPUTQ;
-          if (tp.t_state !== TcpState.CLOSED) tcpOutput(tp);
+        if (out === this.outN) break;
+        while (out < this.outN) {
+          const tp = outq[out];
+          outq[out++] = null;
+          tp!.t_flags &= ~TF.ONOUTPUTQ;
+          if (tp!.t_state !== TcpState.CLOSED) tcpOutput(tp!);
         }
       }
     } finally {
-      this.evTp.length = this.evKind.length = this.evErr.length = 0;
+      for (; ev < this.evN; ev++) this.evTp[ev] = null;
+      this.evN = 0;
       // A handler threw: what was queued still goes out (nothing is left waiting for a rollup).
-      while (done < outq.length) {
-        const tp = outq[done++];
-        tp.t_flags &= ~TF.ONOUTPUTQ;
-        if (tp.t_state !== TcpState.CLOSED) tcpOutput(tp);
+      while (out < this.outN) {
+        const tp = outq[out];
+        outq[out++] = null;
+        tp!.t_flags &= ~TF.ONOUTPUTQ;
+        if (tp!.t_state !== TcpState.CLOSED) tcpOutput(tp!);
       }
-      outq.length = 0;
+      this.outN = 0;
       this.flushing = false;
     }
   }
@@ -168,15 +180,16 @@ export class TcpEngine {
     }
     if (tp.t_flags & TF.ONOUTPUTQ) return;
     tp.t_flags |= TF.ONOUTPUTQ;
-    this.outq.push(tp);
+    this.outq[this.outN++] = tp;
   }
 
   /** Queues an event for delivery when the current engine call returns. */
   emit(tp: TcpCb, ev: TcpEvent, err: TcpErrno | null): void {
     if (!this.onEvent) return;
-    this.evTp.push(tp);
-    this.evKind.push(ev);
-    this.evErr.push(err);
+    const n = this.evN++;
+    this.evTp[n] = tp;
+    this.evKind[n] = ev;
+    this.evErr[n] = err;
     if (this.depth === 0 && !this.flushing) {
       this.depth++;
       this.leave();

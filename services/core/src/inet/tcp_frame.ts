@@ -46,40 +46,40 @@ function ipHeaderSum(b: Uint8Array, at: number): number {
 
 /**
  * The TcpSeg of a common frame (see the file comment), or null: run `tcpSegFromFrame`.
- * The payload is a view into `frame` (a shared empty array when there is none).
+ * The frame is `b[at, at+avail)` (a frame batch's buffer can be decoded in place). The
+ * payload is a view into `b` (a shared empty array when there is none).
  */
-export function tcpSegFromFrameFast(frame: Uint8Array): TcpSeg | null {
-  const avail = frame.length;
-  if (avail < MIN_FRAME || frame[0] !== 0x45) return null;
-  const len = (frame[2] << 8) | frame[3];
-  if (len < MIN_FRAME || len > avail || frame[9] !== IPPROTO.TCP) return null;
-  if ((((frame[6] << 8) | frame[7]) & (IP_MF | IP_OFFMASK)) !== 0) return null;
-  if (ipHeaderSum(frame, 0) !== 0xffff) return null;
+export function tcpSegFromFrameFast(b: Uint8Array, at = 0, avail = b.length - at): TcpSeg | null {
+  if (avail < MIN_FRAME || b[at] !== 0x45) return null;
+  const len = (b[at + 2] << 8) | b[at + 3];
+  if (len < MIN_FRAME || len > avail || b[at + 9] !== IPPROTO.TCP) return null;
+  if ((((b[at + 6] << 8) | b[at + 7]) & (IP_MF | IP_OFFMASK)) !== 0) return null;
+  if (ipHeaderSum(b, at) !== 0xffff) return null;
+  const t = at + IP_HDRLEN;
   const tlen = len - IP_HDRLEN;
-  const hoff = (frame[IP_HDRLEN + 12] >>> 4) << 2;
+  const hoff = (b[t + 12] >>> 4) << 2;
   if (hoff < TCP_HDRLEN || hoff > tlen) return null;
-  const src = u32(frame, 12);
-  const dst = u32(frame, 16);
-  if ((~cksumAdd(inPseudo(src, dst, IPPROTO.TCP, tlen), cksumSum(frame, IP_HDRLEN, tlen)) & 0xffff) !== 0) return null;
-  const t = IP_HDRLEN;
+  const src = u32(b, at + 12);
+  const dst = u32(b, at + 16);
+  if ((~cksumAdd(inPseudo(src, dst, IPPROTO.TCP, tlen), cksumSum(b, t, tlen)) & 0xffff) !== 0) return null;
   const plen = tlen - hoff;
   const seg: TcpSeg = {
     src, dst,
-    sport: (frame[t] << 8) | frame[t + 1],
-    dport: (frame[t + 2] << 8) | frame[t + 3],
-    seq: u32(frame, t + 4),
-    ack: u32(frame, t + 8),
-    flags: frame[t + 13],
-    window: (frame[t + 14] << 8) | frame[t + 15],
-    payload: plen === 0 ? EMPTY : frame.subarray(t + hoff, t + hoff + plen),
+    sport: (b[t] << 8) | b[t + 1],
+    dport: (b[t + 2] << 8) | b[t + 3],
+    seq: u32(b, t + 4),
+    ack: u32(b, t + 8),
+    flags: b[t + 13],
+    window: (b[t + 14] << 8) | b[t + 15],
+    payload: plen === 0 ? EMPTY : b.subarray(t + hoff, t + hoff + plen),
   };
   if (hoff > TCP_HDRLEN) {
     const o = t + TCP_HDRLEN;
-    if (hoff === TCP_HDRLEN + 12 && frame[o] === 1 && frame[o + 1] === 1 && frame[o + 2] === 8 && frame[o + 3] === 10) {
+    if (hoff === TCP_HDRLEN + 12 && b[o] === 1 && b[o + 1] === 1 && b[o + 2] === 8 && b[o + 3] === 10) {
       // NOP NOP TIMESTAMP: what every segment after the handshake carries.
-      seg.options = { timestamp: { val: u32(frame, o + 4), ecr: u32(frame, o + 8) } };
+      seg.options = { timestamp: { val: u32(b, o + 4), ecr: u32(b, o + 8) } };
     } else {
-      const opts = parseTcpOptions(frame, o, t + hoff, true);
+      const opts = parseTcpOptions(b, o, t + hoff, true);
       if (!opts) return null;
       if (opts.mss !== undefined || opts.wscale !== undefined || opts.sackPermitted || opts.timestamp || opts.sack) seg.options = opts;
     }
