@@ -40,3 +40,4 @@ export {
   type HttpClientWorkerCommand,
   type HttpClientWorkerEvent,
 } from "./httpclient_worker.js";
+export { runHttpShortDirectIsolated, type HttpShortDirectWorkerData } from "./httpwire_worker.js";

@@ -245,7 +245,7 @@ export class TcpNetisr {
     this.rescale = new TcpRescale(self, o.netisr, o.rescale);
     this.localInput = (proto, buf, off, _hlen, iplen) => {
       if (proto !== 6) return false;
-      this.rescale.input(buf.subarray(off, off + iplen));
+      this.rescale.input(buf, off, iplen);
       return true;
     };
   }

@@ -533,15 +533,15 @@ export class TcpRescale {
 
   // ---- segments ----
 
-  /** A TCP datagram for a local address (the netisr's localInput). */
-  input(frame: Uint8Array): void {
+  /** A TCP datagram for a local address (the netisr's localInput): `b[at, at+len)`. */
+  input(b: Uint8Array, at = 0, len = b.length - at): void {
     // Steady state (no entries, nothing homed outside its bucket, no grace period, no drain):
     // the segment belongs to this CPU's buckets, straight to TCP as without rescale.
     if (this.foreign.size === 0 && this.registered.size === 0 && this.moved.size === 0 && this.heldCount === 0 && !this.isDraining && !this.inGrace) {
-      this.tcp.ensureHost().inputFrame(frame);
+      this.tcp.ensureHost().inputFrameAt(b, at, len);
       return;
     }
-    this.segment(frame, 0, false);
+    this.segment(b.subarray(at, at + len), 0, false);
   }
 
   private segment(frame: Uint8Array, hops: number, redispatched: boolean): void {
@@ -1284,6 +1284,8 @@ export class TcpRescale {
       fenced: s.fenced,
       last_drain_ms: s.lastDrainMs,
       last_drain_conns: s.lastDrainConns,
+      // Time left of the grace period after the last topology change (0: steady state).
+      grace_ms_left: Math.max(0, Math.ceil(this.graceUntil - this.now())),
     };
   }
 }

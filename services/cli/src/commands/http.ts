@@ -11,7 +11,7 @@
  * JSON with the ratio.
  */
 import { writeFileSync } from "node:fs";
-import { runHttpShortDirect, type HttpShortReport } from "@dfly/apps";
+import { runHttpShortDirect, runHttpShortDirectIsolated, type HttpShortReport } from "@dfly/apps";
 import { ListenerPolicy, PcapWriter } from "@dfly/core";
 import { UsageError, type CliIO, type Command } from "../command.js";
 import { formatHttpShortReport, runHttpShort, type HttpShortRunReport } from "../embedded/http.js";
@@ -163,21 +163,23 @@ const benchCommand: Command = {
   usage:
     "dfly bench http-short [--cpus N] [--client-cpus N] [--clients C] [--duration D] [--warmup D] [--transport embedded|nats] [--nats URL]\n" +
     "                      [--httpd cpu|remote] [--send async|sync] [--json]\n" +
-    "  defaults: 2 CPUs, 512 clients, 3s after a 1s warm-up, embedded",
+    "  defaults: 2 CPUs, 512 clients, 3s after a 3s warm-up (JIT tiers and heap sizing settle; the topology's\n" +
+    "  grace period is waited out before the load starts), embedded",
   async run(argv, io) {
     const v = parse(argv);
     const cpus = intOpt("cpus", v.cpus, 1, 128) ?? 2;
     const clientCpus = intOpt("client-cpus", v["client-cpus"], 1, 128);
     const clients = intOpt("clients", v.clients, 1, 100_000) ?? 512;
     const durationMs = parseDuration(v.duration ?? "3s");
-    const warmupMs = v.warmup !== undefined ? parseDuration(v.warmup) : 1000;
+    const warmupMs = v.warmup !== undefined ? parseDuration(v.warmup) : 3000;
     const transport = transportOpt(v.transport, false) as "embedded" | "nats";
     const natsUrl = natsOpt(v.nats);
     if (v.pcap || v["close-listener"] || v.workload) throw new UsageError("--pcap, --close-listener and --workload belong to dfly run");
     const common = { cpus, clients, durationMs, warmupMs, ...(clientCpus !== undefined ? { clientCpus } : {}) };
     const log = v.json ? () => undefined : (s: string) => io.stderr(`${s}\n`);
     log(`baseline: direct in-memory wire, ${cpus} CPUs, ${clients} clients`);
-    const baseline = await runHttpShortDirect(common);
+    // In a worker thread of its own: the two runs must not share a heap or JIT state.
+    const baseline = await runHttpShortDirectIsolated(common);
     log(`${transport}: ${cpus} netisr CPUs, ${clients} clients`);
     const hopts = httpdOpts(v);
     const run = await runHttpShort({ ...common, transport, ...(natsUrl ? { natsUrl } : {}), ...hopts });

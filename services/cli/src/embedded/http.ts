@@ -95,6 +95,7 @@ function forEachFrame(batch: Uint8Array, f: (frame: Uint8Array) => void): void {
 
 interface WorkerSnap {
   tcp?: Record<string, Record<string, number>>;
+  rescale?: Record<string, number>;
   programs?: ({ accepted: number; requests: number; responses: number; errors: number } | undefined)[];
 }
 
@@ -182,6 +183,17 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
       });
     }
     await t.flush();
+    // The measured run is the steady state: the CPUs registered one after the other, and
+    // each topology change starts a grace period (live rescale holds segments of connections
+    // that may live elsewhere); wait for it to end on every CPU before the load starts.
+    const settleBy = performance.now() + 10_000;
+    for (;;) {
+      const left = (await Promise.all(ec.workers.map((w) => w.snapshot<WorkerSnap>()))).map((s) => s?.rescale?.grace_ms_left ?? 0);
+      const wait = Math.max(...left);
+      if (wait <= 0 || performance.now() > settleBy) break;
+      log(`waiting ${wait} ms for the topology's grace period to end`);
+      await new Promise((r) => setTimeout(r, Math.min(wait + 5, 500)));
+    }
     let listenerClose: HttpShortRunReport["listenerClose"];
     const timers: NodeJS.Timeout[] = [];
     const side: Promise<unknown>[] = [];
