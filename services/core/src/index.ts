@@ -299,6 +299,7 @@ export {
   TIMER_OFF,
   TcpCb,
   tcpIsClosed,
+  tcpConnOptionsMerge,
   type TcpSeg,
   type TcpConfig,
   type TcpConnOptions,

@@ -47,6 +47,7 @@ import {
   tcpListenClose,
   tcpSegFromFrame,
   tcpSegFromFrameFast,
+  tcpConnOptionsMerge,
   tcpFrameWrite,
   tcpFrameLength as coreTcpFrameLength,
   type Inpcb,
@@ -358,7 +359,7 @@ export class TcpCpu {
       st.rcvtotal++;
       const rec = this.host.listenerOf(ls);
       const ro = this.host.routeOpts?.(seg.src);
-      const o = this.engine.synEntry(seg, now, ro || rec ? { ...ro, ...(rec ? this.host.connOptions(rec.spec) : {}) } : undefined);
+      const o = this.engine.synEntry(seg, now, ro || rec ? tcpConnOptionsMerge(ro, rec ? this.host.connOptions(rec.spec) : undefined) : undefined);
       const { entry } = sc.add(
         { faddr: seg.src, fport: seg.sport, laddr: seg.dst, lport: seg.dport, hash, listener: ls, iss: o.iss, irs: o.irs, wnd: this.synWnd, opts: o },
         now,
@@ -387,7 +388,7 @@ export class TcpCpu {
     const r = this.syncache.expand(seg.src, seg.sport, seg.dst, seg.dport, seg.ack, (e, cinp) => {
       const so = new So(this.index, cinp);
       const rec = e.listener ? this.host.listenerOf(e.listener) : undefined;
-      const opts: TcpConnOptions = { so, ...this.host.routeOpts?.(seg.src), ...(rec ? this.host.connOptions(rec.spec) : {}) };
+      const opts = tcpConnOptionsMerge(this.host.routeOpts?.(seg.src), rec ? this.host.connOptions(rec.spec) : undefined, so);
       const tp = this.engine.syncacheSocket(e.opts, seg, now, opts);
       so.tp = tp;
       return tp;
@@ -600,11 +601,8 @@ export class TcpHost {
 
   /** Options accepted sockets inherit from their listener. */
   connOptions(spec: ListenerSpec): TcpConnOptions {
-    const o: TcpConnOptions = {};
-    if (spec.nodelay) o.nodelay = true;
-    if (spec.sndbuf) o.sndbuf = spec.sndbuf;
-    if (spec.rcvbuf) o.rcvbuf = spec.rcvbuf;
-    return o;
+    // One shape for every listener (read on every passive open).
+    return { nodelay: spec.nodelay ? true : undefined, sndbuf: spec.sndbuf || undefined, rcvbuf: spec.rcvbuf || undefined };
   }
 
   /**
@@ -713,7 +711,7 @@ export class TcpHost {
     s.cpu = cpu;
     s.inp = inp;
     s.owner = owner;
-    const tp = this.cpus[cpu]!.engine.connect(laddr, inp.lport, faddr, fport, this.now(), { ...this.routeOpts?.(faddr), ...opts, so: s });
+    const tp = this.cpus[cpu]!.engine.connect(laddr, inp.lport, faddr, fport, this.now(), tcpConnOptionsMerge(this.routeOpts?.(faddr), opts, s));
     inp.ppcb = tp;
     s.tp = tp;
     return s;

@@ -747,7 +747,7 @@ export function tcpSynEntryFromSyn(e: TcpEngine, syn: TcpSeg, opts?: TcpConnOpti
 
 /** Creates the TCB of a syncache entry in SYN_RECEIVED (`syncache_socket`), SYN|ACK counted as sent. */
 function tcpFromSynEntry(e: TcpEngine, sc: TcpSynEntry, opts?: TcpConnOptions): TcpCb {
-  const tp = tcpNewTcpcb(e, sc.laddr, sc.lport, sc.faddr, sc.fport, { ...opts, mss: sc.mss });
+  const tp = tcpNewTcpcb(e, sc.laddr, sc.lport, sc.faddr, sc.fport, opts, sc.mss);
   tp.t_flags |= TF.PASSIVE;
   tp.t_state = TcpState.SYN_RECEIVED;
   tcpSendSeqInit(tp, sc.iss);

@@ -44,9 +44,9 @@ export function tcpRcvScale(hiwat: number): number {
   return s;
 }
 
-/** A fresh TCB in CLOSED state (`tcp_newtcpcb`); the caller sets the state. */
+/** A fresh TCB in CLOSED state (`tcp_newtcpcb`); the caller sets the state. `mss` overrides `opts.mss`. */
 export function tcpNewTcpcb(
-  e: TcpEngine, laddr: number, lport: number, faddr: number, fport: number, opts?: TcpConnOptions,
+  e: TcpEngine, laddr: number, lport: number, faddr: number, fport: number, opts?: TcpConnOptions, mss?: number,
 ): TcpCb {
   const tp = new TcpCb(e, laddr, lport, faddr, fport);
   const cfg = e.config;
@@ -59,7 +59,7 @@ export function tcpNewTcpcb(
     if (opts.iwSegs !== undefined && opts.iwSegs >= 4) tp.t_iwsegs = opts.iwSegs;
   }
   if (cfg.alwaysKeepalive) tp.t_flags |= TF.KEEPALIVE;
-  tp.t_mssopt = Math.max(TCP_MINMSS, Math.min(opts?.mss ?? cfg.mss, 65535));
+  tp.t_mssopt = Math.max(TCP_MINMSS, Math.min(mss ?? opts?.mss ?? cfg.mss, 65535));
   tp.t_maxopd = tp.t_mssopt;
   tp.t_maxseg = Math.min(tp.t_maxopd, cfg.mssdflt);
   if (cfg.rfc1323) {

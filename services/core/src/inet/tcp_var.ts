@@ -233,6 +233,25 @@ export interface TcpConnOptions {
   so?: unknown;
 }
 
+/**
+ * `a` then `b` (b's fields win where set) and the socket handle `so`, as one object whose
+ * fields are always all present (undefined when unset) in one order: every connection's
+ * options share a hidden class, so reading them stays a monomorphic load (object spreads
+ * of optional fields made a new shape per combination).
+ */
+export function tcpConnOptionsMerge(a: TcpConnOptions | undefined, b: TcpConnOptions | undefined, so?: unknown): TcpConnOptions {
+  return {
+    iss: b?.iss ?? a?.iss,
+    mss: b?.mss ?? a?.mss,
+    iwSegs: b?.iwSegs ?? a?.iwSegs,
+    sndbuf: b?.sndbuf ?? a?.sndbuf,
+    rcvbuf: b?.rcvbuf ?? a?.rcvbuf,
+    nodelay: b?.nodelay ?? a?.nodelay,
+    keepalive: b?.keepalive ?? a?.keepalive,
+    so: so !== undefined ? so : (b?.so ?? a?.so),
+  };
+}
+
 /** A timer slot that is not running. */
 export const TIMER_OFF = -1;
 
