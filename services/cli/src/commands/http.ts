@@ -177,12 +177,14 @@ const benchCommand: Command = {
     if (v.pcap || v["close-listener"] || v.workload) throw new UsageError("--pcap, --close-listener and --workload belong to dfly run");
     const common = { cpus, clients, durationMs, warmupMs, ...(clientCpus !== undefined ? { clientCpus } : {}) };
     const log = v.json ? () => undefined : (s: string) => io.stderr(`${s}\n`);
-    log(`baseline: direct in-memory wire, ${cpus} CPUs, ${clients} clients`);
-    // In a worker thread of its own: the two runs must not share a heap or JIT state.
-    const baseline = await runHttpShortDirectIsolated(common);
+    // The measured run first, in a fresh process; then the baseline in a worker thread of its
+    // own. Neither shares a heap or JIT state with the other (the other order, or both in this
+    // thread, made the second run 10-20 % slower).
     log(`${transport}: ${cpus} netisr CPUs, ${clients} clients`);
     const hopts = httpdOpts(v);
     const run = await runHttpShort({ ...common, transport, ...(natsUrl ? { natsUrl } : {}), ...hopts });
+    log(`baseline: direct in-memory wire, ${cpus} CPUs, ${clients} clients`);
+    const baseline = await runHttpShortDirectIsolated(common);
     const res: BenchHttpShortResult = {
       bench: "http-short",
       transport,
