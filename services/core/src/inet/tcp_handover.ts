@@ -193,6 +193,8 @@ export function tcpHandoverImport(e: TcpEngine, s: TcpHandoverState, now: number
     tp.t_reass = q;
   }
   tp.t_scb = s.scb ? s.scb.map((x) => num(x, "scb") | 0) : null;
+  // Queued for output on the exporter's engine (exported inside an engine call): not here.
+  tp.t_flags &= ~TF.ONOUTPUTQ;
   tp.so = so;
   let first = TIMER_OFF;
   for (const d of [tp.tt_rexmt, tp.tt_delack, tp.tt_keep, tp.tt_2msl]) if (d !== TIMER_OFF && (first === TIMER_OFF || d < first)) first = d;

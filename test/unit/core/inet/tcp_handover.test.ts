@@ -20,6 +20,7 @@ import {
   TcpFlags,
   tcpSegFromFrame,
   TcpState,
+  TF,
   TIMER_OFF,
   type TcpCb,
   type TcpSeg,
@@ -251,6 +252,16 @@ describe("TCB hand-over between engines", () => {
     expect(C.nextTimerAt()).toBe(20_000 + 500);
     // TSval continues from the exporter's.
     expect((C.now + tc.ts_offset) | 0).toBe(st.tsNow);
+  });
+
+  it("a TCB exported while queued for output (inside an engine call) is not stuck on the new engine", () => {
+    const B = new TcpEngine({ now: 0, output: () => undefined });
+    const tp = B.connect(CLIENT, 1234, SERVER, 80, 0);
+    tp.t_flags |= TF.ONOUTPUTQ; // as outputSoon leaves it until the end of the call
+    const st = tcpHandoverExport(tp, 0);
+    const C = new TcpEngine({ now: 0, output: () => undefined });
+    const tc = tcpHandoverImport(C, st, 0);
+    expect(tc.t_flags & TF.ONOUTPUTQ).toBe(0);
   });
 
   it("refuses a malformed state with the offending field", () => {
