@@ -173,6 +173,48 @@ describe("properties", () => {
     );
   });
 
+  it("hash4/hash2 (12-bit wide tables) equal the reference and the byte tables for random keys and tuples", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 40, maxLength: 40 }), fc.array(fc.tuple(u32, u32, port, port), { minLength: 1, maxLength: 8 }), (key, tuples) => {
+        const g = new Toeplitz(key);
+        for (const [s, d, sp, dp] of tuples) {
+          const bytes = tupleBytes(s, d, sp, dp);
+          const h4 = g.hash4(s, d, sp, dp);
+          expect(h4).toBe(reference(key, bytes));
+          expect(h4).toBe(g.hashBytes(bytes));
+          const h2 = g.hash2(s, d);
+          expect(h2).toBe(reference(key, bytes.subarray(0, 8)));
+          expect(h2).toBe(g.hashBytes(bytes.subarray(0, 8)));
+          expect(g.hash4(s, d, 0, 0)).toBe(h2);
+        }
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it("hash4 on a single set input bit is that bit's key window (each of the 96 bits lands in the right table)", () => {
+    const key = MICROSOFT_KEY;
+    const g = new Toeplitz(key);
+    for (let bit = 0; bit < 96; bit++) {
+      const b = new Uint8Array(12);
+      b[bit >> 3] = 0x80 >> (bit & 7);
+      const v = new DataView(b.buffer);
+      const h = g.hash4(v.getUint32(0), v.getUint32(4), v.getUint16(8), v.getUint16(10));
+      expect(h).toBe(reference(key, b));
+      expect(h).not.toBe(0);
+    }
+  });
+
+  it("ports use their low 16 bits, as the byte tables did", () => {
+    const g = new Toeplitz(MICROSOFT_KEY);
+    fc.assert(
+      fc.property(u32, u32, port, port, fc.integer({ min: 1, max: 0xffff }), (s, d, sp, dp, hi) => {
+        expect(g.hash4(s, d, sp + hi * 0x10000, dp + hi * 0x10000)).toBe(g.hash4(s, d, sp, dp));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it("accepts addresses given as signed int32 (same bits)", () => {
     fc.assert(
       fc.property(u32, u32, port, port, (s, d, sp, dp) => {
