@@ -2,7 +2,8 @@
  * dfly services as containers of the project's image (test/support/image.ts), the way the chart runs
  * them: `dfly <service>` entrypoint, uid 1000, read-only root filesystem with a tmpfs /tmp, and here
  * host networking (every port on 127.0.0.1, picked free first and passed through the config contract's
- * env vars). `startService` waits until /healthz answers on the metrics port.
+ * env vars). `startService` waits until /healthz answers on the metrics port. A netisr container
+ * gets DFLY_DRAIN_LINGER_MS=0 unless `env` sets it.
  */
 import { GenericContainer, type StartedTestContainer } from "testcontainers";
 import { freePort } from "./docker.js";
@@ -49,7 +50,14 @@ export async function startService(o: ServiceOptions): Promise<ServiceContainer>
   const container = await new ReadOnlyContainer(o.image)
     .withNetworkMode("host")
     .withTmpFs({ "/tmp": "rw,size=64m" })
-    .withEnvironment({ DFLY_METRICS_HOST: "127.0.0.1", ...o.env, DFLY_METRICS_PORT: String(metricsPort) })
+    // netisr: no linger after a drain unless the test asks for one (DFLY_DRAIN_LINGER_MS in o.env),
+    // so that stopping a CPU takes its drain, not the 20 s kept for a last Prometheus scrape.
+    .withEnvironment({
+      DFLY_METRICS_HOST: "127.0.0.1",
+      ...(o.kind === "netisr" ? { DFLY_DRAIN_LINGER_MS: "0" } : {}),
+      ...o.env,
+      DFLY_METRICS_PORT: String(metricsPort),
+    })
     .withCommand([o.kind, ...(o.args ?? [])])
     .withLogConsumer((s) => {
       s.on("data", (d: Buffer | string) => {

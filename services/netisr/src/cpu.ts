@@ -37,8 +37,20 @@ export interface StartNetisrOptions {
   icmplim?: number;
   /** TCP and sockets on this CPU (tcp_netisr.ts); false turns them off. */
   tcp?: { config?: Partial<TcpConfig>; somaxconn?: number; policy?: ListenerPolicy; tickMs?: number; rescale?: TcpRescaleOptions } | false;
-  /** After a drain's deregistration, how long this CPU keeps forwarding what still arrives (default 500 ms). */
+  /**
+   * After a drain's deregistration, how long this CPU stays before `drain()` resolves: it keeps
+   * forwarding what still arrives and serving /metrics and /healthz (/readyz fails from the start of
+   * the drain), so that a scrape sees the drain's final values (`dfly_tcp_handover_*`). Default
+   * 500 ms; `dfly netisr` takes DFLY_DRAIN_LINGER_MS (main.ts: one scrape interval and a margin).
+   */
   lingerMs?: number;
+}
+
+export interface NetisrDrainOptions {
+  /** Aborted: the linger ends at once (a second SIGTERM); aborted before it starts, there is none. */
+  signal?: AbortSignal;
+  /** Called once the connections are handed over and the CPU has deregistered, before the linger. */
+  drained?(report: DrainReport | undefined, lingerMs: number): void;
 }
 
 export interface NetisrHandle {
@@ -53,11 +65,12 @@ export interface NetisrHandle {
   /** Resolves when ready (the agent keeps retrying while the control is unreachable). */
   whenReady(): Promise<void>;
   /**
-   * Leaving (SIGTERM, a StatefulSet pod deleted): hands every TCP connection to the CPU that
-   * will own it (tcp_rescale.ts), deregisters (the control publishes an epoch without this
-   * CPU), keeps forwarding for `lingerMs`, then resolves. `stop()` afterwards.
+   * Leaving (SIGTERM, a StatefulSet pod deleted): not ready from now on; hands every TCP
+   * connection to the CPU that will own it (tcp_rescale.ts), deregisters (the control publishes
+   * an epoch without this CPU), lingers `lingerMs` (forwarding, /metrics served) unless
+   * `o.signal` ends it, then resolves. `stop()` afterwards.
    */
-  drain(): Promise<DrainReport | undefined>;
+  drain(o?: NetisrDrainOptions): Promise<DrainReport | undefined>;
   stop(): Promise<void>;
 }
 
@@ -120,9 +133,11 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
   }
   let http: Server | undefined;
   let metricsAddr: string | undefined;
+  let leaving = false;
+  const ready = () => !leaving && (agent ? agent.ready : true);
   const host = o.metricsHost ?? "127.0.0.1";
   if (o.metricsPort !== undefined) {
-    http = await serveNetisrMetrics(registry, host, o.metricsPort, () => (agent ? agent.ready : true));
+    http = await serveNetisrMetrics(registry, host, o.metricsPort, ready);
     const a = http.address();
     if (a && typeof a === "object") metricsAddr = `${host === "0.0.0.0" ? "127.0.0.1" : host}:${a.port}`;
   }
@@ -161,12 +176,15 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
     tcp,
     registry,
     metricsAddr,
-    ready: () => (agent ? agent.ready : true),
+    ready,
     whenReady: () => (agent ? agent.whenReady() : Promise.resolve()),
-    drain: async () => {
+    drain: async (d = {}) => {
+      leaving = true;
       const r = tcp ? await tcp.rescale.drain() : undefined;
       await agent?.stop();
-      await new Promise((res) => setTimeout(res, o.lingerMs ?? 500));
+      const lingerMs = o.lingerMs ?? 500;
+      d.drained?.(r, lingerMs);
+      await linger(lingerMs, d.signal);
       return r;
     },
     stop: async () => {
@@ -179,4 +197,18 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
       }
     },
   };
+}
+
+/** Resolves after `ms`, or as soon as `signal` aborts (at once if it already has). */
+function linger(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  if (ms <= 0 || signal?.aborted) return Promise.resolve();
+  return new Promise((res) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", done);
+      res();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
 }

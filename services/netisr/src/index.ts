@@ -26,8 +26,8 @@ export {
 } from "./netisr.js";
 export { NetisrService, routeAttrsOfSpec, type NetisrServiceOptions, type NetisrSnapshot } from "./service.js";
 export { netisrMetrics, serveNetisrMetrics } from "./metrics.js";
-export { startNetisr, NetisrStartError, type StartNetisrOptions, type NetisrHandle } from "./cpu.js";
-export { main, netisrConfigFromEnv, cpuFromEnv, NetisrEnvError, type NetisrProcessConfig } from "./main.js";
+export { startNetisr, NetisrStartError, type StartNetisrOptions, type NetisrHandle, type NetisrDrainOptions } from "./cpu.js";
+export { main, netisrConfigFromEnv, cpuFromEnv, NetisrEnvError, DRAIN_LINGER_MS_DEFAULT, type NetisrProcessConfig } from "./main.js";
 export { netisrWorkerPath } from "./worker_path.js";
 export type { NetisrWorkerData, NetisrWorkerEvent, NetisrWorkerCommand } from "./worker.js";
 export {

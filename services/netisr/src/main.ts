@@ -10,11 +10,14 @@
  *   DFLY_IFPOLL_EACH_BURST (50) · DFLY_RXD (RX descriptors per polled ring, 1024) ·
  *   DFLY_ICMPLIM (200) · DFLY_RESCALE_GRACE_MS (2000: unknown segments held after an epoch
  *   change) · DFLY_DRAIN_MS (6000: bound on handing connections over) · DFLY_DRAIN_LINGER_MS
- *   (500: forwarding after deregistration).
+ *   (20000: how long the process stays after the drain, see DRAIN_LINGER_MS_DEFAULT).
  *
- * SIGTERM/SIGINT: drain — every TCP connection is handed to the CPU that will own it
- * (tcp_rescale.ts) — then deregister from the control (it recomputes the ringmap at once),
- * linger, stop.
+ * SIGTERM/SIGINT: /readyz fails at once; drain — every TCP connection is handed to the CPU that
+ * will own it (tcp_rescale.ts) — then deregister from the control (it recomputes the ringmap at
+ * once), linger (still forwarding what arrives, /metrics and /healthz served so that Prometheus
+ * scrapes the drain's final values), stop. A second SIGTERM/SIGINT ends the linger at once (sent
+ * during the hand-over, which goes on — it is bounded by DFLY_DRAIN_MS —, there is no linger); a
+ * third one finds no handler and terminates the process.
  */
 import { DEFAULT_CONTROL_ADDR } from "@dfly/control";
 import { envInt, runService, serviceBaseFromEnv, type ServiceBaseConfig } from "@dfly/transport";
@@ -39,6 +42,20 @@ export interface NetisrProcessConfig extends ServiceBaseConfig {
 export class NetisrEnvError extends Error {
   override readonly name = "NetisrEnvError";
 }
+
+/**
+ * DFLY_DRAIN_LINGER_MS default. A leaving CPU's own rescale series (`dfly_tcp_handover_last_seconds`,
+ * `dfly_tcp_handover_total{dir="out"}` with its failures) get their final values when the drain
+ * ends; a process that exits then is never scraped again, and the dashboard's "Longest drain" and
+ * the DflyTcpHandoverFailed alert miss the event. Prometheus scrapes each target once per
+ * interval, so a window of one interval holds the start of a scrape: the chart's ServiceMonitor
+ * scrapes every 15 s, plus 5 s for the scrape itself, a late scrape on a loaded Prometheus and the
+ * time its target list takes to follow the pod = 20 s. The chart sets the variable from its own
+ * interval (netisr.drain.lingerMs: interval + 5 s) and sizes terminationGracePeriodSeconds to the
+ * drain plus the linger. Costs: a CPU pod's rolling update takes this much longer per pod; where
+ * nothing scrapes, set 0.
+ */
+export const DRAIN_LINGER_MS_DEFAULT = 20_000;
 
 const int = (name: string, v: string | undefined, dflt: number, min: number, max: number) => envInt(name, v, dflt, min, max, NetisrEnvError);
 
@@ -66,7 +83,7 @@ export function netisrConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Netis
     icmplim: int("DFLY_ICMPLIM", env.DFLY_ICMPLIM, 200, 0, 1_000_000),
     graceMs: int("DFLY_RESCALE_GRACE_MS", env.DFLY_RESCALE_GRACE_MS, 2000, 0, 60_000),
     drainMs: int("DFLY_DRAIN_MS", env.DFLY_DRAIN_MS, 6000, 100, 600_000),
-    lingerMs: int("DFLY_DRAIN_LINGER_MS", env.DFLY_DRAIN_LINGER_MS, 500, 0, 60_000),
+    lingerMs: int("DFLY_DRAIN_LINGER_MS", env.DFLY_DRAIN_LINGER_MS, DRAIN_LINGER_MS_DEFAULT, 0, 3_600_000),
   };
 }
 
@@ -97,11 +114,33 @@ export async function main(cfg: NetisrProcessConfig = netisrConfigFromEnv(), log
     },
     stopping: (sig) => log(`dfly netisr ${cfg.cpu}: ${sig}, leaving`),
     stop: async (h) => {
-      const d = await h.drain().catch((err: Error) => {
-        log(`dfly netisr ${cfg.cpu}: drain failed: ${err.message}`);
-        return undefined;
-      });
-      if (d) log(`dfly netisr ${cfg.cpu}: drained: ${d.handedOver} connections handed over (${JSON.stringify(d.byCpu)}), ${d.failed} failed, ${d.rounds} rounds, ${d.ms} ms`);
+      // A second SIGTERM/SIGINT cuts the linger; after it, or once the linger is over, signals
+      // find no handler again (a third one terminates the process).
+      const cut = new AbortController();
+      const again = (sig: NodeJS.Signals) => {
+        unhook();
+        log(`dfly netisr ${cfg.cpu}: ${sig} again, exiting without lingering`);
+        cut.abort();
+      };
+      const unhook = () => {
+        process.off("SIGTERM", again);
+        process.off("SIGINT", again);
+      };
+      process.on("SIGTERM", again);
+      process.on("SIGINT", again);
+      try {
+        await h
+          .drain({
+            signal: cut.signal,
+            drained: (d, lingerMs) => {
+              if (d) log(`dfly netisr ${cfg.cpu}: drained: ${d.handedOver} connections handed over (${JSON.stringify(d.byCpu)}), ${d.failed} failed, ${d.rounds} rounds, ${d.ms} ms`);
+              if (lingerMs > 0 && !cut.signal.aborted) log(`dfly netisr ${cfg.cpu}: deregistered, lingering ${lingerMs} ms for a last scrape of /metrics (SIGTERM again: exit now)`);
+            },
+          })
+          .catch((err: Error) => log(`dfly netisr ${cfg.cpu}: drain failed: ${err.message}`));
+      } finally {
+        unhook();
+      }
       await h.stop();
     },
   });

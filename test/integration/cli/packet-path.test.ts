@@ -8,7 +8,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { dispatch, type CliIO } from "@dfly/cli";
 
 async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -78,9 +78,17 @@ describe("dfly bench forward", () => {
 
 describe("dfly up / dfly down (processes over NATS)", () => {
   const dir = mkdtempSync(join(tmpdir(), "dfly-up-"));
+  // The netisr processes inherit this environment: no linger after their drain (nothing scrapes
+  // them here; with the 20 s default `dfly down` would wait out its 5 s grace per CPU).
+  const linger = process.env.DFLY_DRAIN_LINGER_MS;
+  beforeAll(() => {
+    process.env.DFLY_DRAIN_LINGER_MS = "0";
+  });
   afterAll(async () => {
     await run("down", "--state-dir", dir);
     rmSync(dir, { recursive: true, force: true });
+    if (linger === undefined) delete process.env.DFLY_DRAIN_LINGER_MS;
+    else process.env.DFLY_DRAIN_LINGER_MS = linger;
   });
 
   it("starts nats-server, control, NIC and 2 netisr processes, serves the control API, and stops them all", { timeout: 90_000 }, async () => {
