@@ -161,6 +161,32 @@ describe("netisr: one pod per CPU", () => {
     expect(envOf(podSpec(big)!.containers[0]!)).toMatchObject({ DFLY_NIC_MODE: "polling", DFLY_POLLHZ: "6000" });
   });
 
+  it("a drained CPU lingers one ServiceMonitor interval + 5 s for its last scrape; the grace period holds the drain and the linger", async () => {
+    const durationMs = (d: string) => {
+      const m = /^(\d+)(ms|s|m|h)$/.exec(d)!;
+      return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m[2] as "ms" | "s" | "m" | "h"];
+    };
+    const drainOf = (ds: K8sDoc[]) => {
+      const sts = one(ds, "StatefulSet", "-netisr");
+      const env = envOf(podSpec(sts)!.containers[0]!);
+      const grace = (sts.spec as { template: { spec: { terminationGracePeriodSeconds: number } } }).template.spec.terminationGracePeriodSeconds;
+      return { drainMs: Number(env.DFLY_DRAIN_MS), lingerMs: Number(env.DFLY_DRAIN_LINGER_MS), grace };
+    };
+    expect(drainOf(docs("default"))).toEqual({ drainMs: 6000, lingerMs: 20_000, grace: 30 });
+    expect(drainOf(docs("no network policy, ephemeral NATS"))).toEqual({ drainMs: 6000, lingerMs: 35_000, grace: 45 });
+    for (const name of Object.keys(valueSets)) {
+      const d = drainOf(docs(name));
+      const sm = docs(name).find((x) => x.kind === "ServiceMonitor");
+      if (sm) expect(d.lingerMs, name).toBe(durationMs((sm.spec as { endpoints: { interval: string }[] }).endpoints[0]!.interval) + 5000);
+      expect(d.grace * 1000, name).toBeGreaterThanOrEqual(d.drainMs + d.lingerMs + 2000);
+    }
+    const set = async (netisr: Values, monitoring: Values = {}) =>
+      drainOf(await renderChart({ values: [valuesFile("drain", { netisr, monitoring })], apiVersions: [MONITORING_API] }));
+    expect(await set({ drain: { lingerMs: 0 } })).toEqual({ drainMs: 6000, lingerMs: 0, grace: 10 });
+    expect(await set({ drain: { timeoutMs: 20_000 } }, { serviceMonitor: { interval: "1m" } })).toEqual({ drainMs: 20_000, lingerMs: 65_000, grace: 89 });
+    expect(await set({ terminationGracePeriodSeconds: 120 })).toEqual({ drainMs: 6000, lingerMs: 20_000, grace: 120 });
+  });
+
   it("a PodDisruptionBudget takes at most one CPU away", () => {
     const pdb = one(docs("default"), "PodDisruptionBudget", "-netisr");
     expect(pdb.spec).toMatchObject({ maxUnavailable: 1 });
@@ -384,6 +410,11 @@ describe("merge and patch overrides", () => {
     expect(await bad({ netisr: { replicas: 0 } })).toMatch(/netisr\/replicas/);
     expect(await bad({ nats: { cluster: { enabled: true, replicas: 2 } } })).toMatch(/nats\/cluster\/replicas/);
     expect(await bad({ nic: { interfaces: [{ name: "ix0" }, { name: "ix0" }] } })).toContain('"ix0" listed twice');
+    expect(await bad({ netisr: { terminationGracePeriodSeconds: 20 } })).toContain(
+      "netisr.terminationGracePeriodSeconds=20 is shorter than the drain (netisr.drain.timeoutMs=6000) + the linger (20000 ms) + 4 s = 30 s",
+    );
+    expect(await bad({ netisr: { drain: { lingerMs: -1 } } })).toMatch(/netisr\/drain\/lingerMs/);
+    expect(await bad({ monitoring: { serviceMonitor: { interval: "2h" } } })).toContain("the scrape interval 2h + 5 s is over an hour");
   });
 });
 
