@@ -6,7 +6,8 @@
  * A listener opened through the control's SocketService (installed on every CPU) gives each CPU its
  * accept-queue gauge. A live rescale happens as a StatefulSet scale-down does it: long-lived TCP
  * connections (test/support/tcp-streams.ts) run over three netisr CPUs, then CPU 2's container is
- * stopped (SIGTERM: it drains, handing its connections to CPUs 0 and 1). Then every series of the
+ * stopped (SIGTERM: it drains, handing its connections to CPUs 0 and 1, then lingers a little over one
+ * scrape interval so that Prometheus gets its final values — the other CPUs linger 0). Then every series of the
  * metric contract must be exported, every PromQL expression of the Grafana dashboard and of the
  * Prometheus rules must return data, and the "Live rescale" panels must show the hand-over.
  */
@@ -30,6 +31,9 @@ const CLUSTER = "obs";
 /** The netisr CPUs started; the last one leaves (drains) during the setup. */
 const CPUS = [0, 1, 2];
 const LEAVING = 2;
+/** Prometheus's scrape interval here, and the leaving CPU's linger after its drain (one interval + 2 s). */
+const SCRAPE_INTERVAL_MS = 1000;
+const LEAVING_LINGER_MS = SCRAPE_INTERVAL_MS + 2000;
 
 /** Σ over the samples of `name` whose labels include every `labels` pair, in an exposition text. */
 function sampleWith(text: string, name: string, labels: Record<string, string>): number {
@@ -51,8 +55,8 @@ describe("Prometheus scraping the running services answers every dashboard and r
   let exposition = "";
   let listenerId = "";
   let streams: StreamWorkload | undefined;
-  /** What the leaving CPU's log says it did: connections handed over, failed. */
-  let drained = { handedOver: -1, failed: -1 };
+  /** What the leaving CPU's log says it did: connections handed over, failed, drain duration. */
+  let drained = { handedOver: -1, failed: -1, ms: -1 };
 
   beforeAll(async () => {
     const image = await ensureProjectImage();
@@ -71,7 +75,9 @@ describe("Prometheus scraping the running services answers every dashboard and r
       }),
     );
     for (const cpu of CPUS) {
-      services.push(await startService({ image, kind: "netisr", name: `netisr-${cpu}`, env: { ...common, DFLY_CPU: String(cpu), POD_IP: "127.0.0.1" } }));
+      // The leaving CPU lingers after its drain for Prometheus's last scrape; the others stop at once (stack.ts: linger 0).
+      const linger: Record<string, string> = cpu === LEAVING ? { DFLY_DRAIN_LINGER_MS: String(LEAVING_LINGER_MS) } : {};
+      services.push(await startService({ image, kind: "netisr", name: `netisr-${cpu}`, env: { ...common, DFLY_CPU: String(cpu), POD_IP: "127.0.0.1", ...linger } }));
     }
     for (const s of services) await waitHttpOk(`${s.metricsUrl}/readyz`, 30_000);
 
@@ -109,7 +115,7 @@ describe("Prometheus scraping the running services answers every dashboard and r
         { job: "dfly-netisr", targets: services.slice(2).map((s) => `127.0.0.1:${s.metricsPort}`) },
       ],
       ruleFiles: [join(repoRoot, "deploy/prometheus/rules.yml")],
-      scrapeInterval: "1s",
+      scrapeInterval: `${SCRAPE_INTERVAL_MS / 1000}s`,
     });
     // Every target up, and a few scrapes of traffic (rate() needs two samples in its window).
     await prom.waitFor("sum(up)", { accept: (s) => s[0]!.value === services.length, timeoutMs: 30_000 });
@@ -134,9 +140,11 @@ describe("Prometheus scraping the running services answers every dashboard and r
     }
     const leaving = netisrOf(LEAVING);
     await leaving.stop();
-    const line = /drained: (\d+) connections handed over .*, (\d+) failed, \d+ rounds, \d+ ms/.exec(leaving.logs());
+    const line = /drained: (\d+) connections handed over .*, (\d+) failed, \d+ rounds, (\d+) ms/.exec(leaving.logs());
     if (!line) throw new Error(`CPU ${LEAVING} did not report its drain:\n${leaving.logs()}`);
-    drained = { handedOver: Number(line[1]), failed: Number(line[2]) };
+    drained = { handedOver: Number(line[1]), failed: Number(line[2]), ms: Number(line[3]) };
+    if (!new RegExp(`lingering ${LEAVING_LINGER_MS} ms[\\s\\S]*dfly netisr ${LEAVING}: stopped`).test(leaving.logs()))
+      throw new Error(`CPU ${LEAVING} did not linger ${LEAVING_LINGER_MS} ms after its drain:\n${leaving.logs()}`);
     services.splice(services.indexOf(leaving), 1);
     // Prometheus sees the target gone (its series are marked stale), the receiving CPUs' counts, and
     // both remaining CPUs on control's new epoch; the connections keep flowing.
@@ -201,10 +209,16 @@ describe("Prometheus scraping the running services answers every dashboard and r
     const installed = await prom.query('sum by (cpu) (dfly_tcp_handover_total{dir="in", result="ok"})');
     expect(installed.reduce((n, s) => n + s.value, 0)).toBeGreaterThanOrEqual(drained.handedOver);
     expect(installed.every((s) => s.metric.cpu !== String(LEAVING))).toBe(true);
-    // The leaving CPU's own final values (out counts, drain duration) are scraped only if a scrape fell
-    // between its drain's end and its exit: shown, not asserted.
+    // The leaving CPU's own final values, scraped while it lingered after its drain: its drain
+    // duration ("Longest drain") and its out hand-overs, none failed.
+    expect(drained.ms).toBeGreaterThan(0);
     const caught = await prom.query(`max_over_time(dfly_tcp_handover_last_seconds{cpu="${LEAVING}"}[1h])`);
-    console.log(`drain of CPU ${LEAVING}: ${drained.handedOver} handed over; its duration gauge as scraped: ${caught[0]?.value ?? "none"} s`);
+    expect(caught[0]?.value, "the leaving CPU's drain duration as Prometheus scraped it").toBeCloseTo(drained.ms / 1000, 6);
+    expect(await one("Longest drain")).toBeGreaterThanOrEqual(drained.ms / 1000);
+    const out = async (result: string) =>
+      (await prom.query(`max_over_time(dfly_tcp_handover_total{cpu="${LEAVING}", dir="out", result="${result}"}[1h])`))[0]?.value;
+    expect(await out("ok")).toBe(drained.handedOver);
+    expect(await out("failed")).toBe(0);
     expect(streams!.errors).toEqual([]);
   });
 
