@@ -57,8 +57,10 @@ up() {
     DFLY_NIC_MODE="${DFLY_NIC_MODE:-interrupt}" ${DFLY_NIC_RINGS:+DFLY_NIC_RINGS=$DFLY_NIC_RINGS}
   for ((c = 0; c < cpus; c++)); do
     # As in the chart's StatefulSet: the CPU id, and POD_NAME with the ordinal.
+    # The local Prometheus scrapes every 5 s: a leaving CPU lingers 6 s for its last scrape
+    # (inside `docker stop -t 10`).
     run_service "dfly-local-netisr-$c" netisr $((9464 + c)) DFLY_CPU=$c POD_NAME="dfly-netisr-$c" POD_IP=127.0.0.1 \
-      DFLY_NIC_MODE="${DFLY_NIC_MODE:-interrupt}"
+      DFLY_NIC_MODE="${DFLY_NIC_MODE:-interrupt}" DFLY_DRAIN_LINGER_MS="${DFLY_DRAIN_LINGER_MS:-6000}"
   done
   for ((c = 0; c < cpus; c++)); do wait_http "http://127.0.0.1:$((9464 + c))/readyz" "dfly-local-netisr-$c"; done
   wait_http "http://127.0.0.1:9462/readyz" dfly-local-nic

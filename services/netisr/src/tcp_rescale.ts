@@ -1030,7 +1030,11 @@ export class TcpRescale {
         if (inp.flags & INP.CONNECTED && inp.ppcb && inp.ppcb.t_state !== TcpState.CLOSED) conns.push(inp);
       }
       if (this.futureCpus().length === 0) {
-        rep.failed += retry.length;
+        // No CPU left to take them (the last CPU, or every other one leaving): the ones being
+        // retried and the ones never frozen are lost with this CPU, and counted as such.
+        const lost = retry.length + conns.length;
+        rep.failed += lost;
+        this.stats.handoverOutFailed += lost;
         synLost(synRetry.length + host.syncaches[me].count);
         break;
       }

@@ -175,6 +175,21 @@ describe("tcp_rescale", () => {
     await until(() => h2.tcp!.rescale.foreign.size === 0, "the entry withdrawn");
   });
 
+  it("the last CPU draining counts the connections it cannot hand to anyone as failed hand-overs", async () => {
+    const r = await rig(0);
+    const e1 = topo(1, [0]);
+    const h0 = await r.start(0, e1);
+    r.nic = [0];
+    const errs: string[] = [];
+    const socks = [20001, 20002, 20003].map((p) => r.peer.connect(0, null, PEER, HOST, 80, owner(errs), {}, p));
+    await until(() => socks.every((so) => so.state === "ESTABLISHED"), "the connections");
+    const rep = await h0.tcp!.rescale.drain();
+    expect(rep.handedOver).toBe(0);
+    expect(rep.failed).toBe(3);
+    // What dfly_tcp_handover_total{dir="out",result="failed"} reports.
+    expect(h0.tcp!.rescale.stats.handoverOutFailed).toBe(3);
+  });
+
   it("an unknown segment held in a grace period is answered as usual when the period ends", async () => {
     const r = await rig(200);
     await r.start(0, topo(1, [0]));

@@ -69,7 +69,9 @@ export const netisrCommand: Command = {
   usage:
     "dfly netisr [--cpu N] [--nats URL] [--control HOST:PORT] [--metrics-port N] [--pollhz HZ] [--cluster NAME]\n" +
     "  env: DFLY_CPU (else POD_NAME's ordinal) DFLY_NATS_URL DFLY_CONTROL_ADDR DFLY_METRICS_PORT (9464+cpu) DFLY_POLLHZ\n" +
-    "       DFLY_IFPOLL_BURST_MAX DFLY_IFPOLL_EACH_BURST DFLY_RXD DFLY_ICMPLIM DFLY_CLUSTER",
+    "       DFLY_IFPOLL_BURST_MAX DFLY_IFPOLL_EACH_BURST DFLY_RXD DFLY_ICMPLIM DFLY_CLUSTER\n" +
+    "       DFLY_DRAIN_MS (hand-over bound on SIGTERM) DFLY_DRAIN_LINGER_MS (keep /metrics up after the drain, default 20000;\n" +
+    "       a second SIGTERM ends it)",
   async run(argv: string[], io: CliIO): Promise<number> {
     const env = envWith(argv, {
       cpu: "DFLY_CPU",
