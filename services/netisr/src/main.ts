@@ -133,7 +133,7 @@ export async function main(cfg: NetisrProcessConfig = netisrConfigFromEnv(), log
           .drain({
             signal: cut.signal,
             drained: (d, lingerMs) => {
-              if (d) log(`dfly netisr ${cfg.cpu}: drained: ${d.handedOver} connections handed over (${JSON.stringify(d.byCpu)}), ${d.failed} failed, ${d.rounds} rounds, ${d.ms} ms`);
+              if (d) log(`dfly netisr ${cfg.cpu}: drained: ${d.handedOver} connections handed over (${JSON.stringify(d.byCpu)}), ${d.failed} failed, ${d.rounds} rounds, ${d.ms} ms; half-open handshakes: ${d.synHandedOver} handed over, ${d.synFailed} lost`);
               if (lingerMs > 0 && !cut.signal.aborted) log(`dfly netisr ${cfg.cpu}: deregistered, lingering ${lingerMs} ms for a last scrape of /metrics (SIGTERM again: exit now)`);
             },
           })
