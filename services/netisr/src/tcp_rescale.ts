@@ -425,7 +425,11 @@ export class TcpRescale {
   }
 
   get inGrace(): boolean {
-    return this.now() < this.graceUntil;
+    // Asked for every segment: once the period is over, no clock read until the next one.
+    if (this.graceUntil === 0) return false;
+    if (this.now() < this.graceUntil) return true;
+    this.graceUntil = 0;
+    return false;
   }
 
   get heldNow(): number {
