@@ -132,6 +132,7 @@ export class Nic {
   readonly stats = new Map<string, NicIfStats>();
   private readonly cursor = new FrameBatchCursor();
   private timer: NodeJS.Timeout | undefined;
+  private immediate: NodeJS.Immediate | undefined;
   private closed = false;
 
   constructor(o: NicOptions) {
@@ -290,15 +291,24 @@ export class Nic {
   }
 
   private armTimer(): void {
-    if (this.timer !== undefined || this.closed) return;
+    if (this.timer !== undefined || this.immediate !== undefined || this.closed) return;
     const now = this.nowUs();
     let next = Infinity;
     for (const nif of this.ifs.values()) for (const m of nif.mods) next = Math.min(next, m.remaining(now));
     if (next === Infinity) return;
+    if (next < 1000) {
+      // Moderation intervals are sub-millisecond (8000 interrupts/s: 125 µs) and a timer
+      // cannot wait less than 1 ms: check again once the event loop has done its I/O.
+      this.immediate = setImmediate(() => {
+        this.immediate = undefined;
+        this.onTimer();
+      });
+      return;
+    }
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.onTimer();
-    }, Math.max(1, Math.ceil(next / 1000)));
+    }, Math.ceil(next / 1000));
   }
 
   private onTimer(): void {
@@ -357,6 +367,8 @@ export class Nic {
     this.flush();
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.immediate) clearImmediate(this.immediate);
+    this.immediate = undefined;
     for (const t of this.delayed) clearTimeout(t);
     this.delayed.clear();
     this.timer = undefined;
