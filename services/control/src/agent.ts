@@ -55,6 +55,14 @@ export interface ControlAgentOptions {
   onTopology?: (t: TopologyMsg) => void;
   /** Called after each applied route change (e.g. to refresh route metrics). */
   onRoutes?: () => void;
+  /**
+   * Called when this CPU is in touch with the control again: after each (re-)registration
+   * ("registered": the first one, or the control had forgotten it) and at the first heartbeat
+   * that succeeds after failed ones ("reconnected": the control was unreachable, or restarted
+   * keeping its state). What the control changed meanwhile without reaching this CPU (e.g. a
+   * listener close) can be fetched again from here.
+   */
+  onSync?: (why: "registered" | "reconnected") => void;
   /** Where this CPU serves /metrics, reported at registration. */
   metricsAddr?: string;
   /** Subscribe to the CPU's port itself (standalone use and tests). Default false: the netisr calls handleNetmsg. */
@@ -102,6 +110,8 @@ export class ControlAgent {
   private sub: Subscription | undefined;
   private stopped = false;
   private syncing: Promise<void> | undefined;
+  /** A heartbeat failed since the last one that succeeded (or the last registration). */
+  private hbFailed = false;
   private readyWaiters: (() => void)[] = [];
 
   constructor(o: ControlAgentOptions) {
@@ -228,13 +238,20 @@ export class ControlAgent {
         if (!hb.registered) {
           this.registered = false;
           await this.sync();
-        } else if (hb.epoch > this.epoch) {
-          const t = await this.client.getTopology();
-          if (t.topology) this.setTopology(topologyMsgOf(t.topology));
+        } else {
+          if (hb.epoch > this.epoch) {
+            const t = await this.client.getTopology();
+            if (t.topology) this.setTopology(topologyMsgOf(t.topology));
+          }
+          if (this.hbFailed) {
+            this.hbFailed = false;
+            this.o.onSync?.("reconnected");
+          }
         }
       }
       this.schedule(this.heartbeatMs);
     } catch {
+      if (this.registered && this.loaded) this.hbFailed = true;
       this.schedule(this.o.retryMs ?? 500);
     }
   }
@@ -262,9 +279,11 @@ export class ControlAgent {
           else this.answer(h.msg, h.change.id, () => ({ revision: this.appliedRevision }));
         }
         this.o.onRoutes?.();
+        this.hbFailed = false;
         const w = this.readyWaiters;
         this.readyWaiters = [];
         for (const f of w) f();
+        this.o.onSync?.("registered");
       } finally {
         this.syncing = undefined;
       }

@@ -36,7 +36,7 @@ export interface StartNetisrOptions {
   rxd?: number;
   icmplim?: number;
   /** TCP and sockets on this CPU (tcp_netisr.ts); false turns them off. */
-  tcp?: { config?: Partial<TcpConfig>; somaxconn?: number; policy?: ListenerPolicy; tickMs?: number; rescale?: TcpRescaleOptions } | false;
+  tcp?: { config?: Partial<TcpConfig>; somaxconn?: number; policy?: ListenerPolicy; tickMs?: number; rescale?: TcpRescaleOptions; listenerSyncMs?: number; listenerSyncDeadlineMs?: number } | false;
   /**
    * After a drain's deregistration, how long this CPU stays before `drain()` resolves: it keeps
    * forwarding what still arrives and serving /metrics and /healthz (/readyz fails from the start of
@@ -119,6 +119,8 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
       ...(t.policy ? { policy: t.policy } : {}),
       ...(t.tickMs !== undefined ? { tickMs: t.tickMs } : {}),
       ...(t.rescale ? { rescale: t.rescale } : {}),
+      ...(t.listenerSyncMs !== undefined ? { listenerSyncMs: t.listenerSyncMs } : {}),
+      ...(t.listenerSyncDeadlineMs !== undefined ? { listenerSyncDeadlineMs: t.listenerSyncDeadlineMs } : {}),
       ...(o.controlAddr !== undefined ? { controlAddr: o.controlAddr } : {}),
     });
     tcp.start();
@@ -156,6 +158,9 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
         tcp?.rescale.onTopology();
       },
       onRoutes: () => service.netisr.routesChanged(),
+      // In touch with the control again (registered, re-registered, heartbeats back): the
+      // listeners it made while this CPU was away are installed, the ones it closed are closed.
+      ...(tcp ? { onSync: () => void tcp!.reconcileListeners().catch(() => undefined) } : {}),
       metricsAddr: o.metricsAdvertise ?? metricsAddr ?? "",
     });
   }
@@ -168,8 +173,6 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
   }
   // Registration retries until the control answers; /readyz says when it has.
   void agent?.start().catch(() => undefined);
-  // Listeners created before this CPU joined (the control fans out later ones itself).
-  if (agent && tcp) void agent.whenReady().then(() => tcp!.loadListeners().catch(() => undefined));
   return {
     service,
     agent,

@@ -6,7 +6,10 @@
  * socket events to programs on `<c>.sock.<owner>`.
  *
  *   - listeners arrive from the control's SocketService fan-out (`listen`/`closeListener`
- *     netmsgs); a CPU that starts later loads them with `loadListeners()` once registered;
+ *     netmsgs); the CPU reconciles its control-made listeners with the control's list
+ *     (`reconcileListeners()`) each time it (re-)registers and every `listenerSyncMs`: it
+ *     installs those it lacks (a CPU that starts later) and closes, under its policy, those the
+ *     control no longer has (a close it missed while it was unreachable);
  *   - programs in this thread (e.g. an httpd worker bound to this CPU) get a `Sockets` from
  *     `sockets(owner)`; programs elsewhere use the remote calls (so_port.ts);
  *   - `list` netmsgs step a PCB listing cursor through this CPU's list (netstat -an);
@@ -30,6 +33,8 @@ import {
   routeIwSegs,
   TCP_STATE_NAMES,
   TcpState,
+  trace,
+  TraceArea,
   type TcpCb,
   type TcpConfig,
   type TcpSeg,
@@ -39,7 +44,7 @@ import { decodeNetmsg, encodeNetmsg, subjects, type Msg, type Transport } from "
 import type { LocalInput, Netisr } from "./netisr.js";
 import { IpDrop } from "./ipstat.js";
 import { TcpFrameQueue } from "./tcp_frames.js";
-import { SoEvent, So, TcpHost, TcpNotLocalError, type ListenOwner, type ListenerRec, type ListenerSpec, type SoOwner } from "./tcp_host.js";
+import { SoEvent, So, TcpHost, TcpNotLocalError, type ListenCloseResult, type ListenOwner, type ListenerRec, type ListenerSpec, type SoOwner } from "./tcp_host.js";
 import { Sockets, SockOpt, type ListenBackend, type ListenCloseReply, type ListenReply, type ListenRequest } from "./so_sockets.js";
 import { attachSockEvents, b64, PortSockRemote, unb64, type SockEventBody, type SockEventWire } from "./so_port.js";
 import { TcpCpuIdError, TcpRescale, type PendingSendState, type RescaleTcp, type TcpRescaleOptions } from "./tcp_rescale.js";
@@ -60,6 +65,13 @@ export interface TcpNetisrOptions {
   tickMs?: number;
   /** Live rescale knobs (grace period, drain bounds). */
   rescale?: TcpRescaleOptions;
+  /**
+   * Period of the listener reconciliation with the control (default 10 s; 0 turns the
+   * periodic run off, leaving the one at each registration). Needs `controlAddr`.
+   */
+  listenerSyncMs?: number;
+  /** Deadline of a reconciliation's ListListeners call (default 5 s; above the control's CPU apply timeout, 2 s). */
+  listenerSyncDeadlineMs?: number;
   now?: () => number;
 }
 
@@ -80,6 +92,31 @@ export class SockPortStats {
   /** Segments that had no route out (dropped). */
   noroute = 0;
   eventsOut = 0;
+  /** Listener reconciliations with the control that completed. */
+  listenerSyncs = 0;
+  /** Reconciliations whose ListListeners call failed (nothing changed; retried next time). */
+  listenerSyncFailed = 0;
+  /** Listeners installed by a reconciliation (the control had them, this CPU did not). */
+  listenerSyncInstalled = 0;
+  /** Listeners closed by a reconciliation (this CPU had them, the control no longer does). */
+  listenerSyncClosed = 0;
+  /** Listed listeners a reconciliation could not install (address in use here). */
+  listenerSyncInstallFailed = 0;
+}
+
+/** Default period of the listener reconciliation. */
+export const LISTENER_SYNC_MS = 10_000;
+/** Default deadline of a reconciliation's ListListeners call. */
+export const LISTENER_SYNC_DEADLINE_MS = 5_000;
+
+/** What one listener reconciliation did on this CPU. */
+export interface ListenerSyncReport {
+  /** Ids installed (listed by the control, missing here). */
+  installed: string[];
+  /** Ids closed here (installed from the control, no longer listed by it), with what each close did. */
+  closed: (ListenCloseResult & { id: string })[];
+  /** Ids the control lists that could not be installed here (address in use by a listener not from the control). */
+  failed: { id: string; reason: string }[];
 }
 
 /** A program elsewhere that owns listeners/sockets of this CPU: its events are batched and published. */
@@ -213,7 +250,16 @@ export class TcpNetisr {
   private readonly programs = new Map<string, Sockets>();
   private readonly eventSubs: { unsubscribe(): void }[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private syncTimer: NodeJS.Timeout | undefined;
+  private syncRunning: Promise<ListenerSyncReport> | undefined;
+  private syncQueued: Promise<ListenerSyncReport> | undefined;
+  /** Ids closed by a `closeListener` netmsg while a reconciliation's ListListeners call is out. */
+  private closedDuringSync: Set<string> | undefined;
+  /** Why the last reconciliation failed (undefined after one that completed). */
+  listenerSyncError: string | undefined;
   private client: ControlClient | undefined;
+  /** The reconciliation's own client (its deadline is shorter than the programs' calls'). */
+  private syncClient: ControlClient | undefined;
   readonly localInput: LocalInput;
 
   constructor(o: TcpNetisrOptions) {
@@ -260,6 +306,11 @@ export class TcpNetisr {
     }, ms);
     this.timer.unref?.();
     this.rescale.start();
+    const syncMs = this.o.listenerSyncMs ?? LISTENER_SYNC_MS;
+    if (this.o.controlAddr && syncMs > 0) {
+      this.syncTimer = setInterval(() => void this.reconcileListeners().catch(() => undefined), syncMs);
+      this.syncTimer.unref?.();
+    }
   }
 
   private control(): ControlClient | undefined {
@@ -369,14 +420,63 @@ export class TcpNetisr {
     return 0;
   }
 
-  /** Installs every listener the control knows (a CPU that joined after they were created). */
+  /** Installs every listener the control knows that this CPU lacks (and closes the ones it dropped): the count installed. */
   async loadListeners(): Promise<number> {
-    const c = this.control();
-    if (!c) return 0;
-    const r = await c.listListeners();
-    let n = 0;
-    for (const l of r.listeners) {
-      const spec: ListenerSpec = {
+    return (await this.reconcileListeners()).installed.length;
+  }
+
+  /**
+   * Makes this CPU's control-made listeners what the control lists (`ListListeners`): installs
+   * the ones missing here and closes, on this CPU only and under its policy, the ones installed
+   * from the control (a `listen` netmsg or an earlier reconciliation) that the control no longer
+   * has — the close it fanned out while this CPU was unreachable. The close is the one a
+   * `closeListener` netmsg runs: syncache entries and the accept queue go to the heir, or are
+   * reset, counted in the listener-migration stats. Listeners installed otherwise (not from the
+   * control) are never touched.
+   *
+   * Runs at each (re-)registration (cpu.ts) and every `listenerSyncMs`. Calls while one runs
+   * are folded into one more run after it. A failed ListListeners call changes nothing (counted
+   * in `listenerSyncFailed`, the reason in `listenerSyncError`) and rejects; the next run retries.
+   *
+   * Races: only listeners installed before the call went out can be closed (one a `listen`
+   * netmsg installs meanwhile is newer than the list), and one a `closeListener` netmsg closes
+   * meanwhile is not installed again from the (older) list. Listener ids are never reused.
+   */
+  reconcileListeners(): Promise<ListenerSyncReport> {
+    if (this.syncQueued) return this.syncQueued;
+    if (this.syncRunning) {
+      const q = this.syncRunning.then(
+        () => undefined,
+        () => undefined,
+      ).then(() => {
+        this.syncQueued = undefined;
+        return this.runListenerSync();
+      });
+      this.syncQueued = q;
+      return q;
+    }
+    return this.runListenerSync();
+  }
+
+  private runListenerSync(): Promise<ListenerSyncReport> {
+    const p = this.listenerSync().finally(() => {
+      if (this.syncRunning === p) this.syncRunning = undefined;
+    });
+    this.syncRunning = p;
+    return p;
+  }
+
+  private async listenerSync(): Promise<ListenerSyncReport> {
+    const report: ListenerSyncReport = { installed: [], closed: [], failed: [] };
+    if (!this.o.controlAddr) return report;
+    const c = (this.syncClient ??= new ControlClient(this.o.controlAddr, this.o.listenerSyncDeadlineMs ?? LISTENER_SYNC_DEADLINE_MS));
+    const before = new Set(this.specs.keys());
+    const closedMeanwhile = new Set<string>();
+    this.closedDuringSync = closedMeanwhile;
+    let listed: ListenerSpec[];
+    try {
+      const r = await c.listListeners();
+      listed = r.listeners.map((l) => ({
         id: l.listenerId,
         laddr: parseRouteAddress(l.address || "0.0.0.0"),
         lport: l.port,
@@ -384,13 +484,52 @@ export class TcpNetisr {
         backlog: l.backlog > 0 ? l.backlog : -1,
         owner: l.owner,
         ...(l.reuseport ? { index: l.groupIndex } : {}),
-      };
-      if (this.specs.has(spec.id)) continue;
-      this.specs.set(spec.id, spec);
-      this.ensureHost().listenInstall(spec);
-      n++;
+      }));
+    } catch (err) {
+      this.stats.listenerSyncFailed++;
+      this.listenerSyncError = err instanceof Error ? err.message : String(err);
+      trace(TraceArea.reuseport, () => `cpu ${this.cpu}: listener sync failed, nothing changed: ${this.listenerSyncError}`);
+      throw err;
+    } finally {
+      if (this.closedDuringSync === closedMeanwhile) this.closedDuringSync = undefined;
     }
-    return n;
+    const ids = new Set(listed.map((l) => l.id));
+    // Closes first: a listener the control replaced (same address, new id) frees its port.
+    for (const id of before) {
+      if (ids.has(id) || !this.specs.has(id)) continue;
+      report.closed.push({ id, ...this.closeLocal(id, this.ensureHost().policy) });
+      this.stats.listenerSyncClosed++;
+    }
+    for (const spec of listed) {
+      if (this.specs.has(spec.id) || closedMeanwhile.has(spec.id)) continue;
+      try {
+        this.ensureHost().listenInstall(spec);
+      } catch (err) {
+        // The address is taken here by a listener the control does not know: left as it is.
+        if (!(err instanceof InpcbAddrInUseError)) throw err;
+        report.failed.push({ id: spec.id, reason: err.message });
+        this.stats.listenerSyncInstallFailed++;
+        continue;
+      }
+      this.specs.set(spec.id, spec);
+      report.installed.push(spec.id);
+      this.stats.listenerSyncInstalled++;
+    }
+    this.stats.listenerSyncs++;
+    this.listenerSyncError = undefined;
+    if (report.installed.length > 0 || report.closed.length > 0) {
+      trace(TraceArea.reuseport, () => `cpu ${this.cpu}: listener sync installed [${report.installed.join(",")}] closed [${report.closed.map((x) => `${x.id} moved=${x.moved} reset=${x.reset} heir=${x.heir ?? "none"}`).join(",")}]`);
+    }
+    return report;
+  }
+
+  /** Closes a control-made listener on this CPU (a `closeListener` netmsg or a reconciliation). */
+  private closeLocal(id: string, policy: ListenerPolicy): ListenCloseResult {
+    this.specs.delete(id);
+    this.closedDuringSync?.add(id);
+    const host = this.ensureHost();
+    if (!host.listener(id)) return { policy, heir: null, moved: 0, reset: 0, syncacheMoved: 0, syncacheDropped: 0, syncachePending: 0 };
+    return host.listenClose(id, policy);
   }
 
   // ---- the port ----
@@ -450,9 +589,7 @@ export class TcpNetisr {
           this.stats.bad++;
           return fail("bad closeListener body");
         }
-        this.specs.delete(id);
-        if (!host.listener(id)) return ok({ policy, heir: null, moved: 0, reset: 0, syncacheMoved: 0, syncacheDropped: 0, syncachePending: 0 });
-        return ok(host.listenClose(id, policy));
+        return ok(this.closeLocal(id, policy));
       }
       case SockNetmsg.listeners:
         return ok({ listeners: host.listenerList().map((l) => ({ id: l.id, qlen: l.ls.qlen, qlimit: l.ls.qlimit, overflows: l.ls.overflows })) });
@@ -781,6 +918,8 @@ export class TcpNetisr {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    if (this.syncTimer) clearInterval(this.syncTimer);
+    this.syncTimer = undefined;
     this.rescale.stop();
     for (const s of this.eventSubs) s.unsubscribe();
     for (const s of this.programs.values()) s.shutdownAll();
@@ -789,6 +928,7 @@ export class TcpNetisr {
     for (const c of this.cursors.values()) c.c.close();
     this.cursors.clear();
     this.client?.close();
+    this.syncClient?.close();
   }
 }
 
