@@ -50,6 +50,7 @@ function gated(t: Transport, port: string, gate: { down: boolean }): Transport {
 }
 
 interface Rig {
+  t: Transport;
   control: ControlHandle;
   stopControl(): Promise<void>;
   client: ControlClient;
@@ -101,6 +102,7 @@ async function rig(listenerSyncMs: number): Promise<Rig> {
   await Promise.all(cpus.map((h) => h.whenReady()));
   await until(() => cpus.every((h) => h.service.netisr.liveCpus.length === 2), "both CPUs in the topology");
   const r: Rig = {
+    t,
     control,
     stopControl,
     client,
@@ -251,5 +253,30 @@ describe("listener reconciliation: a close missed while a CPU was unreachable", 
     expect(host1.listener("local-9")).toBeDefined();
     await expect(h1.tcp!.reconcileListeners()).rejects.toThrow();
     expect(host1.listenerList().map((l) => l.id).sort()).toEqual([b.listenerId, "local-9"].sort());
+  });
+
+  it("is applied when heartbeats come back after failing (the control restarted, keeping its state)", async () => {
+    const r = await rig(0); // no periodic run
+    const [h0, h1] = r.cpus;
+    const a = await r.client.listen({ port: 8080, reuseport: true, owner: "prog-a" });
+    const b = await r.client.listen({ port: 8080, reuseport: true, owner: "prog-b" });
+    const host1 = h1.tcp!.host!;
+    r.gate.down = true;
+    expect(await failedCpus(r.client.closeListener(a.listenerId))).toBe("1");
+    r.gate.down = false;
+    expect(h0.tcp!.host!.listener(a.listenerId)).toBeUndefined();
+    expect(host1.listener(a.listenerId)).toBeDefined();
+
+    // The control goes away for a few heartbeats (200 ms apart) and comes back on its address
+    // with its KV state: CPU 1 is still registered there, its heartbeats simply succeed again.
+    const port = Number(r.control.grpcAddr.split(":").pop());
+    await r.stopControl();
+    await new Promise((res) => setTimeout(res, 800));
+    expect(host1.listener(a.listenerId)).toBeDefined();
+    const again = await startControl({ transport: r.t, grpcPort: port, heartbeatMs: 200, applyTimeoutMs: 300 });
+    cleanups.push(() => again.stop(200));
+    await until(() => host1.listener(a.listenerId) === undefined, "CPU 1 closing the listener once the control answers again");
+    expect(host1.listener(b.listenerId)).toBeDefined();
+    expect(h1.tcp!.stats.listenerSyncClosed).toBe(1);
   });
 });
