@@ -10,7 +10,9 @@
  *   DFLY_IFPOLL_EACH_BURST (50) · DFLY_RXD (RX descriptors per polled ring, 1024) ·
  *   DFLY_ICMPLIM (200) · DFLY_RESCALE_GRACE_MS (2000: unknown segments held after an epoch
  *   change) · DFLY_DRAIN_MS (6000: bound on handing connections over) · DFLY_DRAIN_LINGER_MS
- *   (20000: how long the process stays after the drain, see DRAIN_LINGER_MS_DEFAULT).
+ *   (20000: how long the process stays after the drain, see DRAIN_LINGER_MS_DEFAULT) ·
+ *   DFLY_LISTENER_SYNC_MS (10000: how often the CPU reconciles its listeners with the control's
+ *   list, which applies a close it missed while unreachable; 0: only at (re-)registration).
  *
  * SIGTERM/SIGINT: /readyz fails at once; drain — every TCP connection is handed to the CPU that
  * will own it (tcp_rescale.ts) — then deregister from the control (it recomputes the ringmap at
@@ -37,6 +39,7 @@ export interface NetisrProcessConfig extends ServiceBaseConfig {
   graceMs: number;
   drainMs: number;
   lingerMs: number;
+  listenerSyncMs: number;
 }
 
 export class NetisrEnvError extends Error {
@@ -84,6 +87,7 @@ export function netisrConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Netis
     graceMs: int("DFLY_RESCALE_GRACE_MS", env.DFLY_RESCALE_GRACE_MS, 2000, 0, 60_000),
     drainMs: int("DFLY_DRAIN_MS", env.DFLY_DRAIN_MS, 6000, 100, 600_000),
     lingerMs: int("DFLY_DRAIN_LINGER_MS", env.DFLY_DRAIN_LINGER_MS, DRAIN_LINGER_MS_DEFAULT, 0, 3_600_000),
+    listenerSyncMs: int("DFLY_LISTENER_SYNC_MS", env.DFLY_LISTENER_SYNC_MS, 10_000, 0, 3_600_000),
   };
 }
 
@@ -104,7 +108,7 @@ export async function main(cfg: NetisrProcessConfig = netisrConfigFromEnv(), log
         ifpoll: { pollhz: cfg.pollhz, burstMax: cfg.burstMax, eachBurst: cfg.eachBurst },
         rxd: cfg.rxd,
         icmplim: cfg.icmplim,
-        tcp: { rescale: { graceMs: cfg.graceMs, drainMs: cfg.drainMs } },
+        tcp: { rescale: { graceMs: cfg.graceMs, drainMs: cfg.drainMs }, listenerSyncMs: cfg.listenerSyncMs },
         lingerMs: cfg.lingerMs,
       }),
     started: (h, transport) => {
