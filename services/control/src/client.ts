@@ -109,7 +109,7 @@ export class ControlClient {
   }
   /** Registers a listener on every CPU (SO_REUSEPORT: joins the group; events go to `<c>.sock.<owner>`). */
   listen(req: Partial<ListenRequest> & { port: number; owner: string }): Promise<ListenResponse> {
-    const r: ListenRequest = { address: "0.0.0.0", reuseport: false, backlog: 0, ...req };
+    const r: ListenRequest = { address: "0.0.0.0", reuseport: false, backlog: 0, nodelay: false, sndbuf: 0, rcvbuf: 0, ...req };
     return this.call(this.socket, this.socket.listen as Unary<ListenRequest, ListenResponse>, r);
   }
   /** Closes a listener on every CPU; `policy` "" = the control's default. */

@@ -174,7 +174,12 @@ export function socketService(p: ControlParts): SocketServiceServer {
   };
   return {
     listen: unary(async (req) => {
-      const r = await need().listen({ address: req.address, port: req.port, reuseport: req.reuseport, backlog: req.backlog, owner: req.owner });
+      const r = await need().listen({
+        address: req.address, port: req.port, reuseport: req.reuseport, backlog: req.backlog, owner: req.owner,
+        ...(req.nodelay ? { nodelay: true } : {}),
+        ...(req.sndbuf ? { sndbuf: req.sndbuf } : {}),
+        ...(req.rcvbuf ? { rcvbuf: req.rcvbuf } : {}),
+      });
       return { listenerId: r.id, groupIndex: r.index, groupSize: r.size };
     }),
     closeListener: unary(async (req) => {
@@ -192,6 +197,9 @@ export function socketService(p: ControlParts): SocketServiceServer {
         backlog: Math.max(0, l.backlog),
         owner: l.owner,
         groupIndex: Math.max(0, l.index),
+        nodelay: l.nodelay === true,
+        sndbuf: l.sndbuf ?? 0,
+        rcvbuf: l.rcvbuf ?? 0,
         queues: l.queues.map((q) => ({ cpu: q.cpu, depth: q.depth })),
       })),
     })),

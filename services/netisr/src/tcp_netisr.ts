@@ -220,6 +220,9 @@ export class ControlListenBackend implements ListenBackend {
       reuseport: req.reuseport,
       backlog: req.backlog < 0 ? 0 : req.backlog,
       owner: req.owner,
+      nodelay: req.nodelay === true,
+      sndbuf: req.sndbuf ?? 0,
+      rcvbuf: req.rcvbuf ?? 0,
     });
     return { id: r.listenerId, index: r.groupIndex, size: r.groupSize };
   }
@@ -484,6 +487,9 @@ export class TcpNetisr {
         backlog: l.backlog > 0 ? l.backlog : -1,
         owner: l.owner,
         ...(l.reuseport ? { index: l.groupIndex } : {}),
+        ...(l.nodelay ? { nodelay: true } : {}),
+        ...(l.sndbuf > 0 ? { sndbuf: l.sndbuf } : {}),
+        ...(l.rcvbuf > 0 ? { rcvbuf: l.rcvbuf } : {}),
       }));
     } catch (err) {
       this.stats.listenerSyncFailed++;

@@ -59,7 +59,7 @@ describe("SocketService", () => {
   it("listen on every CPU with the same slots; errors typed; late CPU loads them; close names the heir; ListPcbs; restart keeps them", async () => {
     const c = await cluster(2);
     const a = await c.client.listen({ port: 8080, reuseport: true, owner: "prog-a" });
-    const b = await c.client.listen({ port: 8080, reuseport: true, owner: "prog-b", backlog: 64 });
+    const b = await c.client.listen({ port: 8080, reuseport: true, owner: "prog-b", backlog: 64, nodelay: true, sndbuf: 131072 });
     expect([a.groupIndex, a.groupSize, b.groupIndex, b.groupSize]).toEqual([0, 1, 1, 2]);
     for (const h of c.cpus) {
       const host = h.tcp!.host!;
@@ -79,6 +79,9 @@ describe("SocketService", () => {
     await late.whenReady();
     await until(() => late.tcp?.host?.listener(b.listenerId), "the late CPU's listeners");
     expect(late.tcp!.host!.listener(a.listenerId)!.index).toBe(0);
+    // The listening socket's options reach every CPU, the late one too (from the listing).
+    for (const h of [...c.cpus, late]) expect(h.tcp!.host!.listener(b.listenerId)!.spec).toMatchObject({ nodelay: true, sndbuf: 131072 });
+    expect(late.tcp!.host!.listener(a.listenerId)!.spec.nodelay).toBeUndefined();
 
     const list = await c.client.listListeners();
     expect(list.listeners.map((l) => [l.listenerId, l.port, l.reuseport, l.groupIndex, l.owner])).toEqual([
