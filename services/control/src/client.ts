@@ -116,8 +116,8 @@ export class ControlClient {
   closeListener(listenerId: string, policy = ""): Promise<CloseListenerResponse> {
     return this.call(this.socket, this.socket.closeListener as Unary<object, CloseListenerResponse>, { listenerId, policy });
   }
-  listListeners(): Promise<ListListenersResponse> {
-    return this.call(this.socket, this.socket.listListeners as Unary<object, ListListenersResponse>, {});
+  listListeners(withoutQueues = false): Promise<ListListenersResponse> {
+    return this.call(this.socket, this.socket.listListeners as Unary<object, ListListenersResponse>, { withoutQueues });
   }
 
   /** Streams topologies (the current one first) until the returned function is called. */

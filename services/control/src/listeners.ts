@@ -208,11 +208,12 @@ export class ListenerManager {
     });
   }
 
-  /** Every listener with each live CPU's accept-queue depth. */
-  async list(): Promise<ListenerListing[]> {
-    const replies = await this.ports.requestAll(this.cluster.liveCpus(), (rid) => encodeNetmsg.socket(SockNetmsg.listeners, rid, {}));
+  /** Every listener with each live CPU's accept-queue depth (`withQueues` false: without asking the CPUs). */
+  async list(withQueues = true): Promise<ListenerListing[]> {
     const out = new Map<string, ListenerListing>();
     for (const l of this.map.values()) out.set(l.id, { ...l, queues: [] });
+    if (!withQueues) return [...out.values()].sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1)));
+    const replies = await this.ports.requestAll(this.cluster.liveCpus(), (rid) => encodeNetmsg.socket(SockNetmsg.listeners, rid, {}));
     for (const r of replies) {
       if (!r.ok) continue;
       const qs = (r.body as { listeners?: ListenerQueueWire[] }).listeners ?? [];

@@ -188,8 +188,8 @@ export function socketService(p: ControlParts): SocketServiceServer {
       const r = await m.close(req.listenerId, parseListenerPolicy(req.policy, m.policy));
       return { migrated: r.migrated, dropped: r.dropped, heirListenerId: r.heir, policy: r.policy };
     }),
-    listListeners: unary(async () => ({
-      listeners: (await need().list()).map((l) => ({
+    listListeners: unary(async (req) => ({
+      listeners: (await need().list(!req.withoutQueues)).map((l) => ({
         listenerId: l.id,
         address: l.laddr,
         port: l.lport,

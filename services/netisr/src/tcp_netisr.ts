@@ -478,7 +478,7 @@ export class TcpNetisr {
     this.closedDuringSync = closedMeanwhile;
     let listed: ListenerSpec[];
     try {
-      const r = await c.listListeners();
+      const r = await c.listListeners(true);
       listed = r.listeners.map((l) => ({
         id: l.listenerId,
         laddr: parseRouteAddress(l.address || "0.0.0.0"),
