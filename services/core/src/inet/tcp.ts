@@ -117,11 +117,13 @@ export interface TcpParseOptions {
   strictOptions?: boolean;
 }
 
-function u32(b: Uint8Array, i: number): number {
+/** Big-endian uint32 at `b[i…]`. */
+export function u32(b: Uint8Array, i: number): number {
   return ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
 }
 
-function putU32(b: Uint8Array, i: number, v: number): void {
+/** Writes `v` big-endian at `b[i…]`. */
+export function putU32(b: Uint8Array, i: number, v: number): void {
   b[i] = v >>> 24;
   b[i + 1] = v >>> 16;
   b[i + 2] = v >>> 8;

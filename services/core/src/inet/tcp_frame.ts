@@ -15,7 +15,7 @@
  */
 import { cksumAdd, cksumSum, inPseudo } from "./in_cksum.js";
 import { IPPROTO, IP_DF, IP_MF, IP_OFFMASK } from "./ip.js";
-import { parseTcpOptions, tcpOptionsLength, TCP_HDRLEN, TCP_MAXOLEN, TcpBuildError, writeTcpOptions } from "./tcp.js";
+import { parseTcpOptions, putU32, tcpOptionsLength, TCP_HDRLEN, TCP_MAXOLEN, TcpBuildError, u32, writeTcpOptions } from "./tcp.js";
 import type { TcpSeg } from "./tcp_var.js";
 
 const EMPTY = new Uint8Array(0);
@@ -24,25 +24,6 @@ const IP_HDRLEN = 20;
 const TCP_TTL = 64;
 /** Smallest frame the fast path takes: the two minimal headers. */
 const MIN_FRAME = IP_HDRLEN + TCP_HDRLEN;
-
-function u32(b: Uint8Array, i: number): number {
-  return ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3]) >>> 0;
-}
-
-function putU32(b: Uint8Array, i: number, v: number): void {
-  b[i] = v >>> 24;
-  b[i + 1] = v >>> 16;
-  b[i + 2] = v >>> 8;
-  b[i + 3] = v;
-}
-
-/** Ones'-complement sum of the 20-byte header at `b[at…]` (0xffff when its checksum is right). */
-function ipHeaderSum(b: Uint8Array, at: number): number {
-  let s = 0;
-  for (let i = at; i < at + IP_HDRLEN; i += 2) s += (b[i] << 8) | b[i + 1];
-  s = (s & 0xffff) + (s >>> 16);
-  return (s & 0xffff) + (s >>> 16);
-}
 
 /**
  * The TcpSeg of a common frame (see the file comment), or null: run `tcpSegFromFrame`.
@@ -54,7 +35,7 @@ export function tcpSegFromFrameFast(b: Uint8Array, at = 0, avail = b.length - at
   const len = (b[at + 2] << 8) | b[at + 3];
   if (len < MIN_FRAME || len > avail || b[at + 9] !== IPPROTO.TCP) return null;
   if ((((b[at + 6] << 8) | b[at + 7]) & (IP_MF | IP_OFFMASK)) !== 0) return null;
-  if (ipHeaderSum(b, at) !== 0xffff) return null;
+  if (cksumSum(b, at, IP_HDRLEN) !== 0xffff) return null;
   const t = at + IP_HDRLEN;
   const tlen = len - IP_HDRLEN;
   const hoff = (b[t + 12] >>> 4) << 2;
@@ -122,7 +103,7 @@ export function tcpFrameWrite(buf: Uint8Array, at: number, seg: TcpSeg, ipId: nu
   buf[at + 11] = 0;
   putU32(buf, at + 12, seg.src);
   putU32(buf, at + 16, seg.dst);
-  const isum = ~ipHeaderSum(buf, at) & 0xffff;
+  const isum = ~cksumSum(buf, at, IP_HDRLEN) & 0xffff;
   buf[at + 10] = isum >>> 8;
   buf[at + 11] = isum;
   const t = at + IP_HDRLEN;
