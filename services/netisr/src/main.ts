@@ -13,7 +13,7 @@
  *   (20000: how long the process stays after the drain, see DRAIN_LINGER_MS_DEFAULT) ·
  *   DFLY_LISTENER_SYNC_MS (0: the CPU reconciles its listeners with the control's list at each
  *   (re-)registration only, which applies a close it missed while unreachable; N > 0: also every
- *   N ms. Off by default: with a 10 s period the e2e 3→4→2 scale test failed in 3 of 4 runs —
+ *   N ms. Off by default: with a 10 s period the e2e 3→4→2 scale test failed in 3 of 5 runs —
  *   streams stalled around the topology changes — and passed 4 of 4 without; cause not found).
  *
  * SIGTERM/SIGINT: /readyz fails at once; drain — every TCP connection is handed to the CPU that
