@@ -3,7 +3,7 @@
  * them: `dfly <service>` entrypoint, uid 1000, read-only root filesystem with a tmpfs /tmp, and here
  * host networking (every port on 127.0.0.1, picked free first and passed through the config contract's
  * env vars). `startService` waits until /healthz answers on the metrics port. A netisr container
- * gets DFLY_DRAIN_LINGER_MS=0 unless `env` sets it.
+ * gets DFLY_DRAIN_LINGER_MS=500 unless `env` sets it.
  */
 import { GenericContainer, type StartedTestContainer } from "testcontainers";
 import { freePort } from "./docker.js";
@@ -50,11 +50,13 @@ export async function startService(o: ServiceOptions): Promise<ServiceContainer>
   const container = await new ReadOnlyContainer(o.image)
     .withNetworkMode("host")
     .withTmpFs({ "/tmp": "rw,size=64m" })
-    // netisr: no linger after a drain unless the test asks for one (DFLY_DRAIN_LINGER_MS in o.env),
-    // so that stopping a CPU takes its drain, not the 20 s kept for a last Prometheus scrape.
+    // netisr: a 500 ms linger after a drain unless the test asks for another (DFLY_DRAIN_LINGER_MS
+    // in o.env) — long enough to forward the frames still steered to it by the old epoch (with 0
+    // the e2e scale test's moved connections lost them and stalled in retransmission backoff),
+    // short of the 20 s kept for a last Prometheus scrape.
     .withEnvironment({
       DFLY_METRICS_HOST: "127.0.0.1",
-      ...(o.kind === "netisr" ? { DFLY_DRAIN_LINGER_MS: "0" } : {}),
+      ...(o.kind === "netisr" ? { DFLY_DRAIN_LINGER_MS: "500" } : {}),
       ...o.env,
       DFLY_METRICS_PORT: String(metricsPort),
     })

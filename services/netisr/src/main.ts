@@ -10,7 +10,9 @@
  *   DFLY_IFPOLL_EACH_BURST (50) · DFLY_RXD (RX descriptors per polled ring, 1024) ·
  *   DFLY_ICMPLIM (200) · DFLY_RESCALE_GRACE_MS (2000: unknown segments held after an epoch
  *   change) · DFLY_DRAIN_MS (6000: bound on handing connections over) · DFLY_DRAIN_LINGER_MS
- *   (20000: how long the process stays after the drain, see DRAIN_LINGER_MS_DEFAULT) ·
+ *   (20000: how long the process stays after the drain, forwarding what the old epoch still steers
+ *   to it and serving /metrics for a last scrape; below ~500 ms in-flight frames are lost, and
+ *   the connections just handed over wait out retransmission timeouts) ·
  *   DFLY_LISTENER_SYNC_MS (0: the CPU reconciles its listeners with the control's list at each
  *   (re-)registration only, which applies a close it missed while unreachable; N > 0: also every
  *   N ms. Off by default: with a 10 s period the e2e 3→4→2 scale test failed in 3 of 5 runs —

@@ -140,9 +140,10 @@ export async function up(o: UpOptions): Promise<UpState> {
       log(`nats-server: ${natsUrl}`);
     }
     state.natsUrl = natsUrl;
-    // No Prometheus scrapes a local stack: a leaving CPU need not linger for a last scrape
-    // (the user's own DFLY_DRAIN_LINGER_MS still wins).
-    const base = { DFLY_DRAIN_LINGER_MS: "0", ...process.env, DFLY_NATS_URL: natsUrl, DFLY_CLUSTER: cluster, DFLY_METRICS_HOST: "127.0.0.1" };
+    // No Prometheus scrapes a local stack: a leaving CPU lingers only to forward the frames
+    // still steered to it by the old epoch (500 ms), not for a last scrape (the user's own
+    // DFLY_DRAIN_LINGER_MS still wins).
+    const base = { DFLY_DRAIN_LINGER_MS: "500", ...process.env, DFLY_NATS_URL: natsUrl, DFLY_CLUSTER: cluster, DFLY_METRICS_HOST: "127.0.0.1" };
     const grpcPort = await freePort();
     const controlMetrics = await freePort();
     state.controlAddr = `127.0.0.1:${grpcPort}`;
