@@ -16,8 +16,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ControlClient, startControl, type ControlHandle } from "@dfly/control";
 import { nicInterfaceSpec } from "@dfly/nic";
 import { startNetisr, TcpHost, type NetisrHandle, type So, type SoOwner } from "@dfly/netisr";
-import { buildTcpPacket, ipAddr, ListenerMigrationResult, ListenerPolicy, TcpFlags, type TcpSeg } from "@dfly/core";
-import { FrameBatchCursor, InprocHub, subjects, type Transport } from "@dfly/transport";
+import { buildTcpPacket, ipAddr, ListenerMigrationResult, ListenerPolicy, type TcpSeg } from "@dfly/core";
+import { InprocHub, subjects, type Transport } from "@dfly/transport";
+import { wirePeerToTx } from "../../support/tcp-peer.js";
 
 const HOST = ipAddr("198.18.0.1");
 const PEER = ipAddr("198.18.0.10");
@@ -126,20 +127,8 @@ async function rig(listenerSyncMs: number): Promise<Rig> {
     queueMicrotask(() => owner.tcp!.localInput(6, f, 0, 20, f.length));
   };
   r.peer = new TcpHost({ ncpus: 1, output: (_c, seg: TcpSeg) => deliver(buildTcpPacket(seg)) });
-  const cur = new FrameBatchCursor();
-  const sub = t.subscribe("dfly.nic.ix0.tx.*", (m) => {
-    if (cur.reset(m.data) !== null) return;
-    while (cur.next()) {
-      const f = cur.buf.subarray(cur.offset, cur.offset + cur.length).slice();
-      if (f[33] & TcpFlags.RST) r.rstToPeer++;
-      r.peer.inputFrame(f);
-    }
-  });
-  const tick = setInterval(() => r.peer.tick(), 10);
-  cleanups.push(async () => {
-    clearInterval(tick);
-    sub.unsubscribe();
-  });
+  const unwire = wirePeerToTx(t, "dfly", r.peer, () => void r.rstToPeer++);
+  cleanups.push(async () => unwire());
   await t.flush();
   return r;
 }

@@ -21,7 +21,8 @@ import { buildTcpPacket, ipAddr, TcpFlags, TcpState, type TcpSeg } from "@dfly/c
 import { ifnetTopology, nicInterfaceSpec } from "@dfly/nic";
 import { MAX_HOPS, RescaleNetmsg, SoEvent, startNetisr, TcpHost, type NetisrHandle, type So, type SockEventBody, type SoOwner } from "@dfly/netisr";
 import { SockNetmsg } from "@dfly/control";
-import { decodeNetmsg, encodeFrameBatch, encodeNetmsg, FrameBatchCursor, InprocHub, subjects, type TopologyMsg, type Transport } from "@dfly/transport";
+import { decodeNetmsg, encodeFrameBatch, encodeNetmsg, InprocHub, subjects, type TopologyMsg, type Transport } from "@dfly/transport";
+import { wirePeerToTx } from "../../support/tcp-peer.js";
 
 const C = "rs";
 const HOST = ipAddr("198.18.0.1");
@@ -99,20 +100,8 @@ async function rig(graceMs: number): Promise<Rig> {
       r.deliver(buildTcpPacket(seg));
     },
   });
-  const cur = new FrameBatchCursor();
-  const sub = t.subscribe(`${C}.nic.ix0.tx.*`, (m) => {
-    if (cur.reset(m.data) !== null) return;
-    while (cur.next()) {
-      const f = cur.buf.subarray(cur.offset, cur.offset + cur.length).slice();
-      if (f[33] & TcpFlags.RST) r.rstToPeer++;
-      r.peer.inputFrame(f);
-    }
-  });
-  const tick = setInterval(() => r.peer.tick(), 10);
-  cleanups.push(async () => {
-    clearInterval(tick);
-    sub.unsubscribe();
-  });
+  const unwire = wirePeerToTx(t, C, r.peer, () => void r.rstToPeer++);
+  cleanups.push(async () => unwire());
   await t.flush();
   return r;
 }
