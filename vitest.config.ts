@@ -1,5 +1,7 @@
 import { defineConfig } from "vitest/config";
 import { fileURLToPath } from "node:url";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 
 const pkgs = ["core", "transport", "control", "nic", "netisr", "apps", "cli"];
 const src = (p: string) => fileURLToPath(new URL(`./services/${p}/src/index.ts`, import.meta.url));
@@ -12,6 +14,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     pool: "forks",
     // testcontainers: no Ryuk reaper container (tests stop their own); host networking, no bridge network.
-    env: { TESTCONTAINERS_RYUK_DISABLED: "true", TESTCONTAINERS_HOST_OVERRIDE: "127.0.0.1" },
+    // DFLY_CONTEXT: a `dfly up` in a test records its context here, not in the user's ~/.local/state.
+    env: { TESTCONTAINERS_RYUK_DISABLED: "true", TESTCONTAINERS_HOST_OVERRIDE: "127.0.0.1", DFLY_CONTEXT: join(tmpdir(), `dfly-test-${process.pid}`, "context.json") },
   },
 });

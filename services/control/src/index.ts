@@ -25,7 +25,7 @@ export type { Topology, InterfaceSpec, InterfaceTopology } from "./gen/dfly/nets
 export { RouteOp } from "./gen/dfly/netstack/v1/route.js";
 export type { Route as RouteMessage, VerifyRoutesResponse, ListRoutesResponse } from "./gen/dfly/netstack/v1/route.js";
 export type { GetStatsResponse, ProtocolStats, CpuStats } from "./gen/dfly/netstack/v1/stats.js";
-export { status as GrpcStatus, type ServiceError } from "@grpc/grpc-js";
+export { status as GrpcStatus, connectivityState as GrpcConnectivityState, type ServiceError } from "@grpc/grpc-js";
 export { ListenerManager, parseListenerPolicy, type ListenArgs, type ListenResult, type CloseResult, type ListenerListing } from "./listeners.js";
 export { listPcbs } from "./pcblist.js";
 export {

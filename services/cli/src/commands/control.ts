@@ -4,8 +4,9 @@
  * gRPC errors printed as STATUS: details).
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { ControlClient, DEFAULT_CONTROL_ADDR, GrpcStatus as status, controlConfigFromEnv, main as controlMain, type ServiceError } from "@dfly/control";
+import { ControlClient, DEFAULT_CONTROL_ADDR, GrpcConnectivityState as connectivityState, GrpcStatus as status, controlConfigFromEnv, main as controlMain, type ServiceError } from "@dfly/control";
 import { UsageError, type CliIO, type Command } from "../command.js";
+import { contextFile, readContext } from "../local/context.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
@@ -34,12 +35,49 @@ export class ControlCallError extends Error {
   }
 }
 
-/** Runs `f` with a client of `--control` (or DFLY_CONTROL_ADDR, or 127.0.0.1:50051). */
+/** How long a control command waits for its control's connection before it says it cannot reach it. */
+export const CONNECT_TIMEOUT_MS = 1500;
+
+/** The control a command talks to, and where that address came from (named when it cannot be reached). */
+export function controlAddrOf(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): { addr: string; from: string } {
+  if (flag !== undefined) return { addr: flag, from: "--control" };
+  if (env.DFLY_CONTROL_ADDR) return { addr: env.DFLY_CONTROL_ADDR, from: "DFLY_CONTROL_ADDR" };
+  const ctx = readContext(env);
+  if (ctx) return { addr: ctx.controlAddr, from: `context ${contextFile(env)}` };
+  return { addr: DEFAULT_CONTROL_ADDR, from: "the default; no dfly up context" };
+}
+
+/** The control cannot be reached: one line naming the address tried (exit 1). */
+export class ControlUnreachableError extends Error {
+  override readonly name = "ControlUnreachableError";
+}
+
+/** Resolves once the client's channel is READY; rejects at the first TRANSIENT_FAILURE (refused) or after CONNECT_TIMEOUT_MS. */
+function connected(c: ControlClient, addr: string, from: string): Promise<void> {
+  const ch = c.route.getChannel();
+  const end = Date.now() + CONNECT_TIMEOUT_MS;
+  const fail = (why: string) => new ControlUnreachableError(`cannot reach the control at ${addr} (${from}): ${why}; is it up? (dfly up, or --control HOST:PORT)`);
+  return new Promise((res, rej) => {
+    const step = () => {
+      const st = ch.getConnectivityState(true);
+      if (st === connectivityState.READY) return res();
+      if (st === connectivityState.TRANSIENT_FAILURE || st === connectivityState.SHUTDOWN) return rej(fail("connection refused or failed"));
+      ch.watchConnectivityState(st, end, (err) => (err ? rej(fail(`no connection within ${CONNECT_TIMEOUT_MS / 1000} s`)) : step()));
+    };
+    step();
+  });
+}
+
+/**
+ * Runs `f` with a client of `--control` (else DFLY_CONTROL_ADDR, else the `dfly up` context, else
+ * 127.0.0.1:50051). The connection must be up within CONNECT_TIMEOUT_MS, else ControlUnreachableError.
+ */
 export async function withControl<T>(addr: string | undefined, f: (c: ControlClient) => Promise<T>): Promise<T> {
-  const a = addr ?? process.env.DFLY_CONTROL_ADDR ?? DEFAULT_CONTROL_ADDR;
-  if (!/^[^\s:]+:\d{1,5}$/.test(a)) throw new UsageError(`--control ${a}: want HOST:PORT`);
+  const { addr: a, from } = controlAddrOf(addr);
+  if (!/^[^\s:]+:\d{1,5}$/.test(a)) throw new UsageError(`--control ${a}: want HOST:PORT (from ${from})`);
   const c = new ControlClient(a, 5000);
   try {
+    await connected(c, a, from);
     return await f(c);
   } catch (err) {
     const e = err as ServiceError;

@@ -3,7 +3,8 @@
  * machine over NATS (a local nats-server -js unless --nats is given); see ../local/up.ts.
  */
 import { UsageError, type CliIO, type Command } from "../command.js";
-import { down, LocalClusterError, up } from "../local/up.js";
+import { writeContext } from "../local/context.js";
+import { down, LocalClusterError, stateDirOf, up } from "../local/up.js";
 import { intOpt, parseFlags } from "../flags.js";
 
 export const upCommand: Command = {
@@ -38,11 +39,13 @@ export const upCommand: Command = {
         rings: intOpt("rings", v.rings as string | undefined, 1, 1024),
         log: v.json ? undefined : (s) => io.stderr(`${s}\n`),
       });
-      if (v.json) io.stdout(JSON.stringify(st, null, 2) + "\n");
+      const ctx = writeContext({ controlAddr: st.controlAddr, natsUrl: st.natsUrl, stateDir: stateDirOf(v["state-dir"] as string | undefined), cluster: st.cluster });
+      if (v.json) io.stdout(JSON.stringify({ ...st, context: ctx }, null, 2) + "\n");
       else {
         io.stdout(`up: ${st.cpus} netisr CPUs, NIC, control ${st.controlAddr}, NATS ${st.natsUrl}\n`);
         for (const p of st.processes) io.stdout(`  ${p.name.padEnd(10)} pid ${String(p.pid).padEnd(8)} ${p.metrics ? `metrics http://${p.metrics}/metrics` : ""}\n`);
-        io.stdout(`export DFLY_CONTROL_ADDR=${st.controlAddr} DFLY_NATS_URL=${st.natsUrl}   # for dfly route/netstat/ifconfig\n`);
+        io.stdout(`context ${ctx}: dfly route/netstat/ifconfig/down find this stack there (--control, DFLY_CONTROL_ADDR override it)\n`);
+        io.stdout(`export DFLY_CONTROL_ADDR=${st.controlAddr} DFLY_NATS_URL=${st.natsUrl}   # the same, as environment\n`);
       }
       return 0;
     } catch (e) {
@@ -57,8 +60,8 @@ export const upCommand: Command = {
 
 export const downCommand: Command = {
   path: ["down"],
-  summary: "stop what dfly up started (the pids recorded in .dfly/)",
-  usage: "dfly down [--state-dir DIR]",
+  summary: "stop what dfly up started (the pids recorded in its state directory) and remove its context",
+  usage: "dfly down [--state-dir DIR]   (default: the current context's, else .dfly)",
   async run(argv: string[], io: CliIO): Promise<number> {
     const v = parseFlags(argv, { "state-dir": { type: "string" } }) as Record<string, string | undefined>;
     const r = await down({ ...(v["state-dir"] ? { stateDir: v["state-dir"] } : {}), log: (s) => io.stderr(`${s}\n`) });

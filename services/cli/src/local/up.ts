@@ -11,6 +11,7 @@ import { freePort } from "./freeport.js";
 import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { ControlClient } from "@dfly/control";
+import { readContext, removeContext } from "./context.js";
 
 export interface UpOptions {
   cpus: number;
@@ -207,12 +208,19 @@ export interface DownResult {
   gone: string[];
 }
 
-/** Stops what `up` recorded: SIGTERM, then SIGKILL after `graceMs`. */
+/**
+ * Stops what `up` recorded: SIGTERM, then SIGKILL after `graceMs`. The state directory is
+ * `stateDir`, else $DFLY_STATE_DIR, else the current context's (./context.ts), else `.dfly`;
+ * the context goes with the stack.
+ */
 export async function down(o: { stateDir?: string; graceMs?: number; log?: (s: string) => void }): Promise<DownResult> {
-  const dir = stateDirOf(o.stateDir);
+  const dir = o.stateDir || process.env.DFLY_STATE_DIR ? stateDirOf(o.stateDir) : stateDirOf(readContext()?.stateDir);
   const st = readState(dir);
   const res: DownResult = { stopped: [], gone: [] };
-  if (!st) return res;
+  if (!st) {
+    removeContext(dir);
+    return res;
+  }
   const order = [...st.processes].sort((a, b) => rank(a.name) - rank(b.name));
   for (const p of order) {
     if (!isOurs(p.pid, p.match)) {
@@ -227,6 +235,7 @@ export async function down(o: { stateDir?: string; graceMs?: number; log?: (s: s
     o.log?.(`stopped ${p.name} (pid ${p.pid})`);
   }
   rmSync(join(dir, STATE_FILE), { force: true });
+  removeContext(dir);
   return res;
 }
 
