@@ -4,6 +4,7 @@
  */
 import { UsageError, type CliIO, type Command } from "../command.js";
 import { writeContext } from "../local/context.js";
+import { onInterrupt } from "../local/interrupt.js";
 import { down, LocalClusterError, stateDirOf, up } from "../local/up.js";
 import { intOpt, parseFlags } from "../flags.js";
 
@@ -28,6 +29,8 @@ export const upCommand: Command = {
     if (mode !== undefined && mode !== "interrupt" && mode !== "polling") throw new UsageError(`--mode ${mode}: want interrupt or polling`);
     const nats = v.nats as string | undefined;
     if (nats !== undefined && !/^nats:\/\/[^\s/]+:\d{1,5}$/.test(nats)) throw new UsageError(`--nats ${nats}: want nats://HOST:PORT`);
+    // Interrupted while starting: stop what was started so far (afterwards the stack stays up).
+    const release = onInterrupt(() => down({ stateDir: stateDirOf(v["state-dir"] as string | undefined) }).then(() => undefined));
     try {
       const st = await up({
         cpus: intOpt("cpus", v.cpus as string | undefined, 1, 64) ?? 2,
@@ -54,6 +57,8 @@ export const upCommand: Command = {
         return 1;
       }
       throw e;
+    } finally {
+      release();
     }
   },
 };

@@ -43,6 +43,7 @@ import { join } from "node:path";
 import { subjects } from "@dfly/transport";
 import { startLocalNats } from "../bench/forward.js";
 import { EmbeddedCluster } from "./cluster.js";
+import { onInterrupt } from "../local/interrupt.js";
 
 export interface HttpShortRunOptions extends HttpShortCommon {
   /**
@@ -103,12 +104,19 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
   const log = o.log ?? (() => undefined);
   const config = { ...HTTP_SHORT_TCP, ...o.config };
   const mode = o.transport ?? "embedded";
-  let nats: { url: string; stop(): Promise<void> } | undefined;
+  let nats: Awaited<ReturnType<typeof startLocalNats>> | undefined;
   let natsUrl = o.natsUrl;
   let store: string | undefined;
+  let release = () => {};
   if (mode === "nats" && !natsUrl) {
     // A fresh JetStream store: nothing from an earlier run (routes, listeners) is replayed.
-    store = mkdtempSync(join(tmpdir(), "dfly-nats-"));
+    const dir = mkdtempSync(join(tmpdir(), "dfly-nats-"));
+    store = dir;
+    // Interrupted (Ctrl-C): the nats-server and its store go too.
+    release = onInterrupt(async () => {
+      await stopNats(nats);
+      rmSync(dir, { recursive: true, force: true });
+    });
     nats = await startLocalNats(["-js", "-sd", store]);
     natsUrl = nats.url;
     log(`nats-server: ${natsUrl}`);
@@ -299,7 +307,16 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
     await ec?.stop();
     await nats?.stop();
     if (store) rmSync(store, { recursive: true, force: true });
+    release();
   }
+}
+
+/** SIGTERM, and SIGKILL if it is still there after 3 s. */
+async function stopNats(nats: Awaited<ReturnType<typeof startLocalNats>> | undefined): Promise<void> {
+  if (!nats) return;
+  const t = setTimeout(() => nats.child.kill("SIGKILL"), 3000);
+  await nats.stop();
+  clearTimeout(t);
 }
 
 /** The report as text (what `dfly run --workload http-short` prints without --json). */

@@ -1,0 +1,75 @@
+/**
+ * Ctrl-C stops what a command started: `dfly run --workload http-short --transport nats`
+ * interrupted (SIGINT, and SIGTERM) leaves no nats-server and no temporary JetStream store.
+ * The CLI runs as a process (the compiled CLI; `make test` builds first); its nats-server and
+ * store are found in the process table (/proc), not from the code under test.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { repoRoot } from "../../support/docker.js";
+
+/** Child pids of `pid` whose executable name is `comm` (from /proc). */
+function children(pid: number, comm: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync("/proc")) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
+      const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
+      if (m && m[1] === comm && Number(m[2]) === pid) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** True while `pid` exists and is not a zombie. */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return false;
+  }
+}
+
+async function until<T>(f: () => T | undefined, ms: number, what: string): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const exited = (c: ChildProcess) => new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => c.once("exit", (code, signal) => r({ code, signal })));
+
+describe("an interrupted dfly run --transport nats", () => {
+  for (const [sig, code] of [["SIGINT", 130], ["SIGTERM", 143]] as const) {
+    it(`${sig}: its nats-server is gone and its store removed; exit ${code}`, { timeout: 60_000 }, async () => {
+      const cli = spawn(process.execPath, [join(repoRoot, "services/cli/dist/main.js"), "run", "--workload", "http-short", "--transport", "nats", "--cpus", "1", "--clients", "4", "--duration", "60s"], {
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let err = "";
+      cli.stderr!.on("data", (d: Buffer) => void (err += d.toString()));
+      const done = exited(cli);
+      // Running: its nats-server answered and the CPUs registered.
+      await until(() => (/registered/.test(err) ? true : undefined), 30_000, `the run to start (stderr: ${err})`);
+      const [nats] = children(cli.pid!, "nats-server");
+      expect(nats, "a nats-server child").toBeDefined();
+      const args = readFileSync(`/proc/${nats}/cmdline`, "utf8").split("\0");
+      const store = args[args.indexOf("-sd") + 1];
+      expect(store).toMatch(/dfly-nats-/);
+      expect(existsSync(store)).toBe(true);
+
+      cli.kill(sig); // the CLI only, as `kill`; Ctrl-C would signal its nats-server too
+      const r = await done;
+      expect(r.code, err).toBe(code);
+      await until(() => (running(nats) ? undefined : true), 5000, `nats-server ${nats} to exit`);
+      expect(existsSync(store)).toBe(false);
+    });
+  }
+});
