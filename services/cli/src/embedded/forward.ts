@@ -7,8 +7,9 @@
  *   198.18.1.0/24 dev ix1          (the next hop's side)
  *   <each destination prefix> via 198.18.1.2
  *
- * The report has each CPU's counters (rx, forwarded, dropped by reason, redispatched) and
- * the pktgen/sink totals with loss per flow and latency.
+ * The report has each CPU's counters (rx, forwarded, dropped by reason, redispatched), the
+ * NIC's drops by reason (e.g. `impair_loss`, the link's --loss), the pktgen/sink totals with
+ * loss per flow and latency, and where every sent packet went (`accounting`).
  */
 import { lossReport, Pktgen, Sink, type LossReport, type SinkSummary } from "@dfly/apps";
 import type { NetisrSnapshot } from "@dfly/netisr";
@@ -60,7 +61,19 @@ export interface ForwardReport {
   sink: SinkSummary;
   loss: LossReport;
   nic: Record<string, { rx: number[]; tx: number[]; dropped: Record<string, number>; interrupts: number }>;
+  /** sent = received + nicDropped + cpuDropped + unaccounted (0 once everything drained). */
+  accounting: { sent: number; received: number; nicDropped: number; cpuDropped: number; unaccounted: number };
   routeDigests: string[];
+}
+
+/** Where every sent packet went: the sink, a NIC drop (any interface, any reason) or a CPU drop. */
+export function accountingOf(r: Pick<ForwardReport, "pktgen" | "sink" | "nic" | "totals">): ForwardReport["accounting"] {
+  let nicDropped = 0;
+  for (const i of Object.values(r.nic)) for (const n of Object.values(i.dropped)) nicDropped += n;
+  const sent = r.pktgen.sent;
+  const received = r.sink.pktgen;
+  const cpuDropped = r.totals.dropped;
+  return { sent, received, nicDropped, cpuDropped, unaccounted: sent - received - nicDropped - cpuDropped };
 }
 
 export function forwardRoutes(dst: readonly string[]): RouteSpec[] {
@@ -146,7 +159,7 @@ export async function runForward(o: ForwardRunOptions): Promise<ForwardReport> {
     const perCpu = snaps.map(row);
     const sum = (f: (r: ForwardCpuRow) => number) => perCpu.reduce((n, r) => n + f(r), 0);
     const topo = ec.control.parts.cluster.topology();
-    return {
+    const report: Omit<ForwardReport, "accounting"> = {
       workload: "forward",
       cpus: o.cpus,
       durationMs: Math.round(genMs),
@@ -167,10 +180,14 @@ export async function runForward(o: ForwardRunOptions): Promise<ForwardReport> {
       nic: ec.nic.nic.snapshot(),
       routeDigests: snaps.map((s) => s.routeDigest),
     };
+    return { ...report, accounting: accountingOf(report) };
   } finally {
     await ec.stop();
   }
 }
+
+/** What a NIC drop reason means, where it is not plain (services/nic/src/nic.ts lists them). */
+const NIC_DROP_GLOSS: Record<string, string> = { impair_loss: "lost on the link by the impairment, --loss" };
 
 /** The report as text (what `dfly run` prints without --json). */
 export function formatForwardReport(r: ForwardReport): string {
@@ -189,12 +206,22 @@ export function formatForwardReport(r: ForwardReport): string {
   out.push(
     `  ${"all".padStart(3)} ${String(t.rx).padStart(10)} ${String(t.forwarded).padStart(10)} ${String(t.delivered).padStart(9)} ${String(t.dropped).padStart(8)} ${String(t.redispatched).padStart(8)} ${String(t.redispatchReceived).padStart(9)}`,
   );
+  for (const [ifname, i] of Object.entries(r.nic)) {
+    const reasons = Object.entries(i.dropped).filter(([, n]) => n > 0);
+    const total = reasons.reduce((n, [, v]) => n + v, 0);
+    out.push(`  nic ${ifname}: dropped ${total}${total ? ` (${reasons.map(([k, v]) => `${k}=${v}${NIC_DROP_GLOSS[k] ? `: ${NIC_DROP_GLOSS[k]}` : ""}`).join(", ")})` : ""}`);
+  }
   out.push("");
   out.push(`  pktgen: sent ${r.pktgen.sent} in ${r.pktgen.batches} batches (${r.pktgen.pps} pps)`);
   const lat = r.sink.latencyUs;
   out.push(
     `  sink:   received ${r.sink.pktgen} forwarded packets (+${r.sink.other} other), lost ${r.loss.lost} (${r.loss.flowsWithLoss} flows with loss), reordered ${r.sink.reordered}` +
       (lat ? `, latency µs min ${lat.min} p50 <${lat.p50} p99 <${lat.p99} max ${lat.max}` : ""),
+  );
+  const a = r.accounting;
+  out.push(
+    `  where:  sent ${a.sent} = received ${a.received} + NIC drops ${a.nicDropped} + CPU drops ${a.cpuDropped}` +
+      (a.unaccounted !== 0 ? ` + not accounted for ${a.unaccounted}` : ""),
   );
   const digests = new Set(r.routeDigests);
   out.push(`  routes: ${digests.size === 1 ? `same digest on every CPU (${[...digests][0]})` : `DIGESTS DIFFER: ${r.routeDigests.join(" ")}`}`);
