@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # `make up` / `make down`: the whole system as containers on this machine, the way the chart runs it —
 # the project's image (dfly-netstack:dev) for control, the NIC and N netisr CPUs (read-only root fs,
-# uid 1000, tmpfs /tmp), NATS with JetStream, and Prometheus (deploy/prometheus: the generated rules,
-# every service scraped). Host networking, everything on 127.0.0.1.
+# uid 1000, tmpfs /tmp), NATS with JetStream, and Prometheus (deploy/prometheus with its netisr job
+# scraping exactly the CPUs started, written to $DFLY_LOCAL_STATE_DIR/prometheus; the generated rules).
+# Host networking, everything on 127.0.0.1.
 #
 # Usage: scripts/local-stack.sh up|down|status
-# Env: DFLY_LOCAL_CPUS (2, at most 16: prometheus.yml scrapes 9464–9479) · DFLY_IMAGE (dfly-netstack:dev) ·
+#        scripts/local-stack.sh prometheus-config DIR   (writes the Prometheus config for DFLY_LOCAL_CPUS CPUs to DIR)
+# Env: DFLY_LOCAL_CPUS (2, 1..64; netisr CPU c serves metrics on 9464 + c) · DFLY_IMAGE (dfly-netstack:dev) ·
 #      DFLY_LOCAL_NATS_PORT (4222) · DFLY_LOCAL_NATS_MONITOR_PORT (8222) · DFLY_LOCAL_GRPC_PORT (50051) · DFLY_LOCAL_PROM_PORT (9090) ·
-#      DFLY_NIC_MODE (interrupt) · DFLY_NIC_MODEL (82599) · DFLY_NIC_RINGS (the model's)
+#      DFLY_NIC_MODE (interrupt) · DFLY_NIC_MODEL (82599) · DFLY_NIC_RINGS (the model's) ·
+#      DFLY_LOCAL_STATE_DIR (.dfly/local-stack)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 image=${DFLY_IMAGE:-dfly-netstack:dev}
@@ -16,8 +19,35 @@ nats_port=${DFLY_LOCAL_NATS_PORT:-4222}
 nats_monitor_port=${DFLY_LOCAL_NATS_MONITOR_PORT:-8222}
 grpc_port=${DFLY_LOCAL_GRPC_PORT:-50051}
 prom_port=${DFLY_LOCAL_PROM_PORT:-9090}
+state_dir=${DFLY_LOCAL_STATE_DIR:-$root/.dfly/local-stack}
 cluster=dfly
 label=dfly-netstack.local=1
+
+check_cpus() {
+  [[ "$cpus" =~ ^[0-9]+$ ]] && [ "$cpus" -ge 1 ] && [ "$cpus" -le 64 ] || { echo "local-stack: DFLY_LOCAL_CPUS=$cpus: want 1..64" >&2; exit 2; }
+}
+
+# prometheus_config DIR: deploy/prometheus/prometheus.yml and rules.yml, the dfly-netisr job's targets
+# being the CPUs this script starts (127.0.0.1:9464 + cpu for cpu < DFLY_LOCAL_CPUS), not the 16 fixed ones.
+prometheus_config() {
+  local dir=$1
+  mkdir -p "$dir"
+  cp "$root/deploy/prometheus/rules.yml" "$dir/rules.yml"
+  node --input-type=module - "$root" "$dir/prometheus.yml" "$cpus" <<'JS'
+import { readFileSync, writeFileSync } from "node:fs";
+import { createRequire } from "node:module";
+const [root, out, cpus] = process.argv.slice(2);
+const { parseDocument } = createRequire(`${root}/package.json`)("yaml");
+const doc = parseDocument(readFileSync(`${root}/deploy/prometheus/prometheus.yml`, "utf8"));
+const jobs = doc.get("scrape_configs");
+const netisr = jobs.items.find((j) => j.get("job_name") === "dfly-netisr");
+if (!netisr) throw new Error("deploy/prometheus/prometheus.yml has no dfly-netisr job");
+const targets = Array.from({ length: Number(cpus) }, (_, c) => `127.0.0.1:${9464 + c}`);
+netisr.setIn(["static_configs", 0, "targets"], doc.createNode(targets, { flow: true }));
+netisr.commentBefore = ` The ${cpus} netisr CPUs scripts/local-stack.sh started (generated from deploy/prometheus/prometheus.yml).`;
+writeFileSync(out, doc.toString({ lineWidth: 0 }));
+JS
+}
 
 names() { docker ps -a --filter "label=$label" --format '{{.Names}}'; }
 
@@ -43,7 +73,7 @@ run_service() { # run_service NAME KIND METRICS_PORT ENV...
 }
 
 up() {
-  [[ "$cpus" =~ ^[0-9]+$ ]] && [ "$cpus" -ge 1 ] && [ "$cpus" -le 16 ] || { echo "local-stack: DFLY_LOCAL_CPUS=$cpus: want 1..16" >&2; exit 2; }
+  check_cpus
   [ -z "$(names)" ] || { echo "local-stack: already up ($(names | tr '\n' ' ')); make down first" >&2; exit 1; }
   docker image inspect "$image" >/dev/null 2>&1 || { echo "local-stack: no image $image: run make images" >&2; exit 1; }
   bash "$root/scripts/build-base-images.sh" nats prometheus >/dev/null
@@ -64,14 +94,15 @@ up() {
   done
   for ((c = 0; c < cpus; c++)); do wait_http "http://127.0.0.1:$((9464 + c))/readyz" "dfly-local-netisr-$c"; done
   wait_http "http://127.0.0.1:9462/readyz" dfly-local-nic
+  prometheus_config "$state_dir/prometheus"
   docker run -d --name dfly-local-prometheus --label "$label" --network host --read-only \
-    --tmpfs /prometheus:rw,size=256m,uid=65534 -v "$root/deploy/prometheus:/etc/prometheus:ro" prom/prometheus:v2.42.0 \
+    --tmpfs /prometheus:rw,size=256m,uid=65534 -v "$state_dir/prometheus:/etc/prometheus:ro" prom/prometheus:v2.42.0 \
     --config.file=/etc/prometheus/prometheus.yml --storage.tsdb.path=/prometheus \
     --web.listen-address="127.0.0.1:$prom_port" --web.enable-lifecycle >/dev/null
   wait_http "http://127.0.0.1:$prom_port/-/ready" dfly-local-prometheus
   echo "local-stack: up in $((SECONDS - t0)) s: NATS 127.0.0.1:$nats_port, control 127.0.0.1:$grpc_port, NIC ix0+ix1, $cpus netisr CPUs, Prometheus http://127.0.0.1:$prom_port"
   echo "  export DFLY_CONTROL_ADDR=127.0.0.1:$grpc_port DFLY_NATS_URL=nats://127.0.0.1:$nats_port"
-  echo "  npx dfly route add 10.0.0.0/8 198.18.1.2; npx dfly route verify; npx dfly netstat -s --per-cpu"
+  echo "  npx dfly route add 10.0.0.0/8 198.18.0.2; npx dfly route verify; npx dfly netstat -s --per-cpu"
   echo "  Grafana: deploy/grafana/ (dashboards/dfly-netstack.json, provisioning for this Prometheus)"
 }
 
@@ -95,5 +126,6 @@ case "${1:-}" in
   up) up ;;
   down) down ;;
   status) status ;;
-  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+  prometheus-config) [ -n "${2:-}" ] || { echo "usage: $0 prometheus-config DIR" >&2; exit 2; }; check_cpus; prometheus_config "$2" ;;
+  *) echo "usage: $0 up|down|status|prometheus-config DIR" >&2; exit 2 ;;
 esac
