@@ -5,6 +5,7 @@
 import { UsageError, type CliIO, type Command } from "../command.js";
 import { benchForward, BenchForwardError, type BenchForwardResult } from "../bench/forward.js";
 import { intOpt, parseDuration, parseFlags } from "../flags.js";
+import { onInterrupt, stopChildrenNamed } from "../local/interrupt.js";
 
 function text(r: BenchForwardResult): string {
   const lines = [
@@ -43,6 +44,8 @@ export const benchForwardCommand: Command = {
     const transport = v.transport ?? (v.nats ? "nats" : "embedded");
     if (transport !== "embedded" && transport !== "nats") throw new UsageError(`--transport ${transport}: want embedded or nats`);
     if (v.nats !== undefined && !/^nats:\/\/[^\s/]+:\d{1,5}$/.test(v.nats)) throw new UsageError(`--nats ${v.nats}: want nats://HOST:PORT`);
+    // Interrupted: the nats-server the bench started for itself goes too.
+    const release = transport === "nats" && !v.nats ? onInterrupt(() => stopChildrenNamed("nats-server")) : () => undefined;
     try {
       const r = await benchForward({
         cpus: intOpt("cpus", v.cpus, 1, 16) ?? 1,
@@ -65,6 +68,8 @@ export const benchForwardCommand: Command = {
         return 1;
       }
       throw e;
+    } finally {
+      release();
     }
   },
 };

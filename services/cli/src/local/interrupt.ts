@@ -7,6 +7,7 @@
  * Commands that register nothing (the services, which drain on SIGTERM themselves) are
  * left alone.
  */
+import { readdirSync, readFileSync } from "node:fs";
 import { constants } from "node:os";
 
 type Cleanup = () => void | Promise<void>;
@@ -54,4 +55,33 @@ export function onInterrupt(f: Cleanup): () => void {
     if (i >= 0) cleanups.splice(i, 1);
     sync();
   };
+}
+
+/** This process's children whose executable is `comm` (Linux /proc; none elsewhere). */
+export function childrenNamed(comm: string): number[] {
+  const out: number[] = [];
+  let pids: string[] = [];
+  try {
+    pids = readdirSync("/proc").filter((d) => /^\d+$/.test(d));
+  } catch {
+    return out;
+  }
+  for (const d of pids) {
+    try {
+      const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(readFileSync(`/proc/${d}/stat`, "utf8"));
+      if (m && m[1] === comm && Number(m[2]) === process.pid) out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
+}
+
+/** SIGTERM to this process's children named `comm`, SIGKILL to those still there after `graceMs`. */
+export async function stopChildrenNamed(comm: string, graceMs = 3000): Promise<void> {
+  const pids = childrenNamed(comm);
+  for (const p of pids) process.kill(p, "SIGTERM");
+  const end = Date.now() + graceMs;
+  while (Date.now() < end && childrenNamed(comm).length > 0) await new Promise((r) => setTimeout(r, 50));
+  for (const p of childrenNamed(comm)) process.kill(p, "SIGKILL");
 }
