@@ -1,6 +1,7 @@
 /**
  * Ctrl-C stops what a command started: `dfly run --workload http-short --transport nats`
- * interrupted (SIGINT, and SIGTERM) leaves no nats-server and no temporary JetStream store.
+ * interrupted (SIGINT, and SIGTERM) leaves no nats-server and no temporary JetStream store;
+ * `dfly bench forward --transport nats` no nats-server.
  * The CLI runs as a process (the compiled CLI; `make test` builds first); its nats-server and
  * store are found in the process table (/proc), not from the code under test.
  */
@@ -72,4 +73,21 @@ describe("an interrupted dfly run --transport nats", () => {
       expect(existsSync(store)).toBe(false);
     });
   }
+});
+
+describe("an interrupted dfly bench forward --transport nats", () => {
+  it("SIGINT: its nats-server is gone; exit 130", { timeout: 60_000 }, async () => {
+    const cli = spawn(process.execPath, [join(repoRoot, "services/cli/dist/main.js"), "bench", "forward", "--transport", "nats", "--duration", "30s", "--runs", "1"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let err = "";
+    cli.stderr!.on("data", (d: Buffer) => void (err += d.toString()));
+    const done = exited(cli);
+    await until(() => (/nats-server: nats:/.test(err) ? true : undefined), 30_000, `the bench to start its nats-server (stderr: ${err})`);
+    const [nats] = children(cli.pid!, "nats-server");
+    expect(nats, "a nats-server child").toBeDefined();
+    cli.kill("SIGINT");
+    expect((await done).code, err).toBe(130);
+    await until(() => (running(nats) ? undefined : true), 5000, `nats-server ${nats} to exit`);
+  });
 });
