@@ -9,17 +9,8 @@ import { createServer, type Server, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dispatch, type CliIO } from "@dfly/cli";
 import { freePort } from "../../support/docker.js";
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string; ms: number }> {
-  let out = "";
-  let err = "";
-  const io: CliIO = { stdout: (s) => void (out += s), stderr: (s) => void (err += s), stdin: async () => "" };
-  const t0 = Date.now();
-  const code = await dispatch(argv, io);
-  return { code, out, err, ms: Date.now() - t0 };
-}
+import { runCli as run } from "../../support/cli.js";
 
 const alive = (pid: number) => existsSync(`/proc/${pid}`);
 

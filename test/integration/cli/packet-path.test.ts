@@ -9,15 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { dispatch, type CliIO } from "@dfly/cli";
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const io: CliIO = { stdout: (s) => void (out += s), stderr: (s) => void (err += s), stdin: async () => "" };
-  const code = await dispatch(argv, io);
-  return { code, out, err };
-}
+import { runCli as run } from "../../support/cli.js";
 
 describe("dfly run --workload forward (embedded)", () => {
   it("forwards every packet with per-CPU counters that add up", async () => {

@@ -4,15 +4,7 @@
  * NIC's and CPUs' drop counters: sent = received + NIC drops + CPU drops.
  */
 import { describe, expect, it } from "vitest";
-import { dispatch, type CliIO } from "@dfly/cli";
-
-async function run(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = "";
-  let err = "";
-  const io: CliIO = { stdout: (s) => void (out += s), stderr: (s) => void (err += s), stdin: async () => "" };
-  const code = await dispatch(argv, io);
-  return { code, out, err };
-}
+import { runCli as run } from "../../support/cli.js";
 
 type Report = {
   pktgen: { sent: number };
