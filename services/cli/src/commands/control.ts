@@ -56,13 +56,13 @@ export class ControlUnreachableError extends Error {
 function connected(c: ControlClient, addr: string, from: string): Promise<void> {
   const ch = c.route.getChannel();
   const end = Date.now() + CONNECT_TIMEOUT_MS;
-  const fail = (why: string) => new ControlUnreachableError(`cannot reach the control at ${addr} (${from}): ${why}; is it up? (dfly up, or --control HOST:PORT)`);
+  const fail = (code: string, why: string) => new ControlUnreachableError(`${code}: cannot reach the control ${addr} (${from})${why}; is it up? (dfly up, or --control HOST:PORT)`);
   return new Promise((res, rej) => {
     const step = () => {
       const st = ch.getConnectivityState(true);
       if (st === connectivityState.READY) return res();
-      if (st === connectivityState.TRANSIENT_FAILURE || st === connectivityState.SHUTDOWN) return rej(fail("connection refused or failed"));
-      ch.watchConnectivityState(st, end, (err) => (err ? rej(fail(`no connection within ${CONNECT_TIMEOUT_MS / 1000} s`)) : step()));
+      if (st === connectivityState.TRANSIENT_FAILURE || st === connectivityState.SHUTDOWN) return rej(fail("UNAVAILABLE", ": connection refused or failed"));
+      ch.watchConnectivityState(st, end, (err) => (err ? rej(fail("DEADLINE_EXCEEDED", ` within ${CONNECT_TIMEOUT_MS / 1000} s`)) : step()));
     };
     step();
   });
