@@ -13,7 +13,9 @@ export const upCommand: Command = {
   summary: "start control, NIC and N netisr CPUs as processes on this machine (NATS; state in .dfly/)",
   usage:
     "dfly up [--cpus N] [--nats URL] [--state-dir DIR] [--ifname ix0,ix1] [--model M] [--mode interrupt|polling] [--rings R] [--json]\n" +
-    "  without --nats a local nats-server -js is started; processes log to DIR/logs; stop them with dfly down",
+    "  without --nats a local nats-server -js is started; processes log to DIR/logs; stop them with dfly down\n" +
+    "  records the context (control, NATS, DIR) in $DFLY_CONTEXT, else $XDG_STATE_HOME/dfly/context.json (~/.local/state/…):\n" +
+    "  dfly route/netstat/ifconfig/down use it",
   async run(argv: string[], io: CliIO): Promise<number> {
     const v = parseFlags(argv, {
       cpus: { type: "string" },
