@@ -15,6 +15,6 @@ export default defineConfig({
     pool: "forks",
     // testcontainers: no Ryuk reaper container (tests stop their own); host networking, no bridge network.
     // DFLY_CONTEXT: a `dfly up` in a test records its context here, not in the user's ~/.local/state.
-    env: { TESTCONTAINERS_RYUK_DISABLED: "true", TESTCONTAINERS_HOST_OVERRIDE: "127.0.0.1", DFLY_CONTEXT: join(tmpdir(), `dfly-test-${process.pid}`, "context.json") },
+    env: { TESTCONTAINERS_RYUK_DISABLED: "true", TESTCONTAINERS_HOST_OVERRIDE: "127.0.0.1", DFLY_CONTEXT: join(tmpdir(), `dfly-test-context-${process.pid}.json`) },
   },
 });
