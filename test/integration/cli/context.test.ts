@@ -10,9 +10,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freePort } from "../../support/docker.js";
+import { running } from "../../support/proc.js";
 import { runCli as run } from "../../support/cli.js";
-
-const alive = (pid: number) => existsSync(`/proc/${pid}`);
 
 const saved: Record<string, string | undefined> = {};
 function setEnv(k: string, v: string | undefined): void {
@@ -128,7 +127,7 @@ describe("dfly up records its context; route/netstat/ifconfig/down find it", () 
     const down = await run("down");
     expect(down.code).toBe(0);
     expect(down.out).toMatch(/stopped netisr-0, netisr-1, nic, control, nats/);
-    for (const p of st.processes as { name: string; pid: number }[]) expect(alive(p.pid), p.name).toBe(false);
+    for (const p of st.processes as { name: string; pid: number }[]) expect(running(p.pid), p.name).toBe(false);
     expect(existsSync(ctxFile)).toBe(false);
     r = await run("route", "show");
     expect(r.err).toMatch(/no dfly up context/);

@@ -6,35 +6,11 @@
  * store are found in the process table (/proc), not from the code under test.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { repoRoot } from "../../support/docker.js";
-
-/** Child pids of `pid` whose executable name is `comm` (from /proc). */
-function children(pid: number, comm: string): number[] {
-  const out: number[] = [];
-  for (const d of readdirSync("/proc")) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      const stat = readFileSync(`/proc/${d}/stat`, "utf8");
-      const m = /^\d+ \((.*)\) \S+ (\d+)/.exec(stat);
-      if (m && m[1] === comm && Number(m[2]) === pid) out.push(Number(d));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return out;
-}
-
-/** True while `pid` exists and is not a zombie. */
-function running(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  } catch {
-    return false;
-  }
-}
+import { childrenOf, running } from "../../support/proc.js";
 
 async function until<T>(f: () => T | undefined, ms: number, what: string): Promise<T> {
   const end = Date.now() + ms;
@@ -59,7 +35,7 @@ describe("an interrupted dfly run --transport nats", () => {
       const done = exited(cli);
       // Running: its nats-server answered and the CPUs registered.
       await until(() => (/registered/.test(err) ? true : undefined), 30_000, `the run to start (stderr: ${err})`);
-      const [nats] = children(cli.pid!, "nats-server");
+      const [nats] = childrenOf(cli.pid!, "nats-server");
       expect(nats, "a nats-server child").toBeDefined();
       const args = readFileSync(`/proc/${nats}/cmdline`, "utf8").split("\0");
       const store = args[args.indexOf("-sd") + 1];
@@ -84,7 +60,7 @@ describe("an interrupted dfly bench forward --transport nats", () => {
     cli.stderr!.on("data", (d: Buffer) => void (err += d.toString()));
     const done = exited(cli);
     await until(() => (/nats-server: nats:/.test(err) ? true : undefined), 30_000, `the bench to start its nats-server (stderr: ${err})`);
-    const [nats] = children(cli.pid!, "nats-server");
+    const [nats] = childrenOf(cli.pid!, "nats-server");
     expect(nats, "a nats-server child").toBeDefined();
     cli.kill("SIGINT");
     expect((await done).code, err).toBe(130);
