@@ -35,19 +35,21 @@ export interface AllocSample {
   top: AllocSite[];
 }
 
+const frameName = (f: ProfileNode["callFrame"]): string => `${f.functionName || "(anonymous)"} ${f.url.split("/").slice(-2).join("/")}:${f.lineNumber + 1}`;
+
+/** Total bytes of a profile; each site is named by its function and its caller's. */
 function sumProfile(head: ProfileNode, sites: Map<string, number>): number {
   let total = 0;
-  const walk = (n: ProfileNode) => {
+  const walk = (n: ProfileNode, caller: string) => {
+    const name = frameName(n.callFrame);
     if (n.selfSize > 0) {
       total += n.selfSize;
-      const f = n.callFrame;
-      const file = f.url.split("/").slice(-2).join("/");
-      const key = `${f.functionName || "(anonymous)"} ${file}:${f.lineNumber + 1}`;
+      const key = `${name} < ${caller}`;
       sites.set(key, (sites.get(key) ?? 0) + n.selfSize);
     }
-    for (const c of n.children) walk(c);
+    for (const c of n.children) walk(c, name);
   };
-  walk(head);
+  walk(head, "");
   return total;
 }
 

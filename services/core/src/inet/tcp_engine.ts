@@ -16,6 +16,10 @@ import { TcpStats } from "./tcp_stats.js";
 import { TcpTimerHeap, tcpTimersRun } from "./tcp_timer.js";
 import { TCP_DEFAULTS, TF, TIMER_OFF, TcpState, type TcpCb, type TcpConfig, type TcpConnOptions, type TcpErrno, type TcpEvent, type TcpSeg } from "./tcp_var.js";
 import type { TcpOptions } from "./tcp.js";
+import { SockBuf } from "./tcp_sockbuf.js";
+
+/** Emptied socket buffers an engine keeps for reuse. */
+const SB_CACHE_MAX = 256;
 import {
   tcpInput, tcpListenInput, tcpSynAckSegment, tcpSynEntryFromSyn, tcpSyncacheSocket,
   type TcpInputStatus, type TcpSynEntry,
@@ -91,6 +95,9 @@ export class TcpEngine {
   readonly txOpts: TcpOptions;
   readonly txTs = { val: 0, ecr: 0 };
   txLent = false;
+  /** Emptied socket buffers for reuse (`sbGet`/`sbPut`), send and receive apart, at most SB_CACHE_MAX each. */
+  private readonly sbSend: SockBuf[] = [];
+  private readonly sbRecv: SockBuf[] = [];
 
   private depth = 0;
   private flushing = false;
@@ -121,6 +128,25 @@ export class TcpEngine {
     this.txOpts = { timestamp: undefined, sack: undefined };
     this.issSecret = opts.issSecret ?? randomInt(0, 2 ** 32 - 1) | 0;
     this.tsSecret = opts.tsSecret ?? randomInt(0, 2 ** 32 - 1) | 0;
+  }
+
+  // ----- socket buffers
+
+  /** An empty socket buffer for sending or receiving (a cached one when there is one). */
+  sbGet(send: boolean): SockBuf {
+    return (send ? this.sbSend : this.sbRecv).pop() ?? new SockBuf();
+  }
+
+  /**
+   * Takes back a socket buffer its TCB let go of. A send buffer keeps its chunk when the
+   * engine lends its segments (output has copied every byte it was shown); a receive
+   * buffer never does (recv handed out views of its bytes).
+   */
+  sbPut(sb: SockBuf, send: boolean): void {
+    const cache = send ? this.sbSend : this.sbRecv;
+    if (cache.length >= SB_CACHE_MAX) return;
+    sb.recycle(send && this.txSeg !== null);
+    cache.push(sb);
   }
 
   // ----- time and event plumbing (used by the tcp_* modules)
