@@ -223,6 +223,7 @@ export class HttpClientHost {
       ncpus: this.ncpus,
       ...(o.config ? { config: o.config } : {}),
       output: (_cpu, seg) => this.out.push(seg),
+      lendSegs: true,
       ...(o.now ? { now: o.now } : {}),
       portFirst: o.portFirst ?? 1024,
       portLast: o.portLast ?? 65535,

@@ -293,6 +293,7 @@ export class HttpServerHost {
       ncpus: o.cpus,
       ...(o.config ? { config: o.config } : {}),
       output: (_cpu, seg) => this.out.push(seg),
+      lendSegs: true,
       ...(o.now ? { now: o.now } : {}),
       ...(o.policy ? { policy: o.policy } : {}),
       ...(o.somaxconn !== undefined ? { somaxconn: o.somaxconn } : {}),

@@ -317,7 +317,7 @@ export {
 } from "./inet/tcp_sack.js";
 export { TCP_MAXWIN, TCP_MINMSS, tcpRcvScale, tcpInitialWindow, tcpRexmtval } from "./inet/tcp_subr.js";
 export { tcpRcvWindow } from "./inet/tcp_output.js";
-export { tcpSegFromFrameFast, tcpFrameLength, tcpFrameWrite } from "./inet/tcp_frame.js";
+export { tcpSegFromFrameFast, tcpSegDecode, tcpRxSeg, TcpRxSegPool, type TcpRxSeg, tcpFrameLength, tcpFrameWrite } from "./inet/tcp_frame.js";
 export {
   tcpSegFromFrame,
   type TcpInputStatus,

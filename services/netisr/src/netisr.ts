@@ -302,7 +302,7 @@ export class Netisr {
         this.redispatchFrame(owner, c.buf, c.offset, c.length, c.hash, ring);
         continue;
       }
-      const out = this.input(c.buf, c.offset, c.length, c.hash);
+      const out = this.input(c.buf, c.offset, c.length, c.hash | 0);
       if (out < 0) continue;
       if (inPlace && (primary === OUT_NONE || primary === out)) {
         primary = out;
@@ -337,7 +337,7 @@ export class Netisr {
       const i = c.index;
       keep[i] = 0;
       this.stats.redispatchReceived++;
-      const out = this.input(c.buf, c.offset, c.length, c.hash);
+      const out = this.input(c.buf, c.offset, c.length, c.hash | 0);
       if (out < 0) continue;
       if (primary === OUT_NONE || primary === out) {
         primary = out;
@@ -355,6 +355,7 @@ export class Netisr {
    * ip_input for one frame. Returns the output interface when the frame, rewritten in
    * place, should leave in its batch; OUT_NONE when it was dropped, consumed, or copied out.
    */
+  /** `hash` as int32 (`c.hash | 0`): a uint32 above 2^31 passed as a double is a heap number per frame. */
   private input(buf: Uint8Array, off: number, len: number, hash: number): number {
     const st = this.stats.ip;
     st.total++;

@@ -46,7 +46,8 @@ import {
   tcpConnectPlace,
   tcpListenClose,
   tcpSegFromFrame,
-  tcpSegFromFrameFast,
+  tcpSegDecode,
+  TcpRxSegPool,
   tcpConnOptionsMerge,
   tcpFrameWrite,
   tcpFrameLength as coreTcpFrameLength,
@@ -180,6 +181,8 @@ export interface TcpHostOptions {
   config?: Partial<TcpConfig>;
   /** Every segment a CPU sends, to be framed and queued by the caller. */
   output: TcpOutputFn;
+  /** `output` consumes each segment during the call (TcpFrameQueue does): the engines lend theirs (TcpEngineOptions.lendSegs). */
+  lendSegs?: boolean;
   now?: () => number;
   /** Ephemeral port range (DragonFly default 1024..5000). */
   portFirst?: number;
@@ -257,9 +260,11 @@ export class TcpCpu {
     readonly index: number,
     config: Partial<TcpConfig> | undefined,
     now: number,
+    lendSegs = false,
   ) {
     this.engine = new TcpEngine({
       cpu: index,
+      lendSegs,
       ...(config ? { config } : {}),
       now,
       output: (seg, tp) => this.output(seg, tp),
@@ -451,6 +456,8 @@ export class TcpHost {
   /** Sockets given a remote id, by id. */
   private readonly ids = new Map<number, So>();
   private nextId = 1;
+  /** Received segments are decoded into these (no object per segment). */
+  private readonly rxSegs = new TcpRxSegPool();
 
   constructor(o: TcpHostOptions) {
     this.ncpus = o.ncpus;
@@ -481,7 +488,7 @@ export class TcpHost {
         : new TcpSyncache<TcpSynEntry, TcpCb>(this.pcb, c, { hashSize: 1, bucketLimit: 1 }),
     );
     const t0 = this.now();
-    this.cpus = Array.from({ length: o.ncpus }, (_, c) => (this.local.includes(c) ? new TcpCpu(this, c, o.config, t0) : undefined));
+    this.cpus = Array.from({ length: o.ncpus }, (_, c) => (this.local.includes(c) ? new TcpCpu(this, c, o.config, t0, o.lendSegs === true) : undefined));
   }
 
   /** The CPU index `i` when this thread runs it. */
@@ -509,24 +516,29 @@ export class TcpHost {
   inputFrameAt(b: Uint8Array, at: number, len: number): boolean {
     const first = this.cpus[this.local[0]];
     if (!first) return false;
-    let seg = tcpSegFromFrameFast(b, at, len);
-    if (seg === null) {
-      const d = tcpSegFromFrame(b.subarray(at, at + len), first.engine.stats);
-      if (!d.ok) {
-        first.stats.badframes++;
-        if (d.layer === "tcp") this.dropFn?.(first.index, d.reason);
-        return false;
+    const rx = this.rxSegs.get();
+    try {
+      let seg: TcpSeg | null = tcpSegDecode(b, at, len, rx);
+      if (seg === null) {
+        const d = tcpSegFromFrame(b.subarray(at, at + len), first.engine.stats);
+        if (!d.ok) {
+          first.stats.badframes++;
+          if (d.layer === "tcp") this.dropFn?.(first.index, d.reason);
+          return false;
+        }
+        seg = d.seg;
       }
-      seg = d.seg;
-    }
-    const hash = this.pcb.hashOf(seg.src, seg.sport, seg.dst, seg.dport);
-    const c = this.cpus[this.pcb.hashcpu(hash)];
-    if (!c) {
-      first.stats.wrongcpu++;
+      const hash = this.pcb.hashOf(seg.src, seg.sport, seg.dst, seg.dport);
+      const c = this.cpus[this.pcb.hashcpu(hash)];
+      if (!c) {
+        first.stats.wrongcpu++;
+        return true;
+      }
+      c.input(seg, hash);
       return true;
+    } finally {
+      this.rxSegs.put(rx);
     }
-    c.input(seg, hash);
-    return true;
   }
 
   /**

@@ -333,6 +333,7 @@ export class TcpNetisr {
       ...(this.o.policy ? { policy: this.o.policy } : {}),
       ...(this.o.now ? { now: this.o.now } : {}),
       output: (_cpu, seg) => this.output(seg),
+      lendSegs: true,
       remoteOwner: (name) => this.remoteOwner(name),
       routeOpts: (faddr) => this.routeOpts(faddr),
       drop: (_cpu, reason) => {

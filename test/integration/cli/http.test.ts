@@ -78,6 +78,9 @@ describe("dfly bench", () => {
     expect(r.baselineTps).toBeGreaterThan(0);
     expect(r.ratio).toBeCloseTo(r.tps / r.baselineTps, 2);
     expect(r.runs.baseline.mode).toBe("direct");
+    expect(r.baseline).toEqual(expect.any(String));
+    expect(r.alloc.segmentsIn).toBe(r.alloc.segmentsOut);
+    expect(r.allocBytesPerSegment).toBeGreaterThan(0);
   });
 
   it("tcp-memory --json: heap bytes per idle established connection", async () => {

@@ -65,6 +65,10 @@ describe("dfly bench forward", () => {
     expect(j.baselinePps).toBeGreaterThan(0);
     expect(j.ratio).toBeCloseTo(j.pps / j.baselinePps, 2);
     expect(j.perCpuForwarded[0]).toBeGreaterThan(0);
+    expect(j.baseline).toEqual(expect.any(String));
+    // The sampled phase forwarded frames and measured the CPUs' heap per frame.
+    expect(j.alloc.packets).toBeGreaterThan(0);
+    expect(j.allocBytesPerPacket).toBeGreaterThanOrEqual(0);
   });
 });
 

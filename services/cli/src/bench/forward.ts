@@ -43,6 +43,7 @@ import {
 import type { NetisrSnapshot } from "@dfly/netisr";
 import { forwardRoutes } from "../embedded/forward.js";
 import { CpuWorker } from "../embedded/workers.js";
+import { AllocSampler, ALLOC_SAMPLE_BYTES, type AllocSite } from "./alloc.js";
 
 export interface BenchForwardOptions {
   cpus: number;
@@ -63,6 +64,8 @@ export interface BenchForwardOptions {
   window?: number;
   /** Phases are repeated this often; the best of each is kept (default 2). */
   runs?: number;
+  /** Run one more netisr phase with the CPUs' heap allocations sampled (default true). */
+  alloc?: boolean;
   log?: (s: string) => void;
 }
 
@@ -87,6 +90,14 @@ export interface BenchForwardResult {
   runs: { baseline: BenchPhase; netisr: BenchPhase }[];
   /** Frames each CPU forwarded in the best netisr phase (from the CPUs' own counters). */
   perCpuForwarded: number[];
+  /**
+   * Heap bytes the netisr CPUs allocated per forwarded frame, in a phase of its own (V8's
+   * sampling heap profiler in each CPU's thread; frames from the CPUs' forwarded counters).
+   */
+  allocBytesPerPacket: number | null;
+  alloc: { bytes: number; packets: number; sampleBytes: number; top: AllocSite[] } | null;
+  /** What `ratio` divides by (measured ÷ baseline, higher is better). */
+  baseline: string;
   machine: { cpus: number; model: string; node: string; loadavg: number[] };
   targets: { embeddedOneCpuPps: number; natsRatio: number; twoCpuScaling: number };
 }
@@ -205,7 +216,8 @@ async function phase(
   topo: TopologyMsg,
   batches: Uint8Array[][],
   echo: boolean,
-): Promise<{ phase: BenchPhase; perCpu: number[] }> {
+  sample = false,
+): Promise<{ phase: BenchPhase; perCpu: number[]; alloc?: { bytes: number; packets: number; top: AllocSite[] } }> {
   const ix0 = topo.interfaces[0];
   const ix1 = topo.interfaces[1];
   const workers: CpuWorker[] = [];
@@ -271,17 +283,23 @@ async function phase(
     await t.flush();
     for (let r = 0; r < ix0.rings; r++) for (let i = 0; i < o.window; i++) send(r);
     await new Promise((r) => setTimeout(r, o.warmupMs));
+    const forwarded = async () => (await Promise.all(workers.map((w) => w.snapshot<NetisrSnapshot>()))).reduce((n, s) => n + (s?.forwarded ?? 0), 0);
+    const fw0 = sample ? await forwarded() : 0;
+    const sampler = sample ? await AllocSampler.start({ workers: true }) : undefined;
     const f0 = frames;
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, o.durationMs));
     const f1 = frames;
     const ms = performance.now() - t0;
+    const heap = await sampler?.stop();
+    const fw1 = sample ? await forwarded() : 0;
     for (const s of subs) s.unsubscribe();
     subs.length = 0;
     const snaps = await Promise.all(workers.map((w) => w.snapshot<NetisrSnapshot & { echo?: boolean }>()));
     return {
       phase: { pps: Math.round(((f1 - f0) / ms) * 1000), frames: f1 - f0, ms: Math.round(ms) },
       perCpu: snaps.map((s) => s?.forwarded ?? 0),
+      ...(heap ? { alloc: { bytes: heap.workers.reduce((a, b) => a + b, 0), packets: fw1 - fw0, top: heap.top } } : {}),
     };
   } finally {
     for (const s of subs) s.unsubscribe();
@@ -306,6 +324,7 @@ export async function benchForward(o: BenchForwardOptions): Promise<BenchForward
   const bus = await openBus(o, log);
   const runs: { baseline: BenchPhase; netisr: BenchPhase }[] = [];
   let best = { pps: 0, perCpu: [] as number[] };
+  let alloc: { bytes: number; packets: number; top: AllocSite[] } | null = null;
   try {
     for (let i = 0; i < (o.runs ?? 2); i++) {
       const b = await phase(bus, cfg, topo, batches, true);
@@ -314,6 +333,11 @@ export async function benchForward(o: BenchForwardOptions): Promise<BenchForward
       log(`run ${i + 1}: netisr   ${n.phase.pps} pps  per CPU forwarded ${n.perCpu.join(" ")}`);
       runs.push({ baseline: b.phase, netisr: n.phase });
       if (n.phase.pps > best.pps) best = { pps: n.phase.pps, perCpu: n.perCpu };
+    }
+    if (o.alloc !== false) {
+      const a = await phase(bus, { ...cfg, durationMs: Math.min(cfg.durationMs, 1000) }, topo, batches, false, true);
+      alloc = a.alloc ?? null;
+      if (alloc) log(`alloc: ${alloc.bytes} heap bytes over ${alloc.packets} forwarded frames`);
     }
   } finally {
     await bus.close();
@@ -334,6 +358,9 @@ export async function benchForward(o: BenchForwardOptions): Promise<BenchForward
     durationMs: cfg.durationMs,
     runs,
     perCpuForwarded: best.perCpu,
+    allocBytesPerPacket: alloc && alloc.packets > 0 ? Math.round((alloc.bytes / alloc.packets) * 100) / 100 : null,
+    alloc: alloc ? { ...alloc, sampleBytes: ALLOC_SAMPLE_BYTES } : null,
+    baseline: "the same batches echoed by the same CPUs without the netisr (raw transport)",
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? "", node: process.version, loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100) },
     targets: { embeddedOneCpuPps: 5_000_000, natsRatio: 0.7, twoCpuScaling: 1.8 },
   };

@@ -18,14 +18,14 @@ function text(r: BenchCoreResult): string {
   const c = r.cksum;
   const lines = [
     `dfly bench core — ${r.cpu}, node ${r.node}, ${r.statistic}`,
-    `toeplitz symmetric  ${t.symmetricNsPerHash} ns/hash` + (t.c ? ` (C ${t.c.symmetricKeyNsPerHash} ns, ratio ${t.ratioVsC?.symmetric})` : ""),
-    `toeplitz generic    ${t.genericNsPerHash} ns/hash` + (t.c ? ` (C ${t.c.genericKeyNsPerHash} ns, ratio ${t.ratioVsC?.generic})` : ""),
+    `toeplitz symmetric  ${t.symmetricNsPerHash} ns/hash` + (t.c ? ` (C ${t.c.symmetricKeyNsPerHash} ns, ratio ${t.ratio?.symmetric})` : ""),
+    `toeplitz generic    ${t.genericNsPerHash} ns/hash` + (t.c ? ` (C ${t.c.genericKeyNsPerHash} ns, ratio ${t.ratio?.generic})` : ""),
     ...(t.cError ? [`toeplitz C baseline: ${t.cError}`] : []),
     `lpm table           ${l.table} ${l.source ?? ""} ${l.routes} routes, ${l.chunks} chunks, load ${l.loadMs} ms + build ${l.buildMs} ms`,
     ...(l.note ? [`lpm note            ${l.note}`] : []),
-    `lpm random          ${(l.lookupsPerSec.random / 1e6).toFixed(1)} M lookups/s (${l.nsPerLookup.random} ns; baseline ${l.baseline.nsPerLookup} ns, ratio ${l.ratioVsBaseline.random})`,
-    `lpm routed          ${(l.lookupsPerSec.routed / 1e6).toFixed(1)} M lookups/s (${l.nsPerLookup.routed} ns, ratio ${l.ratioVsBaseline.routed})`,
-    `in_cksum            ${c.inCksumGBps} GB/s (byte sum ${c.baseline.GBps} GB/s, ratio ${c.ratioVsBaseline})`,
+    `lpm random          ${(l.lookupsPerSec.random / 1e6).toFixed(1)} M lookups/s (${l.nsPerLookup.random} ns; baseline ${l.baseline.nsPerLookup} ns, ratio ${l.ratio.random})`,
+    `lpm routed          ${(l.lookupsPerSec.routed / 1e6).toFixed(1)} M lookups/s (${l.nsPerLookup.routed} ns, ratio ${l.ratio.routed})`,
+    `in_cksum            ${c.inCksumGBps} GB/s (byte sum ${c.baseline.GBps} GB/s, ratio ${c.ratio})`,
     `targets             ${JSON.stringify(r.targets)}`,
   ];
   return lines.join("\n") + "\n";

@@ -16,6 +16,7 @@ import { ListenerPolicy, PcapWriter } from "@dfly/core";
 import { UsageError, type CliIO, type Command } from "../command.js";
 import { formatHttpShortReport, runHttpShort, type HttpShortRunReport } from "../embedded/http.js";
 import { intOpt, parseDuration, parseFlags } from "../flags.js";
+import { ALLOC_SAMPLE_BYTES, measureTcpAlloc, type TcpAllocResult } from "../bench/alloc.js";
 
 /** Frames kept for --pcap at most (memory bound; the rest are counted, not written). */
 export const PCAP_MAX_FRAMES = 2_000_000;
@@ -152,7 +153,16 @@ export interface BenchHttpShortResult {
   /** The direct in-memory wire, same engines and workload, measured in the same run. */
   baselineTps: number;
   baselineLatency: HttpShortReport["latency"];
+  /** tps ÷ baselineTps (higher is better). */
   ratio: number;
+  /** What `ratio` divides by. */
+  baseline: string;
+  /**
+   * Heap bytes TCP allocates per segment on its steady path (established connections; V8's
+   * sampling heap profiler, segments from the engines' tcpstat counters): see `alloc`.
+   */
+  allocBytesPerSegment: number;
+  alloc: TcpAllocResult & { sampleBytes: number };
   target: { milestoneTps: number; paperTps: number };
   runs: { transport: HttpShortReport; baseline: HttpShortReport };
 }
@@ -185,6 +195,8 @@ const benchCommand: Command = {
     const run = await runHttpShort({ ...common, transport, ...(natsUrl ? { natsUrl } : {}), ...hopts });
     log(`baseline: direct in-memory wire, ${cpus} CPUs, ${clients} clients`);
     const baseline = await runHttpShortDirectIsolated(common);
+    log("alloc: TCP's steady path, heap bytes per segment");
+    const alloc = await measureTcpAlloc();
     const res: BenchHttpShortResult = {
       bench: "http-short",
       transport,
@@ -198,6 +210,9 @@ const benchCommand: Command = {
       baselineTps: baseline.tps,
       baselineLatency: baseline.latency,
       ratio: baseline.tps > 0 ? Math.round((run.tps / baseline.tps) * 1000) / 1000 : 0,
+      baseline: "the direct in-memory wire (the same engines and workload, no NIC, no transport, one thread)",
+      allocBytesPerSegment: alloc.bytesPerSegment,
+      alloc: { ...alloc, sampleBytes: ALLOC_SAMPLE_BYTES },
       target: { milestoneTps: 50_000, paperTps: 207_000 },
       runs: { transport: run, baseline },
     };
@@ -209,7 +224,8 @@ const benchCommand: Command = {
       `dfly bench http-short (${transport}, ${cpus} CPUs, ${clients} clients, ${durationMs} ms after ${warmupMs} ms warm-up)\n` +
         `  ${transport.padEnd(8)} tps ${String(run.tps).padStart(7)}   latency avg ${run.latency.avgMs} ms  p50 ${run.latency.p50Ms} ms  p99 ${run.latency.p99Ms} ms  errors ${run.errorCount}\n` +
         `  ${"direct".padEnd(8)} tps ${String(baseline.tps).padStart(7)}   latency avg ${baseline.latency.avgMs} ms  p50 ${baseline.latency.p50Ms} ms  p99 ${baseline.latency.p99Ms} ms  errors ${baseline.errorCount}\n` +
-        `  ratio ${res.ratio}   (milestone 50000 tps embedded; the paper 207000)\n`,
+        `  ratio ${res.ratio}   (milestone 50000 tps embedded; the paper 207000)\n` +
+        `  TCP steady path: ${alloc.bytesPerSegment} heap bytes allocated per segment\n`,
     );
     return 0;
   },

@@ -58,18 +58,24 @@ function sumBytes(b: Uint8Array, off: number, len: number): number {
 
 /** 4-aligned range (absolute address), summed as little-endian words; returns the big-endian folded sum. */
 /**
- * A 32-bit view of the whole of the last buffer summed: the frames of one batch share a
- * buffer, so one view serves them all instead of one per call. It keeps that one buffer
- * alive until another is summed.
+ * 32-bit views of the whole of the last two buffers summed: the frames of one batch share a
+ * buffer, so one view serves them all instead of one per call. It keeps those buffers
+ * alive until two others are summed.
  */
 let wordsBuf: ArrayBufferLike | null = null;
 let words: Uint32Array = new Uint32Array(0);
+// The view before the last one: input checksums the received batch and output the batch
+// being written, alternately, so one entry would make a view per segment.
+let wordsBuf2: ArrayBufferLike | null = null;
+let words2: Uint32Array = new Uint32Array(0);
 function wordsOf(buf: ArrayBufferLike): Uint32Array {
-  if (buf !== wordsBuf) {
-    words = new Uint32Array(buf, 0, buf.byteLength >>> 2);
-    wordsBuf = buf;
-  }
-  return words;
+  if (buf === wordsBuf) return words;
+  const w = buf === wordsBuf2 ? words2 : new Uint32Array(buf, 0, buf.byteLength >>> 2);
+  wordsBuf2 = wordsBuf;
+  words2 = words;
+  wordsBuf = buf;
+  words = w;
+  return w;
 }
 
 function sumAligned(b: Uint8Array, off: number, len: number): number {

@@ -15,6 +15,11 @@ import { randomInt } from "node:crypto";
 import { TcpStats } from "./tcp_stats.js";
 import { TcpTimerHeap, tcpTimersRun } from "./tcp_timer.js";
 import { TCP_DEFAULTS, TF, TIMER_OFF, TcpState, type TcpCb, type TcpConfig, type TcpConnOptions, type TcpErrno, type TcpEvent, type TcpSeg } from "./tcp_var.js";
+import type { TcpOptions } from "./tcp.js";
+import { SockBuf } from "./tcp_sockbuf.js";
+
+/** Emptied socket buffers an engine keeps for reuse. */
+const SB_CACHE_MAX = 256;
 import {
   tcpInput, tcpListenInput, tcpSynAckSegment, tcpSynEntryFromSyn, tcpSyncacheSocket,
   type TcpInputStatus, type TcpSynEntry,
@@ -38,6 +43,12 @@ export interface TcpEngineOptions {
   onEvent?: TcpEventFn;
   /** The caller's clock at creation, ms; engine times are integers relative to it. */
   now?: number;
+  /**
+   * `output` uses each segment only during the call (writes it into a frame, as ip_output
+   * consumes an mbuf): the engine then fills one segment and one options object again and
+   * again instead of allocating them per segment. Off by default (the callback may keep them).
+   */
+  lendSegs?: boolean;
   /** Keys for RFC 6528 ISS and timestamp offsets (random by default). */
   issSecret?: number;
   tsSecret?: number;
@@ -79,6 +90,14 @@ export class TcpEngine {
   readonly tsSecret: number;
   output: TcpOutputFn;
   onEvent: TcpEventFn | undefined;
+  /** With `lendSegs`: the segment and options output fills (tcp_output.ts `txSeg`), and whether they are out now. */
+  readonly txSeg: TcpSeg | null;
+  readonly txOpts: TcpOptions;
+  readonly txTs = { val: 0, ecr: 0 };
+  txLent = false;
+  /** Emptied socket buffers for reuse (`sbGet`/`sbPut`), send and receive apart, at most SB_CACHE_MAX each. */
+  private readonly sbSend: SockBuf[] = [];
+  private readonly sbRecv: SockBuf[] = [];
 
   private depth = 0;
   private flushing = false;
@@ -103,8 +122,31 @@ export class TcpEngine {
     this.epoch = opts.now ?? 0;
     this.output = opts.output;
     this.onEvent = opts.onEvent;
+    this.txSeg = opts.lendSegs
+      ? { src: 0, dst: 0, sport: 0, dport: 0, seq: 0, ack: 0, flags: 0, window: 0, options: undefined, payload: new Uint8Array(0) }
+      : null;
+    this.txOpts = { timestamp: undefined, sack: undefined };
     this.issSecret = opts.issSecret ?? randomInt(0, 2 ** 32 - 1) | 0;
     this.tsSecret = opts.tsSecret ?? randomInt(0, 2 ** 32 - 1) | 0;
+  }
+
+  // ----- socket buffers
+
+  /** An empty socket buffer for sending or receiving (a cached one when there is one). */
+  sbGet(send: boolean): SockBuf {
+    return (send ? this.sbSend : this.sbRecv).pop() ?? new SockBuf();
+  }
+
+  /**
+   * Takes back a socket buffer its TCB let go of. A send buffer keeps its chunk when the
+   * engine lends its segments (output has copied every byte it was shown); a receive
+   * buffer never does (recv handed out views of its bytes).
+   */
+  sbPut(sb: SockBuf, send: boolean): void {
+    const cache = send ? this.sbSend : this.sbRecv;
+    if (cache.length >= SB_CACHE_MAX) return;
+    sb.recycle(send && this.txSeg !== null);
+    cache.push(sb);
   }
 
   // ----- time and event plumbing (used by the tcp_* modules)

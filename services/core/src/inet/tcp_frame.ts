@@ -26,11 +26,69 @@ const TCP_TTL = 64;
 const MIN_FRAME = IP_HDRLEN + TCP_HDRLEN;
 
 /**
+ * A received segment the fast path decodes into again and again (`tcpSegDecode`): the input
+ * side's object cache (DragonFly's mbuf objcache, paper §2.1). Its timestamp-only options
+ * object is its own and reused too; any other options are parsed afresh.
+ */
+export interface TcpRxSeg extends TcpSeg {
+  readonly tsOptions: { timestamp: { val: number; ecr: number } };
+}
+
+export function tcpRxSeg(): TcpRxSeg {
+  return {
+    src: 0, dst: 0, sport: 0, dport: 0, seq: 0, ack: 0, flags: 0, window: 0,
+    options: undefined, payload: EMPTY, tsOptions: { timestamp: { val: 0, ecr: 0 } },
+  };
+}
+
+/**
+ * Received segments for decoding in place (`objcache_get`/`objcache_put`): `get` takes a
+ * free one (or makes one), `put` gives it back once the segment has been processed. A
+ * stack, so that input running inside input (a synchronous wire) takes a second one.
+ */
+export class TcpRxSegPool {
+  private readonly free: TcpRxSeg[] = [];
+  private n = 0;
+  /** Segments made (the pool's size once warm: the deepest nesting seen). */
+  made = 0;
+  get(): TcpRxSeg {
+    if (this.n > 0) return this.free[--this.n];
+    this.made++;
+    return tcpRxSeg();
+  }
+  put(seg: TcpRxSeg): void {
+    seg.payload = EMPTY;
+    seg.options = undefined;
+    this.free[this.n++] = seg;
+  }
+}
+
+/**
  * The TcpSeg of a common frame (see the file comment), or null: run `tcpSegFromFrame`.
  * The frame is `b[at, at+avail)` (a frame batch's buffer can be decoded in place). The
  * payload is a view into `b` (a shared empty array when there is none).
  */
 export function tcpSegFromFrameFast(b: Uint8Array, at = 0, avail = b.length - at): TcpSeg | null {
+  const seg = tcpSegDecode(b, at, avail, null);
+  if (seg === null) return null;
+  const out: TcpSeg = {
+    src: seg.src, dst: seg.dst, sport: seg.sport, dport: seg.dport, seq: seg.seq, ack: seg.ack,
+    flags: seg.flags, window: seg.window, payload: seg.payload,
+  };
+  if (seg.options) out.options = seg.options;
+  return out;
+}
+
+const scratch = tcpRxSeg();
+
+/**
+ * `tcpSegFromFrameFast` into `into` (a pooled segment, every field overwritten, its own
+ * options object for the timestamp-only case): no allocation for a segment without payload
+ * and with no options or timestamps only. Returns `into`, or null (the frame needs the full
+ * parser; `into` is then undefined in content). With `into` null, a shared scratch segment
+ * whose options are always fresh objects (what `tcpSegFromFrameFast` copies out).
+ */
+export function tcpSegDecode(b: Uint8Array, at: number, avail: number, into: TcpRxSeg | null): TcpRxSeg | null {
   if (avail < MIN_FRAME || b[at] !== 0x45) return null;
   const len = (b[at + 2] << 8) | b[at + 3];
   if (len < MIN_FRAME || len > avail || b[at + 9] !== IPPROTO.TCP) return null;
@@ -44,21 +102,27 @@ export function tcpSegFromFrameFast(b: Uint8Array, at = 0, avail = b.length - at
   const dst = u32(b, at + 16);
   if ((~cksumAdd(inPseudo(src, dst, IPPROTO.TCP, tlen), cksumSum(b, t, tlen)) & 0xffff) !== 0) return null;
   const plen = tlen - hoff;
-  const seg: TcpSeg = {
-    src, dst,
-    sport: (b[t] << 8) | b[t + 1],
-    dport: (b[t + 2] << 8) | b[t + 3],
-    seq: u32(b, t + 4),
-    ack: u32(b, t + 8),
-    flags: b[t + 13],
-    window: (b[t + 14] << 8) | b[t + 15],
-    payload: plen === 0 ? EMPTY : b.subarray(t + hoff, t + hoff + plen),
-  };
+  const seg = into ?? scratch;
+  seg.src = src;
+  seg.dst = dst;
+  seg.sport = (b[t] << 8) | b[t + 1];
+  seg.dport = (b[t + 2] << 8) | b[t + 3];
+  seg.seq = u32(b, t + 4);
+  seg.ack = u32(b, t + 8);
+  seg.flags = b[t + 13];
+  seg.window = (b[t + 14] << 8) | b[t + 15];
+  seg.payload = plen === 0 ? EMPTY : b.subarray(t + hoff, t + hoff + plen);
+  seg.options = undefined;
   if (hoff > TCP_HDRLEN) {
     const o = t + TCP_HDRLEN;
     if (hoff === TCP_HDRLEN + 12 && b[o] === 1 && b[o + 1] === 1 && b[o + 2] === 8 && b[o + 3] === 10) {
       // NOP NOP TIMESTAMP: what every segment after the handshake carries.
-      seg.options = { timestamp: { val: u32(b, o + 4), ecr: u32(b, o + 8) } };
+      if (into) {
+        const ts = into.tsOptions.timestamp;
+        ts.val = u32(b, o + 4);
+        ts.ecr = u32(b, o + 8);
+        seg.options = into.tsOptions;
+      } else seg.options = { timestamp: { val: u32(b, o + 4), ecr: u32(b, o + 8) } };
     } else {
       const opts = parseTcpOptions(b, o, t + hoff, true);
       if (!opts) return null;

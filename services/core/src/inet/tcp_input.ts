@@ -22,7 +22,6 @@ import {
   type TcpCb, type TcpConnOptions, type TcpSeg,
 } from "./tcp_var.js";
 import type { TcpEngine } from "./tcp_engine.js";
-import { SockBuf } from "./tcp_sockbuf.js";
 import { TcpReassQueue } from "./tcp_reass.js";
 import { tcpSackFirstHoleLost, tcpSackClean, tcpSackUpdate } from "./tcp_sack.js";
 import { tcpOutput, tcpRespond, tcpRespondReset, tcpSackRexmit, tcpTsNow } from "./tcp_output.js";
@@ -439,7 +438,7 @@ function dataInput(tp: TcpCb, seq: number, data: Uint8Array, fin: boolean): void
   let gotFin = false;
   if (seq === tp.rcv_nxt && !(tp.t_reass && tp.t_reass.segs.length)) {
     if (tlen > 0) {
-      if (!tp.rcv_sb) tp.rcv_sb = new SockBuf();
+      if (!tp.rcv_sb) tp.rcv_sb = e.sbGet(false);
       tp.rcv_sb.append(data);
       tp.rcv_nxt = (tp.rcv_nxt + tlen) | 0;
       delivered = tlen;
@@ -467,7 +466,7 @@ function dataInput(tp: TcpCb, seq: number, data: Uint8Array, fin: boolean): void
       const s = q.takeAt(tp.rcv_nxt);
       if (!s) break;
       if (s.data.length) {
-        if (!tp.rcv_sb) tp.rcv_sb = new SockBuf();
+        if (!tp.rcv_sb) tp.rcv_sb = e.sbGet(false);
         tp.rcv_sb.append(s.data);
         tp.rcv_nxt = (tp.rcv_nxt + s.data.length) | 0;
         delivered += s.data.length;
@@ -648,10 +647,14 @@ function tcpNewAck(tp: TcpCb, ack: number, tsecr: number | undefined): boolean {
   const cc = sb ? sb.cc : 0;
   if (acked > cc) {
     tp.snd_sb = null;
+    if (sb) e.sbPut(sb, true);
     ourFinAcked = (tp.t_flags & TF.SENTFIN) !== 0;
   } else if (sb) {
     sb.drop(acked);
-    if (sb.cc === 0) tp.snd_sb = null;
+    if (sb.cc === 0) {
+      tp.snd_sb = null;
+      e.sbPut(sb, true);
+    }
   }
   if (tp.t_flags & TF.WANTWRITE && !(tp.t_flags & TF.CANTSENDMORE) &&
       tp.snd_hiwat - tp.sndCc >= Math.min(SNDLOWAT, tp.snd_hiwat)) {

@@ -39,7 +39,10 @@ export function tcpRcvWindow(tp: TcpCb): number {
   return space;
 }
 
-/** Options of a non-SYN segment: timestamps and, while data is out of order, SACK blocks. */
+/**
+ * Options of a non-SYN segment: timestamps and, while data is out of order, SACK blocks.
+ * The engine's own options object when it lends segments and they are not out.
+ */
 function dataOptions(tp: TcpCb): TcpOptions | undefined {
   const ts = (tp.t_flags & TF.RCVD_TSTMP) !== 0;
   let sack: SackBlock[] | undefined;
@@ -52,10 +55,36 @@ function dataOptions(tp: TcpCb): TcpOptions | undefined {
     }
   }
   if (!ts && !sack) return undefined;
+  const e = tp.engine;
+  if (e.txSeg !== null && !e.txLent) {
+    const o = e.txOpts;
+    if (ts) {
+      const t = e.txTs;
+      t.val = tcpTsNow(tp) >>> 0;
+      t.ecr = tp.ts_recent >>> 0;
+      o.timestamp = t;
+    } else o.timestamp = undefined;
+    o.sack = sack;
+    return o;
+  }
   const o: TcpOptions = {};
   if (ts) o.timestamp = { val: tcpTsNow(tp) >>> 0, ecr: tp.ts_recent >>> 0 };
   if (sack) o.sack = sack;
   return o;
+}
+
+/**
+ * The segment to fill for output: the engine's own, lent to `output` for the call
+ * (`emit` takes it back), when it lends segments and it is not out already (output inside
+ * output: a synchronous wire); otherwise a new one.
+ */
+function txSeg(e: TcpEngine): TcpSeg {
+  const s = e.txSeg;
+  if (s !== null && !e.txLent) {
+    e.txLent = true;
+    return s;
+  }
+  return { src: 0, dst: 0, sport: 0, dport: 0, seq: 0, ack: 0, flags: 0, window: 0, payload: EMPTY };
 }
 
 function optionsLength(o: TcpOptions | undefined): number {
@@ -76,7 +105,17 @@ function ackSent(tp: TcpCb, win: number): void {
 
 function emit(e: TcpEngine, seg: TcpSeg, tp: TcpCb | null): void {
   e.stats.sndtotal++;
-  e.output(seg, tp);
+  if (seg !== e.txSeg) {
+    e.output(seg, tp);
+    return;
+  }
+  try {
+    e.output(seg, tp);
+  } finally {
+    seg.payload = EMPTY;
+    seg.options = undefined;
+    e.txLent = false;
+  }
 }
 
 /**
@@ -86,11 +125,16 @@ function emit(e: TcpEngine, seg: TcpSeg, tp: TcpCb | null): void {
 function tcpXmit(tp: TcpCb, seq: number, len: number, flags: number, opts: TcpOptions | undefined): void {
   const payload = len > 0 && tp.snd_sb ? tp.snd_sb.peek((seq - tp.snd_una) | 0, len) : EMPTY;
   const win = Math.min(Math.floor(tcpRcvWindow(tp) / 2 ** tp.rcv_scale), TCP_MAXWIN);
-  const seg: TcpSeg = {
-    src: tp.laddr, dst: tp.faddr, sport: tp.lport, dport: tp.fport,
-    seq: seq >>> 0, ack: flags & TcpFlags.ACK ? tp.rcv_nxt >>> 0 : 0,
-    flags, window: win, payload,
-  };
+  const seg = txSeg(tp.engine);
+  seg.src = tp.laddr;
+  seg.dst = tp.faddr;
+  seg.sport = tp.lport;
+  seg.dport = tp.fport;
+  seg.seq = seq >>> 0;
+  seg.ack = flags & TcpFlags.ACK ? tp.rcv_nxt >>> 0 : 0;
+  seg.flags = flags;
+  seg.window = win;
+  seg.payload = payload;
   if (opts) seg.options = opts;
   if (flags & TcpFlags.ACK) ackSent(tp, win);
   emit(tp.engine, seg, tp);
@@ -363,13 +407,26 @@ export function tcpRespond(tp: TcpCb, seq: number, ack: number, flags: number): 
   const e = tp.engine;
   let options: TcpOptions | undefined;
   if (tp.t_flags & TF.RCVD_TSTMP && !(flags & TcpFlags.RST)) {
-    options = { timestamp: { val: tcpTsNow(tp) >>> 0, ecr: tp.ts_recent >>> 0 } };
+    if (e.txSeg !== null && !e.txLent) {
+      const t = e.txTs;
+      t.val = tcpTsNow(tp) >>> 0;
+      t.ecr = tp.ts_recent >>> 0;
+      options = e.txOpts;
+      options.timestamp = t;
+      options.sack = undefined;
+    } else options = { timestamp: { val: tcpTsNow(tp) >>> 0, ecr: tp.ts_recent >>> 0 } };
   }
   const win = flags & TcpFlags.RST ? 0 : Math.min(Math.floor(tcpRcvWindow(tp) / 2 ** tp.rcv_scale), TCP_MAXWIN);
-  const seg: TcpSeg = {
-    src: tp.laddr, dst: tp.faddr, sport: tp.lport, dport: tp.fport,
-    seq: seq >>> 0, ack: flags & TcpFlags.ACK ? ack >>> 0 : 0, flags, window: win, payload: EMPTY,
-  };
+  const seg = txSeg(e);
+  seg.src = tp.laddr;
+  seg.dst = tp.faddr;
+  seg.sport = tp.lport;
+  seg.dport = tp.fport;
+  seg.seq = seq >>> 0;
+  seg.ack = flags & TcpFlags.ACK ? ack >>> 0 : 0;
+  seg.flags = flags;
+  seg.window = win;
+  seg.payload = EMPTY;
   if (options) seg.options = options;
   if (flags & TcpFlags.RST) {
     e.stats.sndrst++;

@@ -21,6 +21,15 @@ function alloc(n: number): Uint8Array {
   return Buffer.allocUnsafe(n);
 }
 const EMPTY = new Uint8Array(0);
+/** Largest first chunk a recycled buffer keeps. */
+const SPARE_MAX = 4096;
+
+/** dst[at…] = src[off, off+n), without a subarray object for the common whole-array case. */
+function copyInto(dst: Uint8Array, at: number, src: Uint8Array, off: number, n: number): void {
+  if (off === 0 && n === src.length) dst.set(src, at);
+  else if (n <= 64) for (let i = 0; i < n; i++) dst[at + i] = src[off + i];
+  else dst.set(src.subarray(off, off + n), at);
+}
 
 export class SockBuf {
   /** Bytes held. */
@@ -31,6 +40,11 @@ export class SockBuf {
   /** Bytes used in the last chunk. */
   private tailUsed = 0;
 
+  /** A first chunk kept from before `recycle` (no view of its bytes is left anywhere). */
+  private spare: Uint8Array | null = null;
+  /** The first chunk when the buffer last ran empty (a candidate for `spare`). */
+  private drained: Uint8Array | null = null;
+
   /** Appends a copy of `data[off, off+len)`. */
   append(data: Uint8Array, off = 0, len = data.length - off): void {
     if (len <= 0) return;
@@ -40,7 +54,7 @@ export class SockBuf {
       const room = last.length - this.tailUsed;
       if (room > 0) {
         const n = room < len ? room : len;
-        last.set(data.subarray(off, off + n), this.tailUsed);
+        copyInto(last, this.tailUsed, data, off, n);
         this.tailUsed += n;
         off += n;
         len -= n;
@@ -48,10 +62,30 @@ export class SockBuf {
       }
     }
     const grow = last ? Math.min(CHUNK_MAX, last.length * 2) : 0;
-    const c = alloc(len > grow ? len : grow);
-    c.set(data.subarray(off, off + len), 0);
+    const spare = this.spare;
+    let c: Uint8Array;
+    if (spare !== null && !last && spare.length >= len) {
+      c = spare;
+      this.spare = null;
+    } else c = alloc(len > grow ? len : grow);
+    copyInto(c, 0, data, off, len);
     this.chunks.push(c);
     this.tailUsed = len;
+  }
+
+  /**
+   * Empties the buffer for reuse (an engine's cache of them). With `keepChunk` its first
+   * chunk (up to SPARE_MAX bytes) becomes the next first chunk: only when nothing holds a
+   * view of its bytes any more (a send buffer whose output consumes each segment at once).
+   */
+  recycle(keepChunk: boolean): void {
+    const first = this.chunks.length ? this.chunks[0] : this.drained;
+    this.spare = keepChunk ? (first !== null && first.length <= SPARE_MAX ? first : this.spare) : null;
+    this.drained = null;
+    this.cc = 0;
+    this.chunks.length = 0;
+    this.head = 0;
+    this.tailUsed = 0;
   }
 
   /** Length of the usable part of chunk i. */
@@ -117,8 +151,9 @@ export class SockBuf {
   }
 
   clear(): void {
+    if (this.chunks.length) this.drained = this.chunks[0];
     this.cc = 0;
-    this.chunks = [];
+    this.chunks.length = 0;
     this.head = 0;
     this.tailUsed = 0;
   }

@@ -10,7 +10,6 @@
  */
 import { TcpErrno, TcpState, TF, tcpIsClosed, type TcpCb, type TcpConnOptions } from "./tcp_var.js";
 import type { TcpEngine } from "./tcp_engine.js";
-import { SockBuf } from "./tcp_sockbuf.js";
 import { tcpOutput } from "./tcp_output.js";
 import { tcpClose, tcpDrop, tcpNewTcpcb, tcpSendSeqInit } from "./tcp_subr.js";
 import { tcpTimerSet, TcpTimer } from "./tcp_timer.js";
@@ -69,7 +68,7 @@ export function tcpUsrSend(tp: TcpCb, data: Uint8Array): number {
   const room = tp.snd_hiwat - tp.sndCc;
   const n = room < data.length ? Math.max(room, 0) : data.length;
   if (n > 0) {
-    if (!tp.snd_sb) tp.snd_sb = new SockBuf();
+    if (!tp.snd_sb) tp.snd_sb = tp.engine.sbGet(true);
     tp.snd_sb.append(data, 0, n);
   }
   if (n < data.length) tp.t_flags |= TF.WANTWRITE;
@@ -91,7 +90,10 @@ export function tcpUsrRecv(tp: TcpCb, max = Number.MAX_SAFE_INTEGER): Uint8Array
     return EMPTY;
   }
   const out = sb.read(max);
-  if (sb.cc === 0) tp.rcv_sb = null;
+  if (sb.cc === 0) {
+    tp.rcv_sb = null;
+    tp.engine.sbPut(sb, false);
+  }
   if (!tcpIsClosed(tp)) tp.engine.outputSoon(tp);
   return out;
 }

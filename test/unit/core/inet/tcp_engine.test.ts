@@ -68,7 +68,7 @@ function concat(chunks: Uint8Array[]): Uint8Array {
 }
 
 /** Client A sends `aToB` bytes and reads; server B sends `bToA` bytes and reads; both close. */
-function loopback(seed: number, ch: ChannelOpts, aToB: Uint8Array, bToA: Uint8Array, config: Partial<TcpConfig> = {}): RunResult {
+function loopback(seed: number, ch: ChannelOpts, aToB: Uint8Array, bToA: Uint8Array, config: Partial<TcpConfig> = {}, lendSegs = false): RunResult {
   const rnd = prng(seed);
   const addr = [ipAddr("10.1.0.1"), ipAddr("10.2.0.2")];
   const port = [49152, 80];
@@ -135,7 +135,7 @@ function loopback(seed: number, ch: ChannelOpts, aToB: Uint8Array, bToA: Uint8Ar
   };
   const common = { msl: 50, ...config };
   const engines = [0, 1].map(
-    (i) => new TcpEngine({ cpu: i, config: common, now: 0, output: (seg) => send((1 - i) as 0 | 1, seg, now), onEvent: onEvent(i as 0 | 1) }),
+    (i) => new TcpEngine({ cpu: i, config: common, now: 0, lendSegs, issSecret: 1 + i, tsSecret: 7 + i, output: (seg) => send((1 - i) as 0 | 1, seg, now), onEvent: onEvent(i as 0 | 1) }),
   );
 
   tps[0] = engines[0].connect(addr[0], port[0], addr[1], port[1], 0);
@@ -208,6 +208,16 @@ describe("two engines back to back", () => {
     const [sa, sb] = r.engines.map((e) => e.stats);
     expect(sa.newreno_recovery_episode + sb.newreno_recovery_episode + sa.rexmttimeo + sb.rexmttimeo).toBeGreaterThan(0);
     expect(sa.sack_recovery_episode + sb.sack_recovery_episode).toBe(0);
+  });
+
+  it("engines that lend their output segments (lendSegs) send the same segments", () => {
+    const plain = loopback(42, lossy, A2B, B2A, { recvspace: 256 << 10 });
+    const lent = loopback(42, lossy, A2B, B2A, { recvspace: 256 << 10 }, true);
+    expect(same(lent.bGot, A2B)).toBe(true);
+    expect(same(lent.aGot, B2A)).toBe(true);
+    expect(lent.delivered).toBe(plain.delivered);
+    expect(lent.engines.map((e) => ({ ...e.stats }))).toEqual(plain.engines.map((e) => ({ ...e.stats })));
+    expect(lent.engines[0].stats.sack_send_blocks).toBeGreaterThan(0);
   });
 
   it("a clean channel needs no retransmission", () => {

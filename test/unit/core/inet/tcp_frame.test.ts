@@ -14,8 +14,11 @@ import {
   tcpFrameLength,
   tcpFrameWrite,
   tcpSegFromFrame,
+  tcpSegDecode,
   tcpSegFromFrameFast,
+  TcpRxSegPool,
   type TcpOptions,
+  type TcpRxSeg,
   type TcpSeg,
 } from "@dfly/core";
 import { FuzzRng, mutateFrame, randomFrame, seedFrames } from "../../../support/fuzz.js";
@@ -62,6 +65,19 @@ function toSeg(r: SegRecord): TcpSeg {
   if (r.options && Object.keys(r.options).length > 0) seg.options = r.options as TcpOptions;
   return seg;
 }
+
+/** A pooled segment as a plain TcpSeg (its own options store left out). */
+function plain(r: TcpRxSeg): TcpSeg {
+  const seg: TcpSeg = { src: r.src, dst: r.dst, sport: r.sport, dport: r.dport, seq: r.seq, ack: r.ack, flags: r.flags, window: r.window, payload: r.payload };
+  if (r.options) seg.options = { ...r.options, ...(r.options.timestamp ? { timestamp: { ...r.options.timestamp } } : {}) };
+  return seg;
+}
+
+/** Segments as the engines send them after the handshake: timestamps only, or nothing. */
+const steadyArb = fc.record({
+  seg: segArb,
+  ts: fc.option(fc.record({ val: fc.integer({ min: 0, max: 0xffffffff }), ecr: fc.integer({ min: 0, max: 0xffffffff }) }), { nil: undefined }),
+});
 
 describe("tcp_frame", () => {
   it("writes the bytes buildTcpPacket builds, and decodes them back to the segment", () => {
@@ -139,5 +155,47 @@ describe("tcp_frame", () => {
     badIp[8] ^= 1;
     expect(inCksum(badIp, 0, 20)).not.toBe(0);
     expect(tcpSegFromFrameFast(badIp)).toBeNull();
+  });
+
+  it("a pooled segment decoded again carries nothing of the frame before it (options, payload)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(segArb.map((r) => toSeg(r)), steadyArb.map(({ seg, ts }) => ({ ...toSeg(seg), options: ts ? { timestamp: ts } : undefined }))), { minLength: 2, maxLength: 12 }), (segs) => {
+        const pool = new TcpRxSegPool();
+        for (const seg of segs) {
+          if (seg.options === undefined) delete seg.options;
+          let frame: Uint8Array;
+          try {
+            frame = new Uint8Array(tcpFrameLength(seg));
+            tcpFrameWrite(frame, 0, seg, 1);
+          } catch {
+            continue; // options over 40 bytes
+          }
+          const rx = pool.get();
+          const got = tcpSegDecode(frame, 0, frame.length, rx);
+          expect(got).toBe(rx);
+          sameSeg(plain(rx), seg);
+          sameSeg(plain(rx), tcpSegFromFrameFast(frame)!);
+          pool.put(rx);
+        }
+        // One segment served them all.
+        expect(pool.made).toBeLessThanOrEqual(1);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it("a pooled segment agrees with the fresh decode on seeded and mutated frames", () => {
+    const rng = new FuzzRng(11);
+    const seeds = seedFrames(rng);
+    const pool = new TcpRxSegPool();
+    for (let i = 0; i < 5000; i++) {
+      const f = i % 3 === 0 ? rng.pick(seeds) : mutateFrame(rng.pick(seeds), rng);
+      const rx = pool.get();
+      const got = tcpSegDecode(f, 0, f.length, rx);
+      const fresh = tcpSegFromFrameFast(f);
+      expect(got === null).toBe(fresh === null);
+      if (got && fresh) sameSeg(plain(got), fresh);
+      pool.put(rx);
+    }
   });
 });
