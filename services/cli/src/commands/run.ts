@@ -6,6 +6,7 @@
 import { UsageError, type CliIO, type Command } from "../command.js";
 import { intOpt, parseDuration, parseFlags } from "../flags.js";
 import { runHttpShortCli } from "./http.js";
+import { runTunCli, tunRunUsage } from "./tun.js";
 import { formatForwardReport, runForward } from "../embedded/forward.js";
 
 export const runCommand: Command = {
@@ -18,8 +19,11 @@ export const runCommand: Command = {
     "dfly run --workload http-short [--cpus N] [--client-cpus N] [--clients C] [--duration D] [--warmup D] [--pcap FILE]\n" +
     "         [--transport embedded|nats|direct] [--nats URL] [--policy dragonfly|linux|linux_migrate_req] [--close-listener CPU@T]\n" +
     "         [--httpd cpu|remote] [--send async|sync] [--json]\n" +
+    tunRunUsage + "\n" +
     "  defaults: 2 CPUs, 3s, 100000 pps, 1024 flows, 64-byte packets to 10.0.0.0/8, 82599, interrupt mode",
   async run(argv: string[], io: CliIO): Promise<number> {
+    // A TUN wire (real Linux peers) has options of its own (commands/tun.ts).
+    if (argv.some((a) => a === "--tun" || a.startsWith("--tun="))) return runTunCli(argv, io);
     // The HTTP short-connection workload has options of its own (commands/http.ts).
     const wl = argv.findIndex((a) => a === "--workload" || a.startsWith("--workload="));
     if (wl >= 0 && (argv[wl] === "--workload=http-short" || argv[wl + 1] === "http-short")) return runHttpShortCli(argv, io);
