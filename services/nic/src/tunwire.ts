@@ -48,7 +48,7 @@ export class PcapFile {
   }
   add(p: Uint8Array): void {
     if (this.fd < 0) return;
-    writeSync(this.fd, this.w.record(p, Date.now() / 1000));
+    writeSync(this.fd, this.w.record(p, (performance.timeOrigin + performance.now()) / 1000));
     this.frames++;
   }
   close(): void {
