@@ -398,8 +398,10 @@ function synchronizedInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
   const tiwin = flags & TcpFlags.SYN ? seg.window : seg.window * 2 ** tp.snd_scale;
   let needOutput = false;
   if (SEQ_LEQ(ack, tp.snd_una)) {
-    if (o?.sack && tp.t_flags & TF.SACK_PERMITTED) tcpSackUpdate(tp, o.sack);
-    if (tlen === 0 && !fin && tiwin === tp.snd_wnd && ack === tp.snd_una && tp.snd_max !== tp.snd_una &&
+    // A duplicate ACK: the same window (RFC 5681), or new SACK information (RFC 6675 §2:
+    // Linux's window grows while it holds out-of-order data).
+    const sackNew = o?.sack && tp.t_flags & TF.SACK_PERMITTED ? tcpSackUpdate(tp, o.sack) : false;
+    if (tlen === 0 && !fin && (tiwin === tp.snd_wnd || sackNew) && ack === tp.snd_una && tp.snd_max !== tp.snd_una &&
         tcpTimerActive(tp, TcpTimer.REXMT) && !dup) {
       st.rcvdupack++;
       tcpDupAck(tp);

@@ -68,6 +68,39 @@ describe("SACK loss recovery (RFC 2018 + RFC 6675)", () => {
     expect(tp.state).toBe(TcpState.ESTABLISHED);
   });
 
+  it("counts ACKs that carry new SACK information as duplicates even when the window changes (RFC 6675 §2, Linux's receiver)", () => {
+    // Seen over TUN: Linux's duplicate ACKs each advertise a slightly larger window while it
+    // holds out-of-order data (554, 557, 560 ... ×2^wscale). RFC 6675 §2's DupAck has no
+    // window condition when the ACK carries new SACK information, so the third one must
+    // start fast retransmit; with RFC 5681's "same window" rule we waited for the RTO.
+    const s = tenSegments(true);
+    const tp = s.tp!;
+    const ack = S(3);
+    s.at(10);
+    s.inject({ flags: ".", seq: 1, ack, win: 60000 });
+    s.at(11);
+    s.inject({ flags: ".", seq: 1, ack, win: 60100, sack: [[S(4), S(5)]] });
+    s.at(12);
+    s.inject({ flags: ".", seq: 1, ack, win: 60200, sack: [[S(5), S(6)]] });
+    expect(retransmitted(s)).toEqual([]);
+    s.at(13);
+    s.inject({ flags: ".", seq: 1, ack, win: 60300, sack: [[S(6), S(7)]] }); // the third duplicate (segments 4, 5, 6 SACKed)
+    expect(tp.t_flags & TF.FASTRECOVERY).toBeTruthy();
+    expect(retransmitted(s)).toEqual([S(3)]);
+    expect(s.engine.stats.sack_recovery_episode).toBe(1);
+  });
+
+  it("an ACK with a new window and no new SACK information is a window update, not a duplicate", () => {
+    const s = tenSegments(true);
+    const tp = s.tp!;
+    const ack = S(3);
+    s.at(10);
+    s.inject({ flags: ".", seq: 1, ack, win: 65535 });
+    for (let i = 0; i < 4; i++) s.inject({ flags: ".", seq: 1, ack, win: 60000 + i, sack: [[S(4), S(5)]] });
+    expect(tp.t_flags & TF.FASTRECOVERY).toBeFalsy();
+    expect(retransmitted(s)).toEqual([]);
+  });
+
   it("sends new data by RFC 6675 rule 2 while holes are not yet lost", () => {
     const s = tenSegments(true);
     const tp = s.tp!;
