@@ -139,7 +139,10 @@ export class TunDevice {
             if (/ [EF] /.test(line)) errs.push(line.replace(/^.*socat\[\d+\] [EF] /, ""));
             if (line.includes("starting data transfer loop")) {
               child.stderr!.off("data", onData);
-              child.stderr!.on("data", (x: Buffer) => o.log?.(x.toString().trimEnd()));
+              // Afterwards only socat's errors and warnings are worth a line.
+              child.stderr!.on("data", (x: Buffer) => {
+                for (const l of x.toString().split("\n")) if (/ [EFW] /.test(l)) o.log?.(`tun ${name}: ${l.replace(/^.*socat\[\d+\] /, "socat ")}`);
+              });
               res();
             }
           }
@@ -192,6 +195,8 @@ export class TunDevice {
     const gone = this.socat.exitCode !== null || this.socat.signalCode !== null
       ? Promise.resolve()
       : new Promise<void>((res) => this.socat.once("exit", () => res()));
+    this.socat.stderr?.removeAllListeners("data"); // its "exiting on signal" is expected
+    this.socat.stderr?.resume();
     this.socat.kill("SIGTERM");
     const t = setTimeout(() => this.socat.kill("SIGKILL"), 2000);
     await gone;
