@@ -524,8 +524,10 @@ function tcpDupAck(tp: TcpCb): void {
   }
   tp.t_dupacks++;
   if (tp.t_dupacks >= cfg.dupThresh || (sack && tcpSackFirstHoleLost(tp))) {
-    if (SEQ_LEQ(tp.snd_una, tp.snd_recover) && tp.snd_recover !== tp.iss) {
-      // Still inside the window that was already recovered (RFC 6582 §3.2 step 2).
+    // Still inside the window that was already recovered: NewReno needs the ACK to pass
+    // `recover` (RFC 6582 §3.2 step 2); with SACK, the cumulative ACK of RecoveryPoint's octet
+    // (snd_recover - 1) ends that episode and a new loss may start the next (RFC 6675 §5).
+    if ((sack ? SEQ_LT(tp.snd_una, tp.snd_recover) : SEQ_LEQ(tp.snd_una, tp.snd_recover)) && tp.snd_recover !== tp.iss) {
       tp.t_dupacks = 0;
       return;
     }
