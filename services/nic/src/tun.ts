@@ -84,6 +84,11 @@ export class TunDevice {
     private readonly o: TunOptions,
   ) {
     const max = o.maxFrame ?? 9000;
+    // A send that fails (ENOBUFS under a burst) is a lost packet, as on a real link; TCP repairs it.
+    sock.on("error", (err) => o.log?.(`tun ${name}: ${err.message}`));
+    socat.once("exit", (code, sig) => {
+      if (!this.closed) o.log?.(`tun ${name}: socat exited (${code ?? sig}); the device is gone`);
+    });
     sock.on("message", (p: Buffer) => {
       if (this.closed) return;
       if (p.length === 0) return o.onDrop?.(TunDrop.runt);
