@@ -15,7 +15,7 @@ export const runCommand: Command = {
   usage:
     "dfly run [--cpus N] [--workload forward] [--duration D] [--rate PPS] [--flows F] [--size BYTES]\n" +
     "         [--dst PREFIX[,PREFIX...]] [--model 82599|82576|x550|...] [--mode interrupt|polling] [--rings R] [--pollhz HZ]\n" +
-    "         [--loss P] [--json]\n" +
+    "         [--loss P] [--pcap FILE] [--json]\n" +
     "dfly run --workload http-short [--cpus N] [--client-cpus N] [--clients C] [--duration D] [--warmup D] [--pcap FILE]\n" +
     "         [--transport embedded|nats|direct] [--nats URL] [--policy dragonfly|linux|linux_migrate_req] [--close-listener CPU@T]\n" +
     "         [--httpd cpu|remote] [--send async|sync] [--json]\n" +
@@ -40,6 +40,7 @@ export const runCommand: Command = {
       rings: { type: "string" },
       pollhz: { type: "string" },
       loss: { type: "string" },
+      pcap: { type: "string" },
       json: { type: "boolean", default: false },
     });
     const workload = v.workload ?? "forward";
@@ -62,6 +63,7 @@ export const runCommand: Command = {
       rings: intOpt("rings", v.rings, 1, 1024),
       pollhz: intOpt("pollhz", v.pollhz, 1, 30000),
       ...(loss !== undefined ? { loss } : {}),
+      ...(v.pcap ? { pcap: v.pcap } : {}),
       log: v.json ? undefined : (s) => io.stderr(`${s}\n`),
     });
     io.stdout(v.json ? JSON.stringify(r, null, 2) + "\n" : formatForwardReport(r));
