@@ -7,6 +7,13 @@ command -v tshark >/dev/null || need+=(tshark)
 command -v nats-server >/dev/null || need+=(nats-server)
 command -v prometheus >/dev/null || need+=(prometheus)
 command -v ip >/dev/null || need+=(iproute2)
+# Real Linux peers over TUN (test/integration/tun, dfly bench tun): socat opens the TUN device,
+# curl, ab, nginx are the real clients and server; setpriv (util-linux) ties socat to dfly.
+command -v socat >/dev/null || need+=(socat)
+command -v curl >/dev/null || need+=(curl)
+command -v ab >/dev/null || need+=(apache2-utils)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v setpriv >/dev/null || need+=(util-linux)
 command -v dockerd >/dev/null || need+=(docker.io)
 # gcc + libc headers: `dfly bench core` compiles its C Toeplitz baseline (test/bench/toeplitz_ref.c).
 { command -v gcc >/dev/null && [ -e /usr/include/stdio.h ]; } || need+=(gcc libc6-dev)
@@ -18,7 +25,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-echo "setup-machine: tshark nats-server prometheus iproute2 docker.io gcc present"
+echo "setup-machine: tshark nats-server prometheus iproute2 socat curl apache2-utils nginx-light docker.io gcc present"
 
 # A Docker engine for the testcontainers tests and `make images`. No init system here: start dockerd
 # in the background when no engine answers. --bridge=none/--iptables=false: containers use host

@@ -41,3 +41,4 @@ export {
   type HttpClientWorkerEvent,
 } from "./httpclient_worker.js";
 export { runHttpShortDirectIsolated, type HttpShortDirectWorkerData } from "./httpwire_worker.js";
+export { ServeWorker, ServeStats, serveProgram, serveProgramModule, parseServeRequest, serveRoute, servePatternAt, SERVE_PATTERN, SERVE_ROOT_SIZE, type ServeOptions, type ServeRequest } from "./serve.js";

@@ -2,6 +2,7 @@ import type { Command } from "./command.js";
 import { benchCoreCommands } from "./commands/bench-core.js";
 import { benchForwardCommands } from "./commands/bench-forward.js";
 import { benchTcpMemCommands } from "./commands/bench-tcpmem.js";
+import { benchTunCommands } from "./commands/bench-tun.js";
 import { controlCommands } from "./commands/control.js";
 import { httpCommands } from "./commands/http.js";
 import { ifconfigCommands } from "./commands/ifconfig.js";
@@ -23,6 +24,7 @@ export const commands: Command[] = [
   ...benchForwardCommands,
   ...httpCommands,
   ...benchTcpMemCommands,
+  ...benchTunCommands,
   ...controlCommands,
   ...ifconfigCommands,
   ...netstatCommands,

@@ -14,6 +14,7 @@ import { nicMetrics, serveNicMetrics } from "./metrics.js";
 import type { ImpairConfig } from "./impair.js";
 import type { ModerationConfig } from "./moderation.js";
 import { Nic } from "./nic.js";
+import { startTunWire, type TunWire, type TunWireSpec } from "./tunwire.js";
 import { trace, TraceArea } from "@dfly/core";
 
 export interface StartNicOptions {
@@ -31,12 +32,17 @@ export interface StartNicOptions {
   metricsHost?: string;
   /** Retry delay while the control is unreachable (default 500 ms). */
   retryMs?: number;
+  /** Interfaces whose wire is a TUN device instead of the wire subjects (tunwire.ts). */
+  wires?: ReadonlyMap<string, TunWireSpec>;
+  log?: (s: string) => void;
 }
 
 export interface NicHandle {
   readonly nic: Nic;
   readonly registry: Registry;
   readonly metricsAddr: string | undefined;
+  /** TUN wires by interface name. */
+  readonly tunWires: ReadonlyMap<string, TunWire>;
   /** The topology epoch the NIC steers by (0 before the first). */
   epoch(): number;
   /** Registered and holding a topology with CPUs (or fixed steering given). */
@@ -63,6 +69,28 @@ export async function startNic(o: StartNicOptions): Promise<NicHandle> {
     ...(o.impair ? { impair: o.impair } : {}),
     ...(o.maxFrame !== undefined ? { maxFrame: o.maxFrame } : {}),
   });
+  const tunWires = new Map<string, TunWire>();
+  try {
+    for (const [ifname, spec] of o.wires ?? []) {
+      tunWires.set(
+        ifname,
+        await startTunWire({
+          ...spec,
+          transport: o.transport,
+          cluster: o.cluster,
+          ifname,
+          ...(o.impair ? { impair: o.impair } : {}),
+          ...(o.maxFrame !== undefined ? { maxFrame: o.maxFrame } : {}),
+          ...(o.log ? { log: o.log } : {}),
+          drop: (reason, n) => nic.countDrop(ifname, reason, n),
+        }),
+      );
+    }
+  } catch (err) {
+    for (const w of tunWires.values()) await w.close();
+    nic.close();
+    throw err;
+  }
   let epoch = 0;
   let cpus = o.interfaces ? Math.max(0, ...o.interfaces.flatMap((i) => i.ringToCpu)) + 1 : 0;
   const waiters: { min: number; res: () => void }[] = [];
@@ -120,6 +148,7 @@ export async function startNic(o: StartNicOptions): Promise<NicHandle> {
     nic,
     registry,
     metricsAddr,
+    tunWires,
     epoch: () => epoch,
     ready,
     whenSteering: (min = 1) => (cpus >= min && (o.controlAddr === undefined || epoch > 0) ? Promise.resolve() : new Promise((res) => waiters.push({ min, res }))),
@@ -128,6 +157,7 @@ export async function startNic(o: StartNicOptions): Promise<NicHandle> {
       if (retry) clearTimeout(retry);
       cancel?.();
       client?.close();
+      for (const w of tunWires.values()) await w.close();
       nic.close();
       if (http) {
         http.closeAllConnections();

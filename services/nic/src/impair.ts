@@ -1,10 +1,10 @@
 /**
  * Link impairments on an interface's wire-out (what the cable does to frames after the NIC
  * sent them): random loss, a fixed delay, and reordering (a frame swapped with the next
- * one). Deterministic from a seed, so a test sees the same losses every run. Lost frames are
+ * one), duplication. Deterministic from a seed, so a test sees the same losses every run. Lost frames are
  * counted by the NIC as `impair_loss`. Off by default.
  */
-import { FrameBatchCursor, FrameBatchWriter } from "@dfly/transport";
+import { FrameBatchCursor, FrameBatchWriter, MAX_BATCH_BYTES } from "@dfly/transport";
 
 export interface ImpairConfig {
   /** Probability that a frame is lost, 0..1. */
@@ -13,6 +13,8 @@ export interface ImpairConfig {
   delayMs?: number;
   /** Probability that a frame changes place with the frame after it, 0..1. */
   reorder?: number;
+  /** Probability that a frame is sent twice (a duplicate right after it), 0..1. */
+  dup?: number;
   seed?: number;
 }
 
@@ -28,7 +30,7 @@ export function checkImpair(c: ImpairConfig): Required<ImpairConfig> {
   };
   const delay = c.delayMs ?? 0;
   if (!(delay >= 0 && delay <= 60_000)) throw new ImpairConfigError(`impairment delay ${c.delayMs} ms is not in 0..60000`);
-  return { loss: p("loss", c.loss), reorder: p("reorder", c.reorder), delayMs: delay, seed: (c.seed ?? 1) >>> 0 || 1 };
+  return { loss: p("loss", c.loss), reorder: p("reorder", c.reorder), dup: p("dup", c.dup), delayMs: delay, seed: (c.seed ?? 1) >>> 0 || 1 };
 }
 
 /** Applies loss and reordering to a batch; returns the batch to send and how many frames were lost. */
@@ -46,7 +48,7 @@ export class Impairment {
   }
 
   get active(): boolean {
-    return this.cfg.loss > 0 || this.cfg.reorder > 0 || this.cfg.delayMs > 0;
+    return this.cfg.loss > 0 || this.cfg.reorder > 0 || this.cfg.dup > 0 || this.cfg.delayMs > 0;
   }
 
   private rnd(): number {
@@ -60,8 +62,8 @@ export class Impairment {
 
   /** The impaired copy of a (valid) batch, or the batch itself when nothing changed. */
   apply(batch: Uint8Array): { batch: Uint8Array; lost: number } {
-    const { loss, reorder } = this.cfg;
-    if (loss === 0 && reorder === 0) return { batch, lost: 0 };
+    const { loss, reorder, dup } = this.cfg;
+    if (loss === 0 && reorder === 0 && dup === 0) return { batch, lost: 0 };
     const c = this.cursor;
     if (c.reset(batch) !== null) return { batch, lost: 0 };
     this.offs.length = this.lens.length = this.hashes.length = 0;
@@ -85,8 +87,13 @@ export class Impairment {
         }
       }
     }
-    const w = new FrameBatchWriter(Math.max(batch.length, 20));
-    for (const i of order) w.appendFrom(batch, this.offs[i], this.lens[i], this.hashes[i]);
+    let dups = 0;
+    const twice = dup > 0 ? order.map(() => (this.rnd() < dup ? (dups++, 1) : 0)) : undefined;
+    const w = new FrameBatchWriter(Math.min(Math.max(batch.length * (dups > 0 ? 2 : 1), 20), MAX_BATCH_BYTES));
+    for (const i of order) {
+      w.appendFrom(batch, this.offs[i], this.lens[i], this.hashes[i]);
+      if (twice?.[i]) w.appendFrom(batch, this.offs[i], this.lens[i], this.hashes[i]);
+    }
     return { batch: w.finish().slice(), lost };
   }
 }

@@ -16,3 +16,5 @@ export { Nic, NicIfStats, NicDrop, NIC_MAX_FRAME_DEFAULT, type NicOptions, type 
 export { nicMetrics, serveNicMetrics } from "./metrics.js";
 export { startNic, type StartNicOptions, type NicHandle } from "./device.js";
 export { main, nicConfigFromEnv, parseIfAddrs, NicEnvError, type NicProcessConfig } from "./main.js";
+export { TunDevice, TunError, TunDrop, TUN_ADDR_DEFAULT, checkTunName, checkTunAddr, type TunOptions, type TunDropReason } from "./tun.js";
+export { startTunWire, parseWireSpecs, PcapFile, WireSpecError, type TunWire, type TunWireSpec, type TunWireOptions } from "./tunwire.js";

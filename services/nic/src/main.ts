@@ -6,8 +6,9 @@
  *   names) · DFLY_NIC_MODEL (default 82599) · DFLY_NIC_RINGS (default: all the mode can use) ·
  *   DFLY_NIC_MODE (interrupt|polling, default interrupt) · DFLY_POLLHZ (6000) ·
  *   DFLY_NIC_ADDRS (`ix0=198.18.0.1/24,ix1=198.18.1.1/24`; default 198.18.<unit>.1/24) ·
- *   DFLY_NIC_MODERATION_FRAMES (256) · DFLY_NIC_LOSS / DFLY_NIC_REORDER (probabilities, wire-out
- *   impairments, default 0) · DFLY_NIC_DELAY_MS (0) · DFLY_CLUSTER · DFLY_NATS_URL · DFLY_KV_REPLICAS · DFLY_CONTROL_ADDR ·
+ *   DFLY_NIC_MODERATION_FRAMES (256) · DFLY_NIC_LOSS / DFLY_NIC_REORDER / DFLY_NIC_DUP (probabilities,
+ *   wire impairments, default 0) · DFLY_NIC_WIRE (`ix0=tun:dfly0`: the wire is a TUN device;
+ *   DFLY_NIC_TUN_ADDR its Linux address, default 198.18.0.2/24; DFLY_NIC_PCAP a capture of it) · DFLY_NIC_DELAY_MS (0) · DFLY_CLUSTER · DFLY_NATS_URL · DFLY_KV_REPLICAS · DFLY_CONTROL_ADDR ·
  *   DFLY_METRICS_PORT (9462) · DFLY_METRICS_HOST (0.0.0.0).
  */
 import { DEFAULT_CONTROL_ADDR, type InterfaceSpecT } from "@dfly/control";
@@ -15,6 +16,7 @@ import { envInt, runService, serviceBaseFromEnv, type ServiceBaseConfig } from "
 import { startNic, type NicHandle } from "./device.js";
 import { checkImpair, ImpairConfigError, type ImpairConfig } from "./impair.js";
 import { nicInterfaceSpec } from "./ifnet.js";
+import { parseWireSpecs, WireSpecError, type TunWireSpec } from "./tunwire.js";
 import { DEFAULT_NIC_MODEL, NicMode, parseNicMode } from "./models.js";
 
 export interface NicProcessConfig extends ServiceBaseConfig {
@@ -24,6 +26,8 @@ export interface NicProcessConfig extends ServiceBaseConfig {
   specs: InterfaceSpecT[];
   moderationFrames: number;
   impair: ImpairConfig;
+  /** Interfaces wired to a TUN device (DFLY_NIC_WIRE). */
+  wires: Map<string, TunWireSpec>;
 }
 
 export class NicEnvError extends Error {
@@ -56,6 +60,8 @@ function impairFromEnv(env: NodeJS.ProcessEnv): ImpairConfig {
   const loss = num("DFLY_NIC_LOSS");
   const reorder = num("DFLY_NIC_REORDER");
   const delayMs = num("DFLY_NIC_DELAY_MS");
+  const dup = num("DFLY_NIC_DUP");
+  if (dup !== undefined) c.dup = dup;
   if (loss !== undefined) c.loss = loss;
   if (reorder !== undefined) c.reorder = reorder;
   if (delayMs !== undefined) c.delayMs = delayMs;
@@ -66,6 +72,22 @@ function impairFromEnv(env: NodeJS.ProcessEnv): ImpairConfig {
     throw err;
   }
   return c;
+}
+
+function wiresFromEnv(env: NodeJS.ProcessEnv, names: string[]): Map<string, TunWireSpec> {
+  let wires: Map<string, TunWireSpec>;
+  try {
+    wires = parseWireSpecs(env.DFLY_NIC_WIRE);
+  } catch (err) {
+    if (err instanceof WireSpecError) throw new NicEnvError(`DFLY_NIC_WIRE: ${err.message}`);
+    throw err;
+  }
+  for (const [ifname, w] of wires) {
+    if (!names.includes(ifname)) throw new NicEnvError(`DFLY_NIC_WIRE: ${ifname} is not one of DFLY_IFNAME (${names.join(",")})`);
+    if (env.DFLY_NIC_TUN_ADDR) w.addr = env.DFLY_NIC_TUN_ADDR;
+    if (env.DFLY_NIC_PCAP) w.pcap = wires.size > 1 ? `${env.DFLY_NIC_PCAP}.${ifname}` : env.DFLY_NIC_PCAP;
+  }
+  return wires;
 }
 
 export function nicConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NicProcessConfig {
@@ -97,6 +119,7 @@ export function nicConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NicProce
     specs,
     moderationFrames: int("DFLY_NIC_MODERATION_FRAMES", env.DFLY_NIC_MODERATION_FRAMES, 256, 1, 16384),
     impair: impairFromEnv(env),
+    wires: wiresFromEnv(env, names),
   };
 }
 
@@ -115,6 +138,8 @@ export async function main(cfg: NicProcessConfig = nicConfigFromEnv(), log: (s: 
         metricsHost: cfg.metricsHost,
         moderation: { frames: cfg.moderationFrames },
         impair: cfg.impair,
+        wires: cfg.wires,
+        log,
       }),
     started: (h, transport) => {
       const ifs = cfg.specs.map((s) => `${s.ifname} (${s.model}, ${s.mode}, ${s.rings} rings)`).join(", ");

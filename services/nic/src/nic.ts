@@ -16,7 +16,8 @@
  * allocated per frame. Drops are counted by reason: `runt` (empty frame), `oversize`
  * (longer than the interface's maximum frame), `badbatch` (a wire message that is not a
  * frame batch, counted once per message), `notopology` (no ring map yet), `impair_loss`
- * (lost on the link by a configured impairment, impair.ts). The RSS key is always
+ * (lost on the link by a configured impairment, impair.ts), `notipv4` (a TUN wire's non-IPv4
+ * packet, tun.ts). The RSS key is always
  * DragonFly's symmetric 0x6d5a key (the topology's rssKey says so; other keys are not
  * programmed).
  */
@@ -54,6 +55,8 @@ export const NicDrop = {
   notopology: "notopology",
   /** Lost on the link by a configured impairment (impair.ts). */
   impair_loss: "impair_loss",
+  /** A packet from a TUN wire that is not IPv4 (tun.ts). */
+  notipv4: "notipv4",
 } as const;
 export type NicDropReason = (typeof NicDrop)[keyof typeof NicDrop];
 
@@ -356,6 +359,11 @@ export class Nic {
       this.impairs.set(ifname, imp);
     }
     return imp.active ? imp : undefined;
+  }
+
+  /** Counts a drop seen before the NIC's own path (a TUN wire's malformed packets). */
+  countDrop(ifname: string, reason: NicDropReason, n = 1): void {
+    this.statsFor(ifname, 0).drop(reason, n);
   }
 
   /** Delivers everything pending now (tests; shutdown). */

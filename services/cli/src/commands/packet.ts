@@ -31,10 +31,10 @@ export const nicCommand: Command = {
   summary: "run the emulated NIC(s): wire-in → RSS → RX ring subjects, TX rings → wire-out, /metrics",
   usage:
     "dfly nic [--ifname ix0[,ix1...]] [--model 82599|82576|x550|...] [--mode interrupt|polling] [--rings R] [--pollhz HZ]\n" +
-    "         [--addrs ix0=A.B.C.D/LEN,...] [--loss P] [--reorder P] [--delay-ms MS] [--nats URL] [--control HOST:PORT]\n" +
-    "         [--metrics-port N] [--cluster NAME]\n" +
+    "         [--addrs ix0=A.B.C.D/LEN,...] [--loss P] [--reorder P] [--dup P] [--delay-ms MS] [--nats URL] [--control HOST:PORT]\n" +
+    "         [--metrics-port N] [--cluster NAME] [--wire ix0=tun:dfly0] [--tun-addr A.B.C.D/LEN] [--pcap FILE]\n" +
     "  env: DFLY_IFNAME DFLY_NIC_MODEL DFLY_NIC_MODE DFLY_NIC_RINGS DFLY_POLLHZ DFLY_NIC_ADDRS DFLY_NATS_URL DFLY_CONTROL_ADDR\n" +
-    "       DFLY_METRICS_PORT (9462) DFLY_CLUSTER",
+    "       DFLY_METRICS_PORT (9462) DFLY_CLUSTER DFLY_NIC_WIRE DFLY_NIC_TUN_ADDR DFLY_NIC_PCAP",
   async run(argv: string[], io: CliIO): Promise<number> {
     const env = envWith(argv, {
       ifname: "DFLY_IFNAME",
@@ -45,6 +45,10 @@ export const nicCommand: Command = {
       addrs: "DFLY_NIC_ADDRS",
       loss: "DFLY_NIC_LOSS",
       reorder: "DFLY_NIC_REORDER",
+      dup: "DFLY_NIC_DUP",
+      wire: "DFLY_NIC_WIRE",
+      "tun-addr": "DFLY_NIC_TUN_ADDR",
+      pcap: "DFLY_NIC_PCAP",
       "delay-ms": "DFLY_NIC_DELAY_MS",
       nats: "DFLY_NATS_URL",
       control: "DFLY_CONTROL_ADDR",

@@ -6,6 +6,7 @@
 import { UsageError, type CliIO, type Command } from "../command.js";
 import { intOpt, parseDuration, parseFlags } from "../flags.js";
 import { runHttpShortCli } from "./http.js";
+import { runTunCli, tunRunUsage } from "./tun.js";
 import { formatForwardReport, runForward } from "../embedded/forward.js";
 
 export const runCommand: Command = {
@@ -14,12 +15,15 @@ export const runCommand: Command = {
   usage:
     "dfly run [--cpus N] [--workload forward] [--duration D] [--rate PPS] [--flows F] [--size BYTES]\n" +
     "         [--dst PREFIX[,PREFIX...]] [--model 82599|82576|x550|...] [--mode interrupt|polling] [--rings R] [--pollhz HZ]\n" +
-    "         [--loss P] [--json]\n" +
+    "         [--loss P] [--pcap FILE] [--json]\n" +
     "dfly run --workload http-short [--cpus N] [--client-cpus N] [--clients C] [--duration D] [--warmup D] [--pcap FILE]\n" +
     "         [--transport embedded|nats|direct] [--nats URL] [--policy dragonfly|linux|linux_migrate_req] [--close-listener CPU@T]\n" +
     "         [--httpd cpu|remote] [--send async|sync] [--json]\n" +
+    tunRunUsage + "\n" +
     "  defaults: 2 CPUs, 3s, 100000 pps, 1024 flows, 64-byte packets to 10.0.0.0/8, 82599, interrupt mode",
   async run(argv: string[], io: CliIO): Promise<number> {
+    // A TUN wire (real Linux peers) has options of its own (commands/tun.ts).
+    if (argv.some((a) => a === "--tun" || a.startsWith("--tun="))) return runTunCli(argv, io);
     // The HTTP short-connection workload has options of its own (commands/http.ts).
     const wl = argv.findIndex((a) => a === "--workload" || a.startsWith("--workload="));
     if (wl >= 0 && (argv[wl] === "--workload=http-short" || argv[wl + 1] === "http-short")) return runHttpShortCli(argv, io);
@@ -36,6 +40,7 @@ export const runCommand: Command = {
       rings: { type: "string" },
       pollhz: { type: "string" },
       loss: { type: "string" },
+      pcap: { type: "string" },
       json: { type: "boolean", default: false },
     });
     const workload = v.workload ?? "forward";
@@ -58,6 +63,7 @@ export const runCommand: Command = {
       rings: intOpt("rings", v.rings, 1, 1024),
       pollhz: intOpt("pollhz", v.pollhz, 1, 30000),
       ...(loss !== undefined ? { loss } : {}),
+      ...(v.pcap ? { pcap: v.pcap } : {}),
       log: v.json ? undefined : (s) => io.stderr(`${s}\n`),
     });
     io.stdout(v.json ? JSON.stringify(r, null, 2) + "\n" : formatForwardReport(r));

@@ -9,7 +9,7 @@
  * service (applied on every CPU before `addRoute` returns).
  */
 import { startControl, type ControlHandle, type RouteChangeResult } from "@dfly/control";
-import { nicInterfaceSpec, startNic, type IfnetConfig, type ImpairConfig, type NicHandle, type ModerationConfig } from "@dfly/nic";
+import { nicInterfaceSpec, startNic, type IfnetConfig, type ImpairConfig, type NicHandle, type ModerationConfig, type TunWireSpec } from "@dfly/nic";
 import type { NetisrSnapshot, NetisrWorkerData, ProgramSpec } from "@dfly/netisr";
 import type { ListenerPolicy } from "@dfly/core";
 import { createTransport, InprocHub, type RouteSpec, type Transport } from "@dfly/transport";
@@ -23,6 +23,8 @@ export interface EmbeddedOptions {
   moderation?: Partial<ModerationConfig>;
   /** Wire-out impairments of the NIC (loss, delay, reordering). */
   impair?: ImpairConfig;
+  /** Interfaces whose wire is a TUN device (`dfly run --tun`). */
+  wires?: ReadonlyMap<string, TunWireSpec>;
   /** Routes added through the control before the CPUs start. */
   routes?: RouteSpec[];
   ifpoll?: { pollhz?: number; burstMax?: number; eachBurst?: number };
@@ -97,7 +99,7 @@ export class EmbeddedCluster {
     let nic: NicHandle | undefined;
     try {
       for (const r of o.routes ?? []) await control.parts.routes.add(r);
-      nic = await startNic({ transport, cluster, specs, controlAddr: control.grpcAddr, ...(o.moderation ? { moderation: o.moderation } : {}), ...(o.impair ? { impair: o.impair } : {}) });
+      nic = await startNic({ transport, cluster, specs, controlAddr: control.grpcAddr, ...(o.moderation ? { moderation: o.moderation } : {}), ...(o.impair ? { impair: o.impair } : {}), ...(o.wires ? { wires: o.wires, log } : {}) });
       for (let cpu = 0; cpu < o.cpus; cpu++) {
         const link = o.natsUrl ? undefined : hub.link();
         workers.push(

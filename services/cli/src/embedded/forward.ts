@@ -13,8 +13,8 @@
  */
 import { lossReport, Pktgen, Sink, type LossReport, type SinkSummary } from "@dfly/apps";
 import type { NetisrSnapshot } from "@dfly/netisr";
-import type { IfnetConfig, ModerationConfig } from "@dfly/nic";
-import type { RouteSpec } from "@dfly/transport";
+import { PcapFile, type IfnetConfig, type ModerationConfig } from "@dfly/nic";
+import { FrameBatchCursor, subjects, type RouteSpec } from "@dfly/transport";
 import { EmbeddedCluster } from "./cluster.js";
 
 export interface ForwardRunOptions {
@@ -33,6 +33,8 @@ export interface ForwardRunOptions {
   pollhz?: number;
   /** Probability that the link after ix1 loses a frame (NIC impairment; counted as impair_loss). */
   loss?: number;
+  /** Capture both wires' frames (ix0 in, ix1 out) to this pcap file. */
+  pcap?: string;
   log?: (s: string) => void;
 }
 
@@ -122,6 +124,15 @@ export async function runForward(o: ForwardRunOptions): Promise<ForwardReport> {
     ...(o.loss !== undefined ? { impair: { loss: o.loss } } : {}),
     log,
   });
+  const pcap = o.pcap ? new PcapFile(o.pcap) : undefined;
+  const taps = pcap
+    ? [subjects.wireIn(ec.cluster, "ix0"), subjects.wireOut(ec.cluster, "ix1")].map((subj) => {
+        const c = new FrameBatchCursor();
+        return ec.transport.subscribe(subj, (m) => {
+          if (c.reset(m.data) === null) while (c.next()) pcap.add(c.buf.subarray(c.offset, c.offset + c.length));
+        });
+      })
+    : [];
   try {
     const sink = new Sink({ transport: ec.transport, cluster: ec.cluster, ifnames: ["ix0", "ix1"], flows });
     await sink.start();
@@ -182,6 +193,11 @@ export async function runForward(o: ForwardRunOptions): Promise<ForwardReport> {
     };
     return { ...report, accounting: accountingOf(report) };
   } finally {
+    for (const t of taps) t.unsubscribe();
+    if (pcap) {
+      pcap.close();
+      log(`pcap: ${pcap.frames} frames written to ${pcap.path}`);
+    }
     await ec.stop();
   }
 }

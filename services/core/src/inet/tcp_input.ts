@@ -397,8 +397,10 @@ function synchronizedInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
   const tiwin = flags & TcpFlags.SYN ? seg.window : seg.window * 2 ** tp.snd_scale;
   let needOutput = false;
   if (SEQ_LEQ(ack, tp.snd_una)) {
-    if (o?.sack && tp.t_flags & TF.SACK_PERMITTED) tcpSackUpdate(tp, o.sack);
-    if (tlen === 0 && !fin && tiwin === tp.snd_wnd && ack === tp.snd_una && tp.snd_max !== tp.snd_una &&
+    // A duplicate ACK: the same window (RFC 5681), or new SACK information (RFC 6675 §2:
+    // Linux's window grows while it holds out-of-order data).
+    const sackNew = o?.sack && tp.t_flags & TF.SACK_PERMITTED ? tcpSackUpdate(tp, o.sack) : false;
+    if (tlen === 0 && !fin && (tiwin === tp.snd_wnd || sackNew) && ack === tp.snd_una && tp.snd_max !== tp.snd_una &&
         tcpTimerActive(tp, TcpTimer.REXMT) && !dup) {
       st.rcvdupack++;
       tcpDupAck(tp);
@@ -521,8 +523,10 @@ function tcpDupAck(tp: TcpCb): void {
   }
   tp.t_dupacks++;
   if (tp.t_dupacks >= cfg.dupThresh || (sack && tcpSackFirstHoleLost(tp))) {
-    if (SEQ_LEQ(tp.snd_una, tp.snd_recover) && tp.snd_recover !== tp.iss) {
-      // Still inside the window that was already recovered (RFC 6582 §3.2 step 2).
+    // Still inside the window that was already recovered: NewReno needs the ACK to pass
+    // `recover` (RFC 6582 §3.2 step 2); with SACK, the cumulative ACK of RecoveryPoint's octet
+    // (snd_recover - 1) ends that episode and a new loss may start the next (RFC 6675 §5).
+    if ((sack ? SEQ_LT(tp.snd_una, tp.snd_recover) : SEQ_LEQ(tp.snd_una, tp.snd_recover)) && tp.snd_recover !== tp.iss) {
       tp.t_dupacks = 0;
       return;
     }

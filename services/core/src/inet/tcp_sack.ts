@@ -13,7 +13,8 @@ import { SEQ_GEQ, SEQ_GT, SEQ_LEQ, SEQ_LT, SEQ_MAX } from "./tcp_seq.js";
 import type { TcpCb } from "./tcp_var.js";
 
 /** Merges the peer's SACK blocks into the scoreboard; invalid blocks are ignored. */
-export function tcpSackUpdate(tp: TcpCb, blocks: readonly SackBlock[]): void {
+export function tcpSackUpdate(tp: TcpCb, blocks: readonly SackBlock[]): boolean {
+  const before = sackCovered(tp.t_scb);
   for (const b of blocks) {
     let s = b.start | 0;
     const e = b.end | 0;
@@ -23,6 +24,14 @@ export function tcpSackUpdate(tp: TcpCb, blocks: readonly SackBlock[]): void {
     tp.engine.stats.sack_rcv_blocks++;
     tp.t_scb = sackInsert(tp.t_scb, s, e);
   }
+  return sackCovered(tp.t_scb) !== before;
+}
+
+/** Octets the scoreboard holds (it only grows between cumulative ACKs). */
+function sackCovered(scb: number[] | null): number {
+  let n = 0;
+  if (scb) for (let i = 0; i < scb.length; i += 2) n += (scb[i + 1] - scb[i]) | 0;
+  return n;
 }
 
 function sackInsert(scb: number[] | null, s: number, e: number): number[] {

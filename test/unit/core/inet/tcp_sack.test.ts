@@ -68,6 +68,103 @@ describe("SACK loss recovery (RFC 2018 + RFC 6675)", () => {
     expect(tp.state).toBe(TcpState.ESTABLISHED);
   });
 
+  it("counts ACKs that carry new SACK information as duplicates even when the window changes (RFC 6675 §2, Linux's receiver)", () => {
+    // Seen over TUN: Linux's duplicate ACKs each advertise a slightly larger window while it
+    // holds out-of-order data (554, 557, 560 ... ×2^wscale). RFC 6675 §2's DupAck has no
+    // window condition when the ACK carries new SACK information, so the third one must
+    // start fast retransmit; with RFC 5681's "same window" rule we waited for the RTO.
+    const s = tenSegments(true);
+    const tp = s.tp!;
+    const ack = S(3);
+    s.at(10);
+    s.inject({ flags: ".", seq: 1, ack, win: 60000 });
+    s.at(11);
+    s.inject({ flags: ".", seq: 1, ack, win: 60100, sack: [[S(4), S(5)]] });
+    s.at(12);
+    s.inject({ flags: ".", seq: 1, ack, win: 60200, sack: [[S(5), S(6)]] });
+    expect(retransmitted(s)).toEqual([]);
+    s.at(13);
+    s.inject({ flags: ".", seq: 1, ack, win: 60300, sack: [[S(6), S(7)]] }); // the third duplicate (segments 4, 5, 6 SACKed)
+    expect(tp.t_flags & TF.FASTRECOVERY).toBeTruthy();
+    expect(retransmitted(s)).toEqual([S(3)]);
+    expect(s.engine.stats.sack_recovery_episode).toBe(1);
+  });
+
+  it("a loss right after a recovery that ended with a full ACK is fast-retransmitted too", () => {
+    const s = tenSegments(true);
+    const tp = s.tp!;
+    s.engine.send(tp, pattern(10 * MSS, 20 * MSS), s.now);
+    const ack = S(3);
+    s.at(10);
+    s.inject({ flags: ".", seq: 1, ack });
+    s.inject({ flags: ".", seq: 1, ack, sack: [[S(4), S(5)]] });
+    s.inject({ flags: ".", seq: 1, ack, sack: [[S(4), S(6)]] });
+    s.inject({ flags: ".", seq: 1, ack, sack: [[S(4), S(7)]] });
+    const sentAt = (q: number) => s.sent.filter((e) => e.seg.payload.length > 0 && s.relLocal(e.seg.seq) === q).length;
+    expect(sentAt(S(3))).toBe(2);
+    s.at(20);
+    s.inject({ flags: ".", seq: 1, ack: s.relLocal(tp.snd_max) }); // full ACK: recovery over
+    expect(tp.t_flags & TF.FASTRECOVERY).toBeFalsy();
+    for (let i = 0; i < 6; i++) s.inject({ flags: ".", seq: 1, ack: s.relLocal(tp.snd_una) + MSS }); // slow start opens cwnd again
+    s.drain();
+    const k = s.relLocal(tp.snd_una); // the next segment is lost
+    expect(s.relLocal(tp.snd_max)).toBeGreaterThanOrEqual(k + 4 * MSS);
+    s.at(21);
+    s.inject({ flags: ".", seq: 1, ack: k, win: 60000, sack: [[k + MSS, k + 2 * MSS]] });
+    s.inject({ flags: ".", seq: 1, ack: k, win: 60100, sack: [[k + MSS, k + 3 * MSS]] });
+    s.inject({ flags: ".", seq: 1, ack: k, win: 60100, sack: [[k + MSS, k + 4 * MSS]] });
+    expect(tp.t_flags & TF.FASTRECOVERY).toBeTruthy();
+    expect(sentAt(k)).toBe(2);
+    expect(s.engine.stats.rexmttimeo).toBe(0);
+  });
+
+  it("the segment at the recovery point lost too: a new recovery starts once the cumulative ACK reaches it (RFC 6675 §5)", () => {
+    // Seen over TUN: recovery ends with ACK == RecoveryPoint (snd_recover, HighData + 1); the
+    // next segment, sent during that recovery, was lost as well. Linux's three duplicate ACKs
+    // (SACKing what follows) must start a new recovery — NewReno's "ack must pass recover"
+    // rule (RFC 6582 §3.2 step 2) made us wait for the RTO.
+    const s = tenSegments(true);
+    const tp = s.tp!;
+    s.engine.send(tp, pattern(10 * MSS, 20 * MSS), s.now);
+    s.drain();
+    const ack = S(3);
+    s.at(10);
+    s.inject({ flags: ".", seq: 1, ack });
+    s.drain();
+    s.inject({ flags: ".", seq: 1, ack, sack: [[S(4), S(5)]] });
+    s.inject({ flags: ".", seq: 1, ack, sack: [[S(4), S(6)]] });
+    s.inject({ flags: ".", seq: 1, ack, sack: [[S(4), S(7)]] });
+    expect(tp.t_flags & TF.FASTRECOVERY).toBeTruthy();
+    const rp = s.relLocal(tp.snd_recover);
+    s.inject({ flags: ".", seq: 1, ack, sack: [[S(4), rp]] }); // all but segment 3 SACKed: new data goes out
+    s.drain();
+    expect(s.relLocal(tp.snd_max)).toBeGreaterThan(rp + 3 * MSS);
+    s.at(20);
+    s.inject({ flags: ".", seq: 1, ack: rp }); // cumulative ACK of RecoveryPoint: recovery over
+    expect(tp.t_flags & TF.FASTRECOVERY).toBeFalsy();
+    const sentAt = (q: number) => s.sent.filter((e) => e.seg.payload.length > 0 && s.relLocal(e.seg.seq) === q).length;
+    expect(sentAt(rp)).toBe(1);
+    s.at(21);
+    s.inject({ flags: ".", seq: 1, ack: rp, sack: [[rp + MSS, rp + 2 * MSS]] });
+    s.inject({ flags: ".", seq: 1, ack: rp, sack: [[rp + MSS, rp + 3 * MSS]] });
+    s.inject({ flags: ".", seq: 1, ack: rp, sack: [[rp + MSS, rp + 4 * MSS]] });
+    expect(tp.t_flags & TF.FASTRECOVERY).toBeTruthy();
+    expect(sentAt(rp)).toBe(2);
+    expect(s.engine.stats.sack_recovery_episode).toBe(2);
+    expect(s.engine.stats.rexmttimeo).toBe(0);
+  });
+
+  it("an ACK with a new window and no new SACK information is a window update, not a duplicate", () => {
+    const s = tenSegments(true);
+    const tp = s.tp!;
+    const ack = S(3);
+    s.at(10);
+    s.inject({ flags: ".", seq: 1, ack, win: 65535 });
+    for (let i = 0; i < 4; i++) s.inject({ flags: ".", seq: 1, ack, win: 60000 + i, sack: [[S(4), S(5)]] });
+    expect(tp.t_flags & TF.FASTRECOVERY).toBeFalsy();
+    expect(retransmitted(s)).toEqual([]);
+  });
+
   it("sends new data by RFC 6675 rule 2 while holes are not yet lost", () => {
     const s = tenSegments(true);
     const tp = s.tp!;
