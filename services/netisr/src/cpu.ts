@@ -97,12 +97,10 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
     ...(o.rxd !== undefined ? { rxd: o.rxd } : {}),
     ...(o.icmplim !== undefined ? { icmplim: o.icmplim } : {}),
     ...(o.tcp !== false ? { localInput: (p, b, off, hl, len) => (tcp ? tcp.localInput(p, b, off, hl, len) : false) } : {}),
-    ...(o.controlAddr !== undefined || o.tcp !== false
+    ...(o.controlAddr !== undefined
       ? {
           onControl: (m) => {
-            if (tcp?.onPort(m)) return;
-            if (o.controlAddr === undefined) service.handleControl(m);
-            else if (agent && !agent.handleNetmsg(m)) service.badPortMsgs++;
+            if (agent && !agent.handleNetmsg(m)) service.badPortMsgs++;
           },
         }
       : {}),
@@ -123,6 +121,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
       ...(t.listenerSyncDeadlineMs !== undefined ? { listenerSyncDeadlineMs: t.listenerSyncDeadlineMs } : {}),
       ...(o.controlAddr !== undefined ? { controlAddr: o.controlAddr } : {}),
     });
+    tcp.registerPort(service.port);
     tcp.start();
     tcp.rescale.onTopology();
   }

@@ -74,13 +74,10 @@ export {
   RescaleNetmsg,
   RescaleDrop,
   MAX_HOPS,
-  handoverStateToWire,
-  handoverStateFromWire,
   type DrainReport,
   type TcpRescaleOptions,
   type RescaleDropReason,
   type RescaleTcp,
   type PendingSendState,
-  type HandoverConnWire,
 } from "./tcp_rescale.js";
 export { rescaleMetrics } from "./tcp_rescale_metrics.js";

@@ -40,8 +40,9 @@ import {
   type TcpSeg,
 } from "@dfly/core";
 import { ControlClient, SockNetmsg, isOwnerName, sockBodyListener, type ListenerWire, type PcbWire } from "@dfly/control";
-import { decodeNetmsg, encodeNetmsg, subjects, type Msg, type Transport } from "@dfly/transport";
+import { decodeNetmsg, encodeNetmsg, NetmsgType, subjects, type Msg, type Transport } from "@dfly/transport";
 import type { LocalInput, Netisr } from "./netisr.js";
+import type { NetmsgRegistry } from "./netmsg.js";
 import { IpDrop } from "./ipstat.js";
 import { TcpFrameQueue } from "./tcp_frames.js";
 import { SoEvent, So, TcpHost, TcpNotLocalError, type ListenCloseResult, type ListenOwner, type ListenerRec, type ListenerSpec, type SoOwner } from "./tcp_host.js";
@@ -540,16 +541,26 @@ export class TcpNetisr {
 
   // ---- the port ----
 
-  /** A message on this CPU's port: true when it was a socket or rescale netmsg (handled and answered). */
-  onPort(m: Msg): boolean {
-    if (this.rescale.onPort(m)) return true;
-    return this.socketPort(m);
+  /** Registers the socket calls and the rescale netmsgs on this CPU's port. */
+  registerPort(port: NetmsgRegistry): void {
+    const r = this.rescale;
+    const call = (m: Msg) => void this.socketPort(m);
+    port.register(["listen", "closeListener", "accept", "list", "listeners", "connect"], call);
+    port.register(["send", "shutdown", "close", "setopt"], (m) => {
+      if (!r.chase.onSocketCall(m)) this.socketPort(m);
+    });
+    port.register("segments", (m) => r.home.onSegments(m));
+    port.register("home", (m) => r.home.onHome(m));
+    port.register("handover", (m) => r.handover.onHandover(m));
+    port.register("leaving", (m) => r.onLeaving(m));
+    port.register("chase", (m) => r.chase.onChase(m));
+    port.register("fence", (m) => r.chase.onFence(m));
   }
 
   /** @internal a socket netmsg (also what the rescale layer hands on: chased and released calls). */
   socketPort(m: Msg): boolean {
     const d = m.data;
-    if (d.length === 0 || d[0] < 0x20 || d[0] > 0x3f) return false;
+    if (d.length === 0) return false;
     this.stats.calls++;
     const r = decodeNetmsg(d);
     if (typeof r === "string" || r.type !== "socket") {
@@ -722,7 +733,7 @@ export class TcpNetisr {
         this.transport.request(subjects.netisr(this.cluster, to), req, { timeoutMs: 5000 }).then(
           (m) => {
             const r = decodeNetmsg(m.data);
-            if (typeof r === "string" || r.type !== 0x1f) return fail("bad reply from the owner CPU");
+            if (typeof r === "string" || r.type !== NetmsgType.reply) return fail("bad reply from the owner CPU");
             if (r.ok) ok(r.body);
             else fail(r.error ?? "refused by the owner CPU");
           },
