@@ -63,7 +63,9 @@ export {
   type SocketsOptions,
 } from "./so_sockets.js";
 export { TcpFrameQueue } from "./tcp_frames.js";
-export { TcpNetisr, ControlListenBackend, SockPortStats, SO_REMOTE_SEND_MAX, specOf, type TcpNetisrOptions } from "./tcp_netisr.js";
+export { TcpNetisr, ControlListenBackend, type TcpNetisrOptions } from "./tcp_netisr.js";
+export { SockPortStats, SO_REMOTE_SEND_MAX } from "./tcp_usrreq.js";
+export { specOf } from "./listener_sync.js";
 export { PortSockRemote, SockRemoteError, attachSockEvents, b64, unb64, type SockEventBody, type SockEventWire } from "./so_port.js";
 export { loadProgram, ProgramLoadError, type ProgramSpec, type ProgramContext, type Program, type ProgramFactory } from "./program.js";
 export { tcpMetrics } from "./tcp_metrics.js";
