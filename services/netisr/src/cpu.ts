@@ -96,7 +96,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
     ...(o.ifpoll ? { ifpoll: o.ifpoll } : {}),
     ...(o.rxd !== undefined ? { rxd: o.rxd } : {}),
     ...(o.icmplim !== undefined ? { icmplim: o.icmplim } : {}),
-    ...(o.tcp !== false ? { localInput: (p, b, off, hl, len) => (tcp ? tcp.localInput(p, b, off, hl, len) : false) } : {}),
+    ...(o.tcp !== false ? { localInput: (p, b, off, hl, len, hash) => (tcp ? tcp.localInput(p, b, off, hl, len, hash) : false) } : {}),
     ...(o.controlAddr !== undefined
       ? {
           onControl: (m) => {

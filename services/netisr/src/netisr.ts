@@ -58,8 +58,12 @@ export interface NetisrOutput {
   redispatch(cpu: number, batch: Uint8Array): void;
 }
 
-/** A local protocol hook (TCP/UDP sockets, later issues): true when it consumed the datagram. */
-export type LocalInput = (proto: number, buf: Uint8Array, off: number, hlen: number, iplen: number) => boolean;
+/**
+ * A local protocol hook (TCP sockets): true when it consumed the datagram. Local delivery of a datagram `buf[off, off+iplen)` for this host. ip_input passes `hash`, the
+ * frame's RSS hash from the NIC ring, after it verified the IP header; a caller without it
+ * (a test) leaves it out, and the frame is checked and hashed again.
+ */
+export type LocalInput = (proto: number, buf: Uint8Array, off: number, hlen: number, iplen: number, hash?: number) => boolean;
 
 /** This CPU's view of one interface. */
 export class NetisrIf {
@@ -376,10 +380,10 @@ export class Netisr {
     }
     const dst = rd32(buf, off + 16);
     const la = this.localAddrs;
-    for (let k = 0; k < la.length; k++) if (la[k] === dst) return this.ours(buf, off, len, hlen, iplen, false);
+    for (let k = 0; k < la.length; k++) if (la[k] === dst) return this.ours(buf, off, len, hlen, iplen, false, hash);
     const ba = this.bcastAddrs;
-    for (let k = 0; k < ba.length; k++) if (ba[k] === dst) return this.ours(buf, off, len, hlen, iplen, true);
-    if (dst === 0xffffffff || dst === 0) return this.ours(buf, off, len, hlen, iplen, true);
+    for (let k = 0; k < ba.length; k++) if (ba[k] === dst) return this.ours(buf, off, len, hlen, iplen, true, hash);
+    if (dst === 0xffffffff || dst === 0) return this.ours(buf, off, len, hlen, iplen, true, hash);
     if (dst >>> 28 === 0xe) {
       st.dropped[IpDrop.notmember]++;
       return OUT_NONE;
@@ -410,7 +414,7 @@ export class Netisr {
   }
 
   /** A datagram addressed to this host (`bcast`: to a broadcast address). */
-  private ours(buf: Uint8Array, off: number, len: number, hlen: number, iplen: number, bcast: boolean): number {
+  private ours(buf: Uint8Array, off: number, len: number, hlen: number, iplen: number, bcast: boolean, hash: number): number {
     const st = this.stats.ip;
     const ipoff = (buf[off + 6] << 8) | buf[off + 7];
     if (ipoff & 0x3fff) {
@@ -441,7 +445,7 @@ export class Netisr {
       }
       return this.echoReply(buf, off, len, hlen, iplen);
     }
-    if (this.localInput !== undefined && this.localInput(p, buf, off, hlen, iplen)) {
+    if (this.localInput !== undefined && this.localInput(p, buf, off, hlen, iplen, hash)) {
       st.delivered++;
       return OUT_NONE;
     }

@@ -49,6 +49,7 @@ import {
   tcpSegFromFrameFast,
   tcpConnOptionsMerge,
   tcpFrameWrite,
+  toeplitzHash,
   tcpFrameLength as coreTcpFrameLength,
   type Inpcb,
   type ListenerCloseReport,
@@ -505,11 +506,25 @@ export class TcpHost {
     return this.inputFrameAt(frame, 0, frame.length);
   }
 
-  /** `inputFrame` of the frame `b[at, at+len)` (a frame batch's buffer, decoded in place). */
-  inputFrameAt(b: Uint8Array, at: number, len: number): boolean {
+  /**
+   * `inputFrame` of the frame `b[at, at+len)` (a frame batch's buffer, decoded in place).
+   * `rawHash` ≥ 0: the NIC's RSS hash of the frame, given by ip_input after it verified the IP
+   * header — the common frame is then neither re-checksummed at the IP layer nor re-hashed.
+   */
+  inputFrameAt(b: Uint8Array, at: number, len: number, rawHash = -1): boolean {
     const first = this.cpus[this.local[0]];
     if (!first) return false;
-    let seg = tcpSegFromFrameFast(b, at, len);
+    let seg = tcpSegFromFrameFast(b, at, len, rawHash >= 0);
+    if (seg !== null && rawHash >= 0) {
+      const hash = toeplitzHash(rawHash);
+      const c = this.cpus[this.pcb.hashcpu(hash)];
+      if (!c) {
+        first.stats.wrongcpu++;
+        return true;
+      }
+      c.input(seg, hash);
+      return true;
+    }
     if (seg === null) {
       const d = tcpSegFromFrame(b.subarray(at, at + len), first.engine.stats);
       if (!d.ok) {

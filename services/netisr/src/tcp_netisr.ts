@@ -130,9 +130,9 @@ export class TcpNetisr {
       socketPort: (m) => u.socketPort(m),
     };
     this.rescale = new TcpRescale(self, o.netisr, o.rescale);
-    this.localInput = (proto, buf, off, _hlen, iplen) => {
+    this.localInput = (proto, buf, off, _hlen, iplen, hash) => {
       if (proto !== 6) return false;
-      this.rescale.input(buf, off, iplen);
+      this.rescale.input(buf, off, iplen, hash ?? -1);
       return true;
     };
   }

@@ -256,12 +256,12 @@ export class TcpRescale {
 
   // ---- segments ----
 
-  /** A TCP datagram for a local address (the netisr's localInput): `b[at, at+len)`. */
-  input(b: Uint8Array, at = 0, len = b.length - at): void {
+  /** A TCP datagram for a local address (the netisr's localInput): `b[at, at+len)`, its RSS hash if known (else -1). */
+  input(b: Uint8Array, at = 0, len = b.length - at, rawHash = -1): void {
     // Steady state (no entries, nothing homed outside its bucket, no grace period, no drain):
     // the segment belongs to this CPU's buckets, straight to TCP as without rescale.
     if (this.home.foreign.size === 0 && this.home.registered.size === 0 && this.chase.moved.size === 0 && this.grace.count === 0 && !this.draining && !this.grace.active) {
-      this.tcp.ensureHost().inputFrameAt(b, at, len);
+      this.tcp.ensureHost().inputFrameAt(b, at, len, rawHash);
       return;
     }
     this.segment(b.subarray(at, at + len), 0, false);

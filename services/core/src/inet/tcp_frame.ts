@@ -28,14 +28,15 @@ const MIN_FRAME = IP_HDRLEN + TCP_HDRLEN;
 /**
  * The TcpSeg of a common frame (see the file comment), or null: run `tcpSegFromFrame`.
  * The frame is `b[at, at+avail)` (a frame batch's buffer can be decoded in place). The
- * payload is a view into `b` (a shared empty array when there is none).
+ * payload is a view into `b` (a shared empty array when there is none). `ipVerified`: the
+ * caller's ip_input already checked the IP header's checksum (it is not summed again).
  */
-export function tcpSegFromFrameFast(b: Uint8Array, at = 0, avail = b.length - at): TcpSeg | null {
+export function tcpSegFromFrameFast(b: Uint8Array, at = 0, avail = b.length - at, ipVerified = false): TcpSeg | null {
   if (avail < MIN_FRAME || b[at] !== 0x45) return null;
   const len = (b[at + 2] << 8) | b[at + 3];
   if (len < MIN_FRAME || len > avail || b[at + 9] !== IPPROTO.TCP) return null;
   if ((((b[at + 6] << 8) | b[at + 7]) & (IP_MF | IP_OFFMASK)) !== 0) return null;
-  if (cksumSum(b, at, IP_HDRLEN) !== 0xffff) return null;
+  if (!ipVerified && cksumSum(b, at, IP_HDRLEN) !== 0xffff) return null;
   const t = at + IP_HDRLEN;
   const tlen = len - IP_HDRLEN;
   const hoff = (b[t + 12] >>> 4) << 2;
