@@ -159,7 +159,7 @@ export class RescaleChase {
       else this.chase(again, msg);
       return;
     }
-    this.r.tcp.socketPort(msg);
+    this.r.tcp.usrreq.socketPort(msg);
   }
 
   private releaseFence(id: number): void {
@@ -167,7 +167,7 @@ export class RescaleChase {
     if (!f) return;
     this.fenced.delete(id);
     // Through onCall again: the socket may have moved on meanwhile (then they are chased).
-    for (const { m, b } of f.held) if (!this.onCall(m, b)) this.r.tcp.socketPort(m);
+    for (const { m, b } of f.held) if (!this.onCall(m, b)) this.r.tcp.usrreq.socketPort(m);
   }
 
   /** Every tick: fences that waited too long are released, old origins forgotten. */

@@ -267,11 +267,11 @@ export class RescaleHandover {
     const t = this.r.tcp;
     const tp = inp.ppcb!;
     const so = tp.so as So | null;
-    const ownerName = so ? t.ownerNameOf(so) : null;
-    if (ownerName) t.flushOwner(ownerName); // its events so far go out before MOVED
+    const ownerName = so ? t.usrreq.ownerNameOf(so) : null;
+    if (ownerName) t.usrreq.flushOwner(ownerName); // its events so far go out before MOVED
     const listener = inp.head ? (host.listenerOf(inp.head)?.id ?? null) : null;
     if (inp.head) soqremque(inp);
-    const pend = so ? t.takePending(so) : undefined;
+    const pend = so ? t.usrreq.takePending(so) : undefined;
     const s = tcpHandoverExport(tp, host.now());
     tcpHandoverRelease(tp);
     host.pcb.detach(inp);
@@ -285,7 +285,7 @@ export class RescaleHandover {
     this.r.stats.handoverOut++;
     this.r.chase.acked(f.mv, to, newId);
     const { owner, oldId } = f.conn;
-    if (owner && oldId) this.r.tcp.ownerMoved(owner, oldId, to, newId);
+    if (owner && oldId) this.r.tcp.usrreq.remoteOwner(owner)?.moved(oldId, to, newId);
   }
 
   // ---- the receiving side ----
@@ -373,11 +373,11 @@ export class RescaleHandover {
     let orphan = c.orphan;
     if (rec) soqinsque(rec.ls, inp);
     else if (c.owner !== null) {
-      const o = tcp.remoteOwnerOf(c.owner);
+      const o = tcp.usrreq.remoteOwner(c.owner);
       if (o) so.owner = o;
       else orphan = true;
     } else if (c.listener !== null) orphan = true; // its listener closed meanwhile
-    if (c.pend) tcp.putPending(so, c.pend);
+    if (c.pend) tcp.usrreq.putPending(so, c.pend);
     r.chase.adopt(from, c.oldId, so, id, !!so.owner && c.oldId !== 0);
     const owner = r.netisr.ownerOf(hash);
     if (owner !== me) r.home.register(inp, owner);
@@ -395,7 +395,7 @@ export class RescaleHandover {
       } else tcpHandoverResume(tp, now);
       if (rec) host.acceptable(rec.ls, me);
       else if (so.owner && tp.rcvCc > 0) so.owner.soEvent(so, SoEvent.READABLE, null);
-      if (c.pend) tcp.flushPendingSend(so);
+      if (c.pend) tcp.usrreq.flushPendingSend(so);
       r.grace.release(key);
     });
     return id;

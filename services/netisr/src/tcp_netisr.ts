@@ -11,16 +11,16 @@
  */
 import { INP, NETISR_CPUMAX, InpcbStateError, ListenerPolicy, TCP_STATE_NAMES, formatRouteAddress, type TcpConfig } from "@dfly/core";
 import { ControlClient, isOwnerName } from "@dfly/control";
-import type { Msg, Transport } from "@dfly/transport";
+import type { Transport } from "@dfly/transport";
 import type { LocalInput, Netisr } from "./netisr.js";
 import type { NetmsgRegistry } from "./netmsg.js";
 import { IpDrop } from "./ipstat.js";
-import { TcpHost, type So } from "./tcp_host.js";
+import { TcpHost } from "./tcp_host.js";
 import { Sockets, type ListenBackend, type ListenCloseReply, type ListenReply, type ListenRequest } from "./so_sockets.js";
 import { attachSockEvents, PortSockRemote } from "./so_port.js";
-import { TcpCpuIdError, TcpRescale, type PendingSendState, type RescaleTcp, type TcpRescaleOptions } from "./tcp_rescale.js";
+import { TcpCpuIdError, TcpRescale, type TcpRescaleOptions } from "./tcp_rescale.js";
 import { TcpOutput } from "./tcp_output.js";
-import { SockPortStats, TcpUsrreq, type RemoteOwner } from "./tcp_usrreq.js";
+import { SockPortStats, TcpUsrreq } from "./tcp_usrreq.js";
 import { LISTENER_SYNC_MS, ListenerSync, type ListenerSyncReport } from "./listener_sync.js";
 import { PcbCursors } from "./pcb_cursor.js";
 
@@ -110,26 +110,7 @@ export class TcpNetisr {
     this.usrreq = new TcpUsrreq(this);
     this.listeners = new ListenerSync(o.cpu, () => this.ensureHost(), this.stats, o.controlAddr, o.listenerSyncDeadlineMs);
     this.cursors = new PcbCursors(o.cpu);
-    const hostOf = () => this.host;
-    const u = this.usrreq;
-    const self: RescaleTcp = {
-      cpu: o.cpu,
-      transport: o.transport,
-      cluster: o.cluster,
-      get host() {
-        return hostOf();
-      },
-      ensureHost: () => this.ensureHost(),
-      ownerNameOf: (so) => u.ownerNameOf(so),
-      flushOwner: (name) => u.flushOwner(name),
-      ownerMoved: (name, oldId, cpu, newId) => u.remoteOwner(name)?.moved(oldId, cpu, newId),
-      remoteOwnerOf: (name) => u.remoteOwner(name) ?? null,
-      takePending: (so) => u.takePending(so),
-      putPending: (so, p) => u.putPending(so, p),
-      flushPendingSend: (so) => u.flushPendingSend(so),
-      socketPort: (m) => u.socketPort(m),
-    };
-    this.rescale = new TcpRescale(self, o.netisr, o.rescale);
+    this.rescale = new TcpRescale(this, o.netisr, o.rescale);
     this.localInput = (proto, buf, off, _hlen, iplen, hash) => {
       if (proto !== 6) return false;
       this.rescale.input(buf, off, iplen, hash ?? -1);
@@ -181,11 +162,6 @@ export class TcpNetisr {
     this.rescale.attach(this.host);
     for (const s of this.listeners.specs.values()) this.host.listenInstall(s);
     return this.host;
-  }
-
-  /** @internal the publisher of a remote program's socket events. */
-  remoteOwner(name: string): RemoteOwner | undefined {
-    return this.usrreq.remoteOwner(name);
   }
 
   // ---- programs in this thread ----
@@ -249,21 +225,6 @@ export class TcpNetisr {
     port.register("leaving", (m) => r.onLeaving(m));
     port.register("chase", (m) => r.chase.onChase(m));
     port.register("fence", (m) => r.chase.onFence(m));
-  }
-
-  /** @internal a socket netmsg (tcp_usrreq.ts). */
-  socketPort(m: Msg): boolean {
-    return this.usrreq.socketPort(m);
-  }
-
-  /** @internal */
-  flushPendingSend(so: So): void {
-    this.usrreq.flushPendingSend(so);
-  }
-
-  /** @internal */
-  takePending(so: So): PendingSendState | undefined {
-    return this.usrreq.takePending(so);
   }
 
   // ---- counters ----

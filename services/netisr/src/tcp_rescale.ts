@@ -13,13 +13,14 @@
 import { NETISR_CPUMAX, TcpFlags, type Inpcb, type TcpCb } from "@dfly/core";
 import { subjects, type Transport } from "@dfly/transport";
 import type { Netisr } from "./netisr.js";
-import type { So, TcpHost } from "./tcp_host.js";
+import type { TcpHost } from "./tcp_host.js";
+import type { TcpUsrreq } from "./tcp_usrreq.js";
 import type { Msg } from "@dfly/transport";
 import { RescaleChase } from "./rescale_chase.js";
 import { RescaleGrace } from "./rescale_grace.js";
 import { RescaleHandover, type DrainReport } from "./rescale_handover.js";
 import { RescaleHome, tupleKey } from "./rescale_home.js";
-import { decodeLeaving, type PendingSendState } from "./rescale_netmsg.js";
+import { decodeLeaving } from "./rescale_netmsg.js";
 
 export { MAX_HOPS } from "./rescale_home.js";
 export { RescaleNetmsg, type PendingSendState } from "./rescale_netmsg.js";
@@ -70,26 +71,14 @@ export class TcpRescaleStats {
   lastDrainConns = 0;
 }
 
-/** What the rescale layer needs from the CPU's TCP glue (TcpNetisr). */
+/** What the rescale layer uses of the CPU's TCP (TcpNetisr): its host and its socket port. */
 export interface RescaleTcp {
   readonly cpu: number;
   readonly transport: Transport;
   readonly cluster: string;
   readonly host: TcpHost | undefined;
   ensureHost(): TcpHost;
-  /** The socket's remote owner name; null: nobody holds it; undefined: a program in this thread. */
-  ownerNameOf(so: So): string | null | undefined;
-  /** Publishes the queued events of a remote owner now. */
-  flushOwner(name: string): void;
-  /** Tells a remote owner that its socket `oldId` here is now `newId` on `cpu`. */
-  ownerMoved(name: string, oldId: number, cpu: number, newId: number): void;
-  /** The remote owner object for a name (socket events are published for it). */
-  remoteOwnerOf(name: string): So["owner"];
-  takePending(so: So): PendingSendState | undefined;
-  putPending(so: So, p: PendingSendState): void;
-  flushPendingSend(so: So): void;
-  /** The socket netmsg handling of the port (what a chased or released call goes through). */
-  socketPort(m: Msg): boolean;
+  readonly usrreq: TcpUsrreq;
 }
 
 export interface TcpRescaleOptions {
