@@ -66,7 +66,7 @@ export interface NetisrHandle {
   whenReady(): Promise<void>;
   /**
    * Leaving (SIGTERM, a StatefulSet pod deleted): not ready from now on; hands every TCP
-   * connection to the CPU that will own it (tcp_rescale.ts), deregisters (the control publishes
+   * connection to the CPU that will own it (rescale_handover.ts), deregisters (the control publishes
    * an epoch without this CPU), lingers `lingerMs` (forwarding, /metrics served) unless
    * `o.signal` ends it, then resolves. `stop()` afterwards.
    */

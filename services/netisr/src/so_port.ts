@@ -110,7 +110,7 @@ export class PortSockRemote implements SockRemote {
     this.cast(cpu, SockNetmsg.setopt, { id, opt, value });
   }
 
-  /** Live rescale: the fence after a MOVED event, through the socket's old CPU (tcp_rescale.ts). */
+  /** Live rescale: the fence after a MOVED event, through the socket's old CPU (rescale_chase.ts). */
   fence(cpu: number, id: number): void {
     this.cast(cpu, RescaleNetmsg.fence, { id });
   }

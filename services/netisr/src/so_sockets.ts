@@ -139,7 +139,7 @@ export interface SockRemote {
   /**
    * Live rescale: socket `id` of CPU `cpu` moved away (a MOVED event named its new place);
    * the fence goes through the old CPU behind every call already sent there, and tells the
-   * new CPU that the program's direct calls may run (tcp_rescale.ts).
+   * new CPU that the program's direct calls may run (rescale_chase.ts).
    */
   fence?(cpu: number, id: number): void;
 }
@@ -190,8 +190,8 @@ class FdRec {
 }
 
 /**
- * A connected descriptor: kept small (it is per connection; issue 4's memory target counts
- * it with the PCB, the TCB and the socket).
+ * A connected descriptor: kept small (it is per connection, counted in the memory per
+ * connection with the PCB, the TCB and the socket).
  */
 class ConnRec {
   kind = K_CONN;
