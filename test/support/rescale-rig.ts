@@ -6,7 +6,7 @@
 import { afterEach } from "vitest";
 import { buildTcpPacket, ipAddr, TcpFlags, type TcpSeg } from "@dfly/core";
 import { ifnetTopology, nicInterfaceSpec } from "@dfly/nic";
-import { startNetisr, TcpHost, type NetisrHandle, type So, type SoOwner } from "@dfly/netisr";
+import { startNetisr, TcpHost, type NetisrHandle, type So, type SoOwner } from "@dfly/netisr/internal";
 import { InprocHub, type TopologyMsg, type Transport } from "@dfly/transport";
 import { wirePeerToTx } from "./tcp-peer.js";
 

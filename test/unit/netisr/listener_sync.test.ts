@@ -6,8 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { InpcbAddrInUseError, ListenerPolicy } from "@dfly/core";
-import { specOf, TcpHost } from "@dfly/netisr";
-import { ListenerSync } from "@dfly/netisr/internal";
+import { specOf, TcpHost, ListenerSync } from "@dfly/netisr/internal";
 
 const stats = () => ({ listenerSyncs: 0, listenerSyncFailed: 0, listenerSyncInstalled: 0, listenerSyncClosed: 0, listenerSyncInstallFailed: 0 });
 

@@ -3,8 +3,7 @@
  * then lists its listeners once; an unknown or expired token ends the walk with no rows.
  */
 import { describe, expect, it } from "vitest";
-import { TcpHost } from "@dfly/netisr";
-import { PcbCursors } from "@dfly/netisr/internal";
+import { TcpHost, PcbCursors } from "@dfly/netisr/internal";
 
 describe("pcb_cursor", () => {
   it("lists the listeners after the connections, in steps of `limit`; a stale token ends the walk", () => {

@@ -5,7 +5,7 @@
  * played by the test, raw netmsgs on the ports, so the fences can be delayed at will).
  */
 import { describe, expect, it } from "vitest";
-import { RescaleNetmsg, SoEvent, type So, type SockEventBody, type SoOwner } from "@dfly/netisr";
+import { RescaleNetmsg, SoEvent, type So, type SockEventBody, type SoOwner } from "@dfly/netisr/internal";
 import { SockNetmsg } from "@dfly/control";
 import { decodeNetmsg, encodeNetmsg, subjects } from "@dfly/transport";
 import { C, cleanups, HOST, PEER, portFor, rig, topo, until } from "../../support/rescale-rig.js";

@@ -4,8 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { buildTcpPacket, TcpFlags } from "@dfly/core";
-import { MAX_HOPS, RescaleNetmsg } from "@dfly/netisr";
-import { encodeHome, type Tuple } from "@dfly/netisr/internal";
+import { MAX_HOPS, RescaleNetmsg, encodeHome, type Tuple } from "@dfly/netisr/internal";
 import { encodeFrameBatch, subjects } from "@dfly/transport";
 import { C, HOST, PEER, rig, topo, until } from "../../support/rescale-rig.js";
 

@@ -16,7 +16,7 @@ import {
   type TcpSeg,
 } from "@dfly/core";
 import { FrameBatchCursor } from "@dfly/transport";
-import { HostListenBackend, SockError, SockOpt, Sockets, SoEvent, TcpFrameQueue, TcpHost, type TcpHostOptions } from "@dfly/netisr";
+import { HostListenBackend, SockError, SockOpt, Sockets, SoEvent, TcpFrameQueue, TcpHost, type TcpHostOptions } from "@dfly/netisr/internal";
 import { buildTcpPacket, TcpFlags } from "@dfly/core";
 import { FuzzRng, mutateFrame, seedFrames } from "../../support/fuzz.js";
 

@@ -6,8 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { ipAddr, RouteTable, TcpFlags } from "@dfly/core";
 import { ifnetTopology, nicInterfaceSpec } from "@dfly/nic";
-import { Netisr, routeAttrsOfSpec } from "@dfly/netisr";
-import { TcpOutput } from "@dfly/netisr/internal";
+import { Netisr, routeAttrsOfSpec, TcpOutput } from "@dfly/netisr/internal";
 import { FrameBatchCursor, InprocHub, subjects } from "@dfly/transport";
 
 describe("tcp_output", () => {

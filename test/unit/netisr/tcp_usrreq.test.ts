@@ -6,7 +6,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest";
 import { SockNetmsg } from "@dfly/control";
-import { startNetisr } from "@dfly/netisr";
+import { startNetisr } from "@dfly/netisr/internal";
 import { decodeNetmsg, encodeNetmsg, InprocHub, subjects } from "@dfly/transport";
 
 const cleanups: (() => Promise<void>)[] = [];
