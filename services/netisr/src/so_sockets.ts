@@ -25,7 +25,7 @@
  * errors (`InpcbAddrInUseError`, `InpcbAddrNotAvailError`) pass through unchanged.
  */
 import { INADDR_ANY, TcpConnectionError, TcpState, TF, type TcpConnOptions } from "@dfly/core";
-import { SoEvent, So, TcpHost, type ListenOwner, type ListenerRec, type SoOwner } from "./tcp_host.js";
+import { SoEvent, So, TcpHost, type ListenOwner, type ListenerRec, type ListenerSpec, type SoOwner } from "./tcp_host.js";
 
 export const SockOpt = {
   SO_REUSEPORT: "SO_REUSEPORT",
@@ -53,16 +53,8 @@ export class SockError extends Error {
   }
 }
 
-export interface ListenRequest {
-  laddr: number;
-  lport: number;
-  reuseport: boolean;
-  backlog: number;
-  owner: string;
-  nodelay?: boolean;
-  sndbuf?: number;
-  rcvbuf?: number;
-}
+/** A program's listen(2): the listener spec before the control names it (no id, no slot yet). */
+export type ListenRequest = Omit<ListenerSpec, "id" | "index">;
 
 export interface ListenReply {
   id: string;
