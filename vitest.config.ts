@@ -7,7 +7,13 @@ const pkgs = ["core", "transport", "control", "nic", "netisr", "apps", "cli"];
 const src = (p: string) => fileURLToPath(new URL(`./services/${p}/src/index.ts`, import.meta.url));
 
 export default defineConfig({
-  resolve: { alias: Object.fromEntries(pkgs.map((p) => [`@dfly/${p}`, src(p)])) },
+  // `@dfly/<pkg>` is a package's public index; `@dfly/netisr/internal` its internals, for tests.
+  resolve: {
+    alias: [
+      { find: /^@dfly\/netisr\/internal$/, replacement: fileURLToPath(new URL("./services/netisr/src/internal.ts", import.meta.url)) },
+      ...pkgs.map((p) => ({ find: new RegExp(`^@dfly/${p}$`), replacement: src(p) })),
+    ],
+  },
   test: {
     include: ["test/**/*.test.ts"],
     testTimeout: 30_000,

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FlowSet, Pktgen, Sink } from "@dfly/apps";
 import { ControlClient, startControl, type ControlHandle, type InterfaceSpecT } from "@dfly/control";
 import { ipPacketHash, netisrHashcpu, toeplitzHash } from "@dfly/core";
-import { startNetisr, type NetisrHandle } from "@dfly/netisr";
+import { startNetisr, type NetisrHandle } from "@dfly/netisr/internal";
 import { nicInterfaceSpec, startNic, type NicHandle } from "@dfly/nic";
 import { createTransport, encodeFrameBatch, subjects, type TopologyMsg, type Transport } from "@dfly/transport";
 import { FuzzRng, mutateFrame, seedFrames } from "../support/fuzz.js";

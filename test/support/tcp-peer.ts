@@ -4,7 +4,7 @@
  * every 10 ms. Returns the cleanup.
  */
 import { TcpFlags } from "@dfly/core";
-import type { TcpHost } from "@dfly/netisr";
+import type { TcpHost } from "@dfly/netisr/internal";
 import { FrameBatchCursor, type Transport } from "@dfly/transport";
 
 export function wirePeerToTx(t: Transport, cluster: string, peer: TcpHost, onRst: () => void): () => void {

@@ -30,7 +30,7 @@ import {
   SoEvent,
   TcpFrameQueue,
   TcpHost,
-} from "@dfly/netisr";
+} from "@dfly/netisr/internal";
 import { FrameBatchCursor, subjects, type Transport } from "@dfly/transport";
 
 export interface StreamWorkloadOptions {

@@ -25,8 +25,8 @@ export const SockNetmsg = {
   listeners: 0x28,
   connect: 0x29,
   event: 0x2f,
-  // 0x30–0x35: the netisr's live-rescale messages (segments, home, handover, leaving, chase,
-  // fence), defined with their layouts in services/netisr/src/tcp_rescale.ts (`RescaleNetmsg`).
+  // 0x30–0x35: the netisr's live-rescale messages, declared with their binary codecs in
+  // services/netisr/src/rescale_netmsg.ts; the port's registry is services/netisr/src/netmsg.ts.
 } as const;
 export type SockNetmsg = (typeof SockNetmsg)[keyof typeof SockNetmsg];
 

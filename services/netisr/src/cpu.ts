@@ -66,7 +66,7 @@ export interface NetisrHandle {
   whenReady(): Promise<void>;
   /**
    * Leaving (SIGTERM, a StatefulSet pod deleted): not ready from now on; hands every TCP
-   * connection to the CPU that will own it (tcp_rescale.ts), deregisters (the control publishes
+   * connection to the CPU that will own it (rescale_handover.ts), deregisters (the control publishes
    * an epoch without this CPU), lingers `lingerMs` (forwarding, /metrics served) unless
    * `o.signal` ends it, then resolves. `stop()` afterwards.
    */
@@ -96,13 +96,11 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
     ...(o.ifpoll ? { ifpoll: o.ifpoll } : {}),
     ...(o.rxd !== undefined ? { rxd: o.rxd } : {}),
     ...(o.icmplim !== undefined ? { icmplim: o.icmplim } : {}),
-    ...(o.tcp !== false ? { localInput: (p, b, off, hl, len) => (tcp ? tcp.localInput(p, b, off, hl, len) : false) } : {}),
-    ...(o.controlAddr !== undefined || o.tcp !== false
+    ...(o.tcp !== false ? { localInput: (p, b, off, hl, len, hash) => (tcp ? tcp.localInput(p, b, off, hl, len, hash) : false) } : {}),
+    ...(o.controlAddr !== undefined
       ? {
           onControl: (m) => {
-            if (tcp?.onPort(m)) return;
-            if (o.controlAddr === undefined) service.handleControl(m);
-            else if (agent && !agent.handleNetmsg(m)) service.badPortMsgs++;
+            if (agent && !agent.handleNetmsg(m)) service.badPortMsgs++;
           },
         }
       : {}),
@@ -123,6 +121,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
       ...(t.listenerSyncDeadlineMs !== undefined ? { listenerSyncDeadlineMs: t.listenerSyncDeadlineMs } : {}),
       ...(o.controlAddr !== undefined ? { controlAddr: o.controlAddr } : {}),
     });
+    tcp.registerPort(service.port);
     tcp.start();
     tcp.rescale.onTopology();
   }

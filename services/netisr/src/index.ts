@@ -1,50 +1,24 @@
-export { IpDrop, IP_DROP_REASONS, IP_DROP_COUNT, IcmpType, IpStats, type IpDropReason, type IcmpTypeName } from "./ipstat.js";
-export { ipInputCheck, ipDoOptions, ipHasOptions, IP_OK, OptVerdict, type OptResult, type OptVerdictCode } from "./ip_input.js";
-export { Fib, ForwardResult, ipForward, FWD_OK, FWD_FRAGMENT, IF_MTU_DEFAULT } from "./ip_forward.js";
-export {
-  ICMPLIM_DEFAULT,
-  Bandlim,
-  IcmpRateLimit,
-  inCanforward,
-  icmpErrorAllowed,
-  icmpErrorLength,
-  writeIcmpError,
-  icmpInputCheck,
-  icmpEchoReflect,
-  type BandlimKind,
-} from "./ip_icmp.js";
-export { IFPOLL, IopollCtx, RxRing, IfpollConfigError, type IopollOptions } from "./ifpoll.js";
-export {
-  Netisr,
-  NetisrIf,
-  NetisrStats,
-  NetisrConfigError,
-  parseCidr,
-  type NetisrConfig,
-  type NetisrOutput,
-  type LocalInput,
-} from "./netisr.js";
-export { NetisrService, routeAttrsOfSpec, type NetisrServiceOptions, type NetisrSnapshot } from "./service.js";
-export { netisrMetrics, serveNetisrMetrics } from "./metrics.js";
+/**
+ * @dfly/netisr's public surface: what the other packages use (a netisr CPU and its process
+ * entry, the embedded worker, the sockets API and programs). Tests reach the rest through
+ * `@dfly/netisr/internal` (internal.ts).
+ */
 export { startNetisr, NetisrStartError, type StartNetisrOptions, type NetisrHandle, type NetisrDrainOptions } from "./cpu.js";
 export { main, netisrConfigFromEnv, cpuFromEnv, NetisrEnvError, DRAIN_LINGER_MS_DEFAULT, type NetisrProcessConfig } from "./main.js";
 export { netisrWorkerPath } from "./worker_path.js";
 export type { NetisrWorkerData, NetisrWorkerEvent, NetisrWorkerCommand } from "./worker.js";
+export type { NetisrSnapshot } from "./service.js";
+export { IfpollConfigError, type IopollOptions } from "./ifpoll.js";
+export { NetisrConfigError } from "./netisr.js";
 export {
   SoEvent,
   So,
   TcpHost,
-  TcpCpu,
-  TcpCpuStats,
-  ListenerRec,
   TcpHostError,
   TcpNotLocalError,
-  tcpFrameLength,
-  writeTcpFrame,
   type SoOwner,
   type ListenOwner,
   type ListenerSpec,
-  type ListenCloseResult,
   type TcpHostOptions,
   type TcpOutputFn,
 } from "./tcp_host.js";
@@ -63,24 +37,7 @@ export {
   type SocketsOptions,
 } from "./so_sockets.js";
 export { TcpFrameQueue } from "./tcp_frames.js";
-export { TcpNetisr, ControlListenBackend, SockPortStats, SO_REMOTE_SEND_MAX, specOf, type TcpNetisrOptions } from "./tcp_netisr.js";
-export { PortSockRemote, SockRemoteError, attachSockEvents, b64, unb64, type SockEventBody, type SockEventWire } from "./so_port.js";
+export { ControlListenBackend } from "./tcp_netisr.js";
+export { PortSockRemote, SockRemoteError, attachSockEvents, type SockEventBody, type SockEventWire } from "./so_port.js";
 export { loadProgram, ProgramLoadError, type ProgramSpec, type ProgramContext, type Program, type ProgramFactory } from "./program.js";
-export { tcpMetrics } from "./tcp_metrics.js";
-export {
-  TcpRescale,
-  TcpRescaleStats,
-  TcpCpuIdError,
-  RescaleNetmsg,
-  RescaleDrop,
-  MAX_HOPS,
-  handoverStateToWire,
-  handoverStateFromWire,
-  type DrainReport,
-  type TcpRescaleOptions,
-  type RescaleDropReason,
-  type RescaleTcp,
-  type PendingSendState,
-  type HandoverConnWire,
-} from "./tcp_rescale.js";
-export { rescaleMetrics } from "./tcp_rescale_metrics.js";
+export { TcpCpuIdError, type DrainReport } from "./tcp_rescale.js";

@@ -15,11 +15,10 @@
  *   the connections just handed over wait out retransmission timeouts) ·
  *   DFLY_LISTENER_SYNC_MS (0: the CPU reconciles its listeners with the control's list at each
  *   (re-)registration only, which applies a close it missed while unreachable; N > 0: also every
- *   N ms. Off by default: with a 10 s period the e2e 3→4→2 scale test failed in 3 of 5 runs —
- *   streams stalled around the topology changes — and passed 4 of 4 without; cause not found).
+ *   N ms; off by default, see the README's known limits).
  *
  * SIGTERM/SIGINT: /readyz fails at once; drain — every TCP connection is handed to the CPU that
- * will own it (tcp_rescale.ts) — then deregister from the control (it recomputes the ringmap at
+ * will own it (rescale_handover.ts) — then deregister from the control (it recomputes the ringmap at
  * once), linger (still forwarding what arrives, /metrics and /healthz served so that Prometheus
  * scrapes the drain's final values), stop. A second SIGTERM/SIGINT ends the linger at once (sent
  * during the hand-over, which goes on — it is bounded by DFLY_DRAIN_MS —, there is no linger); a

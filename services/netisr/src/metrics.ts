@@ -11,10 +11,12 @@
  * dfly_icmp_sent_total{type} · dfly_route_entries · dfly_route_digest_info{digest} ·
  * dfly_topology_epoch · dfly_transport_batches_total{dir} · dfly_transport_lag_seconds.
  * Also: dfly_icmp_ratelimited_total, dfly_netisr_rxring_dropped_total{ifname,ring},
- * dfly_ifpoll_burst (the current poll_burst).
+ * dfly_ifpoll_burst (the current poll_burst), dfly_netisr_port_dropped_total{reason} (port
+ * messages of no registered type, or empty; netmsg.ts).
  */
 import { Counter, Gauge, Registry } from "prom-client";
 import { IP_DROP_REASONS } from "./ipstat.js";
+import { PortDrop } from "./netmsg.js";
 import type { NetisrService } from "./service.js";
 
 const ICMP_TYPE_NAMES: Record<number, string> = { 0: "echoreply", 3: "unreach", 11: "timxceed", 12: "paramprob" };
@@ -53,6 +55,16 @@ export function netisrMetrics(svc: NetisrService): Registry {
     collect() {
       this.reset();
       for (const i of n.interfaces) for (const r of i.rxRings) this.inc({ cpu, ifname: i.ifname, ring: String(r) }, i.rxRingDropped[r]);
+    },
+  });
+  new Counter({
+    name: "dfly_netisr_port_dropped_total",
+    help: "Port messages dropped by the netmsg registry, by reason (unknown type, too short).",
+    labelNames: ["cpu", "reason"],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const reason of Object.values(PortDrop)) this.inc({ cpu, reason }, svc.port.dropped[reason]);
     },
   });
   const simple = (name: string, help: string, get: () => number) =>

@@ -58,8 +58,13 @@ export interface NetisrOutput {
   redispatch(cpu: number, batch: Uint8Array): void;
 }
 
-/** A local protocol hook (TCP/UDP sockets, later issues): true when it consumed the datagram. */
-export type LocalInput = (proto: number, buf: Uint8Array, off: number, hlen: number, iplen: number) => boolean;
+/**
+ * A local protocol hook (TCP sockets): true when it consumed the datagram `buf[off, off+iplen)`.
+ * ip_input passes `hash`, the toeplitz_hash (low 16 bits, so never negative) of the frame's RSS
+ * hash from the NIC ring, after it verified the IP header; a caller without it (a test) leaves it
+ * out, and the frame is checked and hashed again.
+ */
+export type LocalInput = (proto: number, buf: Uint8Array, off: number, hlen: number, iplen: number, hash?: number) => boolean;
 
 /** This CPU's view of one interface. */
 export class NetisrIf {
@@ -377,10 +382,10 @@ export class Netisr {
     }
     const dst = rd32(buf, off + 16);
     const la = this.localAddrs;
-    for (let k = 0; k < la.length; k++) if (la[k] === dst) return this.ours(buf, off, len, hlen, iplen, false);
+    for (let k = 0; k < la.length; k++) if (la[k] === dst) return this.ours(buf, off, len, hlen, iplen, false, hash);
     const ba = this.bcastAddrs;
-    for (let k = 0; k < ba.length; k++) if (ba[k] === dst) return this.ours(buf, off, len, hlen, iplen, true);
-    if (dst === 0xffffffff || dst === 0) return this.ours(buf, off, len, hlen, iplen, true);
+    for (let k = 0; k < ba.length; k++) if (ba[k] === dst) return this.ours(buf, off, len, hlen, iplen, true, hash);
+    if (dst === 0xffffffff || dst === 0) return this.ours(buf, off, len, hlen, iplen, true, hash);
     if (dst >>> 28 === 0xe) {
       st.dropped[IpDrop.notmember]++;
       return OUT_NONE;
@@ -411,7 +416,7 @@ export class Netisr {
   }
 
   /** A datagram addressed to this host (`bcast`: to a broadcast address). */
-  private ours(buf: Uint8Array, off: number, len: number, hlen: number, iplen: number, bcast: boolean): number {
+  private ours(buf: Uint8Array, off: number, len: number, hlen: number, iplen: number, bcast: boolean, hash: number): number {
     const st = this.stats.ip;
     const ipoff = (buf[off + 6] << 8) | buf[off + 7];
     if (ipoff & 0x3fff) {
@@ -442,7 +447,7 @@ export class Netisr {
       }
       return this.echoReply(buf, off, len, hlen, iplen);
     }
-    if (this.localInput !== undefined && this.localInput(p, buf, off, hlen, iplen)) {
+    if (this.localInput !== undefined && this.localInput(p, buf, off, hlen, iplen, hash & 0xffff)) {
       st.delivered++;
       return OUT_NONE;
     }

@@ -11,8 +11,9 @@
  * rounds, kern_load measured per tick); more than 100 ticks behind is a stall (the excess
  * is skipped and the burst shrinks by 1/8, as `iopollmore_handler` does for lost polls).
  *
- * Control netmsgs on the port (route add/delete, stats, digest, topology) are answered by
- * `handleControl` unless the caller takes them (`onControl`, e.g. the control agent).
+ * The port dispatches by the netmsg registry (netmsg.ts): frames go to the netisr, control
+ * netmsgs (route add/delete, stats, digest, topology) to `onControl` (the control agent) or
+ * `handleControl`; TCP registers its socket and rescale types (tcp_netisr.ts).
  */
 import { RouteError, type RouteTable } from "@dfly/core";
 import { routeAttrsOf } from "@dfly/control";
@@ -29,6 +30,7 @@ import {
   type TopologyMsg,
   type Transport,
 } from "@dfly/transport";
+import { NetmsgRegistry } from "./netmsg.js";
 import { IFPOLL, IopollCtx, RxRing, type IopollOptions } from "./ifpoll.js";
 import { IP_DROP_REASONS } from "./ipstat.js";
 import { Netisr, type LocalInput, type NetisrOutput } from "./netisr.js";
@@ -46,8 +48,8 @@ export interface NetisrServiceOptions {
   icmplim?: number;
   localInput?: LocalInput;
   /**
-   * Takes every non-frames message of the port (the control agent). Without it the
-   * service answers route/stats/digest/topology netmsgs itself.
+   * Takes the control netmsgs of the port (the control agent). Without it the service
+   * answers route/stats/digest/topology netmsgs itself.
    */
   onControl?: (msg: Msg) => void;
   /** Called after a route change or topology change was applied (e.g. to refresh /readyz). */
@@ -89,8 +91,10 @@ export class NetisrService {
   private closed = false;
   /** Highest route revision applied (control's replication order). */
   routeRevision = 0;
-  /** Port messages that were not netmsgs. */
+  /** Port messages of a registered type that did not decode. */
   badPortMsgs = 0;
+  /** The port's netmsg registry (netmsg.ts). */
+  readonly port: NetmsgRegistry;
 
   constructor(o: NetisrServiceOptions) {
     this.o = o;
@@ -99,6 +103,9 @@ export class NetisrService {
     this.cpu = o.cpu;
     this.routes = o.routes;
     this.iopoll = new IopollCtx(o.ifpoll);
+    this.port = new NetmsgRegistry(o.cpu);
+    this.port.register("frames", (m) => this.netisr.portFrames(m.data));
+    this.port.register(["routeAdd", "routeDelete", "statsRequest", "digestRequest", "topology"], o.onControl ?? ((m) => this.handleControl(m)));
     const t = this.t;
     const c = this.c;
     const output: NetisrOutput = {
@@ -117,7 +124,7 @@ export class NetisrService {
 
   /** Subscribes the port and this CPU's rings; resolves once the subscriptions reached the bus. */
   async start(): Promise<void> {
-    this.portSub = this.t.subscribe(subjects.netisr(this.c, this.cpu), (m) => this.onPort(m));
+    this.portSub = this.t.subscribe(subjects.netisr(this.c, this.cpu), (m) => this.port.dispatch(m));
     this.subscribeRings();
     await this.t.flush();
   }
@@ -240,19 +247,6 @@ export class NetisrService {
         });
       }
     } while (ctx.more(performance.now() * 1000));
-  }
-
-  private onPort(m: Msg): void {
-    const d = m.data;
-    if (d.length > 0 && d[0] === NetmsgType.frames) {
-      this.netisr.portFrames(d);
-      return;
-    }
-    if (this.o.onControl) {
-      this.o.onControl(m);
-      return;
-    }
-    this.handleControl(m);
   }
 
   /** Answers a control netmsg (route add/delete, stats, digest, topology). */

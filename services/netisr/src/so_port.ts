@@ -13,12 +13,11 @@
  * benchmark's programs run in the netisr threads).
  */
 import { SockNetmsg } from "@dfly/control";
-import { decodeNetmsg, encodeNetmsg, subjects, type Subscription, type Transport } from "@dfly/transport";
+import { decodeNetmsg, encodeNetmsg, NetmsgType, subjects, type Subscription, type Transport } from "@dfly/transport";
 import type { SoEvent } from "./tcp_host.js";
+import { RescaleNetmsg } from "./rescale_netmsg.js";
 import type { RemoteConnectRequest, RemoteConnInfo, SockOpt, SockRemote, Sockets } from "./so_sockets.js";
 
-/** tcp_rescale.ts's `RescaleNetmsg.fence` (kept here as a number: that module imports this one). */
-const RESCALE_FENCE = 0x35;
 
 export const b64 = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("base64");
 export const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "base64"));
@@ -70,7 +69,7 @@ export class PortSockRemote implements SockRemote {
       throw new SockRemoteError(cpu, name, (err as Error).message);
     }
     const r = decodeNetmsg(m.data);
-    if (typeof r === "string" || r.type !== 0x1f) throw new SockRemoteError(cpu, name, `bad reply (${typeof r === "string" ? r : r.type})`);
+    if (typeof r === "string" || r.type !== NetmsgType.reply) throw new SockRemoteError(cpu, name, `bad reply (${typeof r === "string" ? r : r.type})`);
     if (!r.ok) throw new SockRemoteError(cpu, name, r.error ?? "refused");
     return r.body;
   }
@@ -111,9 +110,9 @@ export class PortSockRemote implements SockRemote {
     this.cast(cpu, SockNetmsg.setopt, { id, opt, value });
   }
 
-  /** Live rescale: the fence after a MOVED event, through the socket's old CPU (tcp_rescale.ts). */
+  /** Live rescale: the fence after a MOVED event, through the socket's old CPU (rescale_chase.ts). */
   fence(cpu: number, id: number): void {
-    this.cast(cpu, RESCALE_FENCE, { id });
+    this.cast(cpu, RescaleNetmsg.fence, { id });
   }
 }
 

@@ -25,7 +25,7 @@
  * errors (`InpcbAddrInUseError`, `InpcbAddrNotAvailError`) pass through unchanged.
  */
 import { INADDR_ANY, TcpConnectionError, TcpState, TF, type TcpConnOptions } from "@dfly/core";
-import { SoEvent, So, TcpHost, type ListenOwner, type ListenerRec, type SoOwner } from "./tcp_host.js";
+import { SoEvent, So, TcpHost, type ListenOwner, type ListenerRec, type ListenerSpec, type SoOwner } from "./tcp_host.js";
 
 export const SockOpt = {
   SO_REUSEPORT: "SO_REUSEPORT",
@@ -53,16 +53,8 @@ export class SockError extends Error {
   }
 }
 
-export interface ListenRequest {
-  laddr: number;
-  lport: number;
-  reuseport: boolean;
-  backlog: number;
-  owner: string;
-  nodelay?: boolean;
-  sndbuf?: number;
-  rcvbuf?: number;
-}
+/** A program's listen(2): the listener spec before the control names it (no id, no slot yet). */
+export type ListenRequest = Omit<ListenerSpec, "id" | "index">;
 
 export interface ListenReply {
   id: string;
@@ -139,7 +131,7 @@ export interface SockRemote {
   /**
    * Live rescale: socket `id` of CPU `cpu` moved away (a MOVED event named its new place);
    * the fence goes through the old CPU behind every call already sent there, and tells the
-   * new CPU that the program's direct calls may run (tcp_rescale.ts).
+   * new CPU that the program's direct calls may run (rescale_chase.ts).
    */
   fence?(cpu: number, id: number): void;
 }
@@ -190,8 +182,8 @@ class FdRec {
 }
 
 /**
- * A connected descriptor: kept small (it is per connection; issue 4's memory target counts
- * it with the PCB, the TCB and the socket).
+ * A connected descriptor: kept small (it is per connection, counted in the memory per
+ * connection with the PCB, the TCB and the socket).
  */
 class ConnRec {
   kind = K_CONN;

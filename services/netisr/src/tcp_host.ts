@@ -50,6 +50,7 @@ import {
   TcpRxSegPool,
   tcpConnOptionsMerge,
   tcpFrameWrite,
+  toeplitzHash,
   tcpFrameLength as coreTcpFrameLength,
   type Inpcb,
   type ListenerCloseReport,
@@ -512,23 +513,32 @@ export class TcpHost {
     return this.inputFrameAt(frame, 0, frame.length);
   }
 
-  /** `inputFrame` of the frame `b[at, at+len)` (a frame batch's buffer, decoded in place). */
-  inputFrameAt(b: Uint8Array, at: number, len: number): boolean {
+  /**
+   * `inputFrame` of the frame `b[at, at+len)` (a frame batch's buffer, decoded in place).
+   * `rawHash` ≥ 0: the NIC's RSS hash of the frame, given by ip_input after it verified the IP
+   * header — the common frame is then neither re-checksummed at the IP layer nor re-hashed.
+   */
+  inputFrameAt(b: Uint8Array, at: number, len: number, rawHash = -1): boolean {
     const first = this.cpus[this.local[0]];
     if (!first) return false;
     const rx = this.rxSegs.get();
     try {
-      let seg: TcpSeg | null = tcpSegDecode(b, at, len, rx);
-      if (seg === null) {
-        const d = tcpSegFromFrame(b.subarray(at, at + len), first.engine.stats);
-        if (!d.ok) {
-          first.stats.badframes++;
-          if (d.layer === "tcp") this.dropFn?.(first.index, d.reason);
-          return false;
+      let seg: TcpSeg | null = tcpSegDecode(b, at, len, rx, rawHash >= 0);
+      let hash: number;
+      if (seg !== null && rawHash >= 0) {
+        hash = toeplitzHash(rawHash);
+      } else {
+        if (seg === null) {
+          const d = tcpSegFromFrame(b.subarray(at, at + len), first.engine.stats);
+          if (!d.ok) {
+            first.stats.badframes++;
+            if (d.layer === "tcp") this.dropFn?.(first.index, d.reason);
+            return false;
+          }
+          seg = d.seg;
         }
-        seg = d.seg;
+        hash = this.pcb.hashOf(seg.src, seg.sport, seg.dst, seg.dport);
       }
-      const hash = this.pcb.hashOf(seg.src, seg.sport, seg.dst, seg.dport);
       const c = this.cpus[this.pcb.hashcpu(hash)];
       if (!c) {
         first.stats.wrongcpu++;

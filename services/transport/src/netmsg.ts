@@ -10,8 +10,8 @@
  *   These are rare (route changes, stats), so JSON keeps them readable and
  *   evolvable. Request/reply rides on the transport's `request()`; the id is
  *   echoed in the reply for logs and for transports without reply subjects.
- * - socket calls (0x20–0x3f): reserved for the socket layer (issue 4), same
- *   framing as control types.
+ * - socket calls (0x20–0x2f, control's `SockNetmsg`) and the netisr's rescale
+ *   messages (0x30–0x35): the socket calls use the framing of control types.
  *
  * Decoding never throws: a malformed message yields a `NetmsgDropReason`.
  */

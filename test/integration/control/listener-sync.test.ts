@@ -15,7 +15,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ControlClient, startControl, type ControlHandle } from "@dfly/control";
 import { nicInterfaceSpec } from "@dfly/nic";
-import { startNetisr, TcpHost, type NetisrHandle, type So, type SoOwner } from "@dfly/netisr";
+import { startNetisr, TcpHost, type NetisrHandle, type So, type SoOwner } from "@dfly/netisr/internal";
 import { buildTcpPacket, ipAddr, ListenerMigrationResult, ListenerPolicy, type TcpSeg } from "@dfly/core";
 import { InprocHub, subjects, type Transport } from "@dfly/transport";
 import { wirePeerToTx } from "../../support/tcp-peer.js";

@@ -7,7 +7,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ControlClient, GrpcStatus, startControl, type ControlHandle } from "@dfly/control";
 import { nicInterfaceSpec } from "@dfly/nic";
-import { startNetisr, type NetisrHandle } from "@dfly/netisr";
+import { startNetisr, type NetisrHandle } from "@dfly/netisr/internal";
 import { InprocHub, type Transport } from "@dfly/transport";
 import { buildTcpPacket, ipAddr, TcpFlags } from "@dfly/core";
 

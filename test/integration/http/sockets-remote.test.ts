@@ -10,7 +10,7 @@
 import { describe, expect, it } from "vitest";
 import { ipAddr } from "@dfly/core";
 import { ControlClient } from "@dfly/control";
-import { attachSockEvents, HostListenBackend, PortSockRemote, Sockets, SoEvent, TcpFrameQueue, TcpHost } from "@dfly/netisr";
+import { attachSockEvents, HostListenBackend, PortSockRemote, Sockets, SoEvent, TcpFrameQueue, TcpHost } from "@dfly/netisr/internal";
 import { FrameBatchCursor, subjects } from "@dfly/transport";
 import { EmbeddedCluster, runHttpShort } from "@dfly/cli";
 

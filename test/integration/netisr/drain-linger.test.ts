@@ -13,7 +13,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { startControl } from "@dfly/control";
 import { nicInterfaceSpec, startNic } from "@dfly/nic";
-import { startNetisr, type NetisrHandle } from "@dfly/netisr";
+import { startNetisr, type NetisrHandle } from "@dfly/netisr/internal";
 import { createTransport, type Transport } from "@dfly/transport";
 import { bundleWorker } from "../../support/bundle-worker.js";
 import { freePort, startNatsProcess, type NatsProcess } from "../../support/nats-process.js";

@@ -18,7 +18,7 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { startControl } from "@dfly/control";
 import { nicInterfaceSpec, startNic } from "@dfly/nic";
-import { startNetisr, type DrainReport, type NetisrHandle } from "@dfly/netisr";
+import { startNetisr, type DrainReport, type NetisrHandle } from "@dfly/netisr/internal";
 import { createTransport, InprocHub, type Transport } from "@dfly/transport";
 import { StreamWorkload, until } from "../../support/tcp-streams.js";
 import { startNatsProcess } from "../../support/nats-process.js";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { encodeFrameBatch } from "@dfly/transport";
-import { IFPOLL, IopollCtx, RxRing } from "@dfly/netisr";
+import { IFPOLL, IopollCtx, RxRing } from "@dfly/netisr/internal";
 
 /** Runs one tick the way the netisr does; `work(cycles)` returns µs spent per round. */
 function tick(ctx: IopollCtx, t0: number, handlers: number, workUsPerFrame: number): { t: number; perHandler: number } {

@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { buildUdpPacket, inCksum, ipAddr, RouteTable, RTF } from "@dfly/core";
-import { Fib, ForwardResult, FWD_FRAGMENT, FWD_OK, ipForward, IpDrop } from "@dfly/netisr";
+import { Fib, ForwardResult, FWD_FRAGMENT, FWD_OK, ipForward, IpDrop } from "@dfly/netisr/internal";
 
 /** One table for the file: a RouteTable is a 64 MiB DIR-24-8 level 1. */
 let shared: Fib | undefined;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildIcmpEchoPacket, buildIcmpErrorPacket, buildIpPacket, buildUdpPacket, ICMP, ICMP_UNREACH, inCksum, ipAddr, parsePacket } from "@dfly/core";
-import { Bandlim, type BandlimKind, icmpEchoReflect, icmpErrorAllowed, icmpErrorLength, icmpInputCheck, IcmpRateLimit, IpDrop, IP_OK, writeIcmpError } from "@dfly/netisr";
+import { Bandlim, type BandlimKind, icmpEchoReflect, icmpErrorAllowed, icmpErrorLength, icmpInputCheck, IcmpRateLimit, IpDrop, IP_OK, writeIcmpError } from "@dfly/netisr/internal";
 
 const src = ipAddr("198.18.0.5");
 const dst = ipAddr("10.1.2.3");

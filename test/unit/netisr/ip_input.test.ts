@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { buildIcmpEchoPacket, buildIpPacket, buildTcpPacket, buildUdpPacket, inCksum, ipAddr, IPOPT } from "@dfly/core";
-import { IpDrop, IP_OK, ipDoOptions, ipInputCheck, OptVerdict } from "@dfly/netisr";
+import { IpDrop, IP_OK, ipDoOptions, ipInputCheck, OptVerdict } from "@dfly/netisr/internal";
 
 const src = ipAddr("198.18.0.10");
 const dst = ipAddr("198.19.0.20");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DRAIN_LINGER_MS_DEFAULT, NetisrEnvError, netisrConfigFromEnv } from "@dfly/netisr";
+import { DRAIN_LINGER_MS_DEFAULT, NetisrEnvError, netisrConfigFromEnv } from "@dfly/netisr/internal";
 
 describe("dfly netisr configuration: the drain and its linger", () => {
   it("lingers one 15 s ServiceMonitor interval and 5 s by default; DFLY_DRAIN_LINGER_MS sets it, 0 turns it off", () => {

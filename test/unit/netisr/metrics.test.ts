@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { RouteTable } from "@dfly/core";
-import { IP_DROP_REASONS, IpDrop, NetisrService, netisrMetrics } from "@dfly/netisr";
+import { IP_DROP_REASONS, IpDrop, NetisrService, netisrMetrics } from "@dfly/netisr/internal";
 import { InprocHub } from "@dfly/transport";
 
 const hubs: InprocHub[] = [];

@@ -11,7 +11,7 @@ import {
   toeplitzHash,
 } from "@dfly/core";
 import { decodeFrameBatch, encodeFrameBatch, type TopologyMsg } from "@dfly/transport";
-import { IpDrop, Netisr, type NetisrOutput } from "@dfly/netisr";
+import { IpDrop, Netisr, type NetisrOutput } from "@dfly/netisr/internal";
 
 const topo = (cpus: number[]): TopologyMsg => ({
   epoch: 1,

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { buildUdpPacket, ipAddr, ipPacketHash, RouteTable } from "@dfly/core";
-import { NetisrService } from "@dfly/netisr";
+import { NetisrService } from "@dfly/netisr/internal";
 import { decodeFrameBatch, encodeFrameBatch, encodeNetmsg, InprocHub, NetmsgType, decodeNetmsg, subjects, type TopologyMsg, type Transport } from "@dfly/transport";
 
 const hubs: InprocHub[] = [];

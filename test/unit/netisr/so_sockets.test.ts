@@ -11,7 +11,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { ipAddr } from "@dfly/core";
-import { SoEvent, Sockets, TcpHost, type RemoteConnInfo, type SockRemote } from "@dfly/netisr";
+import { SoEvent, Sockets, TcpHost, type RemoteConnInfo, type SockRemote } from "@dfly/netisr/internal";
 
 const PEER = ipAddr("198.18.0.10");
 

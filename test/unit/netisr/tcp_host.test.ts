@@ -16,7 +16,7 @@ import {
   type TcpSeg,
 } from "@dfly/core";
 import { FrameBatchCursor } from "@dfly/transport";
-import { HostListenBackend, SockError, SockOpt, Sockets, SoEvent, TcpFrameQueue, TcpHost, type TcpHostOptions } from "@dfly/netisr";
+import { HostListenBackend, SockError, SockOpt, Sockets, SoEvent, TcpFrameQueue, TcpHost, type TcpHostOptions } from "@dfly/netisr/internal";
 import { buildTcpPacket, TcpFlags } from "@dfly/core";
 import { FuzzRng, mutateFrame, seedFrames } from "../../support/fuzz.js";
 
@@ -413,5 +413,23 @@ describe("bad input at the host", () => {
     ss.send(afd, bytes("pong"));
     w.pump();
     expect(text(cs.recv(cfd))).toBe("pong");
+  });
+});
+
+describe("parse once: the hash and the IP verdict from ip_input", () => {
+  it("with the NIC's hash the IP header is not checksummed again and the hash is not recomputed; without it, both are", () => {
+    const host = new TcpHost({ ncpus: 1, output: () => undefined });
+    host.listenInstall({ id: "L80", laddr: 0, lport: 80, reuseport: false, backlog: -1, owner: "app" });
+    const src = 0xc612000a;
+    const dst = 0xc6120001;
+    const frame = buildTcpPacket({ src, dst, sport: 4000, dport: 80, seq: 1, ack: 0, flags: TcpFlags.SYN, window: 1000, payload: new Uint8Array(0) });
+    frame[10] ^= 0xff; // IP header checksum broken: only a caller that verified it may skip the check
+    const c = host.cpu(0);
+    expect(host.inputFrameAt(frame, 0, frame.length)).toBe(false);
+    expect(c.stats.badframes).toBe(1);
+    const raw = 0x5a5a0000 | host.hashOf(src, 4000, dst, 80);
+    expect(host.inputFrameAt(frame, 0, frame.length, raw)).toBe(true);
+    expect(c.stats.segsIn).toBe(1);
+    expect(c.stats.badframes).toBe(1);
   });
 });

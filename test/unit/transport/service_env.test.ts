@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { createTransport, envInt, kvReplicasFromEnv, MAX_KV_REPLICAS, serviceBaseFromEnv, ServiceEnvError } from "@dfly/transport";
 import { controlConfigFromEnv } from "@dfly/control";
 import { NicEnvError, nicConfigFromEnv } from "@dfly/nic";
-import { NetisrEnvError, netisrConfigFromEnv } from "@dfly/netisr";
+import { NetisrEnvError, netisrConfigFromEnv } from "@dfly/netisr/internal";
 
 describe("DFLY_KV_REPLICAS", () => {
   it("defaults to 1, reads 1..5", () => {

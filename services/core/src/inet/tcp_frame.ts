@@ -66,10 +66,11 @@ export class TcpRxSegPool {
 /**
  * The TcpSeg of a common frame (see the file comment), or null: run `tcpSegFromFrame`.
  * The frame is `b[at, at+avail)` (a frame batch's buffer can be decoded in place). The
- * payload is a view into `b` (a shared empty array when there is none).
+ * payload is a view into `b` (a shared empty array when there is none). `ipVerified`: the
+ * caller's ip_input already checked the IP header's checksum (it is not summed again).
  */
-export function tcpSegFromFrameFast(b: Uint8Array, at = 0, avail = b.length - at): TcpSeg | null {
-  const seg = tcpSegDecode(b, at, avail, null);
+export function tcpSegFromFrameFast(b: Uint8Array, at = 0, avail = b.length - at, ipVerified = false): TcpSeg | null {
+  const seg = tcpSegDecode(b, at, avail, null, ipVerified);
   if (seg === null) return null;
   const out: TcpSeg = {
     src: seg.src, dst: seg.dst, sport: seg.sport, dport: seg.dport, seq: seg.seq, ack: seg.ack,
@@ -86,14 +87,17 @@ const scratch = tcpRxSeg();
  * options object for the timestamp-only case): no allocation for a segment without payload
  * and with no options or timestamps only. Returns `into`, or null (the frame needs the full
  * parser; `into` is then undefined in content). With `into` null, a shared scratch segment
- * whose options are always fresh objects (what `tcpSegFromFrameFast` copies out).
+ * whose options are always fresh objects (what `tcpSegFromFrameFast` copies out). `ipVerified`
+ * as in `tcpSegFromFrameFast`.
  */
-export function tcpSegDecode(b: Uint8Array, at: number, avail: number, into: TcpRxSeg | null): TcpRxSeg | null {
+export function tcpSegDecode(
+  b: Uint8Array, at: number, avail: number, into: TcpRxSeg | null, ipVerified = false,
+): TcpRxSeg | null {
   if (avail < MIN_FRAME || b[at] !== 0x45) return null;
   const len = (b[at + 2] << 8) | b[at + 3];
   if (len < MIN_FRAME || len > avail || b[at + 9] !== IPPROTO.TCP) return null;
   if ((((b[at + 6] << 8) | b[at + 7]) & (IP_MF | IP_OFFMASK)) !== 0) return null;
-  if (cksumSum(b, at, IP_HDRLEN) !== 0xffff) return null;
+  if (!ipVerified && cksumSum(b, at, IP_HDRLEN) !== 0xffff) return null;
   const t = at + IP_HDRLEN;
   const tlen = len - IP_HDRLEN;
   const hoff = (b[t + 12] >>> 4) << 2;

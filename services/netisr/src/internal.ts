@@ -1,0 +1,114 @@
+/**
+ * The netisr's internals, for its tests (as nats.js's `internal_mod`): what other packages
+ * use is in index.ts.
+ */
+export { IpDrop, IP_DROP_REASONS, IP_DROP_COUNT, IcmpType, IpStats, type IpDropReason, type IcmpTypeName } from "./ipstat.js";
+export { ipInputCheck, ipDoOptions, ipHasOptions, IP_OK, OptVerdict, type OptResult, type OptVerdictCode } from "./ip_input.js";
+export { Fib, ForwardResult, ipForward, FWD_OK, FWD_FRAGMENT, IF_MTU_DEFAULT } from "./ip_forward.js";
+export {
+  ICMPLIM_DEFAULT,
+  Bandlim,
+  IcmpRateLimit,
+  inCanforward,
+  icmpErrorAllowed,
+  icmpErrorLength,
+  writeIcmpError,
+  icmpInputCheck,
+  icmpEchoReflect,
+  type BandlimKind,
+} from "./ip_icmp.js";
+export { IFPOLL, IopollCtx, RxRing, IfpollConfigError, type IopollOptions } from "./ifpoll.js";
+export {
+  Netisr,
+  NetisrIf,
+  NetisrStats,
+  NetisrConfigError,
+  parseCidr,
+  type NetisrConfig,
+  type NetisrOutput,
+  type LocalInput,
+} from "./netisr.js";
+export { NetisrService, routeAttrsOfSpec, type NetisrServiceOptions, type NetisrSnapshot } from "./service.js";
+export { netisrMetrics, serveNetisrMetrics } from "./metrics.js";
+export { startNetisr, NetisrStartError, type StartNetisrOptions, type NetisrHandle, type NetisrDrainOptions } from "./cpu.js";
+export { main, netisrConfigFromEnv, cpuFromEnv, NetisrEnvError, DRAIN_LINGER_MS_DEFAULT, type NetisrProcessConfig } from "./main.js";
+export { netisrWorkerPath } from "./worker_path.js";
+export type { NetisrWorkerData, NetisrWorkerEvent, NetisrWorkerCommand } from "./worker.js";
+export {
+  SoEvent,
+  So,
+  TcpHost,
+  TcpCpu,
+  TcpCpuStats,
+  ListenerRec,
+  TcpHostError,
+  TcpNotLocalError,
+  tcpFrameLength,
+  writeTcpFrame,
+  type SoOwner,
+  type ListenOwner,
+  type ListenerSpec,
+  type ListenCloseResult,
+  type TcpHostOptions,
+  type TcpOutputFn,
+} from "./tcp_host.js";
+export {
+  Sockets,
+  SockOpt,
+  SockError,
+  HostListenBackend,
+  type SockHandler,
+  type ListenBackend,
+  type ListenRequest,
+  type ListenReply,
+  type ListenCloseReply,
+  type SockRemote,
+  type RemoteConnInfo,
+  type SocketsOptions,
+} from "./so_sockets.js";
+export { TcpFrameQueue } from "./tcp_frames.js";
+export { TcpNetisr, ControlListenBackend, type TcpNetisrOptions } from "./tcp_netisr.js";
+export { SockPortStats, SO_REMOTE_SEND_MAX } from "./tcp_usrreq.js";
+export { specOf } from "./listener_sync.js";
+export { PortSockRemote, SockRemoteError, attachSockEvents, b64, unb64, type SockEventBody, type SockEventWire } from "./so_port.js";
+export { loadProgram, ProgramLoadError, type ProgramSpec, type ProgramContext, type Program, type ProgramFactory } from "./program.js";
+export { tcpMetrics } from "./tcp_metrics.js";
+export {
+  TcpRescale,
+  TcpRescaleStats,
+  TcpCpuIdError,
+  RescaleNetmsg,
+  RescaleDrop,
+  MAX_HOPS,
+  type DrainReport,
+  type TcpRescaleOptions,
+  type RescaleDropReason,
+  type RescaleTcp,
+  type PendingSendState,
+} from "./tcp_rescale.js";
+export { rescaleMetrics } from "./tcp_rescale_metrics.js";
+export { NetmsgRegistry, NetmsgRegistryError, PORT_NETMSGS, PortDrop, type PortDropReason, type PortNetmsgName, type NetmsgHandler } from "./netmsg.js";
+export {
+  encodeHome,
+  decodeHome,
+  encodeLeaving,
+  decodeLeaving,
+  encodeChase,
+  decodeChase,
+  encodeSegments,
+  encodeHandover,
+  decodeHandover,
+  type HomeMsg,
+  type HandoverMsg,
+  type HandoverConn,
+  type HandoverSyn,
+  type Tuple,
+} from "./rescale_netmsg.js";
+export { RescaleHome, tupleKey } from "./rescale_home.js";
+export { RescaleGrace } from "./rescale_grace.js";
+export { RescaleChase, PER_SOCKET_CALLS, type Moved } from "./rescale_chase.js";
+export { RescaleHandover } from "./rescale_handover.js";
+export { TcpOutput } from "./tcp_output.js";
+export { TcpUsrreq, RemoteOwner } from "./tcp_usrreq.js";
+export { ListenerSync, LISTENER_SYNC_MS, LISTENER_SYNC_DEADLINE_MS, type ListenerSyncReport } from "./listener_sync.js";
+export { PcbCursors } from "./pcb_cursor.js";
