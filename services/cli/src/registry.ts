@@ -9,6 +9,8 @@ import { netstatCommands } from "./commands/netstat.js";
 import { netstatAnCommands } from "./commands/netstat-an.js";
 import { packetCommands } from "./commands/packet.js";
 import { pcapCommands } from "./commands/pcap.js";
+import { pktgenCommands } from "./commands/pktgen.js";
+import { replayCommands } from "./commands/replay.js";
 import { routeCommands } from "./commands/route.js";
 import { runCommands } from "./commands/run.js";
 import { rssCommands } from "./commands/rss.js";
@@ -29,6 +31,8 @@ export const commands: Command[] = [
   ...netstatAnCommands,
   ...packetCommands,
   ...pcapCommands,
+  ...pktgenCommands,
+  ...replayCommands,
   ...routeCommands,
   ...runCommands,
   ...rssCommands,

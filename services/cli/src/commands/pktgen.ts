@@ -1,0 +1,147 @@
+/**
+ * `dfly pktgen`: forwarding load for a running cluster — apps' Pktgen (IPv4/UDP flows, stamped)
+ * published on `<cluster>.wire.<if>.in` over NATS, at a rate, for a duration or a count. Several
+ * frame sizes (--size 64,512,1500) run one generator each, the rate, flows and count split evenly.
+ */
+import { FlowSet, Pktgen, PktgenConfigError } from "@dfly/apps";
+import type { CliIO, Command } from "../command.js";
+import { parseFlags } from "../flags.js";
+import { onInterrupt } from "../local/interrupt.js";
+import {
+  connectTarget,
+  durationArg,
+  ifnameOpt,
+  intArg,
+  LoadArgError,
+  numberOpt,
+  PcapTap,
+  Progress,
+  resolveTarget,
+  targetFlags,
+  wantsTextProgress,
+} from "../load/target.js";
+
+export interface PktgenSummary {
+  event: "done";
+  sent: number;
+  batches: number;
+  durationMs: number;
+  pps: number;
+  /** Packets sent per frame size. */
+  perSize: Record<string, number>;
+  subject: string;
+  interrupted: boolean;
+  pcap?: string;
+}
+
+const split = (n: number, k: number, i: number) => Math.floor(n / k) + (i < n % k ? 1 : 0);
+
+export const pktgenCommand: Command = {
+  path: ["pktgen"],
+  summary: "forwarding load into a running cluster (dfly up, make up, the chart): UDP flows on a wire over NATS",
+  usage:
+    "dfly pktgen [--rate PPS] [--flows F] [--size BYTES[,BYTES...]] [--duration D] [--count N] [--dst PREFIX[,PREFIX...]]\n" +
+    "            [--ifname ix0] [--ttl T] [--batch B] [--pcap FILE] [--nats URL] [--cluster NAME] [--json] [--progress]\n" +
+    "  defaults: 1000 pps, 64 flows, 64-byte packets, 10s, to 10.0.0.0/8, on ix0's wire. It stops after --duration\n" +
+    "  or --count packets, whichever is first (at most 1h). NATS and the cluster: --nats/--cluster, else\n" +
+    "  DFLY_NATS_URL/DFLY_CLUSTER, else the dfly up context. Progress: a line a second on stderr on a terminal\n" +
+    "  (--progress: always); --json: JSON lines on stdout, the last {\"event\":\"done\",...}. --pcap: what was sent.",
+  async run(argv: string[], io: CliIO): Promise<number> {
+    const v = parseFlags(argv, {
+      ...targetFlags,
+      rate: { type: "string" },
+      flows: { type: "string" },
+      size: { type: "string" },
+      duration: { type: "string" },
+      count: { type: "string" },
+      dst: { type: "string" },
+      ifname: { type: "string" },
+      ttl: { type: "string" },
+      batch: { type: "string" },
+      pcap: { type: "string" },
+    });
+    const rate = numberOpt("rate", v.rate, 10_000_000) ?? 1000;
+    const flows = intArg("flows", v.flows, 1, 1_000_000) ?? 64;
+    const sizes = (v.size ?? "64").split(",").map((s) => intArg("size", s.trim(), 44, 9000)!);
+    if (sizes.length > flows) throw new LoadArgError(`--size ${v.size}: ${sizes.length} sizes need at least as many --flows (got ${flows})`);
+    const durationMs = durationArg("duration", v.duration) ?? 10_000;
+    const count = intArg("count", v.count, 1, 1_000_000_000);
+    const ttl = intArg("ttl", v.ttl, 1, 255);
+    const batch = intArg("batch", v.batch, 1, 16384);
+    const ifname = ifnameOpt(v.ifname);
+    const dst = v.dst?.split(",").map((s) => s.trim()).filter(Boolean);
+    if (dst && dst.length === 0) throw new LoadArgError(`--dst ${v.dst}: want PREFIX[,PREFIX...]`);
+    const target = resolveTarget(v);
+    // Check the options (sizes, prefixes) before connecting: a one-flow FlowSet per size.
+    try {
+      for (const size of sizes) new FlowSet({ flows: 1, size, ...(dst ? { dst } : {}), ...(ttl ? { ttl } : {}) });
+    } catch (e) {
+      if (e instanceof PktgenConfigError) throw new LoadArgError(e.message);
+      throw e;
+    }
+    const conn = await connectTarget(target, "dfly-pktgen");
+    const tap = v.pcap ? new PcapTap(v.pcap) : undefined;
+    const transport = tap ? tap.wrap(conn) : conn;
+    // Each size its own flows (a different seed for the destination hosts).
+    const gens = sizes.map(
+      (size, i) =>
+        new Pktgen({
+          transport,
+          cluster: target.cluster,
+          ifname,
+          rate: rate / sizes.length,
+          flows: split(flows, sizes.length, i),
+          size,
+          seed: i + 1,
+          ...(dst ? { dst } : {}),
+          ...(ttl ? { ttl } : {}),
+          ...(batch ? { batch } : {}),
+          ...(count !== undefined ? { count: split(count, sizes.length, i) } : {}),
+        }),
+    );
+    const subject = `${target.cluster}.wire.${ifname}.in`;
+    if (!v.json) io.stderr(`pktgen: ${flows} flows, ${sizes.join(",")}-byte packets, ${rate} pps on ${subject} via ${target.natsUrl} (${target.from}), for ${durationMs} ms${count !== undefined ? ` or ${count} packets` : ""}\n`);
+    const sent = () => gens.reduce((n, g) => n + g.sent, 0);
+    const progress = new Progress(io, { label: "pktgen", unit: "pkt", json: v.json === true, text: wantsTextProgress(v.progress) }, () => ({ total: sent() }));
+    let interrupted = false;
+    let finished: () => void = () => undefined;
+    const done = new Promise<void>((r) => (finished = r));
+    const release = onInterrupt(async () => {
+      interrupted = true;
+      for (const g of gens) g.stop();
+      await done;
+    });
+    try {
+      progress.start();
+      const stopTimer = setTimeout(() => gens.forEach((g) => g.stop()), durationMs);
+      await Promise.all(gens.map((g) => g.run()));
+      clearTimeout(stopTimer);
+      progress.stop();
+      await conn.flush();
+      const ms = progress.elapsedMs();
+      const s: PktgenSummary = {
+        event: "done",
+        sent: sent(),
+        batches: gens.reduce((n, g) => n + g.batches, 0),
+        durationMs: Math.round(ms),
+        pps: Math.round((sent() * 1000) / Math.max(1, ms)),
+        perSize: Object.fromEntries(sizes.map((sz, i) => [String(sz), gens[i].sent])),
+        subject,
+        interrupted,
+        ...(tap ? { pcap: tap.file } : {}),
+      };
+      tap?.save();
+      if (v.json) io.stdout(JSON.stringify(s) + "\n");
+      else io.stdout(`pktgen: sent ${s.sent} packets in ${s.batches} batches, ${s.durationMs} ms (${s.pps} pps) on ${subject}${interrupted ? " (interrupted)" : ""}${tap ? `; what was sent: ${tap.file}` : ""}\n`);
+      return 0;
+    } finally {
+      progress.stop();
+      for (const g of gens) g.stop();
+      await conn.close();
+      release();
+      finished();
+    }
+  },
+};
+
+export const pktgenCommands: Command[] = [pktgenCommand];
