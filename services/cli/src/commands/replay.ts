@@ -170,7 +170,6 @@ class Replayer {
       n++;
     }
     this.flushBatch();
-    if (this.o.count !== undefined && this.sent >= this.o.count) return this.stop();
     if (this.i >= this.pkts.length) {
       this.passes++;
       if (!this.o.loop) return this.stop();
@@ -178,6 +177,7 @@ class Replayer {
       // The next pass starts one pass-length after this one (keeps the rate across passes).
       this.passStart += this.o.pps !== undefined ? (this.pkts.length * 1000) / this.o.pps : this.span / this.o.speed;
     }
+    if (this.o.count !== undefined && this.sent >= this.o.count) return this.stop();
     const wait = Math.max(0, Math.min(1000, this.dueAt(this.i) - (performance.now() - this.passStart)));
     this.timer = setTimeout(() => this.pump(), wait < 1 ? 1 : wait);
   }
@@ -230,10 +230,10 @@ export const replayCommand: Command = {
     const count = intArg("count", v.count, 1, 1_000_000_000);
     const durationMs = durationArg("duration", v.duration) ?? (v.loop ? 60_000 : 3_600_000);
     const ifname = ifnameOpt(v.ifname);
-    const target = resolveTarget(v);
     const file = positionals[0];
     const rf = loadReplayFile(file);
     if (rf.packets.length === 0) throw new LoadArgError(`${file}: no IPv4 packets to send (${rf.records} records, ${rf.skipped} not IPv4)`);
+    const target = resolveTarget(v);
     const conn = await connectTarget(target, "dfly-replay");
     const tap = v.pcap ? new PcapTap(v.pcap) : undefined;
     const transport = tap ? tap.wrap(conn) : conn;
