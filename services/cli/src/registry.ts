@@ -5,6 +5,7 @@ import { benchTcpMemCommands } from "./commands/bench-tcpmem.js";
 import { controlCommands } from "./commands/control.js";
 import { httpCommands } from "./commands/http.js";
 import { ifconfigCommands } from "./commands/ifconfig.js";
+import { loadCommands } from "./commands/load.js";
 import { netstatCommands } from "./commands/netstat.js";
 import { netstatAnCommands } from "./commands/netstat-an.js";
 import { packetCommands } from "./commands/packet.js";
@@ -27,6 +28,7 @@ export const commands: Command[] = [
   ...benchTcpMemCommands,
   ...controlCommands,
   ...ifconfigCommands,
+  ...loadCommands,
   ...netstatCommands,
   ...netstatAnCommands,
   ...packetCommands,

@@ -138,6 +138,34 @@ describe("dfly pktgen and dfly replay feed a stack started with dfly up", () => 
     expect(minus(after.rx, before.rx)).toEqual(ref.map((n) => 2 * n));
   });
 
+  it("load http-short --count: its httpd on the cluster answers every client; the CPUs' TCP counters agree; the listeners are closed after", { timeout: 60_000 }, async () => {
+    const tcp = async () => {
+      const r = await run("netstat", "-s", "--json");
+      expect(r.code, r.err).toBe(0);
+      // No TCP counters until a CPU first ran TCP.
+      return (JSON.parse(r.out) as { total: { tcp?: Record<string, number> } }).total.tcp ?? {};
+    };
+    const before = await tcp();
+    const r = await run("load", "http-short", "--count", "150", "--clients", "4", "--duration", "30s", "--json");
+    expect(r.code, r.err).toBe(0);
+    const s = JSON.parse(r.out.trim().split("\n").at(-1)!) as {
+      event: string;
+      completed: number;
+      errorCount: number;
+      unfinished: number;
+      httpd: { workers: number; accepted: number; responses: number; errors: number };
+    };
+    expect(s).toMatchObject({ event: "done", errorCount: 0, unfinished: 0, httpd: { workers: CPUS, errors: 0 } });
+    expect(s.completed).toBeGreaterThanOrEqual(150);
+    expect(s.httpd.responses).toBe(s.completed);
+    // The server side as the CPUs count it: one accepted connection per response.
+    const after = await tcp();
+    expect((after.accepts ?? 0) - (before.accepts ?? 0)).toBe(s.completed);
+    expect((after.sndrst ?? 0) - (before.sndrst ?? 0)).toBe(0);
+    const an = await run("netstat", "-an");
+    expect(an.out).not.toMatch(/LISTEN/);
+  });
+
   it("interrupted (SIGINT) pktgen stops at once, says what it sent, exit 130", { timeout: 30_000 }, async () => {
     const cli = spawn(process.execPath, [join(repoRoot, "services/cli/dist/main.js"), "pktgen", "--duration", "60s", "--rate", "500", "--json"], {
       stdio: ["ignore", "pipe", "pipe"],
@@ -212,6 +240,9 @@ describe("bad input to dfly replay and dfly pktgen: one line, exit 1", () => {
     oneLine(await run("pktgen", "--dst", "10.0.0.0/33"), /destination prefix "10\.0\.0\.0\/33"/);
     oneLine(await run("pktgen", "--nats", "localhost"), /--nats localhost: want nats:\/\/HOST:PORT/);
     oneLine(await run("pktgen", "--cluster", "a.b"), /--cluster a\.b: want letters/);
+    oneLine(await run("load", "tcp-long"), /load kind "tcp-long": want http-short/);
+    oneLine(await run("load", "http-short", "--clients", "0"), /--clients 0: want an integer in 1\.\.4096/);
+    oneLine(await run("load", "http-short", "--httpd", "nginx"), /--httpd nginx: want start or none/);
   });
 
   it("no NATS listening: one line naming the address", async () => {
