@@ -115,6 +115,23 @@ describe("dfly pktgen and dfly replay feed a stack started with dfly up", () => 
     expect(minus(await metricsRx(stateDir), mBefore)).toEqual(ref);
   });
 
+  it("pktgen --routes adds the forwarding routes; every packet is then forwarded", { timeout: 60_000 }, async () => {
+    const ip = async () => {
+      const r = await run("netstat", "-s", "--json");
+      return (JSON.parse(r.out) as { total: { ip: Record<string, number> } }).total.ip;
+    };
+    const before = await ip();
+    const r = await run("pktgen", "--routes", "--count", "1000", "--rate", "5000", "--dst", "10.1.0.0/16");
+    expect(r.code, r.err).toBe(0);
+    expect(r.err).toMatch(/routes added: .*10\.1\.0\.0\/16 via 198\.18\.1\.2/);
+    const routes = await run("route", "show");
+    expect(routes.out).toMatch(/^10\.1\.0\.0\/16\s+198\.18\.1\.2\s+ix1\s/m);
+    let after = await ip();
+    for (const end = Date.now() + 15_000; after.forward! - before.forward! < 1000 && Date.now() < end; after = await ip()) await new Promise((res) => setTimeout(res, 100));
+    expect(after.forward! - before.forward!).toBe(1000);
+    expect(after.noroute! - before.noroute!).toBe(0);
+  });
+
   it("replay http_espn.pcapng: each flow lands on the CPU dfly pcap flows names", { timeout: 60_000 }, async () => {
     const ref = await referencePerCpu(fixture);
     expect(ref.reduce((a, b) => a + b, 0)).toBe(956);

@@ -4,7 +4,9 @@
  * frame sizes (--size 64,512,1500) run one generator each, the rate, flows and count split evenly.
  */
 import { FlowSet, Pktgen, PktgenConfigError } from "@dfly/apps";
+import { ControlClient } from "@dfly/control";
 import type { CliIO, Command } from "../command.js";
+import { forwardRoutes } from "../embedded/forward.js";
 import { parseFlags } from "../flags.js";
 import { onInterrupt } from "../local/interrupt.js";
 import {
@@ -34,6 +36,28 @@ export interface PktgenSummary {
   pcap?: string;
 }
 
+/** The forward workload's routes (embedded/forward.ts) that the control does not have yet; returns them. */
+async function addForwardRoutes(controlAddr: string, dst: string[]): Promise<string[]> {
+  const c = new ControlClient(controlAddr, 5000);
+  try {
+    let have: Set<string>;
+    try {
+      have = new Set((await c.listRoutes()).routes.map((r) => r.prefix));
+    } catch (e) {
+      throw new Error(`cannot reach the control at ${controlAddr}: ${(e as Error).message.split("\n")[0]}`);
+    }
+    const added: string[] = [];
+    for (const r of forwardRoutes(dst)) {
+      if (have.has(r.prefix)) continue;
+      await c.addRoute(r);
+      added.push(`${r.prefix} ${r.ifname ? `dev ${r.ifname}` : `via ${r.gateway}`}`);
+    }
+    return added;
+  } finally {
+    c.close();
+  }
+}
+
 const split = (n: number, k: number, i: number) => Math.floor(n / k) + (i < n % k ? 1 : 0);
 
 export const pktgenCommand: Command = {
@@ -41,11 +65,13 @@ export const pktgenCommand: Command = {
   summary: "forwarding load into a running cluster (dfly up, make up, the chart): UDP flows on a wire over NATS",
   usage:
     "dfly pktgen [--rate PPS] [--flows F] [--size BYTES[,BYTES...]] [--duration D] [--count N] [--dst PREFIX[,PREFIX...]]\n" +
-    "            [--ifname ix0] [--ttl T] [--batch B] [--pcap FILE] [--nats URL] [--cluster NAME] [--json] [--progress]\n" +
+    "            [--ifname ix0] [--ttl T] [--batch B] [--pcap FILE] [--routes] [--control HOST:PORT] [--nats URL] [--cluster NAME] [--json] [--progress]\n" +
     "  defaults: 1000 pps, 64 flows, 64-byte packets, 10s, to 10.0.0.0/8, on ix0's wire. It stops after --duration\n" +
     "  or --count packets, whichever is first (at most 1h). NATS and the cluster: --nats/--cluster, else\n" +
     "  DFLY_NATS_URL/DFLY_CLUSTER, else the dfly up context. Progress: a line a second on stderr on a terminal\n" +
-    "  (--progress: always); --json: JSON lines on stdout, the last {\"event\":\"done\",...}. --pcap: what was sent.",
+    "  (--progress: always); --json: JSON lines on stdout, the last {\"event\":\"done\",...}. --pcap: what was sent.\n" +
+    "  --routes: first add what forwarding needs where absent (198.18.0.0/24 dev ix0, 198.18.1.0/24 dev ix1,\n" +
+    "  each --dst via 198.18.1.2), through the control (--control, DFLY_CONTROL_ADDR, the dfly up context).",
   async run(argv: string[], io: CliIO): Promise<number> {
     const v = parseFlags(argv, {
       ...targetFlags,
@@ -59,6 +85,8 @@ export const pktgenCommand: Command = {
       ttl: { type: "string" },
       batch: { type: "string" },
       pcap: { type: "string" },
+      routes: { type: "boolean", default: false },
+      control: { type: "string" },
     });
     const rate = numberOpt("rate", v.rate, 10_000_000) ?? 1000;
     const flows = intArg("flows", v.flows, 1, 1_000_000) ?? 64;
@@ -72,12 +100,17 @@ export const pktgenCommand: Command = {
     const dst = v.dst?.split(",").map((s) => s.trim()).filter(Boolean);
     if (dst && dst.length === 0) throw new LoadArgError(`--dst ${v.dst}: want PREFIX[,PREFIX...]`);
     const target = resolveTarget(v);
+    if (v.routes && !target.controlAddr) throw new LoadArgError("--routes: no control to reach: pass --control HOST:PORT, set DFLY_CONTROL_ADDR, or start a stack with dfly up");
     // Check the options (sizes, prefixes) before connecting: a one-flow FlowSet per size.
     try {
       for (const size of sizes) new FlowSet({ flows: 1, size, ...(dst ? { dst } : {}), ...(ttl ? { ttl } : {}) });
     } catch (e) {
       if (e instanceof PktgenConfigError) throw new LoadArgError(e.message);
       throw e;
+    }
+    if (v.routes) {
+      const added = await addForwardRoutes(target.controlAddr!, dst ?? ["10.0.0.0/8"]);
+      if (!v.json) io.stderr(`pktgen: routes ${added.length ? `added: ${added.join(", ")}` : "already there"}\n`);
     }
     const conn = await connectTarget(target, "dfly-pktgen");
     const tap = v.pcap ? new PcapTap(v.pcap) : undefined;
