@@ -10,13 +10,12 @@
  */
 import { HTTP_SERVER_ADDR, HTTP_SHORT_TCP, HttpClientHost, HttpdWorker, clientSnapshot, httpClientAddrs, latencyFromSnapshot } from "@dfly/apps";
 import { parseRouteAddress } from "@dfly/core";
-import { ControlClient } from "@dfly/control";
 import { attachSockEvents, ControlListenBackend, PortSockRemote, Sockets, TcpHost } from "@dfly/netisr";
 import { subjects, type Subscription } from "@dfly/transport";
 import type { CliIO, Command } from "../command.js";
 import { parseFlags } from "../flags.js";
 import { onInterrupt } from "../local/interrupt.js";
-import { connectTarget, durationArg, intArg, LoadArgError, Progress, resolveTarget, targetFlags, wantsTextProgress } from "../load/target.js";
+import { connectTarget, controlOf, durationArg, intArg, LoadArgError, Progress, resolveTarget, targetFlags, wantsTextProgress } from "../load/target.js";
 
 export interface LoadSummary {
   event: "done";
@@ -64,9 +63,7 @@ export const loadCommand: Command = {
     if (httpdMode !== "start" && httpdMode !== "none") throw new LoadArgError(`--httpd ${httpdMode}: want start or none`);
     const target = resolveTarget(v);
     if (!target.controlAddr) throw new LoadArgError("no control to reach: pass --control HOST:PORT, set DFLY_CONTROL_ADDR, or start a stack with dfly up");
-    if (!/^[^\s:]+:\d{1,5}$/.test(target.controlAddr)) throw new LoadArgError(`--control ${target.controlAddr}: want HOST:PORT`);
-
-    const control = new ControlClient(target.controlAddr, 5000);
+    const control = await controlOf(target, "load http-short");
     const subs: Subscription[] = [];
     const workers: HttpdWorker[] = [];
     let conn: Awaited<ReturnType<typeof connectTarget>> | undefined;
@@ -86,12 +83,7 @@ export const loadCommand: Command = {
       return { total: s?.completed ?? 0, started: s?.started ?? 0, errors: s ? Object.values(s.errors).reduce((a, b) => a + b, 0) : 0 };
     });
     try {
-      let topo;
-      try {
-        topo = (await control.getTopology()).topology;
-      } catch (e) {
-        throw new Error(`cannot reach the control at ${target.controlAddr}: ${(e as Error).message.split("\n")[0]}`);
-      }
+      const topo = (await control.getTopology()).topology;
       const live = topo?.cpus ?? [];
       if (live.length === 0) throw new Error(`the cluster at ${target.controlAddr} has no live CPU`);
       const routes = (await control.listRoutes()).routes;

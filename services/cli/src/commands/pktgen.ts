@@ -4,17 +4,19 @@
  * frame sizes (--size 64,512,1500) run one generator each, the rate, flows and count split evenly.
  */
 import { FlowSet, Pktgen, PktgenConfigError } from "@dfly/apps";
-import { ControlClient } from "@dfly/control";
 import type { CliIO, Command } from "../command.js";
+import type { RouteSpec } from "@dfly/transport";
 import { forwardRoutes } from "../embedded/forward.js";
 import { parseFlags } from "../flags.js";
 import { onInterrupt } from "../local/interrupt.js";
 import {
   connectTarget,
+  controlOf,
   durationArg,
   ifnameOpt,
   intArg,
   LoadArgError,
+  type LoadTarget,
   numberOpt,
   PcapTap,
   Progress,
@@ -37,17 +39,15 @@ export interface PktgenSummary {
 }
 
 /** The forward workload's routes (embedded/forward.ts) that the control does not have yet; returns them. */
-async function addForwardRoutes(controlAddr: string, dst: string[]): Promise<string[]> {
-  const c = new ControlClient(controlAddr, 5000);
+async function addForwardRoutes(target: LoadTarget, dst: string[]): Promise<string[]> {
+  const c = await controlOf(target, "--routes");
   try {
-    let have: Set<string>;
-    try {
-      have = new Set((await c.listRoutes()).routes.map((r) => r.prefix));
-    } catch (e) {
-      throw new Error(`cannot reach the control at ${controlAddr}: ${(e as Error).message.split("\n")[0]}`);
-    }
+    const have = new Set((await c.listRoutes()).routes.map((r) => r.prefix));
+    // Without an ix1 (the chart's default has ix0 only) the next hop is on ix0's own network.
+    const ifnames = new Set(((await c.getTopology()).topology?.interfaces ?? []).map((i) => i.spec?.ifname));
+    const want: RouteSpec[] = ifnames.has("ix1") ? forwardRoutes(dst) : [{ prefix: "198.18.0.0/24", ifname: "ix0" }, ...dst.map((prefix) => ({ prefix, gateway: "198.18.0.2" }))];
     const added: string[] = [];
-    for (const r of forwardRoutes(dst)) {
+    for (const r of want) {
       if (have.has(r.prefix)) continue;
       await c.addRoute(r);
       added.push(`${r.prefix} ${r.ifname ? `dev ${r.ifname}` : `via ${r.gateway}`}`);
@@ -71,7 +71,8 @@ export const pktgenCommand: Command = {
     "  DFLY_NATS_URL/DFLY_CLUSTER, else the dfly up context. Progress: a line a second on stderr on a terminal\n" +
     "  (--progress: always); --json: JSON lines on stdout, the last {\"event\":\"done\",...}. --pcap: what was sent.\n" +
     "  --routes: first add what forwarding needs where absent (198.18.0.0/24 dev ix0, 198.18.1.0/24 dev ix1,\n" +
-    "  each --dst via 198.18.1.2), through the control (--control, DFLY_CONTROL_ADDR, the dfly up context).",
+    "  each --dst via 198.18.1.2; with no ix1: each --dst via 198.18.0.2), through the control (--control,\n" +
+    "  DFLY_CONTROL_ADDR, the dfly up context).",
   async run(argv: string[], io: CliIO): Promise<number> {
     const v = parseFlags(argv, {
       ...targetFlags,
@@ -100,7 +101,6 @@ export const pktgenCommand: Command = {
     const dst = v.dst?.split(",").map((s) => s.trim()).filter(Boolean);
     if (dst && dst.length === 0) throw new LoadArgError(`--dst ${v.dst}: want PREFIX[,PREFIX...]`);
     const target = resolveTarget(v);
-    if (v.routes && !target.controlAddr) throw new LoadArgError("--routes: no control to reach: pass --control HOST:PORT, set DFLY_CONTROL_ADDR, or start a stack with dfly up");
     // Check the options (sizes, prefixes) before connecting: a one-flow FlowSet per size.
     try {
       for (const size of sizes) new FlowSet({ flows: 1, size, ...(dst ? { dst } : {}), ...(ttl ? { ttl } : {}) });
@@ -109,7 +109,7 @@ export const pktgenCommand: Command = {
       throw e;
     }
     if (v.routes) {
-      const added = await addForwardRoutes(target.controlAddr!, dst ?? ["10.0.0.0/8"]);
+      const added = await addForwardRoutes(target, dst ?? ["10.0.0.0/8"]);
       if (!v.json) io.stderr(`pktgen: routes ${added.length ? `added: ${added.join(", ")}` : "already there"}\n`);
     }
     const conn = await connectTarget(target, "dfly-pktgen");

@@ -7,7 +7,9 @@
 import { writeFileSync } from "node:fs";
 import { PcapWriter } from "@dfly/core";
 import { FrameBatchCursor, NatsTransport, subjects, type Transport } from "@dfly/transport";
+import { ControlClient } from "@dfly/control";
 import type { CliIO } from "../command.js";
+import { connected } from "../commands/control.js";
 import { readContext } from "../local/context.js";
 
 /** A flag's value is wrong: one line naming it, exit 1 (dispatch prints any Error so). */
@@ -20,6 +22,7 @@ export interface LoadTarget {
   cluster: string;
   /** The control's gRPC address (only `dfly load http-short` needs it). */
   controlAddr: string | undefined;
+  controlFrom: string;
   /** Where each came from (for the first line the commands print). */
   from: string;
 }
@@ -46,7 +49,22 @@ export function resolveTarget(v: { nats?: string; cluster?: string; control?: st
   const cluster = v.cluster ?? env.DFLY_CLUSTER ?? ctx?.cluster ?? "dfly";
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(cluster)) throw new LoadArgError(`--cluster ${cluster}: want letters, digits, - or _ (a NATS subject token)`);
   const controlAddr = v.control ?? env.DFLY_CONTROL_ADDR ?? ctx?.controlAddr;
-  return { natsUrl, cluster, controlAddr, from };
+  const controlFrom = v.control !== undefined ? "--control" : env.DFLY_CONTROL_ADDR ? "DFLY_CONTROL_ADDR" : "the dfly up context";
+  if (controlAddr !== undefined && !/^[^\s:]+:\d{1,5}$/.test(controlAddr)) throw new LoadArgError(`--control ${controlAddr}: want HOST:PORT (from ${controlFrom})`);
+  return { natsUrl, cluster, controlAddr, controlFrom, from };
+}
+
+/** A client of the target's control, its connection up (else one line naming the address, within 1.5 s). */
+export async function controlOf(t: LoadTarget, why: string): Promise<ControlClient> {
+  if (!t.controlAddr) throw new LoadArgError(`${why}: no control to reach: pass --control HOST:PORT, set DFLY_CONTROL_ADDR, or start a stack with dfly up`);
+  const c = new ControlClient(t.controlAddr, 5000);
+  try {
+    await connected(c, t.controlAddr, t.controlFrom);
+    return c;
+  } catch (e) {
+    c.close();
+    throw e;
+  }
 }
 
 /** A NATS connection to the target, or one line saying it cannot be had (within `timeoutMs`). */
@@ -93,12 +111,13 @@ export function intArg(name: string, v: string | undefined, min: number, max: nu
   return Number(v);
 }
 
-/** "3s", "500ms", "2m" → ms, more than 0 and at most 1 h. */
+/** "3s", "500ms", "2m", "1h" → ms, more than 0 and at most 1 h. */
 export function durationArg(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m)?$/.exec(v.trim());
-  const ms = m ? Number(m[1]) * (m[2] === "ms" ? 1 : m[2] === "m" ? 60_000 : 1000) : NaN;
-  if (!(ms > 0) || ms > 3_600_000) throw new LoadArgError(`--${name} ${v}: want a duration more than 0 and at most 1h, e.g. 10s, 500ms, 2m`);
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim());
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[m?.[2] ?? "s"] ?? 1000;
+  const ms = m ? Number(m[1]) * unit : NaN;
+  if (!(ms > 0) || ms > 3_600_000) throw new LoadArgError(`--${name} ${v}: want a duration more than 0 and at most 1h, e.g. 10s, 500ms, 2m, 1h`);
   return Math.round(ms);
 }
 
