@@ -66,8 +66,8 @@ export const pktgenCommand: Command = {
   usage:
     "dfly pktgen [--rate PPS] [--flows F] [--size BYTES[,BYTES...]] [--duration D] [--count N] [--dst PREFIX[,PREFIX...]]\n" +
     "            [--ifname ix0] [--ttl T] [--batch B] [--pcap FILE] [--routes] [--control HOST:PORT] [--nats URL] [--cluster NAME] [--json] [--progress]\n" +
-    "  defaults: 1000 pps, 64 flows, 64-byte packets, 10s, to 10.0.0.0/8, on ix0's wire. It stops after --duration\n" +
-    "  or --count packets, whichever is first (at most 1h). NATS and the cluster: --nats/--cluster, else\n" +
+    "  defaults: 1000 pps, 64 flows, 64-byte packets, 10s, to 10.0.0.0/8, on ix0's wire. It sends --count packets,\n" +
+    "  else rate × duration (at most 1h), and stops at the duration + 0.5 s if it fell behind. NATS and the cluster: --nats/--cluster, else\n" +
     "  DFLY_NATS_URL/DFLY_CLUSTER, else the dfly up context. Progress: a line a second on stderr on a terminal\n" +
     "  (--progress: always); --json: JSON lines on stdout, the last {\"event\":\"done\",...}. --pcap: what was sent.\n" +
     "  --routes: first add what forwarding needs where absent (198.18.0.0/24 dev ix0, 198.18.1.0/24 dev ix1,\n" +
@@ -94,7 +94,8 @@ export const pktgenCommand: Command = {
     const sizes = (v.size ?? "64").split(",").map((s) => intArg("size", s.trim(), 44, 9000)!);
     if (sizes.length > flows) throw new LoadArgError(`--size ${v.size}: ${sizes.length} sizes need at least as many --flows (got ${flows})`);
     const durationMs = durationArg("duration", v.duration) ?? 10_000;
-    const count = intArg("count", v.count, 1, 1_000_000_000);
+    // Bounded both ways: --count, else what the rate gives in the duration (exact when on pace).
+    const count = intArg("count", v.count, 1, 1_000_000_000) ?? Math.max(1, Math.round((rate * durationMs) / 1000));
     const ttl = intArg("ttl", v.ttl, 1, 255);
     const batch = intArg("batch", v.batch, 1, 16384);
     const ifname = ifnameOpt(v.ifname);
@@ -129,11 +130,11 @@ export const pktgenCommand: Command = {
           ...(dst ? { dst } : {}),
           ...(ttl ? { ttl } : {}),
           ...(batch ? { batch } : {}),
-          ...(count !== undefined ? { count: split(count, sizes.length, i) } : {}),
+          count: split(count, sizes.length, i),
         }),
     );
     const subject = `${target.cluster}.wire.${ifname}.in`;
-    if (!v.json) io.stderr(`pktgen: ${flows} flows, ${sizes.join(",")}-byte packets, ${rate} pps on ${subject} via ${target.natsUrl} (${target.from}), for ${durationMs} ms${count !== undefined ? ` or ${count} packets` : ""}\n`);
+    if (!v.json) io.stderr(`pktgen: ${flows} flows, ${sizes.join(",")}-byte packets, ${rate} pps on ${subject} via ${target.natsUrl} (${target.from}), ${count} packets in about ${Math.round(Math.min(durationMs, (count * 1000) / rate))} ms (at most ${durationMs + 500} ms)\n`);
     const sent = () => gens.reduce((n, g) => n + g.sent, 0);
     const progress = new Progress(io, { label: "pktgen", unit: "pkt", json: v.json === true, text: wantsTextProgress(v.progress) }, () => ({ total: sent() }));
     let interrupted = false;
@@ -146,7 +147,7 @@ export const pktgenCommand: Command = {
     });
     try {
       progress.start();
-      const stopTimer = setTimeout(() => gens.forEach((g) => g.stop()), durationMs);
+      const stopTimer = setTimeout(() => gens.forEach((g) => g.stop()), durationMs + 500);
       await Promise.all(gens.map((g) => g.run()));
       clearTimeout(stopTimer);
       progress.stop();
