@@ -206,6 +206,28 @@ describe("dfly pktgen and dfly replay feed a stack started with dfly up", () => 
     expect(done).toMatchObject({ event: "done", interrupted: true });
     expect(done.sent).toBeGreaterThanOrEqual(progress.total);
   });
+  it("SIGTERM to load http-short: it stops at once and closes the listeners it opened, exit 143", { timeout: 40_000 }, async () => {
+    const cli = spawn(process.execPath, [join(repoRoot, "services/cli/dist/main.js"), "load", "http-short", "--duration", "60s", "--clients", "2", "--json"], {
+      stdio: ["ignore", "pipe", "pipe"],
+      env: process.env,
+    });
+    let out = "";
+    cli.stdout!.on("data", (d: Buffer) => void (out += d.toString()));
+    const exited = new Promise<number | null>((r) => cli.once("exit", (code) => r(code)));
+    for (const end = Date.now() + 20_000; !out.includes('"event":"progress"'); ) {
+      if (Date.now() > end) throw new Error(`no progress line: ${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const listening = await run("netstat", "-an");
+    // Each listener (one per CPU) is referenced on every CPU.
+    expect(listening.out.match(/LISTEN/g)?.length).toBe(CPUS * CPUS);
+    const t0 = Date.now();
+    cli.kill("SIGTERM");
+    expect(await exited).toBe(143);
+    expect(Date.now() - t0).toBeLessThan(8000);
+    expect(JSON.parse(out.trim().split("\n").at(-1)!)).toMatchObject({ event: "done", interrupted: true, errorCount: 0 });
+    expect((await run("netstat", "-an")).out).not.toMatch(/LISTEN/);
+  });
 });
 
 describe("bad input to dfly replay and dfly pktgen: one line, exit 1", () => {
