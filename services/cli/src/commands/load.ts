@@ -14,8 +14,7 @@ import { attachSockEvents, ControlListenBackend, PortSockRemote, Sockets, TcpHos
 import { subjects, type Subscription } from "@dfly/transport";
 import type { CliIO, Command } from "../command.js";
 import { parseFlags } from "../flags.js";
-import { onInterrupt } from "../local/interrupt.js";
-import { connectTarget, controlOf, durationArg, intArg, LoadArgError, Progress, resolveTarget, targetFlags, wantsTextProgress } from "../load/target.js";
+import { connectTarget, controlOf, durationArg, intArg, LoadArgError, LoadInterrupt, Progress, resolveTarget, targetFlags, wantsTextProgress } from "../load/target.js";
 
 export interface LoadSummary {
   event: "done";
@@ -69,15 +68,8 @@ export const loadCommand: Command = {
     let conn: Awaited<ReturnType<typeof connectTarget>> | undefined;
     let host: HttpClientHost | undefined;
     let ticker: NodeJS.Timeout | undefined;
-    let interrupted = false;
     let stopNow: () => void = () => undefined;
-    let finished: () => void = () => undefined;
-    const done = new Promise<void>((r) => (finished = r));
-    const release = onInterrupt(async () => {
-      interrupted = true;
-      stopNow();
-      await done;
-    });
+    const intr = new LoadInterrupt(() => stopNow());
     const progress = new Progress(io, { label: "load http-short", unit: "tx", json: v.json === true, text: wantsTextProgress(v.progress) }, () => {
       const s = host ? clientSnapshot(host) : undefined;
       return { total: s?.completed ?? 0, started: s?.started ?? 0, errors: s ? Object.values(s.errors).reduce((a, b) => a + b, 0) : 0 };
@@ -135,10 +127,11 @@ export const loadCommand: Command = {
         const timer = setTimeout(finish, durationMs);
         const poll = count !== undefined ? setInterval(() => c.stats.completed >= count && finish(), 20) : undefined;
         stopNow = finish;
+        if (intr.interrupted) finish(); // interrupted while it started
       });
       const ms = progress.elapsedMs();
       progress.stop();
-      const drained = await c.stop(interrupted ? 1000 : 5000);
+      const drained = await c.stop(intr.interrupted ? 1000 : 5000);
       const cs = clientSnapshot(c);
       // Responses, the ones in flight at the end included (they finished while the clients drained).
       const completed = cs.completed;
@@ -165,13 +158,13 @@ export const loadCommand: Command = {
         unfinished: drained ? 0 : cs.active,
         latency: { avgMs: lat.avgMs, p50Ms: lat.p50Ms, p99Ms: lat.p99Ms, maxMs: lat.maxMs },
         httpd,
-        interrupted,
+        interrupted: intr.interrupted,
       };
       if (v.json) io.stdout(JSON.stringify(s) + "\n");
       else
         io.stdout(
           `load http-short: ${s.completed} responses in ${s.durationMs} ms (${s.tps} tps), errors ${errorCount}${s.unfinished ? `, ${s.unfinished} unfinished` : ""}; ` +
-            `latency avg ${s.latency.avgMs} ms p99 ${s.latency.p99Ms} ms${httpd ? `; httpd accepted ${httpd.accepted}, responses ${httpd.responses}` : ""}${interrupted ? " (interrupted)" : ""}\n`,
+            `latency avg ${s.latency.avgMs} ms p99 ${s.latency.p99Ms} ms${httpd ? `; httpd accepted ${httpd.accepted}, responses ${httpd.responses}` : ""}${intr.interrupted ? " (interrupted)" : ""}\n`,
         );
       return 0;
     } finally {
@@ -183,8 +176,7 @@ export const loadCommand: Command = {
       host?.close();
       await conn?.close();
       control.close();
-      release();
-      finished();
+      intr.end();
     }
   },
 };

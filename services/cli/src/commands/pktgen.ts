@@ -8,7 +8,6 @@ import type { CliIO, Command } from "../command.js";
 import type { RouteSpec } from "@dfly/transport";
 import { forwardRoutes } from "../embedded/forward.js";
 import { parseFlags } from "../flags.js";
-import { onInterrupt } from "../local/interrupt.js";
 import {
   connectTarget,
   controlOf,
@@ -16,6 +15,7 @@ import {
   ifnameOpt,
   intArg,
   LoadArgError,
+  LoadInterrupt,
   type LoadTarget,
   numberOpt,
   PcapTap,
@@ -137,14 +137,7 @@ export const pktgenCommand: Command = {
     if (!v.json) io.stderr(`pktgen: ${flows} flows, ${sizes.join(",")}-byte packets, ${rate} pps on ${subject} via ${target.natsUrl} (${target.from}), ${count} packets in about ${Math.round(Math.min(durationMs, (count * 1000) / rate))} ms (at most ${durationMs + 500} ms)\n`);
     const sent = () => gens.reduce((n, g) => n + g.sent, 0);
     const progress = new Progress(io, { label: "pktgen", unit: "pkt", json: v.json === true, text: wantsTextProgress(v.progress) }, () => ({ total: sent() }));
-    let interrupted = false;
-    let finished: () => void = () => undefined;
-    const done = new Promise<void>((r) => (finished = r));
-    const release = onInterrupt(async () => {
-      interrupted = true;
-      for (const g of gens) g.stop();
-      await done;
-    });
+    const intr = new LoadInterrupt(() => gens.forEach((g) => g.stop()));
     try {
       progress.start();
       const stopTimer = setTimeout(() => gens.forEach((g) => g.stop()), durationMs + 500);
@@ -161,19 +154,18 @@ export const pktgenCommand: Command = {
         pps: Math.round((sent() * 1000) / Math.max(1, ms)),
         perSize: Object.fromEntries(sizes.map((sz, i) => [String(sz), gens[i].sent])),
         subject,
-        interrupted,
+        interrupted: intr.interrupted,
         ...(tap ? { pcap: tap.file } : {}),
       };
       tap?.save();
       if (v.json) io.stdout(JSON.stringify(s) + "\n");
-      else io.stdout(`pktgen: sent ${s.sent} packets in ${s.batches} batches, ${s.durationMs} ms (${s.pps} pps) on ${subject}${interrupted ? " (interrupted)" : ""}${tap ? `; what was sent: ${tap.file}` : ""}\n`);
+      else io.stdout(`pktgen: sent ${s.sent} packets in ${s.batches} batches, ${s.durationMs} ms (${s.pps} pps) on ${subject}${intr.interrupted ? " (interrupted)" : ""}${tap ? `; what was sent: ${tap.file}` : ""}\n`);
       return 0;
     } finally {
       progress.stop();
       for (const g of gens) g.stop();
       await conn.close();
-      release();
-      finished();
+      intr.end();
     }
   },
 };

@@ -12,13 +12,13 @@ import { parseArgs } from "node:util";
 import { rawIpOf, readPcap } from "@dfly/core";
 import { FrameBatchWriter, MAX_BATCH_FRAMES, type Transport } from "@dfly/transport";
 import { UsageError, type CliIO, type Command } from "../command.js";
-import { onInterrupt } from "../local/interrupt.js";
 import {
   connectTarget,
   durationArg,
   ifnameOpt,
   intArg,
   LoadArgError,
+  LoadInterrupt,
   numberOpt,
   PcapTap,
   Progress,
@@ -246,14 +246,7 @@ export const replayCommand: Command = {
       );
     }
     const progress = new Progress(io, { label: "replay", unit: "pkt", json: v.json === true, text: wantsTextProgress(v.progress) }, () => ({ total: rp.sent, bytes: rp.bytes, passes: rp.passes }));
-    let interrupted = false;
-    let finished: () => void = () => undefined;
-    const done = new Promise<void>((r) => (finished = r));
-    const release = onInterrupt(async () => {
-      interrupted = true;
-      rp.stop();
-      await done;
-    });
+    const intr = new LoadInterrupt(() => rp.stop());
     try {
       progress.start();
       const stopTimer = setTimeout(() => rp.stop(), durationMs);
@@ -274,7 +267,7 @@ export const replayCommand: Command = {
         durationMs: Math.round(ms),
         pps: Math.round((rp.sent * 1000) / Math.max(1, ms)),
         subject,
-        interrupted,
+        interrupted: intr.interrupted,
         ...(tap ? { pcap: tap.file } : {}),
       };
       tap?.save();
@@ -282,15 +275,14 @@ export const replayCommand: Command = {
       else
         io.stdout(
           `replay: sent ${s.sent} packets (${s.bytes} bytes) in ${s.batches} batches, ${s.passes} passes, ${s.durationMs} ms (${s.pps} pps) on ${subject}` +
-            `${s.skipped ? `; ${s.skipped} records not IPv4, not sent` : ""}${interrupted ? " (interrupted)" : ""}\n`,
+            `${s.skipped ? `; ${s.skipped} records not IPv4, not sent` : ""}${intr.interrupted ? " (interrupted)" : ""}\n`,
         );
       return 0;
     } finally {
       progress.stop();
       rp.stop();
       await conn.close();
-      release();
-      finished();
+      intr.end();
     }
   },
 };

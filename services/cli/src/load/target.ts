@@ -11,6 +11,7 @@ import { ControlClient } from "@dfly/control";
 import type { CliIO } from "../command.js";
 import { connected } from "../commands/control.js";
 import { readContext } from "../local/context.js";
+import { onInterrupt } from "../local/interrupt.js";
 
 /** A flag's value is wrong: one line naming it, exit 1 (dispatch prints any Error so). */
 export class LoadArgError extends Error {
@@ -221,4 +222,29 @@ export class Progress {
 /** Text progress by default only on a terminal. */
 export function wantsTextProgress(flag: boolean | undefined): boolean {
   return flag === true || process.stderr.isTTY === true;
+}
+
+/**
+ * SIGINT (Ctrl-C) or SIGTERM while a load runs: `stop()` it, and let the command report and close what
+ * it opened before the process exits (local/interrupt.ts exits once `end()` was called, at most 10 s).
+ */
+export class LoadInterrupt {
+  interrupted = false;
+  private finished: () => void = () => undefined;
+  private readonly release: () => void;
+
+  constructor(stop: () => void) {
+    const done = new Promise<void>((r) => (this.finished = r));
+    this.release = onInterrupt(async () => {
+      this.interrupted = true;
+      stop();
+      await done;
+    });
+  }
+
+  /** The command is done (in its finally): no longer handle the signals; an interrupt in progress exits now. */
+  end(): void {
+    this.release();
+    this.finished();
+  }
 }
