@@ -9,7 +9,7 @@
  * Bad input (a file that is not a capture, one cut short, bad flag values, no NATS) is one error
  * line and exit 1; an interrupted pktgen stops at once and says what it sent.
  */
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -183,34 +183,9 @@ describe("dfly pktgen and dfly replay feed a stack started with dfly up", () => 
     expect(an.out).not.toMatch(/LISTEN/);
   });
 
-  it("interrupted (SIGINT) pktgen stops at once, says what it sent, exit 130", { timeout: 30_000 }, async () => {
-    const cli = spawn(process.execPath, [join(repoRoot, "services/cli/dist/main.js"), "pktgen", "--duration", "60s", "--rate", "500", "--json"], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: process.env,
-    });
-    let out = "";
-    cli.stdout!.on("data", (d: Buffer) => void (out += d.toString()));
-    const exited = new Promise<number | null>((r) => cli.once("exit", (code) => r(code)));
-    // Running: its first progress line (one a second, JSON with --json).
-    for (const end = Date.now() + 15_000; !out.includes('"event":"progress"'); ) {
-      if (Date.now() > end) throw new Error(`no progress line: ${out}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    const progress = JSON.parse(out.split("\n")[0]!) as { event: string; t: number; rate: number; total: number };
-    expect(progress.total).toBeGreaterThan(0);
-    const t0 = Date.now();
-    cli.kill("SIGINT");
-    expect(await exited).toBe(130);
-    expect(Date.now() - t0).toBeLessThan(5000);
-    const done = JSON.parse(out.trim().split("\n").at(-1)!) as { event: string; interrupted: boolean; sent: number };
-    expect(done).toMatchObject({ event: "done", interrupted: true });
-    expect(done.sent).toBeGreaterThanOrEqual(progress.total);
-  });
-  it("SIGTERM to load http-short: it stops at once and closes the listeners it opened, exit 143", { timeout: 40_000 }, async () => {
-    const cli = spawn(process.execPath, [join(repoRoot, "services/cli/dist/main.js"), "load", "http-short", "--duration", "60s", "--clients", "2", "--json"], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: process.env,
-    });
+  /** The compiled CLI as a process (the signals reach it alone), once its first JSON progress line is out. */
+  async function startedCli(...argv: string[]): Promise<{ cli: ChildProcess; out: () => string; exited: Promise<number | null> }> {
+    const cli = spawn(process.execPath, [join(repoRoot, "services/cli/dist/main.js"), ...argv, "--json"], { stdio: ["ignore", "pipe", "pipe"], env: process.env });
     let out = "";
     cli.stdout!.on("data", (d: Buffer) => void (out += d.toString()));
     const exited = new Promise<number | null>((r) => cli.once("exit", (code) => r(code)));
@@ -218,14 +193,32 @@ describe("dfly pktgen and dfly replay feed a stack started with dfly up", () => 
       if (Date.now() > end) throw new Error(`no progress line: ${out}`);
       await new Promise((r) => setTimeout(r, 50));
     }
-    const listening = await run("netstat", "-an");
-    // Each listener (one per CPU) is referenced on every CPU.
-    expect(listening.out.match(/LISTEN/g)?.length).toBe(CPUS * CPUS);
+    return { cli, out: () => out, exited };
+  }
+  const lastLine = (out: string) => JSON.parse(out.trim().split("\n").at(-1)!) as Record<string, unknown>;
+
+  it("interrupted (SIGINT) pktgen stops at once, says what it sent, exit 130", { timeout: 30_000 }, async () => {
+    const p = await startedCli("pktgen", "--duration", "60s", "--rate", "500");
+    const progress = JSON.parse(p.out().split("\n")[0]!) as { event: string; t: number; rate: number; total: number };
+    expect(progress.total).toBeGreaterThan(0);
     const t0 = Date.now();
-    cli.kill("SIGTERM");
-    expect(await exited).toBe(143);
+    p.cli.kill("SIGINT");
+    expect(await p.exited).toBe(130);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    const done = lastLine(p.out());
+    expect(done).toMatchObject({ event: "done", interrupted: true });
+    expect(done.sent).toBeGreaterThanOrEqual(progress.total);
+  });
+
+  it("SIGTERM to load http-short: it stops at once and closes the listeners it opened, exit 143", { timeout: 40_000 }, async () => {
+    const p = await startedCli("load", "http-short", "--duration", "60s", "--clients", "2");
+    // Each listener (one per CPU) is referenced on every CPU.
+    expect((await run("netstat", "-an")).out.match(/LISTEN/g)?.length).toBe(CPUS * CPUS);
+    const t0 = Date.now();
+    p.cli.kill("SIGTERM");
+    expect(await p.exited).toBe(143);
     expect(Date.now() - t0).toBeLessThan(8000);
-    expect(JSON.parse(out.trim().split("\n").at(-1)!)).toMatchObject({ event: "done", interrupted: true, errorCount: 0 });
+    expect(lastLine(p.out())).toMatchObject({ event: "done", interrupted: true, errorCount: 0 });
     expect((await run("netstat", "-an")).out).not.toMatch(/LISTEN/);
   });
 });

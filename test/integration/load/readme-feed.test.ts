@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { dispatch, type CliIO } from "@dfly/cli";
+import { usageOf } from "../../support/cli.js";
 import { repoRoot } from "../../support/docker.js";
 
 function block(): string[] {
@@ -19,13 +19,6 @@ function block(): string[] {
     .split("\n")
     .map((l) => l.replace(/\s+#.*$/, "").trim())
     .filter(Boolean);
-}
-
-async function usageOf(words: string[]): Promise<string> {
-  let out = "";
-  const io: CliIO = { stdout: (s) => void (out += s), stderr: () => undefined, stdin: async () => "" };
-  expect(await dispatch([...words, "--help"], io), words.join(" ")).toBe(0);
-  return out;
 }
 
 describe("the README's Feeding a running stack", () => {
