@@ -9,3 +9,10 @@ export async function runCli(...argv: string[]): Promise<{ code: number; out: st
   const code = await dispatch(argv, io);
   return { code, out, err, ms: Date.now() - t0 };
 }
+
+/** A command's usage, as `dfly WORDS --help` prints it (exit 0). */
+export async function usageOf(words: string[]): Promise<string> {
+  const r = await runCli(...words, "--help");
+  if (r.code !== 0) throw new Error(`dfly ${words.join(" ")} --help: exit ${r.code}: ${r.err}`);
+  return r.out;
+}

@@ -27,7 +27,7 @@ function inputs(): string[] {
       } else if (!e.name.endsWith(".tsbuildinfo")) out.push(p);
     }
   };
-  for (const f of ["package.json", "package-lock.json", ".npmrc", "tsconfig.base.json", "tsconfig.json", "scripts/gen-proto.mjs", "deploy/Dockerfile"])
+  for (const f of ["package.json", "package-lock.json", ".npmrc", "tsconfig.base.json", "tsconfig.json", "scripts/gen-proto.mjs", "deploy/Dockerfile", "test/fixtures/http_espn.pcapng"])
     out.push(join(repoRoot, f));
   walk(join(repoRoot, "proto"));
   walk(join(repoRoot, "services"));

@@ -4,3 +4,4 @@ export { UsageError, type CliIO, type Command } from "./command.js";
 export { runHttpShort, formatHttpShortReport, type HttpShortRunOptions, type HttpShortRunReport } from "./embedded/http.js";
 export { EmbeddedCluster, type EmbeddedOptions } from "./embedded/cluster.js";
 export { measureTcpMemory, type TcpMemResult } from "./bench/tcpmem.js";
+export { durationArg, LoadArgError, Progress, resolveTarget, type LoadTarget } from "./load/target.js";

@@ -6,10 +6,13 @@ import { benchTunCommands } from "./commands/bench-tun.js";
 import { controlCommands } from "./commands/control.js";
 import { httpCommands } from "./commands/http.js";
 import { ifconfigCommands } from "./commands/ifconfig.js";
+import { loadCommands } from "./commands/load.js";
 import { netstatCommands } from "./commands/netstat.js";
 import { netstatAnCommands } from "./commands/netstat-an.js";
 import { packetCommands } from "./commands/packet.js";
 import { pcapCommands } from "./commands/pcap.js";
+import { pktgenCommands } from "./commands/pktgen.js";
+import { replayCommands } from "./commands/replay.js";
 import { routeCommands } from "./commands/route.js";
 import { runCommands } from "./commands/run.js";
 import { rssCommands } from "./commands/rss.js";
@@ -27,10 +30,13 @@ export const commands: Command[] = [
   ...benchTunCommands,
   ...controlCommands,
   ...ifconfigCommands,
+  ...loadCommands,
   ...netstatCommands,
   ...netstatAnCommands,
   ...packetCommands,
   ...pcapCommands,
+  ...pktgenCommands,
+  ...replayCommands,
   ...routeCommands,
   ...runCommands,
   ...rssCommands,

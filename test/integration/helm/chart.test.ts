@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { repoRoot } from "../../support/docker.js";
+import { runCli } from "../../support/cli.js";
+import { freePort, repoRoot } from "../../support/docker.js";
 import { CHART, helm, renderChart } from "../../support/helm.js";
 import { validateManifest, type K8sDoc } from "../../support/k8s-validate.js";
 
@@ -34,6 +35,9 @@ const valueSets: Record<string, Values> = {
     nats: { jetstream: { fileStore: { persistent: false } } },
     monitoring: { serviceMonitor: { additionalLabels: { release: "kube-prometheus-stack" }, interval: "30s", scrapeTimeout: "10s" } },
   },
+  "load pktgen": { load: { enabled: true } },
+  "load replay from a ConfigMap": { load: { enabled: true, kind: "replay", rate: 500, duration: "10m", replay: { configMap: { name: "my-capture", key: "espn.pcapng" } } } },
+  "load http-short": { load: { enabled: true, kind: "http-short", httpShort: { clients: 16 }, extraArgs: ["--client-cpus", "1"] } },
 };
 
 /** Paths of every `merge`/`patch` pair in values.yaml (every resource's overrides). */
@@ -347,12 +351,68 @@ describe("network policies and helm test", () => {
   });
 });
 
+describe("the load generator (load.enabled)", () => {
+  const loadOf = (set: string) => one(docs(set), "Deployment", "-load");
+
+  it("off by default: no load Deployment", () => {
+    expect(docs("default").filter((d) => d.metadata.name.endsWith("-load"))).toEqual([]);
+  });
+
+  it("one Deployment per kind running the image's dfly pktgen|replay|load on the release's NATS and control", () => {
+    const args = (set: string) => podSpec(loadOf(set))!.containers[0]!.args;
+    expect(args("load pktgen")).toEqual(["pktgen", "--rate", "1000", "--flows", "256", "--size", "64,512,1400", "--dst", "10.0.0.0/8", "--duration", "1h", "--routes", "--progress"]);
+    expect(args("load replay from a ConfigMap")).toEqual(["replay", "/var/run/dfly-load/espn.pcapng", "--pps", "500", "--loop", "--duration", "10m", "--progress"]);
+    expect(args("load http-short")).toEqual(["load", "http-short", "--clients", "16", "--duration", "1h", "--progress", "--client-cpus", "1"]);
+    for (const set of ["load pktgen", "load replay from a ConfigMap", "load http-short"]) {
+      const d = loadOf(set);
+      expect(d.metadata.labels?.["app.kubernetes.io/component"]).toBe("load");
+      expect((d.spec as { replicas: number; strategy: { type: string } }).replicas).toBe(1);
+      const env = envOf(podSpec(d)!.containers[0]!);
+      expect(env).toMatchObject({ DFLY_NATS_URL: "nats://dfly-nats.netstack.svc:4222", DFLY_CLUSTER: "dfly", DFLY_CONTROL_ADDR: "dfly-control.netstack.svc:50051" });
+    }
+    const spec = podSpec(loadOf("load replay from a ConfigMap"))!;
+    const capture = spec.volumes?.find((v) => v.name === "capture") as { configMap?: { name: string } } | undefined;
+    expect(capture?.configMap?.name).toBe("my-capture");
+    expect(spec.containers[0]!.volumeMounts).toContainEqual({ name: "capture", mountPath: "/var/run/dfly-load", readOnly: true });
+  });
+
+  it("the CLI accepts every rendered command line: each fails only at reaching NATS or the control (within 6 s)", async () => {
+    const natsPort = await freePort();
+    const controlPort = await freePort();
+    const saved = { ...process.env };
+    Object.assign(process.env, { DFLY_NATS_URL: `nats://127.0.0.1:${natsPort}`, DFLY_CONTROL_ADDR: `127.0.0.1:${controlPort}`, DFLY_CLUSTER: "dfly", DFLY_CONTEXT: join(dir, "no-context.json") });
+    try {
+      for (const set of ["load pktgen", "load replay from a ConfigMap", "load http-short"]) {
+        // The capture is where the pod mounts it; here the same file from the fixtures.
+        const argv = podSpec(loadOf(set))!.containers[0]!.args!.map((a) => (a.startsWith("/var/run/dfly-load/") ? join(repoRoot, "test/fixtures/http_espn.pcapng") : a));
+        const r = await runCli(...argv);
+        expect(r.code, `${set}: ${r.err}`).toBe(1);
+        expect(r.err.trimEnd().split("\n"), set).toHaveLength(1);
+        expect(r.ms, set).toBeLessThan(6000);
+        // pktgen --routes and http-short talk to the control first; replay only to NATS.
+        expect(r.err, set).toMatch(set !== "load replay from a ConfigMap" ? new RegExp(`cannot reach the control at 127\\.0\\.0\\.1:${controlPort}`) : new RegExp(`cannot reach NATS at nats://127\\.0\\.0\\.1:${natsPort}`));
+      }
+    } finally {
+      process.env = saved;
+    }
+  }, 30_000);
+
+  it("a bad load value fails the render naming it", async () => {
+    const r = await helm(["template", "dfly", CHART, "-f", valuesFile("bad-load", { load: { enabled: true, kind: "iperf" } })]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/load\/kind/);
+    const r2 = await helm(["template", "dfly", CHART, "-f", valuesFile("bad-load2", { load: { enabled: true, pktgen: { sizes: [20] } } })]);
+    expect(r2.code).not.toBe(0);
+    expect(r2.stderr).toMatch(/load\/pktgen\/sizes\/0/);
+  });
+});
+
 describe("merge and patch overrides", () => {
   it("every resource takes its merge and patch (values.yaml lists one pair per resource)", async () => {
     const defaults = parse(readFileSync(join(CHART, "values.yaml"), "utf8")) as Values;
     const keys = overrideKeys(defaults);
     expect(keys.length).toBeGreaterThanOrEqual(20);
-    const values: Values = { nats: { cluster: { enabled: true } }, control: { podDisruptionBudget: { enabled: true } } };
+    const values: Values = { nats: { cluster: { enabled: true } }, control: { podDisruptionBudget: { enabled: true } }, load: { enabled: true } };
     for (const k of keys) {
       const id = k.join(".");
       setPath(values, [...k, "merge"], { metadata: { annotations: { "dfly.test/merged": id } } });

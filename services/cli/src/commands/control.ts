@@ -53,7 +53,7 @@ export class ControlUnreachableError extends Error {
 }
 
 /** Resolves once the client's channel is READY; rejects at the first TRANSIENT_FAILURE (refused) or after CONNECT_TIMEOUT_MS. */
-function connected(c: ControlClient, addr: string, from: string): Promise<void> {
+export function connected(c: ControlClient, addr: string, from: string): Promise<void> {
   const ch = c.route.getChannel();
   const end = Date.now() + CONNECT_TIMEOUT_MS;
   const fail = (code: string, why: string) => new ControlUnreachableError(`${code}: cannot reach the control ${addr} (${from})${why}; is it up? (dfly up, or --control HOST:PORT)`);
