@@ -137,7 +137,8 @@ export interface TcpAllocResult {
  * code the netisr and the http hosts run: frames decoded in place from batches, segments
  * written into batches by TcpFrameQueue), each exchanging `msgBytes`-byte messages back and
  * forth, `rounds` round trips sampled after `warmup` unsampled ones. The programs read with
- * recv() and answer with send(), as httpd does. Segments come from the engines' counters.
+ * recvInto() into a buffer of their own (so no view of a receive buffer goes out) and answer
+ * with send(). Segments come from the engines' counters.
  */
 export async function measureTcpAlloc(o: { conns?: number; rounds?: number; warmup?: number; msgBytes?: number } = {}): Promise<TcpAllocResult> {
   const conns = o.conns ?? 64;
@@ -156,12 +157,14 @@ export async function measureTcpAlloc(o: { conns?: number; rounds?: number; warm
   const ss = new Sockets({ host: server, cpu: 0, owner: "alloc-server", listen: new HostListenBackend(server) });
   const cs = new Sockets({ host: client, cpu: 0, owner: "alloc-client", source: () => caddr });
   let replies = 0;
+  // What the programs read into (recvInto: the receive buffer's chunk is written again).
+  const rbuf = new Uint8Array(64 * 1024);
   const lfd = ss.socket((fd, ev) => {
     if (ev !== SoEvent.ACCEPT) return;
     for (let a = ss.accept(fd, null); a >= 0; a = ss.accept(fd, null)) {
       ss.onEvent(a, (afd, aev) => {
         if (aev !== SoEvent.READABLE) return;
-        for (let d = ss.recv(afd); d && d.length > 0; d = ss.recv(afd)) ss.send(afd, msg);
+        while (ss.recvInto(afd, rbuf) > 0) ss.send(afd, msg);
       });
     }
   });
@@ -173,7 +176,7 @@ export async function measureTcpAlloc(o: { conns?: number; rounds?: number; warm
     const fd = cs.socket((cfd, ev) => {
       if (ev === SoEvent.CONNECTED) cs.send(cfd, msg);
       else if (ev === SoEvent.READABLE) {
-        for (let d = cs.recv(cfd); d && d.length > 0; d = cs.recv(cfd)) replies++;
+        while (cs.recvInto(cfd, rbuf) > 0) replies++;
       }
     });
     cs.connect(fd, saddr, 80);
