@@ -31,6 +31,22 @@ function copyInto(dst: Uint8Array, at: number, src: Uint8Array, off: number, n: 
   else dst.set(src.subarray(off, off + n), at);
 }
 
+const viewOf = (a: Uint8Array): DataView => new DataView(a.buffer, a.byteOffset, a.byteLength);
+
+/**
+ * The DataView of the last array `append` copied part of (a frame batch: one view per batch
+ * rather than a subarray per segment). It keeps that one array alive until the next.
+ */
+let srcArr: Uint8Array = EMPTY;
+let srcDv: DataView | null = null;
+
+/** dst[at…] = src[off, off+n) four bytes at a time through DataViews of both (no view per copy). */
+function copyWords(dst: Uint8Array, ddv: DataView, at: number, src: Uint8Array, sdv: DataView, off: number, n: number): void {
+  let i = 0;
+  for (const end = n - 3; i < end; i += 4) ddv.setInt32(at + i, sdv.getInt32(off + i));
+  for (; i < n; i++) dst[at + i] = src[off + i];
+}
+
 export class SockBuf {
   /** Bytes held. */
   cc = 0;
@@ -61,6 +77,10 @@ export class SockBuf {
   private pvChunk: Uint8Array = EMPTY;
   private pvPos = 0;
 
+  /** A DataView of chunk dvChunk (word copies into it). */
+  private dv: DataView | null = null;
+  private dvChunk: Uint8Array = EMPTY;
+
   /** Appends a copy of `data[off, off+len)`. */
   append(data: Uint8Array, off = 0, len = data.length - off): void {
     if (len <= 0) return;
@@ -70,7 +90,7 @@ export class SockBuf {
       const room = last.length - this.tailUsed;
       if (room > 0) {
         const n = room < len ? room : len;
-        copyInto(last, this.tailUsed, data, off, n);
+        this.copyIn(last, this.tailUsed, data, off, n);
         this.tailUsed += n;
         off += n;
         len -= n;
@@ -84,11 +104,28 @@ export class SockBuf {
       c = spare;
       this.spare = null;
     } else c = alloc(len > grow ? len : grow);
-    copyInto(c, 0, data, off, len);
+    this.copyIn(c, 0, data, off, len);
     if (this.n === this.chunks.length) this.chunks.push(c);
     else this.chunks[this.n] = c;
     this.n++;
     this.tailUsed = len;
+  }
+
+  /** `copyInto` for append: part of a larger array (a segment in its frame batch) word by word. */
+  private copyIn(c: Uint8Array, at: number, src: Uint8Array, off: number, n: number): void {
+    if (n <= 64 || (off === 0 && n === src.length)) {
+      copyInto(c, at, src, off, n);
+      return;
+    }
+    if (c !== this.dvChunk) {
+      this.dv = viewOf(c);
+      this.dvChunk = c;
+    }
+    if (src !== srcArr) {
+      srcDv = viewOf(src);
+      srcArr = src;
+    }
+    copyWords(c, this.dv!, at, src, srcDv!, off, n);
   }
 
   /**
