@@ -208,8 +208,9 @@ export function tcpFrameWrite(buf: Uint8Array, at: number, seg: TcpSeg, ipId: nu
   buf[at + 9] = IPPROTO.TCP;
   buf[at + 10] = 0;
   buf[at + 11] = 0;
-  putU32(buf, at + 12, seg.src);
-  putU32(buf, at + 16, seg.dst);
+  // Wire values as int32 (the same bytes; a uint32 above 2^31 passed to a call is a heap number).
+  putU32(buf, at + 12, seg.src | 0);
+  putU32(buf, at + 16, seg.dst | 0);
   const isum = ~cksumSum(buf, at, IP_HDRLEN) & 0xffff;
   buf[at + 10] = isum >>> 8;
   buf[at + 11] = isum;
@@ -218,8 +219,8 @@ export function tcpFrameWrite(buf: Uint8Array, at: number, seg: TcpSeg, ipId: nu
   buf[t + 1] = seg.sport;
   buf[t + 2] = seg.dport >>> 8;
   buf[t + 3] = seg.dport;
-  putU32(buf, t + 4, seg.seq);
-  putU32(buf, t + 8, seg.ack);
+  putU32(buf, t + 4, seg.seq | 0);
+  putU32(buf, t + 8, seg.ack | 0);
   buf[t + 12] = (hl >>> 2) << 4;
   buf[t + 13] = seg.flags;
   buf[t + 14] = seg.window >>> 8;
@@ -232,7 +233,7 @@ export function tcpFrameWrite(buf: Uint8Array, at: number, seg: TcpSeg, ipId: nu
   const n = payload.length;
   if (n > 64) buf.set(payload, t + hl);
   else for (let i = 0, p = t + hl; i < n; i++) buf[p + i] = payload[i];
-  const sum = ~cksumAdd(inPseudo(seg.src, seg.dst, IPPROTO.TCP, tlen), cksumSum(buf, t, tlen)) & 0xffff;
+  const sum = ~cksumAdd(inPseudo(seg.src | 0, seg.dst | 0, IPPROTO.TCP, tlen), cksumSum(buf, t, tlen)) & 0xffff;
   buf[t + 16] = sum >>> 8;
   buf[t + 17] = sum;
   return len;

@@ -412,7 +412,8 @@ function synchronizedInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
       tcpDupAck(tp);
     } else if (!(tp.t_flags & TF.FASTRECOVERY)) tp.t_dupacks = 0;
   } else {
-    if (tcpNewAck(tp, ack, ts?.ecr)) return "ok"; // LAST_ACK completed
+    // The echo as int32 (a uint32 above 2^31 passed to a call is a heap number; the RTT is taken mod 2^32).
+    if (tcpNewAck(tp, ack, ts ? ts.ecr | 0 : undefined)) return "ok"; // LAST_ACK completed
     if (o?.sack && tp.t_flags & TF.SACK_PERMITTED) tcpSackUpdate(tp, o.sack);
     needOutput = true;
   }
