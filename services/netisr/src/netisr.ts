@@ -299,7 +299,7 @@ export class Netisr {
       keep[i] = 0;
       const owner = bucketCpu[c.hash & 0x7f];
       if (owner !== me) {
-        this.redispatchFrame(owner, c.buf, c.offset, c.length, c.hash, ring);
+        this.redispatchFrame(owner, c.buf, c.offset, c.length, c.hash | 0, ring);
         continue;
       }
       const out = this.input(c.buf, c.offset, c.length, c.hash | 0);
@@ -309,7 +309,7 @@ export class Netisr {
         keep[i] = 1;
         kept++;
       } else {
-        this.txCopy(out, c.buf, c.offset, c.length, c.hash);
+        this.txCopy(out, c.buf, c.offset, c.length, c.hash | 0);
       }
     }
     ifp.rxFrames[ring] += seen;
@@ -344,7 +344,7 @@ export class Netisr {
         keep[i] = 1;
         kept++;
       } else {
-        this.txCopy(out, c.buf, c.offset, c.length, c.hash);
+        this.txCopy(out, c.buf, c.offset, c.length, c.hash | 0);
       }
     }
     this.flushTx();
