@@ -304,7 +304,7 @@ export class Netisr {
       keep[i] = 0;
       const owner = bucketCpu[c.hash & 0x7f];
       if (owner !== me) {
-        this.redispatchFrame(owner, c.buf, c.offset, c.length, c.hash, ring);
+        this.redispatchFrame(owner, c.buf, c.offset, c.length, c.hash | 0, ring);
         continue;
       }
       const out = this.input(c.buf, c.offset, c.length, c.hash | 0);
@@ -314,7 +314,7 @@ export class Netisr {
         keep[i] = 1;
         kept++;
       } else {
-        this.txCopy(out, c.buf, c.offset, c.length, c.hash);
+        this.txCopy(out, c.buf, c.offset, c.length, c.hash | 0);
       }
     }
     ifp.rxFrames[ring] += seen;
@@ -349,7 +349,7 @@ export class Netisr {
         keep[i] = 1;
         kept++;
       } else {
-        this.txCopy(out, c.buf, c.offset, c.length, c.hash);
+        this.txCopy(out, c.buf, c.offset, c.length, c.hash | 0);
       }
     }
     this.flushTx();

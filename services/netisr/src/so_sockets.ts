@@ -634,6 +634,20 @@ export class Sockets implements SoOwner, ListenOwner {
     return first.subarray(0, max);
   }
 
+  /** `recv` into `dst[at, at+max)`: bytes copied (0 when nothing is there yet), -1 at end of stream. */
+  recvInto(fd: number, dst: Uint8Array, at = 0, max = dst.length - at): number {
+    const r = this.conn(fd);
+    if (r.so) {
+      const tp = r.so.tp;
+      if (!tp) throw new SockError("ENOTCONN", "socket is not connected", fd);
+      return this.host.cpu(r.so.cpu).engine.recvInto(tp, dst, at, max, this.host.now());
+    }
+    const d = this.recv(fd, max);
+    if (d === null) return -1;
+    dst.set(d, at);
+    return d.length;
+  }
+
   // ---- shutdown(2), close(2) ----
 
   shutdown(fd: number): void {

@@ -537,7 +537,8 @@ export class TcpHost {
           }
           seg = d.seg;
         }
-        hash = this.pcb.hashOf(seg.src, seg.sport, seg.dst, seg.dport);
+        // Addresses as int32: a uint32 above 2^31 passed to a call is a heap number per frame.
+        hash = this.pcb.hashOf(seg.src | 0, seg.sport, seg.dst | 0, seg.dport);
       }
       const c = this.cpus[this.pcb.hashcpu(hash)];
       if (!c) {

@@ -17,13 +17,14 @@ describe("bench alloc", () => {
     expect(r.main).toBeLessThan(16_000_000 * 1.5);
   });
 
-  it("TCP's steady path: no segment, options or socket buffer object per segment (what is left: payload views, the receive chunk)", async () => {
+  it("TCP's steady path: no segment, options, socket buffer, payload view or receive chunk per segment", async () => {
     const r = await measureTcpAlloc({ conns: 32, rounds: 150, warmup: 100 });
     // Every segment was answered (one per message and direction, ACKs riding on the replies).
     expect(r.segmentsIn).toBe(r.segmentsOut);
     expect(r.segmentsOut).toBe(32 * 150 * 2);
-    // Measured 360-380 bytes per segment in or out (628 with a segment object, options and
-    // socket buffers per segment, and a checksum view per batch switch).
-    expect(r.bytesPerSegment).toBeLessThan(500);
+    // Measured 20-55 bytes per segment in or out at this size in a fresh process, more on a
+    // loaded machine (heap numbers from code not yet optimized); 6-25 at the bench's size.
+    // 360-380 with payload views and a receive chunk per segment.
+    expect(r.bytesPerSegment).toBeLessThan(128);
   });
 });

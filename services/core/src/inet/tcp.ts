@@ -290,8 +290,8 @@ export function writeTcpOptions(out: Uint8Array, p: number, o: TcpOptions): numb
     out[p++] = TCPOPT.NOP;
     out[p++] = TCPOPT.TIMESTAMP;
     out[p++] = TCPOLEN.TIMESTAMP;
-    putU32(out, p, o.timestamp.val);
-    putU32(out, p + 4, o.timestamp.ecr);
+    putU32(out, p, o.timestamp.val | 0);
+    putU32(out, p + 4, o.timestamp.ecr | 0);
     p += 8;
   }
   if (o.sack && o.sack.length) {
@@ -303,8 +303,8 @@ export function writeTcpOptions(out: Uint8Array, p: number, o: TcpOptions): numb
     for (const s of o.sack) {
       checkField("sack start", s.start, 0xffffffff);
       checkField("sack end", s.end, 0xffffffff);
-      putU32(out, p, s.start);
-      putU32(out, p + 4, s.end);
+      putU32(out, p, s.start | 0);
+      putU32(out, p + 4, s.end | 0);
       p += 8;
     }
   }

@@ -27,7 +27,8 @@ import {
 import { tcpOutput, tcpRespondReset } from "./tcp_output.js";
 import { tcpTupleHash } from "./tcp_subr.js";
 import {
-  tcpUsrAbort, tcpUsrClose, tcpUsrConnect, tcpUsrRecv, tcpUsrSend, tcpUsrSetNodelay, tcpUsrShutdown,
+  tcpUsrAbort, tcpUsrClose, tcpUsrConnect, tcpUsrRecv,
+  tcpUsrRecvInto, tcpUsrSend, tcpUsrSetNodelay, tcpUsrShutdown,
 } from "./tcp_usrreq.js";
 
 export type TcpOutputFn = (seg: TcpSeg, tp: TcpCb | null) => void;
@@ -134,18 +135,20 @@ export class TcpEngine {
 
   /** An empty socket buffer for sending or receiving (a cached one when there is one). */
   sbGet(send: boolean): SockBuf {
-    return (send ? this.sbSend : this.sbRecv).pop() ?? new SockBuf();
+    const sb = (send ? this.sbSend : this.sbRecv).pop() ?? new SockBuf();
+    // Output copies a lent segment's bytes at once: views of a send buffer are used up.
+    sb.transient = send && this.txSeg !== null;
+    return sb;
   }
 
   /**
-   * Takes back a socket buffer its TCB let go of. A send buffer keeps its chunk when the
-   * engine lends its segments (output has copied every byte it was shown); a receive
-   * buffer never does (recv handed out views of its bytes).
+   * Takes back a socket buffer its TCB let go of. It keeps its first chunk unless a view of
+   * its bytes may still be held (recv's views; segments the engine does not lend).
    */
   sbPut(sb: SockBuf, send: boolean): void {
     const cache = send ? this.sbSend : this.sbRecv;
     if (cache.length >= SB_CACHE_MAX) return;
-    sb.recycle(send && this.txSeg !== null);
+    sb.recycle(true);
     cache.push(sb);
   }
 
@@ -354,6 +357,16 @@ export class TcpEngine {
     this.enter(now);
     try {
       return tcpUsrRecv(tp, max);
+    } finally {
+      this.leave();
+    }
+  }
+
+  /** Up to `max` bytes into `dst[at…]`: how many (0 = nothing yet), -1 = end of stream. */
+  recvInto(tp: TcpCb, dst: Uint8Array, at: number, max: number, now: number): number {
+    this.enter(now);
+    try {
+      return tcpUsrRecvInto(tp, dst, at, max);
     } finally {
       this.leave();
     }

@@ -16,6 +16,7 @@
 import { cksumAdd, cksumSum, inPseudo } from "./in_cksum.js";
 import { IPPROTO, IP_DF, IP_MF, IP_OFFMASK } from "./ip.js";
 import { parseTcpOptions, putU32, tcpOptionsLength, TCP_HDRLEN, TCP_MAXOLEN, TcpBuildError, u32, writeTcpOptions } from "./tcp.js";
+import type { TcpOptions } from "./tcp.js";
 import type { TcpSeg } from "./tcp_var.js";
 
 const EMPTY = new Uint8Array(0);
@@ -28,17 +29,53 @@ const MIN_FRAME = IP_HDRLEN + TCP_HDRLEN;
 /**
  * A received segment the fast path decodes into again and again (`tcpSegDecode`): the input
  * side's object cache (DragonFly's mbuf objcache, paper §2.1). Its timestamp-only options
- * object is its own and reused too; any other options are parsed afresh.
+ * object is its own and reused too; any other options are parsed afresh. Its payload is
+ * `pbuf[poff, poff+plen)`, the frame's bytes in place: `payload` makes a view of them only
+ * when read (tcp_input takes the bytes without one).
  */
-export interface TcpRxSeg extends TcpSeg {
-  readonly tsOptions: { timestamp: { val: number; ecr: number } };
+export class TcpRxSeg implements TcpSeg {
+  src = 0;
+  dst = 0;
+  sport = 0;
+  dport = 0;
+  seq = 0;
+  ack = 0;
+  flags = 0;
+  window = 0;
+  options: TcpOptions | undefined = undefined;
+  readonly tsOptions = { timestamp: { val: 0, ecr: 0 } };
+  pbuf: Uint8Array = EMPTY;
+  poff = 0;
+  plen = 0;
+  private view: Uint8Array | null = EMPTY;
+
+  get payload(): Uint8Array {
+    let v = this.view;
+    if (v === null) v = this.view = this.pbuf.subarray(this.poff, this.poff + this.plen);
+    return v;
+  }
+
+  set payload(v: Uint8Array) {
+    this.view = this.pbuf = v;
+    this.poff = 0;
+    this.plen = v.length;
+  }
+
+  /** The payload is `b[off, off+len)` (no view made). */
+  setPayload(b: Uint8Array, off: number, len: number): void {
+    if (len === 0) {
+      this.payload = EMPTY;
+      return;
+    }
+    this.pbuf = b;
+    this.poff = off;
+    this.plen = len;
+    this.view = null;
+  }
 }
 
 export function tcpRxSeg(): TcpRxSeg {
-  return {
-    src: 0, dst: 0, sport: 0, dport: 0, seq: 0, ack: 0, flags: 0, window: 0,
-    options: undefined, payload: EMPTY, tsOptions: { timestamp: { val: 0, ecr: 0 } },
-  };
+  return new TcpRxSeg();
 }
 
 /**
@@ -102,20 +139,21 @@ export function tcpSegDecode(
   const tlen = len - IP_HDRLEN;
   const hoff = (b[t + 12] >>> 4) << 2;
   if (hoff < TCP_HDRLEN || hoff > tlen) return null;
-  const src = u32(b, at + 12);
-  const dst = u32(b, at + 16);
+  // Read as int32 (no heap number when a value above 2^31 crosses a call), stored unsigned.
+  const src = i32(b, at + 12);
+  const dst = i32(b, at + 16);
   if ((~cksumAdd(inPseudo(src, dst, IPPROTO.TCP, tlen), cksumSum(b, t, tlen)) & 0xffff) !== 0) return null;
   const plen = tlen - hoff;
   const seg = into ?? scratch;
-  seg.src = src;
-  seg.dst = dst;
+  seg.src = src >>> 0;
+  seg.dst = dst >>> 0;
   seg.sport = (b[t] << 8) | b[t + 1];
   seg.dport = (b[t + 2] << 8) | b[t + 3];
-  seg.seq = u32(b, t + 4);
-  seg.ack = u32(b, t + 8);
+  seg.seq = i32(b, t + 4) >>> 0;
+  seg.ack = i32(b, t + 8) >>> 0;
   seg.flags = b[t + 13];
   seg.window = (b[t + 14] << 8) | b[t + 15];
-  seg.payload = plen === 0 ? EMPTY : b.subarray(t + hoff, t + hoff + plen);
+  seg.setPayload(b, t + hoff, plen);
   seg.options = undefined;
   if (hoff > TCP_HDRLEN) {
     const o = t + TCP_HDRLEN;
@@ -123,8 +161,8 @@ export function tcpSegDecode(
       // NOP NOP TIMESTAMP: what every segment after the handshake carries.
       if (into) {
         const ts = into.tsOptions.timestamp;
-        ts.val = u32(b, o + 4);
-        ts.ecr = u32(b, o + 8);
+        ts.val = i32(b, o + 4) >>> 0;
+        ts.ecr = i32(b, o + 8) >>> 0;
         seg.options = into.tsOptions;
       } else seg.options = { timestamp: { val: u32(b, o + 4), ecr: u32(b, o + 8) } };
     } else {
@@ -134,6 +172,11 @@ export function tcpSegDecode(
     }
   }
   return seg;
+}
+
+/** The big-endian 32-bit word at b[i] as an int32 (`u32 | 0`). */
+function i32(b: Uint8Array, i: number): number {
+  return (b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3];
 }
 
 /** Frame length of a segment as `tcpFrameWrite` lays it out. */
@@ -169,8 +212,9 @@ export function tcpFrameWrite(buf: Uint8Array, at: number, seg: TcpSeg, ipId: nu
   buf[at + 9] = IPPROTO.TCP;
   buf[at + 10] = 0;
   buf[at + 11] = 0;
-  putU32(buf, at + 12, seg.src);
-  putU32(buf, at + 16, seg.dst);
+  // Wire values as int32 (the same bytes; a uint32 above 2^31 passed to a call is a heap number).
+  putU32(buf, at + 12, seg.src | 0);
+  putU32(buf, at + 16, seg.dst | 0);
   const isum = ~cksumSum(buf, at, IP_HDRLEN) & 0xffff;
   buf[at + 10] = isum >>> 8;
   buf[at + 11] = isum;
@@ -179,8 +223,8 @@ export function tcpFrameWrite(buf: Uint8Array, at: number, seg: TcpSeg, ipId: nu
   buf[t + 1] = seg.sport;
   buf[t + 2] = seg.dport >>> 8;
   buf[t + 3] = seg.dport;
-  putU32(buf, t + 4, seg.seq);
-  putU32(buf, t + 8, seg.ack);
+  putU32(buf, t + 4, seg.seq | 0);
+  putU32(buf, t + 8, seg.ack | 0);
   buf[t + 12] = (hl >>> 2) << 4;
   buf[t + 13] = seg.flags;
   buf[t + 14] = seg.window >>> 8;
@@ -193,7 +237,7 @@ export function tcpFrameWrite(buf: Uint8Array, at: number, seg: TcpSeg, ipId: nu
   const n = payload.length;
   if (n > 64) buf.set(payload, t + hl);
   else for (let i = 0, p = t + hl; i < n; i++) buf[p + i] = payload[i];
-  const sum = ~cksumAdd(inPseudo(seg.src, seg.dst, IPPROTO.TCP, tlen), cksumSum(buf, t, tlen)) & 0xffff;
+  const sum = ~cksumAdd(inPseudo(seg.src | 0, seg.dst | 0, IPPROTO.TCP, tlen), cksumSum(buf, t, tlen)) & 0xffff;
   buf[t + 16] = sum >>> 8;
   buf[t + 17] = sum;
   return len;

@@ -13,7 +13,7 @@
  * `tcpstat` name and that name is returned.
  */
 import { parsePacket, type PacketParseOptions } from "./packet.js";
-import { tcpSegFromFrameFast } from "./tcp_frame.js";
+import { tcpSegFromFrameFast, TcpRxSeg } from "./tcp_frame.js";
 import { TcpFlags, TCP_MAX_WINSHIFT, type TcpDropReason } from "./tcp.js";
 import { SEQ_GT, SEQ_LEQ, SEQ_LT } from "./tcp_seq.js";
 import { TcpInputDrop, type TcpStats } from "./tcp_stats.js";
@@ -209,8 +209,8 @@ function synSentInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
     // Data or FIN on a SYN|ACK are processed like any in-order segment.
     if (seg.payload.length) {
       const rw = rcvWindow(tp);
-      const data = seg.payload.length > rw ? seg.payload.subarray(0, rw) : seg.payload;
-      dataInput(tp, (seq + 1) | 0, data, false);
+      const data = seg.payload;
+      dataInput(tp, (seq + 1) | 0, data, 0, data.length > rw ? rw : data.length, false);
     }
   } else {
     // Simultaneous open: answer with SYN|ACK (same ISS) and wait for its ACK.
@@ -231,8 +231,18 @@ function synchronizedInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
   const flags = seg.flags;
   const ack = seg.ack | 0;
   let seq = seg.seq | 0;
-  let payload = seg.payload;
-  let tlen = payload.length;
+  // The payload as pbuf[poff, poff+tlen): a decoded segment's bytes in place, without a view.
+  let pbuf: Uint8Array;
+  let poff = 0;
+  let tlen: number;
+  if (seg instanceof TcpRxSeg) {
+    pbuf = seg.pbuf;
+    poff = seg.poff;
+    tlen = seg.plen;
+  } else {
+    pbuf = seg.payload;
+    tlen = pbuf.length;
+  }
   let fin = (flags & TcpFlags.FIN) !== 0;
   const o = seg.options;
   const ts = tp.t_flags & TF.RCVD_TSTMP ? o?.timestamp : undefined;
@@ -326,14 +336,13 @@ function synchronizedInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
       dup = tlen > 0 || fin;
       // A retransmitted FIN in TIME_WAIT restarts the 2MSL wait.
       if (fin && state === TcpState.TIME_WAIT) tcpTimerSet(tp, TcpTimer.TWOMSL, 2 * cfg.msl);
-      payload = EMPTY;
       tlen = 0;
       fin = false;
       seq = tp.rcv_nxt;
     } else {
       st.rcvpartduppack++;
       st.rcvpartdupbyte += todrop;
-      payload = payload.subarray(todrop);
+      poff += todrop;
       tlen -= todrop;
       seq = tp.rcv_nxt;
     }
@@ -356,8 +365,7 @@ function synchronizedInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
         tp.t_flags |= TF.ACKNOW;
       } else return dropAfterAck(tp, TcpInputDrop.rcvpackafterwin);
     } else st.rcvbyteafterwin += todrop;
-    payload = payload.subarray(0, Math.max(0, tlen - todrop));
-    tlen = payload.length;
+    tlen = Math.max(0, tlen - todrop);
     fin = false;
   }
 
@@ -406,7 +414,8 @@ function synchronizedInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
       tcpDupAck(tp);
     } else if (!(tp.t_flags & TF.FASTRECOVERY)) tp.t_dupacks = 0;
   } else {
-    if (tcpNewAck(tp, ack, ts?.ecr)) return "ok"; // LAST_ACK completed
+    // The echo as int32 (a uint32 above 2^31 passed to a call is a heap number; the RTT is taken mod 2^32).
+    if (tcpNewAck(tp, ack, ts ? ts.ecr | 0 : undefined)) return "ok"; // LAST_ACK completed
     if (o?.sack && tp.t_flags & TF.SACK_PERMITTED) tcpSackUpdate(tp, o.sack);
     needOutput = true;
   }
@@ -423,25 +432,24 @@ function synchronizedInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
 
   // Data and FIN.
   if ((tlen > 0 || fin) && !TCPS_HAVERCVDFIN(tp.t_state) && tp.t_state !== TcpState.CLOSED) {
-    dataInput(tp, seq, payload, fin);
+    dataInput(tp, seq, pbuf, poff, tlen, fin);
   }
 
   if (tp.t_state !== TcpState.CLOSED && (needOutput || tp.t_flags & TF.ACKNOW)) tp.engine.outputSoon(tp);
   return dup ? TcpInputDrop.rcvduppack : "ok";
 }
 
-/** In-order data goes to the receive buffer, the rest to reassembly (`tcp_reass`). */
-function dataInput(tp: TcpCb, seq: number, data: Uint8Array, fin: boolean): void {
+/** In-order data `b[off, off+tlen)` goes to the receive buffer, the rest to reassembly (`tcp_reass`). */
+function dataInput(tp: TcpCb, seq: number, b: Uint8Array, off: number, tlen: number, fin: boolean): void {
   const e = tp.engine;
   const st = e.stats;
   const cfg = e.config;
-  const tlen = data.length;
   let delivered = 0;
   let gotFin = false;
   if (seq === tp.rcv_nxt && !(tp.t_reass && tp.t_reass.segs.length)) {
     if (tlen > 0) {
       if (!tp.rcv_sb) tp.rcv_sb = e.sbGet(false);
-      tp.rcv_sb.append(data);
+      tp.rcv_sb.append(b, off, tlen);
       tp.rcv_nxt = (tp.rcv_nxt + tlen) | 0;
       delivered = tlen;
       st.rcvpack++;
@@ -462,7 +470,7 @@ function dataInput(tp: TcpCb, seq: number, data: Uint8Array, fin: boolean): void
       st.rcvoopack++;
       st.rcvoobyte += tlen;
     }
-    q.insert(seq, data, fin);
+    q.insert(seq, tlen === 0 ? EMPTY : off === 0 && tlen === b.length ? b : b.subarray(off, off + tlen), fin);
     tp.t_flags |= TF.ACKNOW;
     for (;;) {
       const s = q.takeAt(tp.rcv_nxt);

@@ -123,9 +123,11 @@ function emit(e: TcpEngine, seg: TcpSeg, tp: TcpCb | null): void {
  * `flags`; `opts` are the options already computed for it. Does not move snd_nxt.
  */
 function tcpXmit(tp: TcpCb, seq: number, len: number, flags: number, opts: TcpOptions | undefined): void {
-  const payload = len > 0 && tp.snd_sb ? tp.snd_sb.peek((seq - tp.snd_una) | 0, len) : EMPTY;
+  let payload = len > 0 && tp.snd_sb ? tp.snd_sb.peek((seq - tp.snd_una) | 0, len) : EMPTY;
   const win = Math.min(Math.floor(tcpRcvWindow(tp) / 2 ** tp.rcv_scale), TCP_MAXWIN);
   const seg = txSeg(tp.engine);
+  // A segment not lent (output within output) may be kept: its bytes must not change.
+  if (seg !== tp.engine.txSeg && tp.snd_sb?.transient && payload.length > 0) payload = Uint8Array.prototype.slice.call(payload);
   seg.src = tp.laddr;
   seg.dst = tp.faddr;
   seg.sport = tp.lport;

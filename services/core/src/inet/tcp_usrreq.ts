@@ -10,6 +10,7 @@
  */
 import { TcpErrno, TcpState, TF, tcpIsClosed, type TcpCb, type TcpConnOptions } from "./tcp_var.js";
 import type { TcpEngine } from "./tcp_engine.js";
+import type { SockBuf } from "./tcp_sockbuf.js";
 import { tcpOutput } from "./tcp_output.js";
 import { tcpClose, tcpDrop, tcpNewTcpcb, tcpSendSeqInit } from "./tcp_subr.js";
 import { tcpTimerSet, TcpTimer } from "./tcp_timer.js";
@@ -90,12 +91,36 @@ export function tcpUsrRecv(tp: TcpCb, max = Number.MAX_SAFE_INTEGER): Uint8Array
     return EMPTY;
   }
   const out = sb.read(max);
+  recvDone(tp, sb);
+  return out;
+}
+
+/**
+ * `tcpUsrRecv` into the caller's `dst[at, at+max)`: how many bytes were copied (0: nothing
+ * buffered yet), or -1 at end of stream. No view of the receive buffer goes out, so its
+ * chunk is written again by the next data (no allocation per segment).
+ */
+export function tcpUsrRecvInto(tp: TcpCb, dst: Uint8Array, at: number, max: number): number {
+  const sb = tp.rcv_sb;
+  if (!sb || sb.cc === 0 || max <= 0) {
+    if (sb && sb.cc > 0) return 0;
+    if (tp.t_error) throw new TcpConnectionError(tp.t_error);
+    if (tp.t_flags & TF.CANTRCVMORE) return -1;
+    if (tp.t_state === TcpState.CLOSED) throw new TcpNotConnectedError(tp.stateName);
+    return 0;
+  }
+  const n = sb.readInto(dst, at, max);
+  recvDone(tp, sb);
+  return n;
+}
+
+/** After a read: an emptied buffer goes back to the engine; the window may have opened. */
+function recvDone(tp: TcpCb, sb: SockBuf): void {
   if (sb.cc === 0) {
     tp.rcv_sb = null;
     tp.engine.sbPut(sb, false);
   }
   if (!tcpIsClosed(tp)) tp.engine.outputSoon(tp);
-  return out;
 }
 
 /** The state change of a user close or shutdown (`tcp_usrclosed`). */

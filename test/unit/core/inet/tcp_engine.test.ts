@@ -7,7 +7,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import {
-  buildTcpPacket, ipAddr, TcpConfigError, TcpEngine, TcpEvent, TcpFlags, TcpState, tcpSegFromFrame, TcpTimerHeap,
+  buildTcpPacket, ipAddr, TcpConfigError, TcpEngine, TcpEvent, TcpFlags, TcpRxSegPool, TcpState, tcpSegDecode, tcpSegFromFrame, TcpTimerHeap,
   type TcpCb, type TcpConfig, type TcpSeg,
 } from "@dfly/core";
 
@@ -68,7 +68,8 @@ function concat(chunks: Uint8Array[]): Uint8Array {
 }
 
 /** Client A sends `aToB` bytes and reads; server B sends `bToA` bytes and reads; both close. */
-function loopback(seed: number, ch: ChannelOpts, aToB: Uint8Array, bToA: Uint8Array, config: Partial<TcpConfig> = {}, lendSegs = false): RunResult {
+/** With `reuse`: frames decode into pooled segments (tcpSegDecode) and the programs read with recvInto. */
+function loopback(seed: number, ch: ChannelOpts, aToB: Uint8Array, bToA: Uint8Array, config: Partial<TcpConfig> = {}, lendSegs = false, reuse = false): RunResult {
   const rnd = prng(seed);
   const addr = [ipAddr("10.1.0.1"), ipAddr("10.2.0.2")];
   const port = [49152, 80];
@@ -89,6 +90,7 @@ function loopback(seed: number, ch: ChannelOpts, aToB: Uint8Array, bToA: Uint8Ar
     }
   };
   const tps: (TcpCb | null)[] = [null, null];
+  const rxPool = new TcpRxSegPool();
   const got: Uint8Array[][] = [[], []];
   const out = [aToB, bToA];
   const sent = [0, 0];
@@ -106,8 +108,13 @@ function loopback(seed: number, ch: ChannelOpts, aToB: Uint8Array, bToA: Uint8Ar
     // everything queued: FIN after it (shutdown is idempotent)
     if (sent[i] === out[i].length && (tp.state === TcpState.ESTABLISHED || tp.state === TcpState.CLOSE_WAIT)) e.shutdown(tp, now);
   };
+  const rbuf = new Uint8Array(3000);
   const drainRecv = (i: 0 | 1) => {
     const tp = tps[i]!;
+    if (reuse) {
+      for (let n = engines[i].recvInto(tp, rbuf, 0, rbuf.length, now); n > 0; n = engines[i].recvInto(tp, rbuf, 0, rbuf.length, now)) got[i].push(rbuf.slice(0, n));
+      return;
+    }
     for (;;) {
       const d = engines[i].recv(tp, now, 3000);
       if (d === null || d.length === 0) return;
@@ -154,10 +161,12 @@ function loopback(seed: number, ch: ChannelOpts, aToB: Uint8Array, bToA: Uint8Ar
     flights = flights.filter((f) => f.at > now);
     for (const f of due) {
       const e = engines[f.to];
-      const r = tcpSegFromFrame(f.frame, e.stats);
-      if (!r.ok) continue; // counted (rcvbadsum)
+      const rx = reuse ? rxPool.get() : null;
+      const fast = rx ? tcpSegDecode(f.frame, 0, f.frame.length, rx) : null;
+      const r = fast ? null : tcpSegFromFrame(f.frame, e.stats);
+      if (r && !r.ok) continue; // counted (rcvbadsum)
       delivered++;
-      const seg = r.seg;
+      const seg = fast ?? r!.seg!;
       let tp = tps[f.to];
       if (f.to === 1 && (!tp || tp.state === TcpState.CLOSED) && seg.flags & 2 && !(seg.flags & 16)) {
         if (!tp) {
@@ -167,6 +176,7 @@ function loopback(seed: number, ch: ChannelOpts, aToB: Uint8Array, bToA: Uint8Ar
       }
       const res = e.input(tp && tp.state !== TcpState.CLOSED ? tp : null, seg, now);
       expect(res).not.toBe("reuse");
+      if (rx) rxPool.put(rx);
     }
     for (const e of engines) e.advance(now);
   }
@@ -218,6 +228,16 @@ describe("two engines back to back", () => {
     expect(lent.delivered).toBe(plain.delivered);
     expect(lent.engines.map((e) => ({ ...e.stats }))).toEqual(plain.engines.map((e) => ({ ...e.stats })));
     expect(lent.engines[0].stats.sack_send_blocks).toBeGreaterThan(0);
+  });
+
+  it("pooled decoding and recvInto (no view of a segment or a receive buffer kept) deliver the same bytes and segments", () => {
+    const plain = loopback(42, lossy, A2B, B2A, { recvspace: 256 << 10 }, true);
+    const reuse = loopback(42, lossy, A2B, B2A, { recvspace: 256 << 10 }, true, true);
+    expect(same(reuse.bGot, A2B)).toBe(true);
+    expect(same(reuse.aGot, B2A)).toBe(true);
+    expect(reuse.delivered).toBe(plain.delivered);
+    expect(reuse.engines.map((e) => ({ ...e.stats }))).toEqual(plain.engines.map((e) => ({ ...e.stats })));
+    expect(reuse.engines[1].stats.rcvoopack).toBeGreaterThan(0);
   });
 
   it("a clean channel needs no retransmission", () => {

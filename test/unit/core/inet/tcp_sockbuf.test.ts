@@ -102,4 +102,70 @@ describe("SockBuf", () => {
     sb.append(new Uint8Array(20_000).fill(7));
     expect(Array.from(v)).toEqual([2, 3]);
   });
+
+  it("readInto reads as read does; a view that went out keeps its bytes (a drained chunk is written again only when none did, or the buffer is transient)", () => {
+    const op = fc.oneof(
+      fc.record({ k: fc.constant("append" as const), n: fc.integer({ min: 0, max: 6_000 }), off: fc.integer({ min: 0, max: 10 }) }),
+      fc.record({ k: fc.constant("peek" as const), off: fc.integer({ min: 0, max: 8_000 }), n: fc.integer({ min: 0, max: 8_000 }) }),
+      fc.record({ k: fc.constant("drop" as const), n: fc.integer({ min: 0, max: 8_000 }) }),
+      fc.record({ k: fc.constant("read" as const), n: fc.integer({ min: 0, max: 8_000 }) }),
+      fc.record({ k: fc.constant("readInto" as const), n: fc.integer({ min: 0, max: 8_000 }), at: fc.integer({ min: 0, max: 5 }) }),
+      fc.record({ k: fc.constant("recycle" as const), keep: fc.boolean() }),
+    );
+    fc.assert(
+      fc.property(fc.boolean(), fc.array(op, { maxLength: 60 }), (transient, ops) => {
+        const sb = new SockBuf();
+        sb.transient = transient;
+        let ref: number[] = [];
+        let next = 0;
+        const held: [Uint8Array, number[]][] = [];
+        for (const o of ops) {
+          switch (o.k) {
+            case "append": {
+              const src = new Uint8Array(o.n + o.off);
+              for (let i = 0; i < src.length; i++) src[i] = (next + i) & 0xff;
+              next += src.length;
+              sb.append(src, o.off, o.n);
+              ref = ref.concat(Array.from(src.subarray(o.off, o.off + o.n)));
+              break;
+            }
+            case "peek": {
+              const v = sb.peek(o.off, o.n);
+              const want = o.n > 0 ? ref.slice(o.off, o.off + o.n) : [];
+              expect(Array.from(v)).toEqual(want);
+              if (!transient) held.push([v, want]);
+              break;
+            }
+            case "drop":
+              sb.drop(o.n);
+              ref = ref.slice(o.n);
+              break;
+            case "read": {
+              const v = sb.read(o.n);
+              expect(Array.from(v)).toEqual(ref.slice(0, o.n));
+              held.push([v, ref.slice(0, o.n)]);
+              ref = ref.slice(o.n);
+              break;
+            }
+            case "readInto": {
+              const dst = new Uint8Array(o.at + o.n).fill(0xee);
+              const got = sb.readInto(dst, o.at, o.n);
+              expect(got).toBe(Math.min(o.n, ref.length));
+              expect(Array.from(dst.subarray(o.at, o.at + got))).toEqual(ref.slice(0, got));
+              ref = ref.slice(got);
+              break;
+            }
+            case "recycle":
+              sb.recycle(o.keep);
+              sb.transient = transient;
+              ref = [];
+              break;
+          }
+          expect(sb.cc).toBe(ref.length);
+        }
+        for (const [v, want] of held) expect(Array.from(v)).toEqual(want);
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
