@@ -64,8 +64,8 @@ export class HttpdStats {
   aborted = 0;
 }
 
-function findHeaderEnd(b: Uint8Array): number {
-  for (let i = 3; i < b.length; i++) {
+function findHeaderEnd(b: Uint8Array, n = b.length): number {
+  for (let i = 3; i < n; i++) {
     if (b[i] === 10 && b[i - 1] === 13 && b[i - 2] === 10 && b[i - 3] === 13) return i + 1;
   }
   return -1;
@@ -90,6 +90,8 @@ export class HttpdWorker {
   private readonly tooLarge: Uint8Array;
   /** Partial requests by fd (only while a request spans several segments). */
   private readonly partial = new Map<number, Uint8Array>();
+  /** Requests are read into this (recvInto), not into a chunk per segment. */
+  private readonly rbuf = new Uint8Array(16384);
   private lfd = -1;
   /** The listener's id and SO_REUSEPORT slot once listening. */
   listen: ListenReply | undefined;
@@ -173,40 +175,44 @@ export class HttpdWorker {
 
   private readRequest(fd: number): void {
     const s = this.sockets;
+    const rb = this.rbuf;
     for (;;) {
-      let b: Uint8Array | null;
+      // recvInto copies into the server's own buffer: no chunk or view per segment.
+      let n: number;
       try {
-        b = s.recv(fd);
+        n = s.recvInto(fd, rb);
       } catch {
         this.stats.errors++;
         this.partial.delete(fd);
         this.safeClose(fd);
         return;
       }
-      if (b === null) {
+      if (n < 0) {
         // Peer closed without (the rest of) a request.
         this.stats.aborted++;
         this.partial.delete(fd);
         this.safeClose(fd);
         return;
       }
-      if (b.length === 0) return;
+      if (n === 0) return;
       const prev = this.partial.get(fd);
-      let req = b;
+      let req = rb;
+      let len = n;
       if (prev) {
-        req = new Uint8Array(prev.length + b.length);
+        req = new Uint8Array(prev.length + n);
         req.set(prev, 0);
-        req.set(b, prev.length);
+        req.set(rb.subarray(0, n), prev.length);
+        len = req.length;
       }
-      const end = findHeaderEnd(req);
+      const end = findHeaderEnd(req, len);
       if (end < 0) {
-        if (req.length > HTTPD_MAX_REQUEST) {
+        if (len > HTTPD_MAX_REQUEST) {
           this.stats.badRequests++;
           this.partial.delete(fd);
           this.respond(fd, this.tooLarge);
           return;
         }
-        this.partial.set(fd, prev ? req : req.slice());
+        this.partial.set(fd, prev ? req : req.slice(0, len));
         continue;
       }
       this.partial.delete(fd);
