@@ -14,6 +14,7 @@ import { writeFileSync } from "node:fs";
 import { runHttpShortDirect, runHttpShortDirectIsolated, type HttpShortReport } from "@dfly/apps";
 import { ListenerPolicy, PcapWriter } from "@dfly/core";
 import { UsageError, type CliIO, type Command } from "../command.js";
+import { runProgress } from "../load/target.js";
 import { formatHttpShortReport, runHttpShort, type HttpShortRunReport } from "../embedded/http.js";
 import { intOpt, parseDuration, parseFlags } from "../flags.js";
 import { ALLOC_SAMPLE_BYTES, measureTcpAlloc, type TcpAllocResult } from "../bench/alloc.js";
@@ -38,6 +39,7 @@ const runOptions = {
   httpd: { type: "string" },
   send: { type: "string" },
   json: { type: "boolean", default: false },
+  progress: { type: "boolean", default: false },
 } as const;
 
 const parse = (argv: string[]) => parseFlags(argv, runOptions);
@@ -130,13 +132,16 @@ export async function runHttpShortCli(argv: string[], io: CliIO): Promise<number
       ...(close ? { closeListener: close } : {}),
       ...hopts,
       log: v.json ? undefined : (s) => io.stderr(`${s}\n`),
+      ...runProgress(io, "dfly run http-short", "conn", v.json, v.progress),
     });
   }
   if (v.pcap) {
     writeFileSync(v.pcap, (pcap ?? new PcapWriter()).bytes());
     if (!v.json) io.stderr(`pcap: ${captured} frames written to ${v.pcap}${skipped ? ` (${skipped} more not kept: limit ${PCAP_MAX_FRAMES})` : ""}\n`);
   }
-  io.stdout(v.json ? JSON.stringify({ ...r, ...(v.pcap ? { pcap: { file: v.pcap, frames: captured, skipped } } : {}) }, null, 2) + "\n" : formatHttpShortReport(r));
+  const report = { ...r, ...(v.pcap ? { pcap: { file: v.pcap, frames: captured, skipped } } : {}) };
+  // With --json --progress stdout is JSON lines: the report is the last one.
+  io.stdout(v.json ? JSON.stringify(report, null, v.progress ? undefined : 2) + "\n" : formatHttpShortReport(r));
   return 0;
 }
 

@@ -8,6 +8,7 @@ import { intOpt, parseDuration, parseFlags } from "../flags.js";
 import { runHttpShortCli } from "./http.js";
 import { runTunCli, tunRunUsage } from "./tun.js";
 import { formatForwardReport, runForward } from "../embedded/forward.js";
+import { runProgress } from "../load/target.js";
 
 export const runCommand: Command = {
   path: ["run"],
@@ -15,10 +16,10 @@ export const runCommand: Command = {
   usage:
     "dfly run [--cpus N] [--workload forward] [--duration D] [--rate PPS] [--flows F] [--size BYTES]\n" +
     "         [--dst PREFIX[,PREFIX...]] [--model 82599|82576|x550|...] [--mode interrupt|polling] [--rings R] [--pollhz HZ]\n" +
-    "         [--loss P] [--pcap FILE] [--json]\n" +
+    "         [--loss P] [--pcap FILE] [--json] [--progress]\n" +
     "dfly run --workload http-short [--cpus N] [--client-cpus N] [--clients C] [--duration D] [--warmup D] [--pcap FILE]\n" +
     "         [--transport embedded|nats|direct] [--nats URL] [--policy dragonfly|linux|linux_migrate_req] [--close-listener CPU@T]\n" +
-    "         [--httpd cpu|remote] [--send async|sync] [--json]\n" +
+    "         [--httpd cpu|remote] [--send async|sync] [--json] [--progress]\n" +
     tunRunUsage + "\n" +
     "  defaults: 2 CPUs, 3s, 100000 pps, 1024 flows, 64-byte packets to 10.0.0.0/8, 82599, interrupt mode",
   async run(argv: string[], io: CliIO): Promise<number> {
@@ -42,6 +43,7 @@ export const runCommand: Command = {
       loss: { type: "string" },
       pcap: { type: "string" },
       json: { type: "boolean", default: false },
+      progress: { type: "boolean", default: false },
     });
     const workload = v.workload ?? "forward";
     if (workload !== "forward") throw new UsageError(`--workload ${workload}: want forward or http-short`);
@@ -65,8 +67,10 @@ export const runCommand: Command = {
       ...(loss !== undefined ? { loss } : {}),
       ...(v.pcap ? { pcap: v.pcap } : {}),
       log: v.json ? undefined : (s) => io.stderr(`${s}\n`),
+      ...runProgress(io, "dfly run forward", "pkt", v.json, v.progress),
     });
-    io.stdout(v.json ? JSON.stringify(r, null, 2) + "\n" : formatForwardReport(r));
+    // With --json --progress stdout is JSON lines: the report is the last one.
+    io.stdout(v.json ? JSON.stringify(r, null, v.progress ? undefined : 2) + "\n" : formatForwardReport(r));
     return 0;
   },
 };

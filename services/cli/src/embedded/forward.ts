@@ -36,7 +36,12 @@ export interface ForwardRunOptions {
   /** Capture both wires' frames (ix0 in, ix1 out) to this pcap file. */
   pcap?: string;
   log?: (s: string) => void;
+  /** Called once the load starts with a sampler of its totals; returns the stopper (see load/target.ts Progress). */
+  progress?: RunProgress;
 }
+
+/** A run's progress reporter: given the sampler, starts reporting; returns what stops it. */
+export type RunProgress = (sample: () => { total: number; [k: string]: number }) => () => void;
 
 export interface ForwardCpuRow {
   cpu: number;
@@ -149,7 +154,12 @@ export async function runForward(o: ForwardRunOptions): Promise<ForwardReport> {
     log(`pktgen: ${flows} flows, ${gen.flows.size}-byte packets, ${rate} pps for ${o.durationMs} ms`);
     const t0 = performance.now();
     const stop = setTimeout(() => gen.stop(), o.durationMs);
-    await gen.run();
+    const endProgress = o.progress?.(() => ({ total: gen.sent, received: sink.counter.pktgen }));
+    try {
+      await gen.run();
+    } finally {
+      endProgress?.();
+    }
     clearTimeout(stop);
     const genMs = performance.now() - t0;
     // Drain: wait until the sink has everything, or nothing more arrived for 2 s (what is

@@ -43,6 +43,7 @@ import { join } from "node:path";
 import { subjects } from "@dfly/transport";
 import { startLocalNats } from "../bench/forward.js";
 import { EmbeddedCluster } from "./cluster.js";
+import type { RunProgress } from "./forward.js";
 import { onInterrupt } from "../local/interrupt.js";
 
 export interface HttpShortRunOptions extends HttpShortCommon {
@@ -68,6 +69,8 @@ export interface HttpShortRunOptions extends HttpShortCommon {
   /** Called `atMs` into the run with the cluster (tests: netstat -an under load). */
   during?: { atMs: number; f: (ec: EmbeddedCluster) => Promise<unknown> };
   log?: (s: string) => void;
+  /** Progress of the measured run (completed transactions), a line a second. */
+  progress?: RunProgress;
 }
 
 export interface HttpShortRunReport extends HttpShortReport {
@@ -228,7 +231,22 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
       const d = o.during;
       timers.push(setTimeout(() => side.push(d.f(ec!)), d.atMs));
     }
+    let last = { total: 0, errors: 0 };
+    let poll: NodeJS.Timeout | undefined;
+    const endProgress = o.progress?.(() => last);
+    const cl = client;
+    if (endProgress) {
+      // The sampler is synchronous: the client thread's totals are fetched a little ahead of it.
+      poll = setInterval(() => {
+        cl.snapshot().then(
+          (sn) => void (last = { total: sn.completed, errors: Object.values(sn.errors).reduce((a, b) => a + b, 0) }),
+          () => undefined,
+        );
+      }, 500);
+    }
     await new Promise((r) => setTimeout(r, o.durationMs));
+    if (poll) clearInterval(poll);
+    endProgress?.();
     const atEnd = await client.snapshot();
     const completed = atEnd.completed;
     const elapsed = performance.now() - t0;

@@ -248,3 +248,21 @@ export class LoadInterrupt {
     this.finished();
   }
 }
+
+/**
+ * `dfly run`'s progress option: text on stderr on a terminal (or --progress); JSON lines on stdout
+ * only with --json --progress, so that `--json` alone stays one JSON document.
+ */
+export function runProgress(
+  io: CliIO, label: string, unit: string, json: boolean, flag: boolean,
+): { progress?: (sample: () => ProgressSample) => () => void } {
+  const jsonLines = json && flag;
+  const text = !json && wantsTextProgress(flag);
+  if (!jsonLines && !text) return {};
+  return {
+    progress: (sample) => {
+      const p = new Progress(io, { label, unit, json: jsonLines, text }, sample).start();
+      return () => p.stop();
+    },
+  };
+}
