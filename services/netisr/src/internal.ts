@@ -109,6 +109,7 @@ export { RescaleGrace } from "./rescale_grace.js";
 export { RescaleChase, PER_SOCKET_CALLS, type Moved } from "./rescale_chase.js";
 export { RescaleHandover } from "./rescale_handover.js";
 export { TcpOutput } from "./tcp_output.js";
+export { IfTx, copyFrame, takeExact } from "./if_tx.js";
 export { TcpUsrreq, RemoteOwner } from "./tcp_usrreq.js";
 export { ListenerSync, LISTENER_SYNC_MS, LISTENER_SYNC_DEADLINE_MS, type ListenerSyncReport } from "./listener_sync.js";
 export { PcbCursors } from "./pcb_cursor.js";

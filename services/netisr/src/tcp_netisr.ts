@@ -106,7 +106,7 @@ export class TcpNetisr {
     this.netisr = o.netisr;
     if (!Number.isInteger(o.cpu) || o.cpu < 0 || o.cpu >= NETISR_CPUMAX) throw new TcpCpuIdError(o.cpu);
     this.index = o.cpu;
-    this.out = new TcpOutput(o.netisr, o.transport, o.cluster, this.stats);
+    this.out = new TcpOutput(o.netisr, this.stats);
     this.usrreq = new TcpUsrreq(this);
     this.listeners = new ListenerSync(o.cpu, () => this.ensureHost(), this.stats, o.controlAddr, o.listenerSyncDeadlineMs);
     this.cursors = new PcbCursors(o.cpu);
