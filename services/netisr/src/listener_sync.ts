@@ -8,7 +8,8 @@
  */
 import { InpcbAddrInUseError, parseRouteAddress, trace, TraceArea, type ListenerPolicy } from "@dfly/core";
 import { ControlClient, type ListenerWire } from "@dfly/control";
-import type { ListenCloseResult, ListenerRec, ListenerSpec, TcpHost } from "./tcp_host.js";
+import type { TcpHost } from "./tcp_host.js";
+import type { ListenCloseResult, ListenerRec, ListenerSpec } from "./tcp_listen.js";
 
 /** Default period of the listener reconciliation. */
 export const LISTENER_SYNC_MS = 10_000;

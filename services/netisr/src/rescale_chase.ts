@@ -7,7 +7,7 @@
  */
 import { decodeNetmsg, encodeNetmsg, subjects, type Msg } from "@dfly/transport";
 import { SockNetmsg } from "@dfly/control";
-import type { So } from "./tcp_host.js";
+import type { So } from "./so.js";
 import { decodeChase, encodeChase, RescaleNetmsg } from "./rescale_netmsg.js";
 import type { TcpRescale } from "./tcp_rescale.js";
 

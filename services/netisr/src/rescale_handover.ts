@@ -25,7 +25,8 @@ import {
   type TcpSynEntry,
 } from "@dfly/core";
 import { decodeNetmsg, encodeNetmsg, NetmsgType, subjects, type Msg } from "@dfly/transport";
-import { So, SoEvent, type TcpHost } from "./tcp_host.js";
+import { So, SoEvent } from "./so.js";
+import { type TcpHost } from "./tcp_host.js";
 import { tupleKey } from "./rescale_home.js";
 import type { Moved } from "./rescale_chase.js";
 import { decodeHandover, encodeHandover, encodeLeaving, type HandoverConn, type HandoverMsg, type HandoverSyn } from "./rescale_netmsg.js";

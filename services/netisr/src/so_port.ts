@@ -14,9 +14,10 @@
  */
 import { SockNetmsg } from "@dfly/control";
 import { decodeNetmsg, encodeNetmsg, NetmsgType, subjects, type Subscription, type Transport } from "@dfly/transport";
-import type { SoEvent } from "./tcp_host.js";
+import type { SoEvent } from "./so.js";
 import { RescaleNetmsg } from "./rescale_netmsg.js";
-import type { RemoteConnectRequest, RemoteConnInfo, SockOpt, SockRemote, Sockets } from "./so_sockets.js";
+import type { RemoteConnectRequest, RemoteConnInfo, SockOpt, SockRemote } from "./so_api.js";
+import type { Sockets } from "./so_sockets.js";
 
 
 export const b64 = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("base64");

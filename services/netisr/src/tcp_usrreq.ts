@@ -10,9 +10,12 @@ import { InpcbAddrInUseError, ListenerPolicy, TcpState } from "@dfly/core";
 import { isOwnerName, SockNetmsg, sockBodyListener } from "@dfly/control";
 import { decodeNetmsg, encodeNetmsg, NetmsgType, subjects, type Msg } from "@dfly/transport";
 import { b64, unb64, type SockEventBody, type SockEventWire } from "./so_port.js";
-import { SockOpt } from "./so_sockets.js";
+import { SockOpt } from "./so_api.js";
 import { specOf } from "./listener_sync.js";
-import { So, SoEvent, TcpNotLocalError, type ListenerRec, type ListenOwner, type SoOwner, type TcpHost } from "./tcp_host.js";
+import { So, SoEvent, type ListenOwner, type SoOwner } from "./so.js";
+import { TcpNotLocalError } from "./tcp_connect.js";
+import { type TcpHost } from "./tcp_host.js";
+import { type ListenerRec } from "./tcp_listen.js";
 import type { PendingSendState } from "./rescale_netmsg.js";
 import type { TcpNetisr } from "./tcp_netisr.js";
 
