@@ -1,21 +1,7 @@
 /**
- * One netisr CPU (DragonFly's `netisr N` thread, sys/net/netisr.c): it owns its slice of
- * network state and is the only code that touches it. It consumes the RX rings the ringmap
- * gives it and its own message port, and for every frame:
- *
- *   - works out the owner CPU, netisr_hashcpu(toeplitz_hash(raw hash)) over the live CPUs;
- *     when that is another CPU (fewer rings than CPUs) the frame goes to the owner's port
- *     and is counted as redispatched (ether_dispatch() → lwkt_sendmsg to the owner);
- *   - runs IPv4 input (ip_input.ts), delivers to a local address (ICMP echo, ip_icmp.ts) or
- *     forwards (ip_forward.ts) on its own route replica.
- *
- * Packet path rules: no allocation per packet; frames are rewritten in place in the batch
- * they arrived in, and that same batch — compacted when some frames left it — goes to the
- * TX ring as one batch. Frames that leave by another path (another interface, another CPU,
- * a trimmed or fragmented frame, an ICMP error) are copied into per-destination batch
- * writers, flushed at the end of the batch.
- *
- * This module does no I/O: `NetisrOutput` publishes, and tests drive it directly.
+ * One netisr CPU (DragonFly's `netisr N` thread, sys/net/netisr.c): per frame of an RX batch,
+ * the owner CPU (redispatch when it is another), ip_input, local delivery or forwarding; frames
+ * are rewritten in place and the batch itself goes to the TX ring. No I/O, no allocation per packet.
  */
 import { ICMP, ICMP_UNREACH, ipFragment, netisrHashcpu, NETISR_CPUMAX, type RouteTable } from "@dfly/core";
 import {

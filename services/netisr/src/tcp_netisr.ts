@@ -1,13 +1,7 @@
 /**
- * TCP inside one netisr CPU: the `TcpHost` replica of this CPU (its partition of the
- * connections, a reference to every listener), fed by the netisr's local delivery through the
- * live-rescale layer (tcp_rescale.ts). The mechanisms live in their own files: output
- * (tcp_output.ts), the program-socket port (tcp_usrreq.ts), listener sync (listener_sync.ts),
- * the PCB cursor (pcb_cursor.ts); this class builds them and registers their netmsgs.
- *
- * The replica is indexed by CPU id (NETISR_CPUMAX slots, so CPUs joining and leaving never
- * rebuild it); its owner function is the live topology's (`Netisr.ownerOf`), so connect
- * placement, SYN steering and the NIC agree.
+ * TCP inside one netisr CPU: builds this CPU's `TcpHost` replica and the parts around it
+ * (output, program-socket port, listener sync, PCB cursor, rescale), registers their netmsgs,
+ * runs the timers.
  */
 import { INP, NETISR_CPUMAX, InpcbStateError, ListenerPolicy, TCP_STATE_NAMES, formatRouteAddress, type TcpConfig } from "@dfly/core";
 import { ControlClient, isOwnerName } from "@dfly/control";

@@ -1,10 +1,7 @@
 /**
- * The program-socket port (DragonFly's tcp_usrreq via so_port): the socket calls programs
- * elsewhere send to this CPU's port — listen/closeListener/listeners/list from the control,
- * accept, send, shutdown, close, setopt and connect from programs — and the remote owners
- * that publish those programs' socket events on `<c>.sock.<owner>`. The CPU reads on a remote
- * program's behalf and pushes the bytes with READABLE; bytes a program sent beyond the send
- * buffer are held here (up to SO_REMOTE_SEND_MAX) and moved in on WRITABLE.
+ * The program-socket port (DragonFly's tcp_usrreq behind so_port): socket netmsgs from the
+ * control and from programs on other CPUs, and `RemoteOwner`, which publishes their events on
+ * `<c>.sock.<owner>`; sends beyond the send buffer are held here up to SO_REMOTE_SEND_MAX.
  */
 import { InpcbAddrInUseError, ListenerPolicy, TcpState } from "@dfly/core";
 import { isOwnerName, SockNetmsg, sockBodyListener } from "@dfly/control";
