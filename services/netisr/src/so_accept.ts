@@ -3,11 +3,9 @@
  * from this thread's queues and from other CPUs' (fetched over their ports), a listener's close.
  */
 import { TF } from "@dfly/core";
-import { SoEvent, type So, type SoOwner } from "./so.js";
-import { SockError, type ListenBackend, type ListenCloseReply, type ListenReply, type SockHandler, type SockRemote } from "./so_api.js";
-import { ConnRec, FdRec, K_LISTEN, K_NEW, RemoteConn, type FdTable } from "./so_fd.js";
-import type { RemoteEvents } from "./so_remote.js";
-import type { TcpHost } from "./tcp_host.js";
+import { SoEvent, type So } from "./so.js";
+import { SockError, type ListenBackend, type ListenCloseReply, type ListenReply, type SockHandler } from "./so_api.js";
+import { ConnRec, FdRec, K_LISTEN, K_NEW, RemoteConn, type SoCtx } from "./so_fd.js";
 import type { ListenerRec } from "./tcp_listen.js";
 
 export class SoAccept {
@@ -15,20 +13,14 @@ export class SoAccept {
   private readonly byListener = new Map<string, number>();
 
   constructor(
-    private readonly host: TcpHost,
-    private readonly cpu: number,
-    private readonly owner: string,
-    private readonly so: SoOwner,
-    private readonly fds: FdTable,
-    private readonly rev: RemoteEvents,
+    private readonly x: SoCtx,
     private readonly backend: ListenBackend | undefined,
-    private readonly remote: SockRemote | undefined,
     private readonly acceptBatch: number,
   ) {}
 
   /** Registers the listener on every CPU (through the backend); resolves with its id and SO_REUSEPORT slot. */
   async listen(fd: number, backlog: number): Promise<ListenReply> {
-    const r = this.fds.unconnected(fd, "listen");
+    const r = this.x.fds.unconnected(fd, "listen");
     if (r.kind !== K_NEW) throw new SockError("EINVAL", "listen on a connected or listening socket", fd);
     if (r.lport === 0) throw new SockError("EINVAL", "listen on an unbound socket (bind a port first)", fd);
     if (!this.backend) throw new SockError("EOPNOTSUPP", "no listen backend", fd);
@@ -40,7 +32,7 @@ export class SoAccept {
         lport: r.lport,
         reuseport: r.reuseport,
         backlog,
-        owner: this.owner,
+        owner: this.x.owner,
         ...(r.nodelay ? { nodelay: true } : {}),
         ...(r.sndbuf ? { sndbuf: r.sndbuf } : {}),
         ...(r.rcvbuf ? { rcvbuf: r.rcvbuf } : {}),
@@ -54,22 +46,22 @@ export class SoAccept {
     r.fetching = new Set();
     this.byListener.set(reply.id, fd);
     // Connections may have completed on this CPU before the reply came back.
-    const rec = this.host.listener(reply.id);
-    if (rec && rec.ls.qlen > 0) queueMicrotask(() => this.acceptable(rec, this.cpu));
+    const rec = this.x.host.listener(reply.id);
+    if (rec && rec.ls.qlen > 0) queueMicrotask(() => this.acceptable(rec, this.x.cpu));
     return reply;
   }
 
   /** accept(2), non-blocking: this thread's CPUs first, then connections fetched from others; -1 is EAGAIN. */
   accept(fd: number, handler: SockHandler | null | undefined): number {
-    const r = this.fds.rec(fd);
+    const r = this.x.fds.rec(fd);
     if (r instanceof ConnRec || r.kind !== K_LISTEN || r.listener === null) throw new SockError("EINVAL", "accept on a socket that is not listening", fd);
     const h = handler === undefined ? r.handler : handler;
     if (!r.closing) {
-      const rec = this.host.listener(r.listener);
+      const rec = this.x.host.listener(r.listener);
       if (rec) {
-        const so = this.host.accept(rec, this.so);
+        const so = this.x.host.accept(rec, this.x.so);
         if (so) {
-          const nfd = this.fds.alloc(new ConnRec(h, so, null));
+          const nfd = this.x.fds.alloc(new ConnRec(h, so, null));
           so.fd = nfd;
           const tp = so.tp!;
           if (tp.rcvCc > 0 || tp.t_flags & TF.CANTRCVMORE) queueMicrotask(() => this.kick(nfd, so));
@@ -80,10 +72,10 @@ export class SoAccept {
     const p = r.pending;
     if (p && p.length > 0) {
       const c = p.shift()!;
-      const nfd = this.fds.alloc(new ConnRec(h, null, c));
-      this.rev.add(c, nfd);
+      const nfd = this.x.fds.alloc(new ConnRec(h, null, c));
+      this.x.rev.add(c, nfd);
       if (c.bytes > 0 || c.eof || c.error) queueMicrotask(() => this.kickRemote(nfd, c));
-      this.rev.drainEarly(c);
+      this.x.rev.drainEarly(c);
       if (r.closing && p.length === 0 && r.fetching!.size === 0) this.finishClose(fd);
       return nfd;
     }
@@ -92,7 +84,7 @@ export class SoAccept {
   }
 
   private kick(fd: number, so: So): void {
-    const r = this.fds.get(fd);
+    const r = this.x.fds.get(fd);
     if (!(r instanceof ConnRec) || r.so !== so || !r.handler) return;
     const tp = so.tp!;
     if (tp.rcvCc > 0) r.handler(fd, SoEvent.READABLE, null);
@@ -100,7 +92,7 @@ export class SoAccept {
   }
 
   private kickRemote(fd: number, c: RemoteConn): void {
-    const r = this.fds.get(fd);
+    const r = this.x.fds.get(fd);
     if (!(r instanceof ConnRec) || r.rconn !== c || !r.handler) return;
     if (c.bytes > 0) r.handler(fd, SoEvent.READABLE, null);
     else if (c.error) r.handler(fd, SoEvent.ERROR, c.error);
@@ -111,9 +103,9 @@ export class SoAccept {
   acceptable(rec: ListenerRec, cpu: number): void {
     const fd = this.byListener.get(rec.id);
     if (fd === undefined) return;
-    const r = this.fds.get(fd);
+    const r = this.x.fds.get(fd);
     if (!r || r instanceof ConnRec || r.kind !== K_LISTEN) return;
-    if (this.host.cpus[cpu]) {
+    if (this.x.host.cpus[cpu]) {
       if (!r.closing) r.handler?.(fd, SoEvent.ACCEPT, null);
       return;
     }
@@ -124,16 +116,16 @@ export class SoAccept {
   remoteAcceptable(listener: string, cpu: number): void {
     const fd = this.byListener.get(listener);
     if (fd === undefined) return;
-    const r = this.fds.get(fd);
+    const r = this.x.fds.get(fd);
     if (!r || r instanceof ConnRec || r.kind !== K_LISTEN) return;
     this.fetchRemote(fd, r, cpu);
   }
 
   private fetchRemote(fd: number, r: FdRec, cpu: number): void {
-    if (!this.remote || r.closing || r.fetching!.has(cpu)) return;
+    if (!this.x.remote || r.closing || r.fetching!.has(cpu)) return;
     r.fetching!.add(cpu);
     const id = r.listener!;
-    this.remote.accept(cpu, id, this.owner, this.acceptBatch).then(
+    this.x.remote.accept(cpu, id, this.x.owner, this.acceptBatch).then(
       (conns) => {
         r.fetching!.delete(cpu);
         for (const c of conns) {
@@ -146,7 +138,7 @@ export class SoAccept {
           rc.error = c.error ?? null;
           r.pending!.push(rc);
         }
-        if (this.fds.get(fd) !== r) return;
+        if (this.x.fds.get(fd) !== r) return;
         if (conns.length > 0) r.handler?.(fd, SoEvent.ACCEPT, null);
         // A full batch: there may be more.
         if (conns.length >= this.acceptBatch && !r.closing) this.fetchRemote(fd, r, cpu);
@@ -154,7 +146,7 @@ export class SoAccept {
       },
       () => {
         r.fetching!.delete(cpu);
-        if (r.closing && r.pending!.length === 0 && r.fetching!.size === 0 && this.fds.get(fd) === r) this.finishClose(fd);
+        if (r.closing && r.pending!.length === 0 && r.fetching!.size === 0 && this.x.fds.get(fd) === r) this.finishClose(fd);
       },
     );
   }
@@ -167,7 +159,7 @@ export class SoAccept {
     if (!this.backend) return Promise.reject(new SockError("EOPNOTSUPP", "no listen backend", fd));
     return this.backend.close(id).then(
       (rep) => {
-        if (this.fds.get(fd) === r && r.pending!.length === 0 && r.fetching!.size === 0) this.finishClose(fd);
+        if (this.x.fds.get(fd) === r && r.pending!.length === 0 && r.fetching!.size === 0) this.finishClose(fd);
         return rep;
       },
       (err) => {
@@ -178,11 +170,11 @@ export class SoAccept {
   }
 
   private finishClose(fd: number): void {
-    const r = this.fds.get(fd);
+    const r = this.x.fds.get(fd);
     if (!r || r instanceof ConnRec || r.kind !== K_LISTEN) return;
     if (r.listener) this.byListener.delete(r.listener);
     const h = r.handler;
-    this.fds.release(fd);
+    this.x.fds.release(fd);
     h?.(fd, SoEvent.CLOSED, null);
   }
 }

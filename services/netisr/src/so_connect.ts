@@ -4,29 +4,22 @@
  * CPU's port, which places it.
  */
 import { INADDR_ANY, type TcpConnOptions } from "@dfly/core";
-import { SoEvent, type SoOwner } from "./so.js";
-import { SockError, type SockRemote } from "./so_api.js";
-import { ConnRec, K_CONN_PENDING, K_NEW, RemoteConn, type FdRec, type FdTable } from "./so_fd.js";
-import type { RemoteEvents } from "./so_remote.js";
-import type { TcpHost } from "./tcp_host.js";
+import { SoEvent } from "./so.js";
+import { SockError } from "./so_api.js";
+import { ConnRec, K_CONN_PENDING, K_NEW, RemoteConn, type FdRec, type SoCtx } from "./so_fd.js";
 
 export class SoConnect {
   constructor(
-    private readonly host: TcpHost,
-    private readonly cpu: number,
-    private readonly owner: string,
-    private readonly so: SoOwner,
-    private readonly fds: FdTable,
-    private readonly rev: RemoteEvents,
-    private readonly remote: SockRemote | undefined,
+    private readonly x: SoCtx,
+    /** Source address for a connect when the socket is not bound. */
     private readonly source: ((faddr: number) => number) | undefined,
   ) {}
 
   /** Active open; returns at once, CONNECTED or ERROR follows. Throws InpcbAddrNotAvailError when no local port is free. */
   connect(fd: number, faddr: number, fport: number): void {
-    const r = this.fds.unconnected(fd, "connect");
+    const r = this.x.fds.unconnected(fd, "connect");
     if (r.kind !== K_NEW) throw new SockError("EINVAL", "connect on a listening socket", fd);
-    if (!this.host.cpus[this.cpu]) {
+    if (!this.x.host.cpus[this.x.cpu]) {
       this.connectRemote(fd, r, faddr >>> 0, fport);
       return;
     }
@@ -40,20 +33,20 @@ export class SoConnect {
     if (r.keepalive) opts.keepalive = true;
     if (r.sndbuf) opts.sndbuf = r.sndbuf;
     if (r.rcvbuf) opts.rcvbuf = r.rcvbuf;
-    const so = this.host.connect(this.cpu, null, laddr, faddr >>> 0, fport, this.so, opts, r.lport);
+    const so = this.x.host.connect(this.x.cpu, null, laddr, faddr >>> 0, fport, this.x.so, opts, r.lport);
     const c = new ConnRec(r.handler, so, null);
     c.sync = r.syncSend;
-    this.fds.set(fd, c);
+    this.x.fds.set(fd, c);
     so.fd = fd;
   }
 
   /** The descriptor becomes connected when the home CPU's reply names the socket. */
   private connectRemote(fd: number, r: FdRec, faddr: number, fport: number): void {
-    if (!this.remote) throw new SockError("EOPNOTSUPP", "no remote socket calls", fd);
+    if (!this.x.remote) throw new SockError("EOPNOTSUPP", "no remote socket calls", fd);
     r.kind = K_CONN_PENDING;
-    this.remote
-      .connect(this.cpu, {
-        owner: this.owner,
+    this.x.remote
+      .connect(this.x.cpu, {
+        owner: this.x.owner,
         laddr: r.laddr,
         faddr,
         fport,
@@ -63,19 +56,19 @@ export class SoConnect {
       })
       .then(
         (c) => {
-          if (this.fds.get(fd) !== r) {
-            this.remote!.close(c.cpu, c.id, true); // closed while connecting
+          if (this.x.fds.get(fd) !== r) {
+            this.x.remote!.close(c.cpu, c.id, true); // closed while connecting
             return;
           }
           const rc = new RemoteConn(c.cpu, c.id, c.laddr, c.lport, c.faddr, c.fport);
           const cr = new ConnRec(r.handler, null, rc);
           cr.sync = r.syncSend;
-          this.fds.set(fd, cr);
-          this.rev.add(rc, fd);
-          this.rev.drainEarly(rc);
+          this.x.fds.set(fd, cr);
+          this.x.rev.add(rc, fd);
+          this.x.rev.drainEarly(rc);
         },
         (err: Error) => {
-          if (this.fds.get(fd) !== r) return;
+          if (this.x.fds.get(fd) !== r) return;
           r.kind = K_NEW;
           const h = r.handler;
           h?.(fd, SoEvent.ERROR, err.message);

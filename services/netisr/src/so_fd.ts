@@ -3,8 +3,10 @@
  * descriptors (`FdRec`), connected ones (`ConnRec`, a local `So` or a `RemoteConn` on another CPU).
  */
 import { INADDR_ANY } from "@dfly/core";
-import type { So } from "./so.js";
-import { SockError, type SockHandler } from "./so_api.js";
+import type { So, SoOwner } from "./so.js";
+import { SockError, type SockHandler, type SockRemote } from "./so_api.js";
+import type { RemoteEvents } from "./so_remote.js";
+import type { TcpHost } from "./tcp_host.js";
 
 /** A remote connection's state on the program side: data pushed by its CPU waits here for recv(). */
 export class RemoteConn {
@@ -126,4 +128,17 @@ export class FdTable {
   get size(): number {
     return this.fds.length;
   }
+}
+
+/** What the parts of one program's `Sockets` share. */
+export interface SoCtx {
+  readonly host: TcpHost;
+  /** The program's home CPU. */
+  readonly cpu: number;
+  readonly owner: string;
+  /** The `Sockets` (owner of its local sockets). */
+  readonly so: SoOwner;
+  readonly fds: FdTable;
+  readonly rev: RemoteEvents;
+  readonly remote: SockRemote | undefined;
 }

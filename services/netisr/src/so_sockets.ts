@@ -33,8 +33,9 @@ export class Sockets implements SoOwner, ListenOwner {
     this.owner = o.owner;
     this.remote = o.remote;
     this.rev = new RemoteEvents(this.fds, o.remote);
-    this.acc = new SoAccept(o.host, o.cpu, o.owner, this, this.fds, this.rev, o.listen, o.remote, o.acceptBatch ?? 32);
-    this.con = new SoConnect(o.host, o.cpu, o.owner, this, this.fds, this.rev, o.remote, o.source);
+    const x = { host: o.host, cpu: o.cpu, owner: o.owner, so: this, fds: this.fds, rev: this.rev, remote: o.remote };
+    this.acc = new SoAccept(x, o.listen, o.acceptBatch ?? 32);
+    this.con = new SoConnect(x, o.source);
     // A program without CPUs of its own (host.local empty) reaches everything over the ports.
     if (o.host.local.length > 0) o.host.cpu(o.cpu);
     else if (!o.remote) throw new SockError("EINVAL", "a program with no local CPU needs remote socket calls");
