@@ -73,7 +73,7 @@ export class UnknownCpuError extends Error {
   }
 }
 
-/** An RPC whose semantics land later (SocketService until issue 4). */
+/** An RPC this control does not implement. */
 export class NotImplementedError extends Error {
   override readonly name = "NotImplementedError";
   constructor(readonly rpc: string) {

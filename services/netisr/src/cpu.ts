@@ -1,10 +1,6 @@
 /**
- * A whole netisr CPU: the NetisrService on the bus, the control agent (registration,
- * heartbeats, the route replica, topology, stats/digest replies) and /metrics. `main.ts`
- * starts one from the environment; the embedded runner starts one per worker thread;
- * tests start them in-process.
- *
- * Without a control address the CPU runs a fixed topology and route list (benchmarks).
+ * A whole netisr CPU: `NetisrService`, its `ControlAgent` and /metrics, started by main.ts, the
+ * embedded worker and tests. Without a control address it runs a fixed topology and routes.
  */
 import type { Server } from "node:http";
 import { RouteTable, trace, TraceArea, type ListenerPolicy, type TcpConfig } from "@dfly/core";
@@ -37,12 +33,7 @@ export interface StartNetisrOptions {
   icmplim?: number;
   /** TCP and sockets on this CPU (tcp_netisr.ts); false turns them off. */
   tcp?: { config?: Partial<TcpConfig>; somaxconn?: number; policy?: ListenerPolicy; tickMs?: number; rescale?: TcpRescaleOptions; listenerSyncMs?: number; listenerSyncDeadlineMs?: number } | false;
-  /**
-   * After a drain's deregistration, how long this CPU stays before `drain()` resolves: it keeps
-   * forwarding what still arrives and serving /metrics and /healthz (/readyz fails from the start of
-   * the drain), so that a scrape sees the drain's final values (`dfly_tcp_handover_*`). Default
-   * 500 ms; `dfly netisr` takes DFLY_DRAIN_LINGER_MS (main.ts: one scrape interval and a margin).
-   */
+  /** After the drain's deregistration, how long the CPU keeps forwarding and serving /metrics for a last scrape (default 500 ms). */
   lingerMs?: number;
 }
 
@@ -65,10 +56,8 @@ export interface NetisrHandle {
   /** Resolves when ready (the agent keeps retrying while the control is unreachable). */
   whenReady(): Promise<void>;
   /**
-   * Leaving (SIGTERM, a StatefulSet pod deleted): not ready from now on; hands every TCP
-   * connection to the CPU that will own it (rescale_handover.ts), deregisters (the control publishes
-   * an epoch without this CPU), lingers `lingerMs` (forwarding, /metrics served) unless
-   * `o.signal` ends it, then resolves. `stop()` afterwards.
+   * Leaving: not ready from now on; hands every connection over, deregisters, lingers `lingerMs`
+   * unless `o.signal` ends it, then resolves. `stop()` afterwards.
    */
   drain(o?: NetisrDrainOptions): Promise<DrainReport | undefined>;
   stop(): Promise<void>;

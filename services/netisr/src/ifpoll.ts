@@ -1,21 +1,8 @@
 /**
- * NIC-ring polling, as DragonFly's sys/net/if_poll.c (polling(4), paper §1.7).
- *
- * Each CPU has an RX `iopoll_ctx`. A per-CPU systimer at `pollhz` calls `iopoll_clock()`,
- * which schedules `iopoll_handler()` in the netisr: on the first call of a tick it starts
- * timing and sets `residual_burst = poll_burst`; each call gives every registered handler
- * (here: every RX ring the CPU owns) `cycles = min(residual_burst, each_burst)` frames and
- * subtracts them; `iopollmore_handler()` reschedules while residual_burst > 0, and at the end
- * of the tick measures `kern_load = elapsed_us * pollhz / 10000` (percent of a tick) and
- * moves `poll_burst` one step down (kern_load > 100 - user_frac) or up (≤ burst_max).
- * Ticks missed while a poll ran (`pending_polls` > 1) shrink the burst by 1/8; more than 100
- * pending is a stall and resets. Defaults: 6000 Hz, burst_max 250 (10..5000), each_burst 50,
- * user_frac 50, initial poll_burst 5 (`iopoll_reset_state`). At most pollhz × burst_max
- * frames per second per ring (1.5 Mpps at the defaults, as polling(4) says).
- *
- * `IopollCtx` is that state machine, with time passed in (µs), so tests drive it without
- * timers. `RxRing` is the RX descriptor ring the frames wait in between polls; a ring
- * holds `rxd` frames and drops what does not fit (the NIC's "missed packets").
+ * NIC-ring polling, as DragonFly's sys/net/if_poll.c (polling(4)): `IopollCtx` is the per-CPU
+ * iopoll_clock/handler/more state machine with burst adaptation from kern_load (time passed in,
+ * µs, so tests need no timers); `RxRing` the RX descriptor ring, which drops what does not fit.
+ * Defaults as DragonFly: 6000 Hz, burst_max 250, each_burst 50, user_frac 50, poll_burst 5.
  */
 
 export const IFPOLL = {

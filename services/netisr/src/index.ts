@@ -10,20 +10,11 @@ export type { NetisrWorkerData, NetisrWorkerEvent, NetisrWorkerCommand } from ".
 export type { NetisrSnapshot } from "./service.js";
 export { IfpollConfigError, type IopollOptions } from "./ifpoll.js";
 export { NetisrConfigError } from "./netisr.js";
+export { SoEvent, So, type SoOwner, type ListenOwner } from "./so.js";
+export { TcpNotLocalError } from "./tcp_connect.js";
+export { TcpHost, TcpHostError, type TcpHostOptions, type TcpOutputFn } from "./tcp_host.js";
+export { type ListenerSpec } from "./tcp_listen.js";
 export {
-  SoEvent,
-  So,
-  TcpHost,
-  TcpHostError,
-  TcpNotLocalError,
-  type SoOwner,
-  type ListenOwner,
-  type ListenerSpec,
-  type TcpHostOptions,
-  type TcpOutputFn,
-} from "./tcp_host.js";
-export {
-  Sockets,
   SockOpt,
   SockError,
   HostListenBackend,
@@ -35,7 +26,8 @@ export {
   type SockRemote,
   type RemoteConnInfo,
   type SocketsOptions,
-} from "./so_sockets.js";
+} from "./so_api.js";
+export { Sockets } from "./so_sockets.js";
 export { TcpFrameQueue } from "./tcp_frames.js";
 export { ControlListenBackend } from "./tcp_netisr.js";
 export { PortSockRemote, SockRemoteError, attachSockEvents, type SockEventBody, type SockEventWire } from "./so_port.js";

@@ -34,26 +34,19 @@ export { startNetisr, NetisrStartError, type StartNetisrOptions, type NetisrHand
 export { main, netisrConfigFromEnv, cpuFromEnv, NetisrEnvError, DRAIN_LINGER_MS_DEFAULT, type NetisrProcessConfig } from "./main.js";
 export { netisrWorkerPath } from "./worker_path.js";
 export type { NetisrWorkerData, NetisrWorkerEvent, NetisrWorkerCommand } from "./worker.js";
+export { SoEvent, So, type SoOwner, type ListenOwner } from "./so.js";
+export { TcpNotLocalError } from "./tcp_connect.js";
+export { TcpCpu, TcpCpuStats } from "./tcp_dispatch.js";
 export {
-  SoEvent,
-  So,
   TcpHost,
-  TcpCpu,
-  TcpCpuStats,
-  ListenerRec,
   TcpHostError,
-  TcpNotLocalError,
   tcpFrameLength,
   writeTcpFrame,
-  type SoOwner,
-  type ListenOwner,
-  type ListenerSpec,
-  type ListenCloseResult,
   type TcpHostOptions,
   type TcpOutputFn,
 } from "./tcp_host.js";
+export { ListenerRec, type ListenerSpec, type ListenCloseResult } from "./tcp_listen.js";
 export {
-  Sockets,
   SockOpt,
   SockError,
   HostListenBackend,
@@ -65,7 +58,8 @@ export {
   type SockRemote,
   type RemoteConnInfo,
   type SocketsOptions,
-} from "./so_sockets.js";
+} from "./so_api.js";
+export { Sockets } from "./so_sockets.js";
 export { TcpFrameQueue } from "./tcp_frames.js";
 export { TcpNetisr, ControlListenBackend, type TcpNetisrOptions } from "./tcp_netisr.js";
 export { SockPortStats, SO_REMOTE_SEND_MAX } from "./tcp_usrreq.js";
@@ -109,6 +103,13 @@ export { RescaleGrace } from "./rescale_grace.js";
 export { RescaleChase, PER_SOCKET_CALLS, type Moved } from "./rescale_chase.js";
 export { RescaleHandover } from "./rescale_handover.js";
 export { TcpOutput } from "./tcp_output.js";
+export { IfTx, copyFrame, takeExact } from "./if_tx.js";
 export { TcpUsrreq, RemoteOwner } from "./tcp_usrreq.js";
 export { ListenerSync, LISTENER_SYNC_MS, LISTENER_SYNC_DEADLINE_MS, type ListenerSyncReport } from "./listener_sync.js";
 export { PcbCursors } from "./pcb_cursor.js";
+export { HostListeners, listenerConnOptions } from "./tcp_listen.js";
+export { tcpHostConnect } from "./tcp_connect.js";
+export { FdTable, FdRec, ConnRec, RemoteConn } from "./so_fd.js";
+export { RemoteEvents } from "./so_remote.js";
+export { SoAccept } from "./so_accept.js";
+export { SoConnect } from "./so_connect.js";

@@ -1,13 +1,7 @@
 /**
- * ICMP as DragonFly's sys/netinet/ip_icmp.c: `icmp_error()` (errors about a received
- * datagram), `icmp_input()` for echo requests to a local address, `icmp_reflect()`
- * (turn a request around), and the `badport_bandlim()` rate limit (net.inet.icmp.icmplim,
- * default 200 per second per category).
- *
- * Differences, stated: the limiter is per netisr CPU (DragonFly's counters are global; here
- * nothing is shared between CPUs), and it covers every error icmp_error sends (DragonFly
- * limits unreachables sent for closed ports and echo replies; later FreeBSD limits all).
- * The quote is the original IP header plus 8 bytes (`min(oiplen + 8, ip_len)`), as DragonFly.
+ * ICMP as DragonFly's sys/netinet/ip_icmp.c: icmp_error, echo input, icmp_reflect and the
+ * badport_bandlim rate limit (icmplim, 200/s per category). Unlike DragonFly the limiter is per
+ * CPU (nothing shared) and covers every error sent; the quote is the IP header plus 8 bytes.
  */
 import { cksumAdjust, ICMP, ICMP_MINLEN, ICMP_UNREACH, inCksum, IPDEFTTL } from "@dfly/core";
 import { IP_OK } from "./ip_input.js";

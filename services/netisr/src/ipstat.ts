@@ -1,10 +1,6 @@
 /**
- * Per-CPU IP statistics, as DragonFly's `ipstats_percpu[]` (sys/netinet/ip_input.c)
- * and `tcpstats_percpu[]`: every netisr CPU owns its own counters and is their only
- * writer; readers sum them (paper §2.5, "Statistics maniac"). Nothing here is shared.
- *
- * Drop reasons carry the BSD stat names (ipstat `ips_*`, tcpstat `tcps_*`,
- * udpstat `udps_*`, icmpstat `icps_*`) without their prefix.
+ * Per-CPU IP statistics (DragonFly's `ipstats_percpu[]`, `tcpstats_percpu[]`): each CPU is the
+ * only writer of its counters; readers sum. Drop reasons carry the BSD stat names without prefix.
  */
 
 /** Why a frame was dropped. Values index `IpStats.dropped`. */

@@ -1,14 +1,11 @@
 /**
- * Listener sync: this CPU's control-made listeners follow the control's list. A `listen`
- * netmsg installs one, a `closeListener` netmsg closes it; `reconcile()` (at each
- * (re-)registration and every `listenerSyncMs`) installs the listed ones missing here (a CPU
- * that starts later) and closes, under the CPU's policy, the ones the control no longer has (a
- * close fanned out while this CPU was unreachable). Listeners installed otherwise are never
- * touched.
+ * Listener sync: this CPU's control-made listeners follow the control's list (`listen` and
+ * `closeListener` netmsgs, and `reconcile()` at each registration for a CPU that missed some).
  */
 import { InpcbAddrInUseError, parseRouteAddress, trace, TraceArea, type ListenerPolicy } from "@dfly/core";
 import { ControlClient, type ListenerWire } from "@dfly/control";
-import type { ListenCloseResult, ListenerRec, ListenerSpec, TcpHost } from "./tcp_host.js";
+import type { TcpHost } from "./tcp_host.js";
+import type { ListenCloseResult, ListenerRec, ListenerSpec } from "./tcp_listen.js";
 
 /** Default period of the listener reconciliation. */
 export const LISTENER_SYNC_MS = 10_000;

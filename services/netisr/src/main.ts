@@ -1,28 +1,7 @@
 /**
- * `dfly netisr`: one netisr CPU as a process (later a pod). Configuration from the
- * environment (the service configuration contract), flags override:
- *
- *   DFLY_CPU (else the trailing ordinal of POD_NAME: dfly-netisr-3 → 3) · DFLY_CLUSTER ·
- *   DFLY_NATS_URL (absent: the in-process transport, which only makes sense embedded) · DFLY_KV_REPLICAS ·
- *   DFLY_CONTROL_ADDR (default 127.0.0.1:50051) · DFLY_METRICS_PORT (default 9464 + cpu) ·
- *   DFLY_METRICS_HOST (default 0.0.0.0) · POD_IP (address advertised for scraping) ·
- *   DFLY_POLLHZ (ifpoll frequency, default 6000) · DFLY_IFPOLL_BURST_MAX (250) ·
- *   DFLY_IFPOLL_EACH_BURST (50) · DFLY_RXD (RX descriptors per polled ring, 1024) ·
- *   DFLY_ICMPLIM (200) · DFLY_RESCALE_GRACE_MS (2000: unknown segments held after an epoch
- *   change) · DFLY_DRAIN_MS (6000: bound on handing connections over) · DFLY_DRAIN_LINGER_MS
- *   (20000: how long the process stays after the drain, forwarding what the old epoch still steers
- *   to it and serving /metrics for a last scrape; below ~500 ms in-flight frames are lost, and
- *   the connections just handed over wait out retransmission timeouts) ·
- *   DFLY_LISTENER_SYNC_MS (0: the CPU reconciles its listeners with the control's list at each
- *   (re-)registration only, which applies a close it missed while unreachable; N > 0: also every
- *   N ms; off by default, see the README's known limits).
- *
- * SIGTERM/SIGINT: /readyz fails at once; drain — every TCP connection is handed to the CPU that
- * will own it (rescale_handover.ts) — then deregister from the control (it recomputes the ringmap at
- * once), linger (still forwarding what arrives, /metrics and /healthz served so that Prometheus
- * scrapes the drain's final values), stop. A second SIGTERM/SIGINT ends the linger at once (sent
- * during the hand-over, which goes on — it is bounded by DFLY_DRAIN_MS —, there is no linger); a
- * third one finds no handler and terminates the process.
+ * `dfly netisr`: one netisr CPU as a process, configured from the environment (the DFLY_*
+ * variables in the README). SIGTERM/SIGINT: /readyz fails, drain (hand every connection
+ * over), deregister, linger for a last scrape, stop; a second signal cuts the linger.
  */
 import { DEFAULT_CONTROL_ADDR } from "@dfly/control";
 import { envInt, runService, serviceBaseFromEnv, type ServiceBaseConfig } from "@dfly/transport";
@@ -49,18 +28,7 @@ export class NetisrEnvError extends Error {
   override readonly name = "NetisrEnvError";
 }
 
-/**
- * DFLY_DRAIN_LINGER_MS default. A leaving CPU's own rescale series (`dfly_tcp_handover_last_seconds`,
- * `dfly_tcp_handover_total{dir="out"}` with its failures) get their final values when the drain
- * ends; a process that exits then is never scraped again, and the dashboard's "Longest drain" and
- * the DflyTcpHandoverFailed alert miss the event. Prometheus scrapes each target once per
- * interval, so a window of one interval holds the start of a scrape: the chart's ServiceMonitor
- * scrapes every 15 s, plus 5 s for the scrape itself, a late scrape on a loaded Prometheus and the
- * time its target list takes to follow the pod = 20 s. The chart sets the variable from its own
- * interval (netisr.drain.lingerMs: interval + 5 s) and sizes terminationGracePeriodSeconds to the
- * drain plus the linger. Costs: a CPU pod's rolling update takes this much longer per pod; where
- * nothing scrapes, set 0.
- */
+/** DFLY_DRAIN_LINGER_MS default: one scrape interval of the chart (15 s) plus 5 s, so the drain's final values are scraped (README). */
 export const DRAIN_LINGER_MS_DEFAULT = 20_000;
 
 const int = (name: string, v: string | undefined, dflt: number, min: number, max: number) => envInt(name, v, dflt, min, max, NetisrEnvError);

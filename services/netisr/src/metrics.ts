@@ -1,18 +1,7 @@
 /**
- * /metrics of one netisr CPU (prom-client, one Registry per CPU service). Every series has
- * the `cpu` label. Counters are the CPU's own plain numbers, read in collect() at scrape
- * time: nothing on the packet path touches prom-client, and nothing is shared between CPUs
- * (Prometheus sums them: paper §2.5, node_exporter's softnet precedent).
- *
- * Names (the contract shared with the dashboard and the rules, see the project brief):
- * dfly_netisr_rx_packets_total{cpu,ifname,ring} · dfly_netisr_tx_packets_total{cpu,ifname} ·
- * dfly_ip_forwarded_total · dfly_ip_delivered_total · dfly_ip_dropped_total{reason} ·
- * dfly_netisr_redispatched_total · dfly_netisr_redispatch_received_total ·
- * dfly_icmp_sent_total{type} · dfly_route_entries · dfly_route_digest_info{digest} ·
- * dfly_topology_epoch · dfly_transport_batches_total{dir} · dfly_transport_lag_seconds.
- * Also: dfly_icmp_ratelimited_total, dfly_netisr_rxring_dropped_total{ifname,ring},
- * dfly_ifpoll_burst (the current poll_burst), dfly_netisr_port_dropped_total{reason} (port
- * messages of no registered type, or empty; netmsg.ts).
+ * /metrics of one netisr CPU (prom-client, one Registry per CPU): the CPU's own plain counters
+ * read in collect(), so nothing on the packet path touches prom-client. Names: the README and
+ * the shared metrics contract.
  */
 import { Counter, Gauge, Registry } from "prom-client";
 import { IP_DROP_REASONS } from "./ipstat.js";

@@ -1,21 +1,7 @@
 /**
- * One netisr CPU (DragonFly's `netisr N` thread, sys/net/netisr.c): it owns its slice of
- * network state and is the only code that touches it. It consumes the RX rings the ringmap
- * gives it and its own message port, and for every frame:
- *
- *   - works out the owner CPU, netisr_hashcpu(toeplitz_hash(raw hash)) over the live CPUs;
- *     when that is another CPU (fewer rings than CPUs) the frame goes to the owner's port
- *     and is counted as redispatched (ether_dispatch() → lwkt_sendmsg to the owner);
- *   - runs IPv4 input (ip_input.ts), delivers to a local address (ICMP echo, ip_icmp.ts) or
- *     forwards (ip_forward.ts) on its own route replica.
- *
- * Packet path rules: no allocation per packet; frames are rewritten in place in the batch
- * they arrived in, and that same batch — compacted when some frames left it — goes to the
- * TX ring as one batch. Frames that leave by another path (another interface, another CPU,
- * a trimmed or fragmented frame, an ICMP error) are copied into per-destination batch
- * writers, flushed at the end of the batch.
- *
- * This module does no I/O: `NetisrOutput` publishes, and tests drive it directly.
+ * One netisr CPU (DragonFly's `netisr N` thread, sys/net/netisr.c): per frame of an RX batch,
+ * the owner CPU (redispatch when it is another), ip_input, local delivery or forwarding; frames
+ * are rewritten in place and the batch itself goes to the TX ring. No I/O, no allocation per packet.
  */
 import { ICMP, ICMP_UNREACH, ipFragment, netisrHashcpu, NETISR_CPUMAX, type RouteTable } from "@dfly/core";
 import {
@@ -38,17 +24,7 @@ import {
 } from "./ip_icmp.js";
 import { ipDoOptions, ipInputCheck, IP_OK, OptVerdict } from "./ip_input.js";
 import { IpDrop, IpStats } from "./ipstat.js";
-
-/**
- * The writer's batch in a buffer of exactly its size (a copy of the used bytes), and the
- * writer emptied for reuse: a buffer handed to another thread costs its size there, and
- * `take()` would hand over (and allocate anew) the whole capacity for every batch.
- */
-function takeExact(w: FrameBatchWriter): Uint8Array {
-  const out = w.finish().slice();
-  w.reset();
-  return out;
-}
+import { copyFrame, IfTx, takeExact } from "./if_tx.js";
 
 /** Where a netisr's output goes (the transport adapter in main.ts / the embedded runner). */
 export interface NetisrOutput {
@@ -158,16 +134,6 @@ function rd32(b: Uint8Array, o: number): number {
   return ((b[o] << 24) | (b[o + 1] << 16) | (b[o + 2] << 8) | b[o + 3]) >>> 0;
 }
 
-/** Copies one frame into a writer without a temporary view. False when it does not fit. */
-function copyFrame(w: FrameBatchWriter, src: Uint8Array, off: number, len: number, hash: number, tag: number): boolean {
-  const at = w.reserve(len, hash, tag);
-  if (at < 0) return false;
-  const dst = w.buffer;
-  if (len <= 256) for (let i = 0; i < len; i++) dst[at + i] = src[off + i];
-  else dst.set(src.subarray(off, off + len), at);
-  return true;
-}
-
 export class Netisr {
   readonly cpu: number;
   readonly stats = new NetisrStats();
@@ -192,8 +158,9 @@ export class Netisr {
 
   private readonly cursor = new FrameBatchCursor();
   private readonly keep = new Uint8Array(MAX_BATCH_FRAMES);
-  /** Copy-out writers per interface index, and per target CPU id. */
-  private txw: (FrameBatchWriter | undefined)[] = [];
+  /** This CPU's TX side (forwarding, ICMP and TCP output share it). */
+  readonly tx: IfTx;
+  /** Redispatch writers per target CPU id. */
   private readonly rdw = new Map<number, FrameBatchWriter>();
   private ipId = 1;
 
@@ -205,6 +172,7 @@ export class Netisr {
     this.limiter = new IcmpRateLimit(c.icmplim);
     this.nowMs = c.nowMs ?? (() => performance.now());
     this.localInput = c.localInput;
+    this.tx = new IfTx(c.output, this.stats);
     this.fib = new Fib(c.routes, (n) => this.ifByName.get(n) ?? -1, (i) => this.ifs[i]?.mtu ?? IF_MTU_DEFAULT);
     this.setTopology(c.topology);
   }
@@ -225,6 +193,7 @@ export class Netisr {
     if (idx < 0) throw new NetisrConfigError(`cpu ${this.cpu} is not in the topology's cpus [${t.cpus.join(",")}]`);
     this.cpus = [...t.cpus];
     this.cpuIndex = idx;
+    this.tx.flush();
     for (let b = 0; b < NETISR_CPUMAX; b++) this.bucketCpu[b] = this.cpus[netisrHashcpu(b, this.cpus.length)];
     const old = new Map(this.ifs.map((i) => [i.ifname, i]));
     this.ifs = t.interfaces.map((it, i) => {
@@ -251,7 +220,7 @@ export class Netisr {
     this.localAddrs = Uint32Array.from(la);
     this.localIf = Int32Array.from(li);
     this.bcastAddrs = Uint32Array.from(ba);
-    this.txw = new Array(this.ifs.length);
+    this.tx.setInterfaces(this.ifs);
     this.epoch = t.epoch;
     this.fib.invalidate();
   }
@@ -314,15 +283,15 @@ export class Netisr {
         keep[i] = 1;
         kept++;
       } else {
-        this.txCopy(out, c.buf, c.offset, c.length, c.hash | 0);
+        this.tx.copy(out, c.buf, c.offset, c.length, c.hash | 0);
       }
     }
     ifp.rxFrames[ring] += seen;
     this.flushRedispatch();
-    this.flushTx();
+    this.tx.flush();
     if (kept > 0) {
       const outBatch = kept === c.count ? batch : compactFrameBatch(batch, keep);
-      this.emitTx(primary, outBatch, kept);
+      this.tx.emit(primary, outBatch, kept);
     }
     return seen;
   }
@@ -349,11 +318,11 @@ export class Netisr {
         keep[i] = 1;
         kept++;
       } else {
-        this.txCopy(out, c.buf, c.offset, c.length, c.hash | 0);
+        this.tx.copy(out, c.buf, c.offset, c.length, c.hash | 0);
       }
     }
-    this.flushTx();
-    if (kept > 0) this.emitTx(primary, kept === c.count ? batch : compactFrameBatch(batch, keep), kept);
+    this.tx.flush();
+    if (kept > 0) this.tx.emit(primary, kept === c.count ? batch : compactFrameBatch(batch, keep), kept);
   }
 
   /**
@@ -400,7 +369,7 @@ export class Netisr {
       st.forwarded++;
       if (len !== iplen) {
         // ip_input trims frames longer than ip_len; the trimmed frame leaves by copy.
-        this.txCopy(res.ifindex, buf, off, iplen, hash);
+        this.tx.copy(res.ifindex, buf, off, iplen, hash);
         return OUT_NONE;
       }
       return res.ifindex;
@@ -478,15 +447,10 @@ export class Netisr {
       return outIf;
     }
     // Options or trailing bytes: the reply is built without options by copy.
-    const w = this.txWriter(outIf);
     const n = iplen - hlen + 20;
-    let at = w.reserve(n, 0, 0);
-    if (at < 0) {
-      this.flushTxOne(outIf);
-      at = this.txWriter(outIf).reserve(n, 0, 0);
-      if (at < 0) return OUT_NONE;
-    }
-    const d = this.txWriter(outIf).buffer;
+    const at = this.tx.reserve(outIf, n, 0);
+    if (at < 0) return OUT_NONE;
+    const d = this.tx.writer(outIf).buffer;
     for (let i = 0; i < 20; i++) d[at + i] = buf[off + i];
     d[at] = 0x45;
     d[at + 2] = n >>> 8;
@@ -520,15 +484,9 @@ export class Netisr {
     for (let k = 0; k < la.length; k++) if (la[k] === odst) from = odst;
     if (from === 0) return;
     const n = icmpErrorLength(orig, off);
-    let w = this.txWriter(outIf);
-    let at = w.reserve(n, 0, 0);
-    if (at < 0) {
-      this.flushTxOne(outIf);
-      w = this.txWriter(outIf);
-      at = w.reserve(n, 0, 0);
-      if (at < 0) return;
-    }
-    writeIcmpError(w.buffer, at, orig, off, type, code, param, from, this.ipId);
+    const at = this.tx.reserve(outIf, n, 0);
+    if (at < 0) return;
+    writeIcmpError(this.tx.writer(outIf).buffer, at, orig, off, type, code, param, from, this.ipId);
     this.ipId = (this.ipId + 1) & 0xffff;
     this.stats.ip.icmpOut[type]++;
   }
@@ -544,7 +502,7 @@ export class Netisr {
     }
     this.stats.ip.fragmented++;
     this.stats.ip.ofragments += frags.length;
-    for (const f of frags) this.txCopy(ifx, f, 0, f.length, 0);
+    for (const f of frags) this.tx.copy(ifx, f, 0, f.length, 0);
   }
 
   private redispatchFrame(cpu: number, buf: Uint8Array, off: number, len: number, hash: number, ring: number): void {
@@ -564,36 +522,5 @@ export class Netisr {
       this.output.redispatch(cpu, takeExact(w));
       this.stats.batchesPortOut++;
     }
-  }
-
-  private txWriter(ifx: number): FrameBatchWriter {
-    let w = this.txw[ifx];
-    if (w === undefined) this.txw[ifx] = w = new FrameBatchWriter();
-    return w;
-  }
-
-  private txCopy(ifx: number, buf: Uint8Array, off: number, len: number, hash: number): void {
-    if (!copyFrame(this.txWriter(ifx), buf, off, len, hash, 0)) {
-      this.flushTxOne(ifx);
-      if (!copyFrame(this.txWriter(ifx), buf, off, len, hash, 0)) this.stats.ip.dropped[IpDrop.odropped]++;
-    }
-  }
-
-  private flushTxOne(ifx: number): void {
-    const w = this.txw[ifx];
-    if (w === undefined || w.count === 0) return;
-    const n = w.count;
-    this.emitTx(ifx, takeExact(w), n);
-  }
-
-  private flushTx(): void {
-    for (let i = 0; i < this.txw.length; i++) this.flushTxOne(i);
-  }
-
-  private emitTx(ifx: number, batch: Uint8Array, frames: number): void {
-    const ifp = this.ifs[ifx];
-    ifp.txFrames += frames;
-    this.stats.batchesTx++;
-    this.output.tx(ifp.ifname, ifp.txRing, batch);
   }
 }

@@ -1,13 +1,11 @@
 /**
- * Chase and fence: a program's calls for a socket that moved follow it. Calls that reach the
- * old CPU are chased to the new one (DragonFly's netmsg_service_loop forwarding a message whose
- * `so_port` moved), held until the hand-over is acknowledged. The new CPU holds the program's
- * direct calls until the program's `fence` arrives behind every chased call, so the byte
- * stream keeps its order; a socket moved again before its fence keeps holding them.
+ * Chase and fence: a program's calls for a socket that moved follow it to its new CPU
+ * (DragonFly's netmsg_service_loop chasing a moved `so_port`), and the new CPU holds direct
+ * calls until the program's `fence` arrives behind them, so the byte stream keeps its order.
  */
 import { decodeNetmsg, encodeNetmsg, subjects, type Msg } from "@dfly/transport";
 import { SockNetmsg } from "@dfly/control";
-import type { So } from "./tcp_host.js";
+import type { So } from "./so.js";
 import { decodeChase, encodeChase, RescaleNetmsg } from "./rescale_netmsg.js";
 import type { TcpRescale } from "./tcp_rescale.js";
 

@@ -1,13 +1,7 @@
 /**
- * Drain and hand-over: a leaving CPU (SIGTERM, a StatefulSet pod deleted) announces itself,
- * freezes every connection (core's `tcpHandoverExport` + `tcpHandoverRelease`: sequence space,
- * windows, RTT estimator, timers, buffers, reassembly queue, SACK scoreboard, pending remote
- * sends) and every half-open handshake, and sends them in batches to the CPU that will own each
- * bucket once it is gone; the receiver installs them (`handover` netmsg, the reply names the
- * new socket ids). Repeated rounds pick up connections completed during the drain.
- * Limits: a hand-over that fails three times, or finds no CPU left, loses the connection
- * (counted `handoverOutFailed` / `synOutFailed`); a program in the leaving CPU's thread
- * leaves with it (its connections are closed with a FIN on arrival).
+ * Drain and hand-over (README "Live rescale"): a leaving CPU freezes its connections and
+ * half-open handshakes (core's `tcpHandoverExport`) and sends them in batches to their future
+ * owners (`handover` netmsg); the receiving side installs them and names the new socket ids.
  */
 import {
   InpcbAddrInUseError,
@@ -25,7 +19,8 @@ import {
   type TcpSynEntry,
 } from "@dfly/core";
 import { decodeNetmsg, encodeNetmsg, NetmsgType, subjects, type Msg } from "@dfly/transport";
-import { So, SoEvent, type TcpHost } from "./tcp_host.js";
+import { So, SoEvent } from "./so.js";
+import { type TcpHost } from "./tcp_host.js";
 import { tupleKey } from "./rescale_home.js";
 import type { Moved } from "./rescale_chase.js";
 import { decodeHandover, encodeHandover, encodeLeaving, type HandoverConn, type HandoverMsg, type HandoverSyn } from "./rescale_netmsg.js";

@@ -1,19 +1,7 @@
 /**
- * A netisr CPU on the bus: binds a `Netisr` to a Transport. It subscribes to the RX ring
- * subjects the ringmap gives this CPU and to its own port (`<c>.netisr.<cpu>`), and
- * publishes TX batches and redispatched frames (buffers handed over, `transfer`).
- *
- * Rings in interrupt mode are processed as their batches arrive (the NIC moderated them).
- * Rings in polling mode fill this CPU's RX descriptor rings (`RxRing`, `rxd` frames; what
- * does not fit is dropped and counted) and are drained by ifpoll (`IopollCtx`) at `pollhz`
- * with its burst limit. Node's timers fire at best every millisecond, so one wake-up runs
- * every poll tick that has come due since the last one, each tick to completion (burst
- * rounds, kern_load measured per tick); more than 100 ticks behind is a stall (the excess
- * is skipped and the burst shrinks by 1/8, as `iopollmore_handler` does for lost polls).
- *
- * The port dispatches by the netmsg registry (netmsg.ts): frames go to the netisr, control
- * netmsgs (route add/delete, stats, digest, topology) to `onControl` (the control agent) or
- * `handleControl`; TCP registers its socket and rescale types (tcp_netisr.ts).
+ * A `Netisr` on a Transport (sys/net/netisr.c's thread and its port): RX ring and port
+ * subscriptions, interrupt vs polled rings (ifpoll), the port's netmsg registry, built-in
+ * answers to control netmsgs, snapshots.
  */
 import { RouteError, type RouteTable } from "@dfly/core";
 import { routeAttrsOf } from "@dfly/control";

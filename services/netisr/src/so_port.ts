@@ -1,22 +1,14 @@
 /**
- * Socket calls over the CPUs' message ports — the program side.
- *
- * A program whose socket lives on another CPU (another worker thread, another process, a
- * pod) reaches it like a DragonFly user thread reaches `so_port`: a netmsg to that CPU's
- * port `<c>.netisr.<cpu>` (types in @dfly/control's `SockNetmsg`). Sends, shutdowns, closes
- * and option changes are fire-and-forget (asynchronous, paper §2.4); accept, connect and the
- * synchronous send are request/reply. The CPU answers readiness with events on
- * `<c>.sock.<owner>`, pushing the data itself with READABLE (the CPU reads on the program's
- * behalf, so a remote recv() never waits for a round trip).
- *
- * Bodies are JSON with byte strings in base64 (these calls are off the hot path: the
- * benchmark's programs run in the netisr threads).
+ * Socket calls over the CPUs' ports, the program side (`PortSockRemote`, DragonFly's so_port):
+ * fire-and-forget sends, shutdowns, closes and options; request/reply accept, connect and
+ * synchronous send; events (with the data pushed) from `<c>.sock.<owner>`. JSON bodies: off the hot path.
  */
 import { SockNetmsg } from "@dfly/control";
 import { decodeNetmsg, encodeNetmsg, NetmsgType, subjects, type Subscription, type Transport } from "@dfly/transport";
-import type { SoEvent } from "./tcp_host.js";
+import type { SoEvent } from "./so.js";
 import { RescaleNetmsg } from "./rescale_netmsg.js";
-import type { RemoteConnectRequest, RemoteConnInfo, SockOpt, SockRemote, Sockets } from "./so_sockets.js";
+import type { RemoteConnectRequest, RemoteConnInfo, SockOpt, SockRemote } from "./so_api.js";
+import type { Sockets } from "./so_sockets.js";
 
 
 export const b64 = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("base64");

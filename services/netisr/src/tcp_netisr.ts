@@ -1,13 +1,7 @@
 /**
- * TCP inside one netisr CPU: the `TcpHost` replica of this CPU (its partition of the
- * connections, a reference to every listener), fed by the netisr's local delivery through the
- * live-rescale layer (tcp_rescale.ts). The mechanisms live in their own files: output
- * (tcp_output.ts), the program-socket port (tcp_usrreq.ts), listener sync (listener_sync.ts),
- * the PCB cursor (pcb_cursor.ts); this class builds them and registers their netmsgs.
- *
- * The replica is indexed by CPU id (NETISR_CPUMAX slots, so CPUs joining and leaving never
- * rebuild it); its owner function is the live topology's (`Netisr.ownerOf`), so connect
- * placement, SYN steering and the NIC agree.
+ * TCP inside one netisr CPU: builds this CPU's `TcpHost` replica and the parts around it
+ * (output, program-socket port, listener sync, PCB cursor, rescale), registers their netmsgs,
+ * runs the timers.
  */
 import { INP, NETISR_CPUMAX, InpcbStateError, ListenerPolicy, TCP_STATE_NAMES, formatRouteAddress, type TcpConfig } from "@dfly/core";
 import { ControlClient, isOwnerName } from "@dfly/control";
@@ -16,7 +10,8 @@ import type { LocalInput, Netisr } from "./netisr.js";
 import type { NetmsgRegistry } from "./netmsg.js";
 import { IpDrop } from "./ipstat.js";
 import { TcpHost } from "./tcp_host.js";
-import { Sockets, type ListenBackend, type ListenCloseReply, type ListenReply, type ListenRequest } from "./so_sockets.js";
+import type { ListenBackend, ListenCloseReply, ListenReply, ListenRequest } from "./so_api.js";
+import { Sockets } from "./so_sockets.js";
 import { attachSockEvents, PortSockRemote } from "./so_port.js";
 import { TcpCpuIdError, TcpRescale, type TcpRescaleOptions } from "./tcp_rescale.js";
 import { TcpOutput } from "./tcp_output.js";
@@ -106,7 +101,7 @@ export class TcpNetisr {
     this.netisr = o.netisr;
     if (!Number.isInteger(o.cpu) || o.cpu < 0 || o.cpu >= NETISR_CPUMAX) throw new TcpCpuIdError(o.cpu);
     this.index = o.cpu;
-    this.out = new TcpOutput(o.netisr, o.transport, o.cluster, this.stats);
+    this.out = new TcpOutput(o.netisr, this.stats);
     this.usrreq = new TcpUsrreq(this);
     this.listeners = new ListenerSync(o.cpu, () => this.ensureHost(), this.stats, o.controlAddr, o.listenerSyncDeadlineMs);
     this.cursors = new PcbCursors(o.cpu);

@@ -1,25 +1,21 @@
 /**
- * TCP output: a segment leaves on this CPU's TX ring of the interface its route names (a
- * gateway route through the gateway's interface), written as a frame into that ring's batch
- * (tcp_frames.ts), which leaves at the end of the burst of work.
+ * TCP output (DragonFly's tcp_output → ip_output): a segment is written as a frame into this
+ * CPU's TX batch of the interface its route names (`IfTx`, shared with forwarding).
  */
 import { routeIwSegs, type TcpSeg } from "@dfly/core";
-import { subjects, type Transport } from "@dfly/transport";
 import type { Netisr } from "./netisr.js";
-import { TcpFrameQueue } from "./tcp_frames.js";
+import { tcpFrameLength, writeTcpFrame } from "./tcp_host.js";
 
 export class TcpOutput {
-  private readonly queues = new Map<number, TcpFrameQueue>();
+  private ipId = 1;
 
   constructor(
     private readonly netisr: Netisr,
-    private readonly transport: Transport,
-    private readonly cluster: string,
     /** Counts segments that had no route out (dropped). */
     private readonly stats: { noroute: number },
   ) {}
 
-  /** A segment out: the interface of the route to its destination, this CPU's TX ring there. */
+  /** A segment out: the interface of the route to its destination (a gateway's through its own). */
   output(seg: TcpSeg): void {
     const routes = this.netisr.routes;
     let ri = routes.lookup(seg.dst);
@@ -33,18 +29,15 @@ export class TcpOutput {
       this.stats.noroute++;
       return;
     }
-    let q = this.queues.get(ifx);
-    if (!q) {
-      q = new TcpFrameQueue((b) => {
-        const ifp = this.netisr.interfaces[ifx];
-        if (!ifp) return;
-        ifp.txFrames += frameCount(b);
-        this.netisr.stats.batchesTx++;
-        this.transport.publish(subjects.tx(this.cluster, ifp.ifname, ifp.txRing), b, { transfer: true });
-      }, 64 * 1024);
-      this.queues.set(ifx, q);
+    const tx = this.netisr.tx;
+    const at = tx.reserve(ifx, tcpFrameLength(seg), 0);
+    if (at < 0) {
+      tx.odropped();
+      return;
     }
-    q.push(seg);
+    writeTcpFrame(tx.writer(ifx).buffer, at, seg, this.ipId);
+    this.ipId = (this.ipId + 1) & 0xffff;
+    tx.flushSoon();
   }
 
   /** The route's initial window (rmx_iwmaxsegs, honoured when ≥ 4) and MTU for a peer. */
@@ -59,10 +52,6 @@ export class TcpOutput {
   }
 
   flush(): void {
-    for (const q of this.queues.values()) q.flush();
+    this.netisr.tx.flush();
   }
-}
-
-function frameCount(batch: Uint8Array): number {
-  return (batch[4] | (batch[5] << 8) | (batch[6] << 16) | (batch[7] << 24)) >>> 0;
 }

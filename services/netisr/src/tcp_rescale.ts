@@ -1,14 +1,7 @@
 /**
- * Live rescale of TCP: no established connection is reset when CPUs join or leave.
- *
- * DragonFly fixes its CPU count at boot (`netisr_hashcpu(h) = (h & 127) % ncpus`); here CPUs
- * are pods, and a new epoch changes the owner of most buckets. This module classifies each
- * segment for a local address and runs the four mechanisms that keep connections alive:
- * home entries and redispatch (rescale_home.ts), the grace period (rescale_grace.ts), drain
- * and hand-over (rescale_handover.ts), chase and fence (rescale_chase.ts); their netmsgs are
- * in rescale_netmsg.ts. The TCP layer processes a segment outside its bucket only inside
- * `claim(hash)`: a connection that is home here by hand-over or across an epoch change.
- * CPU ids must be < 128 (NETISR_CPUMAX) for TCP.
+ * Live rescale of TCP (README "Live rescale"): where a segment for a local address goes while
+ * CPUs join or leave — TCP here, its home, or the grace hold — and the topology changes that
+ * drive home/redispatch, grace, hand-over and chase (the rescale_*.ts files).
  */
 import { NETISR_CPUMAX, TcpFlags, type Inpcb, type TcpCb } from "@dfly/core";
 import { subjects, type Transport } from "@dfly/transport";

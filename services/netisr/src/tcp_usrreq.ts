@@ -1,18 +1,18 @@
 /**
- * The program-socket port (DragonFly's tcp_usrreq via so_port): the socket calls programs
- * elsewhere send to this CPU's port — listen/closeListener/listeners/list from the control,
- * accept, send, shutdown, close, setopt and connect from programs — and the remote owners
- * that publish those programs' socket events on `<c>.sock.<owner>`. The CPU reads on a remote
- * program's behalf and pushes the bytes with READABLE; bytes a program sent beyond the send
- * buffer are held here (up to SO_REMOTE_SEND_MAX) and moved in on WRITABLE.
+ * The program-socket port (DragonFly's tcp_usrreq behind so_port): socket netmsgs from the
+ * control and from programs on other CPUs, and `RemoteOwner`, which publishes their events on
+ * `<c>.sock.<owner>`; sends beyond the send buffer are held here up to SO_REMOTE_SEND_MAX.
  */
 import { InpcbAddrInUseError, ListenerPolicy, TcpState } from "@dfly/core";
 import { isOwnerName, SockNetmsg, sockBodyListener } from "@dfly/control";
 import { decodeNetmsg, encodeNetmsg, NetmsgType, subjects, type Msg } from "@dfly/transport";
 import { b64, unb64, type SockEventBody, type SockEventWire } from "./so_port.js";
-import { SockOpt } from "./so_sockets.js";
+import { SockOpt } from "./so_api.js";
 import { specOf } from "./listener_sync.js";
-import { So, SoEvent, TcpNotLocalError, type ListenerRec, type ListenOwner, type SoOwner, type TcpHost } from "./tcp_host.js";
+import { So, SoEvent, type ListenOwner, type SoOwner } from "./so.js";
+import { TcpNotLocalError } from "./tcp_connect.js";
+import { type TcpHost } from "./tcp_host.js";
+import { type ListenerRec } from "./tcp_listen.js";
 import type { PendingSendState } from "./rescale_netmsg.js";
 import type { TcpNetisr } from "./tcp_netisr.js";
 

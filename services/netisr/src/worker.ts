@@ -1,23 +1,9 @@
 /**
- * Embedded mode: one netisr CPU per worker_thread (netisr threads really run in parallel).
- * The parent passes `NetisrWorkerData` (an in-process transport link, or a NATS URL) and
- * talks to the worker over `parentPort`:
- *
- *   worker → parent  { op: "started", metricsAddr }       port and rings subscribed
- *                    { op: "ready" }                        registered, full route table, programs started
- *                    { op: "snapshot", id, snap }           answer to a snapshot request
- *                    { op: "result", id, ok, value?, error? }  answer to a program call
- *                    { op: "error", message }               startup failed (the worker exits)
- *   parent → worker  { op: "snapshot", id } · { op: "call", id, program, method, args } · { op: "stop" }
- *
- * `programs` (program.ts) run in this thread once the CPU is ready, e.g. an httpd worker
- * bound to this CPU.
- *
- * `echo: true` runs the raw-transport baseline instead of a netisr: every batch of an RX
- * ring this CPU owns is published unchanged on the TX ring of `echoIfname` — the same bytes
- * in the same batches over the same bus, with no packet processing.
- *
- * This file runs as compiled JavaScript (services/netisr/dist/worker.js): `make build` first.
+ * Embedded mode: one netisr CPU per worker_thread. Parent ↔ worker messages (`parentPort`):
+ *   worker → parent  started{metricsAddr} · ready · snapshot{id,snap} · result{id,ok,value?,error?} · error{message}
+ *   parent → worker  snapshot{id} · call{id,program,method,args} · stop
+ * `programs` run in this thread once the CPU is ready; `echo` is the raw-transport baseline (RX
+ * batches republished unchanged on `echoIfname`'s TX ring). Runs compiled (dist/worker.js).
  */
 import { parentPort, workerData } from "node:worker_threads";
 import {

@@ -1,83 +1,77 @@
 /**
- * Sockets of a program with no CPU of its own: the order of a remote connection's events
- * across a MOVED (live rescale hands the socket to another CPU).
- *
- * The new CPU's events can reach the program before the old CPU's MOVED (two publishers):
- * they wait in `early` and are applied after the MOVED. A transport hands over several
- * messages in one go (one NATS read), so the new CPU's next event can arrive in the same
- * turn as the MOVED, before the waiting ones are applied; it must still come after them —
- * applied first, the program reads the byte stream out of order (seen under load in
- * test/integration/rescale over a real nats-server).
+ * The sockets API (so_sockets.ts) over two hosts joined by a wire of real frames: connect,
+ * accept, send both ways, close; misuse refused with an errno.
  */
 import { describe, expect, it } from "vitest";
-import { ipAddr } from "@dfly/core";
-import { SoEvent, Sockets, TcpHost, type RemoteConnInfo, type SockRemote } from "@dfly/netisr/internal";
+import { InpcbAddrInUseError, netisrHashcpu } from "@dfly/core";
+import { HostListenBackend, SockError, SockOpt, Sockets, SoEvent } from "@dfly/netisr/internal";
+import { bytes, CLIENT, recorder, SERVER, text, Wire } from "../../support/tcp-wire.js";
 
-const PEER = ipAddr("198.18.0.10");
+describe("sockets over two hosts and a wire of real frames", () => {
+  it("connect, accept, send both ways, close: events in order, FIN handshake, TIME_WAIT released after 2·MSL", async () => {
+    const w = new Wire(2);
+    const backend = new HostListenBackend(w.server);
+    const ss = new Sockets({ host: w.server, cpu: 0, owner: "srv", listen: backend });
+    const cs = new Sockets({ host: w.client, cpu: 1, owner: "cli", source: () => CLIENT });
+    const l = recorder();
+    const lfd = ss.socket(l.h);
+    ss.bind(lfd, 0, 8080);
+    const rep = await ss.listen(lfd);
+    expect(rep).toMatchObject({ index: 0, size: 1 });
+    const c = recorder();
+    const cfd = cs.socket(c.h);
+    cs.setsockopt(cfd, SockOpt.TCP_NODELAY, true);
+    cs.connect(cfd, SERVER, 8080);
+    w.pump();
+    expect(c.evs.map((e) => e.ev)).toEqual([SoEvent.CONNECTED]);
+    expect(l.evs.map((e) => e.ev)).toEqual([SoEvent.ACCEPT]);
+    const a = recorder();
+    const afd = ss.accept(lfd, a.h);
+    expect(afd).toBeGreaterThanOrEqual(0);
+    expect(ss.accept(lfd)).toBe(-1); // EAGAIN
+    const info = ss.info(afd);
+    expect(info).toMatchObject({ laddr: SERVER, lport: 8080, faddr: CLIENT, state: "ESTABLISHED", remote: false });
+    // The connection lives on the CPU its hash names, on both hosts.
+    expect(info.cpu).toBe(netisrHashcpu(w.server.hashOf(CLIENT, info.fport, SERVER, 8080), 2));
+    expect(cs.info(cfd).cpu).toBe(netisrHashcpu(w.client.hashOf(SERVER, 8080, CLIENT, info.fport), 2));
 
-function fakeRemote(fences: string[]): SockRemote {
-  return {
-    accept: async () => [],
-    connect: async (cpu, req): Promise<RemoteConnInfo> => ({ cpu, id: 1, laddr: ipAddr("198.18.0.1"), lport: 40000, faddr: req.faddr, fport: req.fport }),
-    send: () => undefined,
-    sendSync: async (_c, _i, d) => d.length,
-    shutdown: () => undefined,
-    close: () => undefined,
-    setsockopt: () => undefined,
-    fence: (cpu, id) => fences.push(`${cpu}/${id}`),
-  };
-}
-
-const bytes = (s: string) => new TextEncoder().encode(s);
-
-async function connected(): Promise<{ s: Sockets; fd: number; fences: string[]; events: string[] }> {
-  const fences: string[] = [];
-  const events: string[] = [];
-  const s = new Sockets({ host: new TcpHost({ ncpus: 1, local: [], output: () => undefined }), cpu: 0, owner: "app", remote: fakeRemote(fences) });
-  const fd = s.socket((_fd, ev) => events.push(ev));
-  s.connect(fd, PEER, 7);
-  await new Promise((r) => setTimeout(r, 0));
-  s.remoteEvent(0, 1, SoEvent.CONNECTED, null);
-  expect(events).toEqual([SoEvent.CONNECTED]);
-  return { s, fd, fences, events };
-}
-
-function readAll(s: Sockets, fd: number): string {
-  let out = "";
-  for (let b = s.recv(fd); b !== null && b.length > 0; b = s.recv(fd)) out += new TextDecoder().decode(b);
-  return out;
-}
-
-describe("Sockets: a remote connection that moves", () => {
-  it("events of the new place that came before the MOVED, and one right behind it in the same turn, are applied in arrival order", async () => {
-    const { s, fd, fences } = await connected();
-    s.remoteEvent(0, 1, SoEvent.READABLE, null, bytes("a"));
-    // The new place (CPU 1, socket 9) speaks before the old one's MOVED reaches the program.
-    s.remoteEvent(1, 9, SoEvent.READABLE, null, bytes("b"));
-    // One batch of messages: the MOVED, then the new place's next event, no microtask between.
-    s.remoteEvent(0, 1, SoEvent.MOVED, "1/9");
-    s.remoteEvent(1, 9, SoEvent.READABLE, null, bytes("c"));
-    await new Promise((r) => setTimeout(r, 0));
-    s.remoteEvent(1, 9, SoEvent.READABLE, null, bytes("d"));
-    expect(readAll(s, fd)).toBe("abcd");
-    expect(fences).toEqual(["0/1"]);
-    expect(s.info(fd).cpu).toBe(1);
+    expect(cs.send(cfd, bytes("GET / HTTP/1.1\r\n\r\n"))).toBe(18);
+    w.pump();
+    expect(a.evs.map((e) => e.ev)).toEqual([SoEvent.READABLE]);
+    expect(text(ss.recv(afd))).toBe("GET / HTTP/1.1\r\n\r\n");
+    expect(ss.recv(afd)!.length).toBe(0); // nothing more yet
+    expect(ss.send(afd, bytes("hello"))).toBe(5);
+    ss.close(afd);
+    w.pump();
+    expect(c.evs.map((e) => e.ev)).toEqual([SoEvent.CONNECTED, SoEvent.READABLE, SoEvent.EOF]);
+    expect(text(cs.recv(cfd))).toBe("hello");
+    expect(cs.recv(cfd)).toBeNull(); // end of stream
+    cs.close(cfd);
+    w.pump();
+    // Server closed first: its PCB waits in TIME_WAIT (2·MSL = 40 ms), the client's is gone.
+    const sCpu = info.cpu;
+    expect(w.server.connectionStates(sCpu)).toMatchObject({ TIME_WAIT: 1 });
+    expect(w.client.pcb.count).toBe(0);
+    w.advance(60);
+    expect(w.server.pcb.pcbinfo[sCpu].connCount).toBe(0);
+    expect(() => ss.recv(afd)).toThrow(SockError);
   });
 
-  it("moved twice, the second MOVED first: the stream stays in order", async () => {
-    const { s, fd, fences } = await connected();
-    s.remoteEvent(0, 1, SoEvent.READABLE, null, bytes("a"));
-    // CPU 1 (socket 9) got it from CPU 0 and handed it on to CPU 2 (socket 4) at once; CPU 1's
-    // and CPU 2's messages overtake CPU 0's MOVED.
-    s.remoteEvent(1, 9, SoEvent.READABLE, null, bytes("b"));
-    s.remoteEvent(1, 9, SoEvent.MOVED, "2/4");
-    s.remoteEvent(2, 4, SoEvent.READABLE, null, bytes("c"));
-    s.remoteEvent(0, 1, SoEvent.MOVED, "1/9");
-    s.remoteEvent(2, 4, SoEvent.READABLE, null, bytes("d"));
-    await new Promise((r) => setTimeout(r, 0));
-    s.remoteEvent(2, 4, SoEvent.READABLE, null, bytes("e"));
-    expect(readAll(s, fd)).toBe("abcde");
-    expect(fences).toEqual(["0/1", "1/9"]);
-    expect(s.info(fd).cpu).toBe(2);
+  it("bad descriptors and misuse are refused with an errno", async () => {
+    const w = new Wire(1);
+    const s = new Sockets({ host: w.server, cpu: 0, owner: "s", listen: new HostListenBackend(w.server) });
+    expect(() => s.send(42, bytes("x"))).toThrow(/EBADF/);
+    const fd = s.socket();
+    expect(() => s.send(fd, bytes("x"))).toThrow(/ENOTCONN/);
+    expect(() => s.accept(fd)).toThrow(/EINVAL/);
+    await expect(s.listen(fd)).rejects.toThrow(/unbound/);
+    expect(() => s.connect(fd, SERVER, 80)).toThrow(/no source address/);
+    expect(() => s.setsockopt(fd, SockOpt.SO_SNDBUF, 3)).toThrow(/EINVAL/);
+    s.bind(fd, 0, 80);
+    await s.listen(fd);
+    const other = s.socket();
+    s.bind(other, 0, 80);
+    await expect(s.listen(other)).rejects.toThrow(InpcbAddrInUseError); // no SO_REUSEPORT on either
+    expect(() => s.setsockopt(fd, SockOpt.SO_REUSEPORT, true)).toThrow(/after bind/);
   });
 });

@@ -1,7 +1,7 @@
 /**
  * TCP output (tcp_output.ts): a segment leaves on this CPU's TX ring of the interface its route
- * names — through the gateway's interface for a gateway route — as a frame in a batch; a
- * segment with no route out is counted `noroute` and dropped.
+ * names — through the gateway's interface for a gateway route — as a frame in the netisr's TX
+ * batch (if_tx.ts); a segment with no route out is counted `noroute` and dropped.
  */
 import { describe, expect, it } from "vitest";
 import { ipAddr, RouteTable, TcpFlags } from "@dfly/core";
@@ -17,7 +17,7 @@ describe("tcp_output", () => {
     routes.add("198.18.0.0/24", routeAttrsOfSpec({ prefix: "198.18.0.0/24", ifname: "ix0" }));
     routes.add("10.0.0.0/8", routeAttrsOfSpec({ prefix: "10.0.0.0/8", gateway: "198.18.0.254" }));
     const spec = nicInterfaceSpec({ ifname: "ix0", model: "82599", mode: "interrupt" });
-    const netisr = new Netisr({ cpu: 0, topology: { epoch: 1, cpus: [0], interfaces: [ifnetTopology(spec, [0])], rssKey: "" }, routes, output: { tx: () => undefined, redispatch: () => undefined } });
+    const netisr = new Netisr({ cpu: 0, topology: { epoch: 1, cpus: [0], interfaces: [ifnetTopology(spec, [0])], rssKey: "" }, routes, output: { tx: (ifname, ring, b) => t.publish(subjects.tx("c", ifname, ring), b, { transfer: true }), redispatch: () => undefined } });
     const frames: number[] = [];
     t.subscribe(subjects.tx("c", "ix0", 0), (m) => {
       const c = new FrameBatchCursor();
@@ -25,7 +25,7 @@ describe("tcp_output", () => {
       while (c.next()) frames.push(c.length);
     });
     const stats = { noroute: 0 };
-    const out = new TcpOutput(netisr, t, "c", stats);
+    const out = new TcpOutput(netisr, stats);
     const seg = (dst: string) => ({ src: ipAddr("198.18.0.1"), dst: ipAddr(dst), sport: 80, dport: 4000, seq: 1, ack: 0, flags: TcpFlags.SYN, window: 1000, payload: new Uint8Array(10) });
     out.output(seg("198.18.0.9"));
     out.output(seg("10.1.2.3"));

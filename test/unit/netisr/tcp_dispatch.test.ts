@@ -1,0 +1,41 @@
+/**
+ * One CPU's TCP (tcp_dispatch.ts): a segment for no connection and no listener is answered
+ * with a RST; an accepted connection takes its route's initial window and MTU.
+ */
+import { describe, expect, it } from "vitest";
+import { TcpConnectionError } from "@dfly/core";
+import { HostListenBackend, Sockets, SoEvent } from "@dfly/netisr/internal";
+import { CLIENT, recorder, SERVER, Wire } from "../../support/tcp-wire.js";
+
+describe("segments on their CPU", () => {
+  it("a connection to a port nobody listens on is refused (RST), reported as ECONNREFUSED", () => {
+    const w = new Wire(2);
+    const cs = new Sockets({ host: w.client, cpu: 0, owner: "c", source: () => CLIENT });
+    const r = recorder();
+    const fd = cs.socket(r.h);
+    cs.connect(fd, SERVER, 81);
+    w.pump();
+    expect(r.evs.map((e) => [e.ev, e.err])).toEqual([[SoEvent.ERROR, "ECONNREFUSED"], [SoEvent.CLOSED, "ECONNREFUSED"]]);
+    expect(() => cs.recv(fd)).toThrow(TcpConnectionError);
+  });
+});
+
+describe("per-route options", () => {
+  it("a route's initial window (rmx_iwmaxsegs) and MTU apply to accepted connections", async () => {
+    for (const [route, segs, mss] of [[undefined, 4, 1460], [{ iwSegs: 10, mss: 1200 }, 10, 1200]] as const) {
+      const w = new Wire(1, 1, undefined, route ? () => route : undefined);
+      const ss = new Sockets({ host: w.server, cpu: 0, owner: "s", listen: new HostListenBackend(w.server) });
+      const cs = new Sockets({ host: w.client, cpu: 0, owner: "c", source: () => CLIENT });
+      const lfd = ss.socket();
+      ss.bind(lfd, 0, 80);
+      await ss.listen(lfd);
+      cs.connect(cs.socket(), SERVER, 80);
+      w.pump();
+      const afd = ss.accept(lfd);
+      const { fport } = ss.info(afd);
+      const tp = w.server.pcb.pcbinfo[0].lookupConn(CLIENT, fport, SERVER, 80)!.ppcb!;
+      expect(tp.t_mssopt).toBe(mss);
+      expect(tp.snd_cwnd).toBe(segs * tp.t_maxseg);
+    }
+  });
+});
