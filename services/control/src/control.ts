@@ -6,8 +6,9 @@
  */
 import type { Server as HttpServer } from "node:http";
 import type { Registry } from "prom-client";
-import { DEFAULT_CLUSTER, encodeNetmsg, type Transport } from "@dfly/transport";
-import { Cluster, type InterfaceSpecT } from "./cluster.js";
+import { DEFAULT_CLUSTER, type Transport } from "@dfly/transport";
+import { encodeNetmsg, type InterfaceSpecT } from "@dfly/wire";
+import { Cluster } from "./cluster.js";
 import { controlMetrics, serveMetrics } from "./metrics.js";
 import { CpuPorts } from "./ports.js";
 import { RouteManager } from "./routes.js";

@@ -9,7 +9,8 @@
 import type { Server } from "node:http";
 import { RouteTable, trace, TraceArea, type ListenerPolicy, type TcpConfig } from "@dfly/core";
 import { ControlAgent } from "@dfly/control";
-import type { RouteSpec, TopologyMsg, Transport } from "@dfly/transport";
+import type { Transport } from "@dfly/transport";
+import type { RouteSpec, TopologyMsg } from "@dfly/wire";
 import type { Registry } from "prom-client";
 import type { IopollOptions } from "./ifpoll.js";
 import { netisrMetrics, serveNetisrMetrics } from "./metrics.js";

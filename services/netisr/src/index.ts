@@ -18,7 +18,6 @@ export {
   TcpNotLocalError,
   type SoOwner,
   type ListenOwner,
-  type ListenerSpec,
   type TcpHostOptions,
   type TcpOutputFn,
 } from "./tcp_host.js";
@@ -29,7 +28,6 @@ export {
   HostListenBackend,
   type SockHandler,
   type ListenBackend,
-  type ListenRequest,
   type ListenReply,
   type ListenCloseReply,
   type SockRemote,

@@ -47,7 +47,6 @@ export {
   writeTcpFrame,
   type SoOwner,
   type ListenOwner,
-  type ListenerSpec,
   type ListenCloseResult,
   type TcpHostOptions,
   type TcpOutputFn,
@@ -59,7 +58,6 @@ export {
   HostListenBackend,
   type SockHandler,
   type ListenBackend,
-  type ListenRequest,
   type ListenReply,
   type ListenCloseReply,
   type SockRemote,
@@ -69,7 +67,6 @@ export {
 export { TcpFrameQueue } from "./tcp_frames.js";
 export { TcpNetisr, ControlListenBackend, type TcpNetisrOptions } from "./tcp_netisr.js";
 export { SockPortStats, SO_REMOTE_SEND_MAX } from "./tcp_usrreq.js";
-export { specOf } from "./listener_sync.js";
 export { PortSockRemote, SockRemoteError, attachSockEvents, b64, unb64, type SockEventBody, type SockEventWire } from "./so_port.js";
 export { loadProgram, ProgramLoadError, type ProgramSpec, type ProgramContext, type Program, type ProgramFactory } from "./program.js";
 export { tcpMetrics } from "./tcp_metrics.js";

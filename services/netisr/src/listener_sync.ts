@@ -6,9 +6,10 @@
  * close fanned out while this CPU was unreachable). Listeners installed otherwise are never
  * touched.
  */
-import { InpcbAddrInUseError, parseRouteAddress, trace, TraceArea, type ListenerPolicy } from "@dfly/core";
-import { ControlClient, type ListenerWire } from "@dfly/control";
-import type { ListenCloseResult, ListenerRec, ListenerSpec, TcpHost } from "./tcp_host.js";
+import { InpcbAddrInUseError, trace, TraceArea, type ListenerPolicy } from "@dfly/core";
+import { ControlClient } from "@dfly/control";
+import type { ListenerSpec } from "@dfly/wire";
+import type { ListenCloseResult, ListenerRec, TcpHost } from "./tcp_host.js";
 
 /** Default period of the listener reconciliation. */
 export const LISTENER_SYNC_MS = 10_000;
@@ -111,19 +112,7 @@ export class ListenerSync {
     this.closedDuringSync = closedMeanwhile;
     let listed: ListenerSpec[];
     try {
-      const r = await c.listListeners(true);
-      listed = r.listeners.map((l) => ({
-        id: l.listenerId,
-        laddr: parseRouteAddress(l.address || "0.0.0.0"),
-        lport: l.port,
-        reuseport: l.reuseport,
-        backlog: l.backlog > 0 ? l.backlog : -1,
-        owner: l.owner,
-        ...(l.reuseport ? { index: l.groupIndex } : {}),
-        ...(l.nodelay ? { nodelay: true } : {}),
-        ...(l.sndbuf > 0 ? { sndbuf: l.sndbuf } : {}),
-        ...(l.rcvbuf > 0 ? { rcvbuf: l.rcvbuf } : {}),
-      }));
+      listed = await c.listenerSpecs();
     } catch (err) {
       this.stats.listenerSyncFailed++;
       this.error = err instanceof Error ? err.message : String(err);
@@ -166,18 +155,3 @@ export class ListenerSync {
   }
 }
 
-/** The listener spec a CPU installs from the control's wire form. */
-export function specOf(l: ListenerWire): ListenerSpec {
-  return {
-    id: l.id,
-    laddr: parseRouteAddress(l.laddr),
-    lport: l.lport,
-    reuseport: l.reuseport,
-    backlog: l.backlog,
-    owner: l.owner,
-    ...(l.index >= 0 ? { index: l.index } : {}),
-    ...(l.nodelay ? { nodelay: true } : {}),
-    ...(l.sndbuf ? { sndbuf: l.sndbuf } : {}),
-    ...(l.rcvbuf ? { rcvbuf: l.rcvbuf } : {}),
-  };
-}

@@ -18,14 +18,8 @@
  * This module does no I/O: `NetisrOutput` publishes, and tests drive it directly.
  */
 import { ICMP, ICMP_UNREACH, ipFragment, netisrHashcpu, NETISR_CPUMAX, type RouteTable } from "@dfly/core";
-import {
-  compactFrameBatch,
-  FrameBatchCursor,
-  FrameBatchWriter,
-  MAX_BATCH_FRAMES,
-  type InterfaceTopology,
-  type TopologyMsg,
-} from "@dfly/transport";
+import { compactFrameBatch, FrameBatchCursor, FrameBatchWriter, MAX_BATCH_FRAMES } from "@dfly/transport";
+import { type InterfaceTopology, type TopologyMsg } from "@dfly/wire";
 import { Fib, ForwardResult, FWD_FRAGMENT, FWD_OK, ipForward, IF_MTU_DEFAULT } from "./ip_forward.js";
 import {
   Bandlim,

@@ -5,8 +5,8 @@
  * direct calls until the program's `fence` arrives behind every chased call, so the byte
  * stream keeps its order; a socket moved again before its fence keeps holding them.
  */
-import { decodeNetmsg, encodeNetmsg, subjects, type Msg } from "@dfly/transport";
-import { SockNetmsg } from "@dfly/control";
+import { subjects, type Msg } from "@dfly/transport";
+import { decodeNetmsg, encodeNetmsg, SockNetmsg } from "@dfly/wire";
 import type { So } from "./tcp_host.js";
 import { decodeChase, encodeChase, RescaleNetmsg } from "./rescale_netmsg.js";
 import type { TcpRescale } from "./tcp_rescale.js";

@@ -16,20 +16,8 @@
  * `handleControl`; TCP registers its socket and rescale types (tcp_netisr.ts).
  */
 import { RouteError, type RouteTable } from "@dfly/core";
-import { routeAttrsOf } from "@dfly/control";
-import {
-  compactFrameBatch,
-  decodeNetmsg,
-  encodeNetmsg,
-  frameBatchCount,
-  NetmsgType,
-  subjects,
-  validateFrameBatch,
-  type Msg,
-  type Subscription,
-  type TopologyMsg,
-  type Transport,
-} from "@dfly/transport";
+import { routeAttrsOf, decodeNetmsg, encodeNetmsg, NetmsgType, type TopologyMsg } from "@dfly/wire";
+import { compactFrameBatch, frameBatchCount, subjects, validateFrameBatch, type Msg, type Subscription, type Transport } from "@dfly/transport";
 import { NetmsgRegistry } from "./netmsg.js";
 import { IFPOLL, IopollCtx, RxRing, type IopollOptions } from "./ifpoll.js";
 import { IP_DROP_REASONS } from "./ipstat.js";

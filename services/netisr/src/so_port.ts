@@ -12,8 +12,8 @@
  * Bodies are JSON with byte strings in base64 (these calls are off the hot path: the
  * benchmark's programs run in the netisr threads).
  */
-import { SockNetmsg } from "@dfly/control";
-import { decodeNetmsg, encodeNetmsg, NetmsgType, subjects, type Subscription, type Transport } from "@dfly/transport";
+import { SockNetmsg, decodeNetmsg, encodeNetmsg, NetmsgType } from "@dfly/wire";
+import { subjects, type Subscription, type Transport } from "@dfly/transport";
 import type { SoEvent } from "./tcp_host.js";
 import { RescaleNetmsg } from "./rescale_netmsg.js";
 import type { RemoteConnectRequest, RemoteConnInfo, SockOpt, SockRemote, Sockets } from "./so_sockets.js";

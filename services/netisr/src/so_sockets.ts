@@ -25,7 +25,8 @@
  * errors (`InpcbAddrInUseError`, `InpcbAddrNotAvailError`) pass through unchanged.
  */
 import { INADDR_ANY, TcpConnectionError, TcpState, TF, type TcpConnOptions } from "@dfly/core";
-import { SoEvent, So, TcpHost, type ListenOwner, type ListenerRec, type ListenerSpec, type SoOwner } from "./tcp_host.js";
+import type { ListenRequest } from "@dfly/wire";
+import { SoEvent, So, TcpHost, type ListenOwner, type ListenerRec, type SoOwner } from "./tcp_host.js";
 
 export const SockOpt = {
   SO_REUSEPORT: "SO_REUSEPORT",
@@ -52,9 +53,6 @@ export class SockError extends Error {
     super(`${code}: ${message}`);
   }
 }
-
-/** A program's listen(2): the listener spec before the control names it (no id, no slot yet). */
-export type ListenRequest = Omit<ListenerSpec, "id" | "index">;
 
 export interface ListenReply {
   id: string;

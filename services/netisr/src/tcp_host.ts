@@ -62,6 +62,7 @@ import {
   type TcpSynEntry,
 } from "@dfly/core";
 import type { FrameBatchCursor } from "@dfly/transport";
+import type { ListenerSpec } from "@dfly/wire";
 
 /** What a socket owner hears about (kqueue-style readiness, plus the outcome of connect). */
 export const SoEvent = {
@@ -119,26 +120,6 @@ export class So {
   get state(): string {
     return this.tp ? TCP_STATE_NAMES[this.tp.t_state] : "CLOSED";
   }
-}
-
-/** A listen socket as the control replicates it. */
-export interface ListenerSpec {
-  /** Cluster-wide id (the control's). */
-  id: string;
-  /** 0 = INADDR_ANY. */
-  laddr: number;
-  lport: number;
-  reuseport: boolean;
-  /** listen(2) backlog; clamped by somaxconn (negative: somaxconn). */
-  backlog: number;
-  /** Who accepts: the socket-event owner (`<c>.sock.<owner>`). */
-  owner: string;
-  /** SO_REUSEPORT slot (inp_lgrpindex) when already assigned. */
-  index?: number;
-  /** Accepted sockets inherit TCP_NODELAY and buffer sizes. */
-  nodelay?: boolean;
-  sndbuf?: number;
-  rcvbuf?: number;
 }
 
 /** A listener installed on this host (one per listener id; referenced from every CPU's tables). */

@@ -40,18 +40,6 @@ export {
   encodeFrameBatch,
   decodeFrameBatch,
 } from "./framebatch.js";
-export {
-  NetmsgType,
-  NetmsgDrop,
-  type NetmsgDropReason,
-  type Netmsg,
-  type RouteSpec,
-  type InterfaceTopology,
-  type TopologyMsg,
-  encodeNetmsg,
-  netmsgType,
-  decodeNetmsg,
-} from "./netmsg.js";
 export { MemKv } from "./memkv.js";
 export { InprocHub, InprocTransport, connectInproc, type InprocLink } from "./inproc.js";
 export { NatsTransport, NatsKv, type NatsTransportOptions } from "./nats.js";
