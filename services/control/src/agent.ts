@@ -22,7 +22,8 @@
  * absent one is a no-op) and confirmed only after it is in the table.
  */
 import type { RouteTable } from "@dfly/core";
-import { DEFAULT_CLUSTER, subjects, type Msg, type Subscription, type Transport } from "@dfly/transport";
+import { subjects, type Msg, type Subscription, type Transport } from "@dfly/transport";
+import { DEFAULT_CLUSTER } from "@dfly/service";
 import { NetmsgType, decodeNetmsg, encodeNetmsg, netmsgType, normalizeRouteSpec, routeAttrsOf, type Netmsg, type NetmsgDropReason, type TopologyMsg } from "@dfly/wire";
 import { ControlClient } from "./client.js";
 import { topologyMsgOf } from "./topology_proto.js";

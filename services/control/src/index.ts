@@ -31,4 +31,3 @@ export { ListenerManager, parseListenerPolicy, type ListenResult, type CloseResu
 export { listPcbs } from "./pcblist.js";
 export type { Pcb, ListPcbsResponse } from "./gen/dfly/netstack/v1/stats.js";
 export type { ListenResponse, CloseListenerResponse, ListListenersResponse, Listener as ListenerMessage } from "./gen/dfly/netstack/v1/socket.js";
-export { serveMetrics } from "./metrics.js";

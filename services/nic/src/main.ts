@@ -13,7 +13,8 @@
  */
 import { DEFAULT_CONTROL_ADDR } from "@dfly/control";
 import { type InterfaceSpecT } from "@dfly/wire";
-import { envInt, runService, serviceBaseFromEnv, type ServiceBaseConfig } from "@dfly/transport";
+import { envInt, runService, serviceBaseFromEnv, type ServiceBaseConfig } from "@dfly/service";
+import { createTransport, type Transport } from "@dfly/transport";
 import { startNic, type NicHandle } from "./device.js";
 import { checkImpair, ImpairConfigError, type ImpairConfig } from "./impair.js";
 import { nicInterfaceSpec } from "./ifnet.js";
@@ -126,8 +127,9 @@ export function nicConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NicProce
 
 /** Runs the NIC until SIGTERM/SIGINT. */
 export async function main(cfg: NicProcessConfig = nicConfigFromEnv(), log: (s: string) => void = (s) => console.error(s)): Promise<void> {
-  await runService<NicHandle>({
+  await runService<Transport, NicHandle>({
     base: cfg,
+    connect: createTransport,
     connName: "dfly-nic",
     start: (transport) =>
       startNic({
