@@ -28,7 +28,7 @@ export {
   type NetisrOutput,
   type LocalInput,
 } from "./netisr.js";
-export { NetisrService, routeAttrsOfSpec, type NetisrServiceOptions, type NetisrSnapshot } from "./service.js";
+export { NetisrService, type NetisrServiceOptions, type NetisrSnapshot } from "./service.js";
 export { netisrMetrics, serveNetisrMetrics } from "./metrics.js";
 export { startNetisr, NetisrStartError, type StartNetisrOptions, type NetisrHandle, type NetisrDrainOptions } from "./cpu.js";
 export { main, netisrConfigFromEnv, cpuFromEnv, NetisrEnvError, DRAIN_LINGER_MS_DEFAULT, type NetisrProcessConfig } from "./main.js";

@@ -59,9 +59,6 @@ interface RingSub {
   polled?: PolledRing;
 }
 
-/** The route a replicated RouteSpec describes, as table attributes: the control's routeAttrsOf. */
-export const routeAttrsOfSpec = routeAttrsOf;
-
 export class NetisrService {
   readonly netisr: Netisr;
   readonly cpu: number;
@@ -251,7 +248,7 @@ export class NetisrService {
           const have = this.routes.get(spec.prefix);
           // Replays (a re-registering CPU, a retried fan-out) are idempotent.
           if (have) this.routes.delete(spec.prefix);
-          this.routes.add(spec.prefix, routeAttrsOfSpec(spec));
+          this.routes.add(spec.prefix, routeAttrsOf(spec));
           this.routeRevision = Math.max(this.routeRevision, r.revision);
           this.netisr.routesChanged();
           this.o.onChange?.();

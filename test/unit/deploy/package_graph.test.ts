@@ -53,6 +53,13 @@ describe("package graph", () => {
     for (const p of pkgs) expect(dfly(JSON.parse(read(`services/${p}/package.json`)).dependencies), p).toEqual(GRAPH[p]);
   });
 
+  it("netisr and nic reach gRPC only through the control's client (no grpc-js or protobuf of their own)", () => {
+    for (const p of ["netisr", "nic"]) {
+      const deps = Object.keys(JSON.parse(read(`services/${p}/package.json`)).dependencies ?? {});
+      expect(deps.filter((d) => d.startsWith("@grpc/") || d.startsWith("@bufbuild/")), p).toEqual([]);
+    }
+  });
+
   it("project references are the same edges", () => {
     for (const p of pkgs) {
       const refs = (JSON.parse(read(`services/${p}/tsconfig.json`)).references ?? []) as { path: string }[];
