@@ -3,7 +3,7 @@ import { fileURLToPath } from "node:url";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
-const pkgs = ["core", "transport", "control", "nic", "netisr", "apps", "cli"];
+const pkgs = ["core", "service", "wire", "transport", "control", "nic", "netisr", "apps", "cli"];
 const src = (p: string) => fileURLToPath(new URL(`./services/${p}/src/index.ts`, import.meta.url));
 
 export default defineConfig({

@@ -14,11 +14,12 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { FlowSet, Pktgen, Sink } from "@dfly/apps";
-import { ControlClient, startControl, type ControlHandle, type InterfaceSpecT } from "@dfly/control";
+import { ControlClient, startControl, type ControlHandle } from "@dfly/control";
+import type { InterfaceSpecT, TopologyMsg } from "@dfly/wire";
 import { ipPacketHash, netisrHashcpu, toeplitzHash } from "@dfly/core";
 import { startNetisr, type NetisrHandle } from "@dfly/netisr/internal";
 import { nicInterfaceSpec, startNic, type NicHandle } from "@dfly/nic";
-import { createTransport, encodeFrameBatch, subjects, type TopologyMsg, type Transport } from "@dfly/transport";
+import { createTransport, encodeFrameBatch, subjects, type Transport } from "@dfly/transport";
 import { FuzzRng, mutateFrame, seedFrames } from "../support/fuzz.js";
 import { startNats, type NatsContainer } from "../support/nats.js";
 

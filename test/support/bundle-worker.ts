@@ -8,7 +8,7 @@ import { mkdirSync, mkdtempSync } from "node:fs";
 import { basename, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-const pkgs = ["core", "transport", "control", "nic", "netisr", "apps", "cli"];
+const pkgs = ["core", "service", "wire", "transport", "control", "nic", "netisr", "apps", "cli"];
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
 export async function bundleWorker(entry: string): Promise<string> {

@@ -6,7 +6,8 @@
  */
 import { RouteTable } from "@dfly/core";
 import { ControlAgent } from "@dfly/control";
-import { NetmsgType, encodeNetmsg, decodeNetmsg, netmsgType, subjects, type Transport, type TopologyMsg } from "@dfly/transport";
+import { subjects, type Transport } from "@dfly/transport";
+import { NetmsgType, encodeNetmsg, decodeNetmsg, netmsgType, type TopologyMsg } from "@dfly/wire";
 
 export interface FakeCpu {
   cpu: number;

@@ -7,7 +7,8 @@ import { afterEach } from "vitest";
 import { buildTcpPacket, ipAddr, TcpFlags, type TcpSeg } from "@dfly/core";
 import { ifnetTopology, nicInterfaceSpec } from "@dfly/nic";
 import { startNetisr, TcpHost, type NetisrHandle, type So, type SoOwner } from "@dfly/netisr/internal";
-import { InprocHub, type TopologyMsg, type Transport } from "@dfly/transport";
+import { InprocHub, type Transport } from "@dfly/transport";
+import { type TopologyMsg } from "@dfly/wire";
 import { wirePeerToTx } from "./tcp-peer.js";
 
 

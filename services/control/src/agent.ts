@@ -22,23 +22,11 @@
  * absent one is a no-op) and confirmed only after it is in the table.
  */
 import type { RouteTable } from "@dfly/core";
-import {
-  DEFAULT_CLUSTER,
-  NetmsgType,
-  decodeNetmsg,
-  encodeNetmsg,
-  netmsgType,
-  subjects,
-  type Msg,
-  type Netmsg,
-  type NetmsgDropReason,
-  type Subscription,
-  type TopologyMsg,
-  type Transport,
-} from "@dfly/transport";
+import { subjects, type Msg, type Subscription, type Transport } from "@dfly/transport";
+import { DEFAULT_CLUSTER } from "@dfly/service";
+import { NetmsgType, decodeNetmsg, encodeNetmsg, netmsgType, normalizeRouteSpec, routeAttrsOf, type Netmsg, type NetmsgDropReason, type TopologyMsg } from "@dfly/wire";
 import { ControlClient } from "./client.js";
-import { InterfaceMode, type Topology } from "./gen/dfly/netstack/v1/cluster.js";
-import { normalizeRouteSpec, routeAttrsOf } from "./routespec.js";
+import { topologyMsgOf } from "./topology_proto.js";
 
 export interface ControlAgentOptions {
   cpu: number;
@@ -72,26 +60,6 @@ export interface ControlAgentOptions {
 }
 
 type RouteChange = Extract<Netmsg, { type: typeof NetmsgType.routeAdd } | { type: typeof NetmsgType.routeDelete }>;
-
-export function topologyMsgOf(t: Topology): TopologyMsg {
-  return {
-    epoch: t.epoch,
-    cpus: t.cpus,
-    rssKey: Buffer.from(t.rssKey).toString("hex"),
-    interfaces: t.interfaces.map((i) => ({
-      ifname: i.spec?.ifname ?? "",
-      model: i.spec?.model ?? "",
-      mode: i.spec?.mode === InterfaceMode.INTERFACE_MODE_POLLING ? "polling" : "interrupt",
-      rings: i.rings,
-      ringToCpu: i.ringToCpu,
-      redirect: i.redirect,
-      addresses: i.spec?.addresses ?? [],
-      unit: i.spec?.unit ?? 0,
-      pollhz: i.spec?.pollhz ?? 0,
-      hwRings: i.spec?.rings ?? i.rings,
-    })),
-  };
-}
 
 export class ControlAgent {
   readonly cpu: number;

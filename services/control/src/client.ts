@@ -5,6 +5,7 @@
  * `details` and `metadata` (e.g. `dfly-failed-cpus`).
  */
 import { credentials, Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from "@grpc/grpc-js";
+import type { InterfaceSpecT, ListenerSpec, ListenRequest as ListenRequestSpec, TopologyMsg } from "@dfly/wire";
 import {
   ClusterServiceClient,
   type DeregisterResponse,
@@ -34,6 +35,8 @@ import {
   type ListListenersResponse,
 } from "./gen/dfly/netstack/v1/socket.js";
 import { StatsServiceClient, type GetStatsResponse, type ListPcbsResponse } from "./gen/dfly/netstack/v1/stats.js";
+import { listenerSpecOf, listenRequestProtoOf } from "./listener_proto.js";
+import { interfaceSpecProtoOf, topologyMsgOf } from "./topology_proto.js";
 
 type Unary<Req, Res> = (
   req: Req,
@@ -118,6 +121,25 @@ export class ControlClient {
   }
   listListeners(withoutQueues = false): Promise<ListListenersResponse> {
     return this.call(this.socket, this.socket.listListeners as Unary<object, ListListenersResponse>, { withoutQueues });
+  }
+  /** `listen` with the spec's request (what a CPU's program asks). */
+  async listenSpec(req: ListenRequestSpec): Promise<{ id: string; index: number; size: number }> {
+    const r = await this.listen(listenRequestProtoOf(req));
+    return { id: r.listenerId, index: r.groupIndex, size: r.groupSize };
+  }
+  /** Every listener the control has, as the specs a CPU installs. */
+  async listenerSpecs(): Promise<ListenerSpec[]> {
+    return (await this.listListeners(true)).listeners.map(listenerSpecOf);
+  }
+
+  /** Registers a NIC's interface; the topology after it. */
+  async registerInterfaceSpec(spec: InterfaceSpecT): Promise<TopologyMsg | undefined> {
+    const r = await this.registerInterface(interfaceSpecProtoOf(spec));
+    return r.topology ? topologyMsgOf(r.topology) : undefined;
+  }
+  /** `watchTopology` with each topology as the CPUs and NICs hold it. */
+  watchTopologyMsg(fn: (t: TopologyMsg) => void, onError?: (e: ServiceError) => void): () => void {
+    return this.watchTopology((t) => fn(topologyMsgOf(t)), onError);
   }
 
   /** Streams topologies (the current one first) until the returned function is called. */

@@ -7,23 +7,9 @@
  * them (the CPUs get a fresh timeout then). No I/O besides the store.
  */
 import { buildRingmap, SYMMETRIC_KEY } from "@dfly/core";
-import type { InterfaceTopology, KvStore, TopologyMsg } from "@dfly/transport";
+import type { KvStore } from "@dfly/transport";
+import type { InterfaceSpecT, InterfaceTopology, TopologyMsg } from "@dfly/wire";
 import { BadRequestError, UnknownCpuError } from "./errors.js";
-
-export const InterfaceModes = { interrupt: "interrupt", polling: "polling" } as const;
-export type InterfaceModeName = (typeof InterfaceModes)[keyof typeof InterfaceModes];
-
-/** What a NIC registers (the proto's InterfaceSpec, mode as a name). */
-export interface InterfaceSpecT {
-  ifname: string;
-  model: string;
-  mode: InterfaceModeName;
-  rings: number;
-  unit: number;
-  addresses: string[];
-  pollhz: number;
-  redirectEntries: number;
-}
 
 export interface CpuInfo {
   cpu: number;

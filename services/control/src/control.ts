@@ -6,9 +6,11 @@
  */
 import type { Server as HttpServer } from "node:http";
 import type { Registry } from "prom-client";
-import { DEFAULT_CLUSTER, encodeNetmsg, type Transport } from "@dfly/transport";
-import { Cluster, type InterfaceSpecT } from "./cluster.js";
-import { controlMetrics, serveMetrics } from "./metrics.js";
+import { type Transport } from "@dfly/transport";
+import { DEFAULT_CLUSTER, serveMetrics } from "@dfly/service";
+import { encodeNetmsg, type InterfaceSpecT } from "@dfly/wire";
+import { Cluster } from "./cluster.js";
+import { controlMetrics } from "./metrics.js";
 import { CpuPorts } from "./ports.js";
 import { RouteManager } from "./routes.js";
 import { ListenerManager } from "./listeners.js";

@@ -13,24 +13,12 @@
  * the accept queue to the heir, or resets them — and the answers are summed.
  * Changes are serialized.
  */
-import { INADDR_ANY, ListenerPolicy, parseRouteAddress, trace, TraceArea } from "@dfly/core";
-import { encodeNetmsg, kvKey, type KvStore } from "@dfly/transport";
+import { formatRouteAddress, INADDR_ANY, ListenerPolicy, parseRouteAddress, trace, TraceArea } from "@dfly/core";
+import { kvKey, type KvStore } from "@dfly/transport";
+import { encodeNetmsg, isOwnerName, SockNetmsg, type ListenerCloseWire, type ListenerQueueWire, type ListenerSpec, type ListenRequest } from "@dfly/wire";
 import type { Cluster } from "./cluster.js";
 import { BadRequestError, CpuApplyError, ListenerAddrInUseError, ListenerNotFoundError } from "./errors.js";
 import type { CpuPorts } from "./ports.js";
-import { isOwnerName, SockNetmsg, type ListenerCloseWire, type ListenerQueueWire, type ListenerWire } from "./socknetmsg.js";
-
-export interface ListenArgs {
-  address: string;
-  port: number;
-  reuseport: boolean;
-  /** listen(2) backlog; 0 or negative: somaxconn. */
-  backlog: number;
-  owner: string;
-  nodelay?: boolean;
-  sndbuf?: number;
-  rcvbuf?: number;
-}
 
 export interface ListenResult {
   id: string;
@@ -48,7 +36,7 @@ export interface CloseResult {
   cpus: (ListenerCloseWire & { cpu: number })[];
 }
 
-export interface ListenerListing extends ListenerWire {
+export interface ListenerListing extends ListenerSpec {
   queues: { cpu: number; depth: number; qlimit: number; overflows: number }[];
 }
 
@@ -63,7 +51,7 @@ export function parseListenerPolicy(s: string | undefined, dflt: ListenerPolicy)
 }
 
 export class ListenerManager {
-  private readonly map = new Map<string, ListenerWire>();
+  private readonly map = new Map<string, ListenerSpec>();
   private next = 1;
   private chain: Promise<unknown> = Promise.resolve();
   /** Called after each change with its result ("ok" | "error" | "partial"). */
@@ -86,7 +74,10 @@ export class ListenerManager {
         m.next = Math.max(m.next, Number(new TextDecoder().decode(e.value)) || 1);
         continue;
       }
-      const l = dec<ListenerWire>(e.value);
+      const l = dec<ListenerSpec>(e.value);
+      // Stored before the spec was one shape: dotted address, slot -1 without SO_REUSEPORT.
+      if (typeof l.laddr === "string") l.laddr = parseRouteAddress(l.laddr);
+      if (l.index === -1) delete l.index;
       m.map.set(l.id, l);
       const n = Number(/^L(\d+)$/.exec(l.id)?.[1] ?? 0);
       if (n >= m.next) m.next = n + 1;
@@ -101,43 +92,38 @@ export class ListenerManager {
   }
 
   /** Every listener (what a joining CPU installs). */
-  all(): ListenerWire[] {
+  all(): ListenerSpec[] {
     return [...this.map.values()];
   }
 
-  get(id: string): ListenerWire | undefined {
+  get(id: string): ListenerSpec | undefined {
     return this.map.get(id);
   }
 
-  private validate(a: ListenArgs): { laddr: number; address: string } {
-    let laddr: number;
-    const address = a.address === "" || a.address === "*" ? "0.0.0.0" : a.address;
-    try {
-      laddr = parseRouteAddress(address);
-    } catch {
-      throw new BadRequestError("address", `"${a.address}" is not an IPv4 address`);
-    }
-    if (!Number.isInteger(a.port) || a.port < 1 || a.port > 65535) throw new BadRequestError("port", `${a.port} is not 1..65535`);
+  private validate(a: ListenRequest): void {
+    if (!Number.isInteger(a.laddr) || a.laddr < 0 || a.laddr > 0xffffffff) throw new BadRequestError("address", `${a.laddr} is not an IPv4 address`);
+    if (!Number.isInteger(a.lport) || a.lport < 1 || a.lport > 65535) throw new BadRequestError("port", `${a.lport} is not 1..65535`);
     if (!isOwnerName(a.owner)) throw new BadRequestError("owner", `"${a.owner}" must be 1-64 of [-_a-zA-Z0-9] (it names the subject <c>.sock.<owner>)`);
     if (!Number.isInteger(a.backlog)) throw new BadRequestError("backlog", `${a.backlog} is not an integer`);
     for (const [k, v] of [["sndbuf", a.sndbuf], ["rcvbuf", a.rcvbuf]] as const) {
       if (v !== undefined && (!Number.isInteger(v) || v < 0 || v > 16 * 1024 * 1024)) throw new BadRequestError(k, `${v} is not 0..16777216`);
     }
-    return { laddr, address };
   }
 
   /** Registers a listener and installs it on every live CPU. */
-  listen(a: ListenArgs): Promise<ListenResult> {
+  listen(a: ListenRequest): Promise<ListenResult> {
     return this.serial(async () => {
-      const { laddr, address } = this.validate(a);
+      this.validate(a);
+      const laddr = a.laddr >>> 0;
+      const address = formatRouteAddress(laddr);
       // in_pcbbind: the port is shared only when both sockets set SO_REUSEPORT.
-      const group: ListenerWire[] = [];
+      const group: ListenerSpec[] = [];
       for (const l of this.map.values()) {
-        if (l.lport !== a.port) continue;
-        const la = parseRouteAddress(l.laddr);
+        if (l.lport !== a.lport) continue;
+        const la = l.laddr >>> 0;
         const overlap = la === laddr || la === INADDR_ANY || laddr === INADDR_ANY;
         if (!overlap) continue;
-        if (!(a.reuseport && l.reuseport)) throw new ListenerAddrInUseError(address, a.port, l.id);
+        if (!(a.reuseport && l.reuseport)) throw new ListenerAddrInUseError(address, a.lport, l.id);
         if (la === laddr) group.push(l);
       }
       let index = -1;
@@ -147,14 +133,14 @@ export class ListenerManager {
         while (used.has(index)) index++;
       }
       const id = `L${this.next++}`;
-      const l: ListenerWire = {
+      const l: ListenerSpec = {
         id,
-        laddr: address,
-        lport: a.port,
+        laddr,
+        lport: a.lport,
         reuseport: a.reuseport,
         backlog: a.backlog <= 0 ? -1 : a.backlog,
         owner: a.owner,
-        index,
+        ...(a.reuseport ? { index } : {}),
         ...(a.nodelay ? { nodelay: true } : {}),
         ...(a.sndbuf ? { sndbuf: a.sndbuf } : {}),
         ...(a.rcvbuf ? { rcvbuf: a.rcvbuf } : {}),
@@ -168,7 +154,7 @@ export class ListenerManager {
       const applied = replies.filter((r) => r.ok).map((r) => r.cpu);
       if (failed.length > 0) {
         this.onOp("listen", applied.length ? "partial" : "error");
-        throw new CpuApplyError(`listen ${id} ${address}:${a.port}`, failed.map((f) => ({ cpu: f.cpu, reason: f.error ?? "refused" })), applied);
+        throw new CpuApplyError(`listen ${id} ${address}:${a.lport}`, failed.map((f) => ({ cpu: f.cpu, reason: f.error ?? "refused" })), applied);
       }
       this.onOp("listen", "ok");
       return { id, index: Math.max(0, index), size: a.reuseport ? group.length + 1 : 1, applied };

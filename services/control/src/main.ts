@@ -2,7 +2,8 @@
  * `dfly control`: configuration from the environment (flags override), the
  * parts, the servers, and a drain on SIGTERM/SIGINT.
  */
-import { envInt, runService, serviceBaseFromEnv, type ServiceBaseConfig } from "@dfly/transport";
+import { envInt, runService, serviceBaseFromEnv, type ServiceBaseConfig } from "@dfly/service";
+import { createTransport, type Transport } from "@dfly/transport";
 import { ListenerPolicy } from "@dfly/core";
 import { startControl, type ControlHandle } from "./control.js";
 import { parseListenerPolicy } from "./listeners.js";
@@ -33,8 +34,9 @@ export function controlConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Cont
 
 /** Runs the control service until SIGTERM/SIGINT; resolves after the drain. */
 export async function main(cfg: ControlConfig = controlConfigFromEnv(), log: (s: string) => void = (s) => console.error(s)): Promise<void> {
-  await runService<ControlHandle>({
+  await runService<Transport, ControlHandle>({
     base: cfg,
+    connect: createTransport,
     connName: "dfly-control",
     start: (transport) =>
       startControl({

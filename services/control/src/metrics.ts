@@ -1,9 +1,7 @@
 /**
- * The control's /metrics, /healthz, /readyz (express + prom-client, one
- * Registry per process). Gauges are set in collect() from the live state.
+ * The control's metrics (prom-client, one Registry per process; served by `@dfly/service`'s
+ * serveMetrics). Gauges are set in collect() from the live state.
  */
-import express from "express";
-import type { Server } from "node:http";
 import { Counter, Gauge, Registry } from "prom-client";
 import type { Cluster } from "./cluster.js";
 import type { RouteManager } from "./routes.js";
@@ -47,26 +45,4 @@ export function controlMetrics(cluster: Cluster, routes: RouteManager): ControlM
   });
   routes.onOp = (op, result) => routeOps.inc({ op, result });
   return { registry, routeOps };
-}
-
-/**
- * /metrics, /healthz, /readyz (503 until `ready()`) of a service process; port 0 picks a free port.
- * Shared by the control, the NIC (serveNicMetrics) and the netisr (serveNetisrMetrics).
- */
-export async function serveMetrics(registry: Registry, host: string, port: number, ready: () => boolean): Promise<Server> {
-  const app = express();
-  app.get("/metrics", async (_req, res) => {
-    res.set("Content-Type", registry.contentType);
-    res.send(await registry.metrics());
-  });
-  app.get("/healthz", (_req, res) => {
-    res.send("ok\n");
-  });
-  app.get("/readyz", (_req, res) => {
-    if (ready()) res.send("ready\n");
-    else res.status(503).send("not ready\n");
-  });
-  return new Promise((res, rej) => {
-    const srv = app.listen(port, host, (err?: Error) => (err ? rej(err) : res(srv)));
-  });
 }

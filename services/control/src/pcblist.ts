@@ -6,10 +6,9 @@
  * walk stays correct (in_pcblist.ts). A CPU that stops answering is reported, the walk goes
  * on with the next one.
  */
-import { encodeNetmsg } from "@dfly/transport";
+import { encodeNetmsg, SockNetmsg, type PcbPageWire } from "@dfly/wire";
 import type { Pcb } from "./gen/dfly/netstack/v1/stats.js";
 import type { CpuPorts } from "./ports.js";
-import { SockNetmsg, type PcbPageWire } from "./socknetmsg.js";
 
 /** Pages per CPU before the walk gives up on it (a runaway guard). */
 const MAX_STEPS = 1_000_000;

@@ -3,14 +3,8 @@
  * netisr and waits for all of them). Each CPU's outcome is kept, so a caller can
  * name the CPUs that failed.
  */
-import {
-  NetmsgType,
-  NoRespondersError,
-  RequestTimeoutError,
-  decodeNetmsg,
-  subjects,
-  type Transport,
-} from "@dfly/transport";
+import { NoRespondersError, RequestTimeoutError, subjects, type Transport } from "@dfly/transport";
+import { NetmsgType, decodeNetmsg } from "@dfly/wire";
 
 export interface CpuReply {
   cpu: number;

@@ -8,11 +8,12 @@
  * reloads the whole table when it re-registers). Changes are serialized.
  */
 import { parsePrefix, parseRouteAddress, prefixMask, RouteTable, RouteNotFoundError, trace, TraceArea } from "@dfly/core";
-import { encodeNetmsg, kvKey, type KvStore, type RouteSpec } from "@dfly/transport";
+import { kvKey, type KvStore } from "@dfly/transport";
+import { encodeNetmsg, normalizeRouteSpec, routeAttrsOf, type RouteSpec } from "@dfly/wire";
 import type { Cluster } from "./cluster.js";
 import { CpuApplyError, GatewayUnreachableError, UnknownInterfaceError, BadRequestError } from "./errors.js";
 import type { CpuPorts } from "./ports.js";
-import { comparePrefixes, normalizeRouteSpec, routeAttrsOf, routeSpecOf } from "./routespec.js";
+import { comparePrefixes, routeSpecOf } from "./routespec.js";
 
 export const RouteOps = { add: "add", delete: "delete" } as const;
 export type RouteOpName = (typeof RouteOps)[keyof typeof RouteOps];

@@ -1,36 +1,10 @@
 /**
- * The replicated form of a route (transport's RouteSpec) and its conversions:
- * to core's RouteTable attributes (the same on control and on every CPU, so the
- * digests agree), from a core Route, and from/to the proto message.
+ * The replicated form of a route (`@dfly/wire`'s RouteSpec) from a core Route and to the
+ * proto message.
  */
-import { formatRouteAddress, parsePrefix, type Route, type RouteAttrs } from "@dfly/core";
-import type { RouteSpec } from "@dfly/transport";
+import { formatRouteAddress, parsePrefix, type Route } from "@dfly/core";
+import { normalizeRouteSpec, type RouteSpec } from "@dfly/wire";
 import type { Route as RouteProto } from "./gen/dfly/netstack/v1/route.js";
-
-/** Drops unset fields ("" and 0 mean unset in proto3). */
-export function normalizeRouteSpec(r: RouteSpec): RouteSpec {
-  const out: RouteSpec = { prefix: r.prefix.trim() };
-  if (r.gateway) out.gateway = r.gateway;
-  if (r.ifname) out.ifname = r.ifname;
-  if (r.metric) out.metric = r.metric;
-  if (r.mtu) out.mtu = r.mtu;
-  if (r.iw) out.iw = r.iw;
-  return out;
-}
-
-/** `iw` sets both rmx_iwmaxsegs and rmx_iwcapsegs (DragonFly's `route add -iwmaxsegs N -iwcapsegs N`). */
-export function routeAttrsOf(r: RouteSpec): RouteAttrs {
-  const a: RouteAttrs = {};
-  if (r.gateway !== undefined) a.gateway = r.gateway;
-  if (r.ifname !== undefined) a.ifname = r.ifname;
-  if (r.metric !== undefined) a.metric = r.metric;
-  if (r.mtu !== undefined) a.mtu = r.mtu;
-  if (r.iw !== undefined) {
-    a.iwmaxsegs = r.iw;
-    a.iwcapsegs = r.iw;
-  }
-  return a;
-}
 
 export function routeSpecOf(r: Route): RouteSpec {
   return normalizeRouteSpec({

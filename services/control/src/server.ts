@@ -4,58 +4,20 @@
  * right after the callback.
  */
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from "@grpc/grpc-js";
-import type { TopologyMsg } from "@dfly/transport";
-import { InterfaceMode, ClusterServiceService, type InterfaceSpec, type Topology, type ClusterServiceServer } from "./gen/dfly/netstack/v1/cluster.js";
+import { ClusterServiceService, type Topology, type ClusterServiceServer } from "./gen/dfly/netstack/v1/cluster.js";
 import { RouteOp, RouteServiceService, type RouteServiceServer } from "./gen/dfly/netstack/v1/route.js";
 import { SocketServiceService, type SocketServiceServer } from "./gen/dfly/netstack/v1/socket.js";
+import { listenerProtoOf, listenRequestOf } from "./listener_proto.js";
 import { ListenerManager, parseListenerPolicy } from "./listeners.js";
 import { listPcbs } from "./pcblist.js";
 import { StatsServiceService, type StatsServiceServer, type ProtocolStats } from "./gen/dfly/netstack/v1/stats.js";
-import type { Cluster, InterfaceSpecT } from "./cluster.js";
+import type { Cluster } from "./cluster.js";
 import { BadRequestError, grpcStatusOf, NotImplementedError } from "./errors.js";
 import type { CpuPorts } from "./ports.js";
 import type { RouteManager } from "./routes.js";
 import { routeProtoOf } from "./routespec.js";
+import { interfaceSpecOf, topologyProtoOf } from "./topology_proto.js";
 import { gatherStats, type ProtoCounters } from "./stats.js";
-
-export function topologyProtoOf(t: TopologyMsg): Topology {
-  return {
-    epoch: t.epoch,
-    cpus: t.cpus,
-    rssKey: Buffer.from(t.rssKey, "hex"),
-    interfaces: t.interfaces.map((i) => ({
-      spec: {
-        ifname: i.ifname,
-        model: i.model,
-        mode: i.mode === "polling" ? InterfaceMode.INTERFACE_MODE_POLLING : InterfaceMode.INTERFACE_MODE_INTERRUPT,
-        rings: i.hwRings ?? i.rings,
-        unit: i.unit ?? 0,
-        addresses: i.addresses,
-        pollhz: i.pollhz ?? 0,
-        redirectEntries: i.redirect.length,
-      },
-      rings: i.rings,
-      ringToCpu: i.ringToCpu,
-      redirect: i.redirect,
-    })),
-  };
-}
-
-export function interfaceSpecOf(p: InterfaceSpec | undefined): InterfaceSpecT {
-  if (!p) throw new BadRequestError("spec", "missing");
-  const mode = p.mode === InterfaceMode.INTERFACE_MODE_POLLING ? "polling" : p.mode === InterfaceMode.INTERFACE_MODE_INTERRUPT ? "interrupt" : undefined;
-  if (!mode) throw new BadRequestError("spec.mode", "must be INTERFACE_MODE_INTERRUPT or INTERFACE_MODE_POLLING");
-  return {
-    ifname: p.ifname,
-    model: p.model,
-    mode,
-    rings: p.rings,
-    unit: p.unit,
-    addresses: p.addresses,
-    pollhz: p.pollhz,
-    redirectEntries: p.redirectEntries,
-  };
-}
 
 function protoStats(s: ProtoCounters): ProtocolStats[] {
   return Object.keys(s)
@@ -174,12 +136,7 @@ export function socketService(p: ControlParts): SocketServiceServer {
   };
   return {
     listen: unary(async (req) => {
-      const r = await need().listen({
-        address: req.address, port: req.port, reuseport: req.reuseport, backlog: req.backlog, owner: req.owner,
-        ...(req.nodelay ? { nodelay: true } : {}),
-        ...(req.sndbuf ? { sndbuf: req.sndbuf } : {}),
-        ...(req.rcvbuf ? { rcvbuf: req.rcvbuf } : {}),
-      });
+      const r = await need().listen(listenRequestOf(req));
       return { listenerId: r.id, groupIndex: r.index, groupSize: r.size };
     }),
     closeListener: unary(async (req) => {
@@ -189,19 +146,7 @@ export function socketService(p: ControlParts): SocketServiceServer {
       return { migrated: r.migrated, dropped: r.dropped, heirListenerId: r.heir, policy: r.policy };
     }),
     listListeners: unary(async (req) => ({
-      listeners: (await need().list(!req.withoutQueues)).map((l) => ({
-        listenerId: l.id,
-        address: l.laddr,
-        port: l.lport,
-        reuseport: l.reuseport,
-        backlog: Math.max(0, l.backlog),
-        owner: l.owner,
-        groupIndex: Math.max(0, l.index),
-        nodelay: l.nodelay === true,
-        sndbuf: l.sndbuf ?? 0,
-        rcvbuf: l.rcvbuf ?? 0,
-        queues: l.queues.map((q) => ({ cpu: q.cpu, depth: q.depth })),
-      })),
+      listeners: (await need().list(!req.withoutQueues)).map((l) => listenerProtoOf(l, l.queues)),
     })),
   };
 }

@@ -3,7 +3,7 @@
  * (per-CPU statistics, paper §1.6; nothing shared is hot). A CPU's stats are
  * `{ protocol: { counter: number } }` with BSD names (ipstat, icmpstat, tcpstat, udpstat).
  */
-import { encodeNetmsg } from "@dfly/transport";
+import { encodeNetmsg } from "@dfly/wire";
 import type { CpuPorts } from "./ports.js";
 
 export type ProtoCounters = Record<string, Record<string, number>>;

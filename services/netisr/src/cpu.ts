@@ -5,11 +5,12 @@
 import type { Server } from "node:http";
 import { RouteTable, trace, TraceArea, type ListenerPolicy, type TcpConfig } from "@dfly/core";
 import { ControlAgent } from "@dfly/control";
-import type { RouteSpec, TopologyMsg, Transport } from "@dfly/transport";
+import type { Transport } from "@dfly/transport";
+import { routeAttrsOf, type RouteSpec, type TopologyMsg } from "@dfly/wire";
 import type { Registry } from "prom-client";
 import type { IopollOptions } from "./ifpoll.js";
 import { netisrMetrics, serveNetisrMetrics } from "./metrics.js";
-import { NetisrService, routeAttrsOfSpec } from "./service.js";
+import { NetisrService } from "./service.js";
 import { TcpNetisr } from "./tcp_netisr.js";
 import { tcpMetrics } from "./tcp_metrics.js";
 import type { DrainReport, TcpRescaleOptions } from "./tcp_rescale.js";
@@ -114,7 +115,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
     tcp.start();
     tcp.rescale.onTopology();
   }
-  if (o.controlAddr === undefined) for (const r of o.routes ?? []) routes.add(r.prefix, routeAttrsOfSpec(r));
+  if (o.controlAddr === undefined) for (const r of o.routes ?? []) routes.add(r.prefix, routeAttrsOf(r));
 
   const registry = netisrMetrics(service);
   if (tcp) {

@@ -13,14 +13,12 @@ export { NetisrConfigError } from "./netisr.js";
 export { SoEvent, So, type SoOwner, type ListenOwner } from "./so.js";
 export { TcpNotLocalError } from "./tcp_connect.js";
 export { TcpHost, TcpHostError, type TcpHostOptions, type TcpOutputFn } from "./tcp_host.js";
-export { type ListenerSpec } from "./tcp_listen.js";
 export {
   SockOpt,
   SockError,
   HostListenBackend,
   type SockHandler,
   type ListenBackend,
-  type ListenRequest,
   type ListenReply,
   type ListenCloseReply,
   type SockRemote,

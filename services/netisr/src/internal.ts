@@ -28,7 +28,7 @@ export {
   type NetisrOutput,
   type LocalInput,
 } from "./netisr.js";
-export { NetisrService, routeAttrsOfSpec, type NetisrServiceOptions, type NetisrSnapshot } from "./service.js";
+export { NetisrService, type NetisrServiceOptions, type NetisrSnapshot } from "./service.js";
 export { netisrMetrics, serveNetisrMetrics } from "./metrics.js";
 export { startNetisr, NetisrStartError, type StartNetisrOptions, type NetisrHandle, type NetisrDrainOptions } from "./cpu.js";
 export { main, netisrConfigFromEnv, cpuFromEnv, NetisrEnvError, DRAIN_LINGER_MS_DEFAULT, type NetisrProcessConfig } from "./main.js";
@@ -45,14 +45,13 @@ export {
   type TcpHostOptions,
   type TcpOutputFn,
 } from "./tcp_host.js";
-export { ListenerRec, type ListenerSpec, type ListenCloseResult } from "./tcp_listen.js";
+export { ListenerRec, type ListenCloseResult } from "./tcp_listen.js";
 export {
   SockOpt,
   SockError,
   HostListenBackend,
   type SockHandler,
   type ListenBackend,
-  type ListenRequest,
   type ListenReply,
   type ListenCloseReply,
   type SockRemote,
@@ -63,7 +62,6 @@ export { Sockets } from "./so_sockets.js";
 export { TcpFrameQueue } from "./tcp_frames.js";
 export { TcpNetisr, ControlListenBackend, type TcpNetisrOptions } from "./tcp_netisr.js";
 export { SockPortStats, SO_REMOTE_SEND_MAX } from "./tcp_usrreq.js";
-export { specOf } from "./listener_sync.js";
 export { PortSockRemote, SockRemoteError, attachSockEvents, b64, unb64, type SockEventBody, type SockEventWire } from "./so_port.js";
 export { loadProgram, ProgramLoadError, type ProgramSpec, type ProgramContext, type Program, type ProgramFactory } from "./program.js";
 export { tcpMetrics } from "./tcp_metrics.js";

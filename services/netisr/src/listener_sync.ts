@@ -2,10 +2,11 @@
  * Listener sync: this CPU's control-made listeners follow the control's list (`listen` and
  * `closeListener` netmsgs, and `reconcile()` at each registration for a CPU that missed some).
  */
-import { InpcbAddrInUseError, parseRouteAddress, trace, TraceArea, type ListenerPolicy } from "@dfly/core";
-import { ControlClient, type ListenerWire } from "@dfly/control";
+import { InpcbAddrInUseError, trace, TraceArea, type ListenerPolicy } from "@dfly/core";
+import { ControlClient } from "@dfly/control";
+import type { ListenerSpec } from "@dfly/wire";
 import type { TcpHost } from "./tcp_host.js";
-import type { ListenCloseResult, ListenerRec, ListenerSpec } from "./tcp_listen.js";
+import type { ListenCloseResult, ListenerRec } from "./tcp_listen.js";
 
 /** Default period of the listener reconciliation. */
 export const LISTENER_SYNC_MS = 10_000;
@@ -108,19 +109,7 @@ export class ListenerSync {
     this.closedDuringSync = closedMeanwhile;
     let listed: ListenerSpec[];
     try {
-      const r = await c.listListeners(true);
-      listed = r.listeners.map((l) => ({
-        id: l.listenerId,
-        laddr: parseRouteAddress(l.address || "0.0.0.0"),
-        lport: l.port,
-        reuseport: l.reuseport,
-        backlog: l.backlog > 0 ? l.backlog : -1,
-        owner: l.owner,
-        ...(l.reuseport ? { index: l.groupIndex } : {}),
-        ...(l.nodelay ? { nodelay: true } : {}),
-        ...(l.sndbuf > 0 ? { sndbuf: l.sndbuf } : {}),
-        ...(l.rcvbuf > 0 ? { rcvbuf: l.rcvbuf } : {}),
-      }));
+      listed = await c.listenerSpecs();
     } catch (err) {
       this.stats.listenerSyncFailed++;
       this.error = err instanceof Error ? err.message : String(err);
@@ -163,18 +152,3 @@ export class ListenerSync {
   }
 }
 
-/** The listener spec a CPU installs from the control's wire form. */
-export function specOf(l: ListenerWire): ListenerSpec {
-  return {
-    id: l.id,
-    laddr: parseRouteAddress(l.laddr),
-    lport: l.lport,
-    reuseport: l.reuseport,
-    backlog: l.backlog,
-    owner: l.owner,
-    ...(l.index >= 0 ? { index: l.index } : {}),
-    ...(l.nodelay ? { nodelay: true } : {}),
-    ...(l.sndbuf ? { sndbuf: l.sndbuf } : {}),
-    ...(l.rcvbuf ? { rcvbuf: l.rcvbuf } : {}),
-  };
-}

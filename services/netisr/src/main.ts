@@ -4,7 +4,8 @@
  * over), deregister, linger for a last scrape, stop; a second signal cuts the linger.
  */
 import { DEFAULT_CONTROL_ADDR } from "@dfly/control";
-import { envInt, runService, serviceBaseFromEnv, type ServiceBaseConfig } from "@dfly/transport";
+import { envInt, runService, serviceBaseFromEnv, type ServiceBaseConfig } from "@dfly/service";
+import { createTransport, type Transport } from "@dfly/transport";
 import { startNetisr, type NetisrHandle } from "./cpu.js";
 
 export interface NetisrProcessConfig extends ServiceBaseConfig {
@@ -64,8 +65,9 @@ export function netisrConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Netis
 
 /** Runs one netisr CPU until SIGTERM/SIGINT. */
 export async function main(cfg: NetisrProcessConfig = netisrConfigFromEnv(), log: (s: string) => void = (s) => console.error(s)): Promise<void> {
-  await runService<NetisrHandle>({
+  await runService<Transport, NetisrHandle>({
     base: cfg,
+    connect: createTransport,
     connName: `dfly-netisr-${cfg.cpu}`,
     start: (transport) =>
       startNetisr({

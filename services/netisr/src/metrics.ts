@@ -133,4 +133,4 @@ export function netisrMetrics(svc: NetisrService): Registry {
 }
 
 /** /metrics, /healthz, /readyz: the shared service metrics server. */
-export { serveMetrics as serveNetisrMetrics } from "@dfly/control";
+export { serveMetrics as serveNetisrMetrics } from "@dfly/service";

@@ -4,14 +4,8 @@
  * are rewritten in place and the batch itself goes to the TX ring. No I/O, no allocation per packet.
  */
 import { ICMP, ICMP_UNREACH, ipFragment, netisrHashcpu, NETISR_CPUMAX, type RouteTable } from "@dfly/core";
-import {
-  compactFrameBatch,
-  FrameBatchCursor,
-  FrameBatchWriter,
-  MAX_BATCH_FRAMES,
-  type InterfaceTopology,
-  type TopologyMsg,
-} from "@dfly/transport";
+import { compactFrameBatch, FrameBatchCursor, FrameBatchWriter, MAX_BATCH_FRAMES } from "@dfly/transport";
+import { type InterfaceTopology, type TopologyMsg } from "@dfly/wire";
 import { Fib, ForwardResult, FWD_FRAGMENT, FWD_OK, ipForward, IF_MTU_DEFAULT } from "./ip_forward.js";
 import {
   Bandlim,

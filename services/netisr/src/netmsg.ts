@@ -4,12 +4,11 @@
  * first byte up in a 256-slot table; a type nobody registered is counted (never thrown) and,
  * when the sender waits for an answer, refused.
  *
- * The type bytes are declared where their codecs are: transport's `NetmsgType` (frames,
- * control 0x10–0x1f), control's `SockNetmsg` (socket calls 0x20–0x2f), rescale_netmsg.ts's
- * `RescaleNetmsg` (0x30–0x35). `PORT_NETMSGS` lists every type the port takes.
+ * Every type byte is declared once, in `@dfly/wire`'s `NETMSG` table (viewed as `NetmsgType`,
+ * `SockNetmsg`, `RescaleNetmsg`). `PORT_NETMSGS` lists every type the port takes.
  */
-import { SockNetmsg } from "@dfly/control";
-import { encodeNetmsg, NetmsgType, type Msg } from "@dfly/transport";
+import { SockNetmsg, encodeNetmsg, NetmsgType } from "@dfly/wire";
+import { type Msg } from "@dfly/transport";
 import { RescaleNetmsg } from "./rescale_netmsg.js";
 
 /** Every netmsg type a CPU's port takes, by name. */

@@ -4,7 +4,7 @@
  * cursor left idle for CURSOR_IDLE_MS is closed.
  */
 import { formatRouteAddress, INP, InpcbListCursor, TCP_STATE_NAMES, type TcpCb } from "@dfly/core";
-import type { PcbWire } from "@dfly/control";
+import type { PcbWire } from "@dfly/wire";
 import type { TcpHost } from "./tcp_host.js";
 
 /** An abandoned listing cursor is closed after this long. */

@@ -3,8 +3,8 @@
  * (DragonFly's netmsg_service_loop chasing a moved `so_port`), and the new CPU holds direct
  * calls until the program's `fence` arrives behind them, so the byte stream keeps its order.
  */
-import { decodeNetmsg, encodeNetmsg, subjects, type Msg } from "@dfly/transport";
-import { SockNetmsg } from "@dfly/control";
+import { subjects, type Msg } from "@dfly/transport";
+import { decodeNetmsg, encodeNetmsg, SockNetmsg } from "@dfly/wire";
 import type { So } from "./so.js";
 import { decodeChase, encodeChase, RescaleNetmsg } from "./rescale_netmsg.js";
 import type { TcpRescale } from "./tcp_rescale.js";

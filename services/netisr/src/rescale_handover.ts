@@ -18,7 +18,8 @@ import {
   type TcpCb,
   type TcpSynEntry,
 } from "@dfly/core";
-import { decodeNetmsg, encodeNetmsg, NetmsgType, subjects, type Msg } from "@dfly/transport";
+import { subjects, type Msg } from "@dfly/transport";
+import { decodeNetmsg, encodeNetmsg, NetmsgType } from "@dfly/wire";
 import { So, SoEvent } from "./so.js";
 import { type TcpHost } from "./tcp_host.js";
 import { tupleKey } from "./rescale_home.js";

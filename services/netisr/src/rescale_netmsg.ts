@@ -12,16 +12,9 @@
  *   0x35 fence     a socket netmsg {id} (program → old CPU, chased to the new home)
  */
 import type { TcpErrno, TcpHandoverState, TcpSynEntry } from "@dfly/core";
+import { RescaleNetmsg } from "@dfly/wire";
 
-export const RescaleNetmsg = {
-  segments: 0x30,
-  home: 0x31,
-  handover: 0x32,
-  leaving: 0x33,
-  chase: 0x34,
-  fence: 0x35,
-} as const;
-export type RescaleNetmsg = (typeof RescaleNetmsg)[keyof typeof RescaleNetmsg];
+export { RescaleNetmsg };
 
 /** A connection's 4-tuple as the home netmsg carries it: [laddr, lport, faddr, fport]. */
 export type Tuple = [number, number, number, number];

@@ -4,20 +4,8 @@
  * answers to control netmsgs, snapshots.
  */
 import { RouteError, type RouteTable } from "@dfly/core";
-import { routeAttrsOf } from "@dfly/control";
-import {
-  compactFrameBatch,
-  decodeNetmsg,
-  encodeNetmsg,
-  frameBatchCount,
-  NetmsgType,
-  subjects,
-  validateFrameBatch,
-  type Msg,
-  type Subscription,
-  type TopologyMsg,
-  type Transport,
-} from "@dfly/transport";
+import { routeAttrsOf, decodeNetmsg, encodeNetmsg, NetmsgType, type TopologyMsg } from "@dfly/wire";
+import { compactFrameBatch, frameBatchCount, subjects, validateFrameBatch, type Msg, type Subscription, type Transport } from "@dfly/transport";
 import { NetmsgRegistry } from "./netmsg.js";
 import { IFPOLL, IopollCtx, RxRing, type IopollOptions } from "./ifpoll.js";
 import { IP_DROP_REASONS } from "./ipstat.js";
@@ -58,9 +46,6 @@ interface RingSub {
   sub: Subscription;
   polled?: PolledRing;
 }
-
-/** The route a replicated RouteSpec describes, as table attributes: the control's routeAttrsOf. */
-export const routeAttrsOfSpec = routeAttrsOf;
 
 export class NetisrService {
   readonly netisr: Netisr;
@@ -251,7 +236,7 @@ export class NetisrService {
           const have = this.routes.get(spec.prefix);
           // Replays (a re-registering CPU, a retried fan-out) are idempotent.
           if (have) this.routes.delete(spec.prefix);
-          this.routes.add(spec.prefix, routeAttrsOfSpec(spec));
+          this.routes.add(spec.prefix, routeAttrsOf(spec));
           this.routeRevision = Math.max(this.routeRevision, r.revision);
           this.netisr.routesChanged();
           this.o.onChange?.();

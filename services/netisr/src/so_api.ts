@@ -4,7 +4,7 @@
  */
 import type { SoEvent } from "./so.js";
 import type { TcpHost } from "./tcp_host.js";
-import type { ListenerSpec } from "./tcp_listen.js";
+import type { ListenRequest } from "@dfly/wire";
 
 export const SockOpt = {
   SO_REUSEPORT: "SO_REUSEPORT",
@@ -31,9 +31,6 @@ export class SockError extends Error {
     super(`${code}: ${message}`);
   }
 }
-
-/** A program's listen(2): the listener spec before the control names it (no id, no slot yet). */
-export type ListenRequest = Omit<ListenerSpec, "id" | "index">;
 
 export interface ListenReply {
   id: string;

@@ -3,8 +3,8 @@
  * fire-and-forget sends, shutdowns, closes and options; request/reply accept, connect and
  * synchronous send; events (with the data pushed) from `<c>.sock.<owner>`. JSON bodies: off the hot path.
  */
-import { SockNetmsg } from "@dfly/control";
-import { decodeNetmsg, encodeNetmsg, NetmsgType, subjects, type Subscription, type Transport } from "@dfly/transport";
+import { SockNetmsg, decodeNetmsg, encodeNetmsg, NetmsgType } from "@dfly/wire";
+import { subjects, type Subscription, type Transport } from "@dfly/transport";
 import type { SoEvent } from "./so.js";
 import { RescaleNetmsg } from "./rescale_netmsg.js";
 import type { RemoteConnectRequest, RemoteConnInfo, SockOpt, SockRemote } from "./so_api.js";

@@ -31,7 +31,8 @@ import type { FrameBatchCursor } from "@dfly/transport";
 import type { ListenOwner, So, SoOwner } from "./so.js";
 import { TcpCpu } from "./tcp_dispatch.js";
 import { TcpNotLocalError, tcpHostConnect } from "./tcp_connect.js";
-import { HostListeners, listenerConnOptions, type ListenCloseResult, type ListenerRec, type ListenerSpec } from "./tcp_listen.js";
+import { HostListeners, listenerConnOptions, type ListenCloseResult, type ListenerRec } from "./tcp_listen.js";
+import type { ListenerSpec } from "@dfly/wire";
 
 export type TcpOutputFn = (cpu: number, seg: TcpSeg, so: So | null) => void;
 

@@ -15,28 +15,9 @@ import {
   type TcpCb,
   type TcpConnOptions,
 } from "@dfly/core";
+import type { ListenerSpec } from "@dfly/wire";
 import type { ListenOwner, So, SoOwner } from "./so.js";
 import type { TcpHost } from "./tcp_host.js";
-
-/** A listen socket as the control replicates it. */
-export interface ListenerSpec {
-  /** Cluster-wide id (the control's). */
-  id: string;
-  /** 0 = INADDR_ANY. */
-  laddr: number;
-  lport: number;
-  reuseport: boolean;
-  /** listen(2) backlog; clamped by somaxconn (negative: somaxconn). */
-  backlog: number;
-  /** Who accepts: the socket-event owner (`<c>.sock.<owner>`). */
-  owner: string;
-  /** SO_REUSEPORT slot (inp_lgrpindex) when already assigned. */
-  index?: number;
-  /** Accepted sockets inherit TCP_NODELAY and buffer sizes. */
-  nodelay?: boolean;
-  sndbuf?: number;
-  rcvbuf?: number;
-}
 
 /** A listener installed on this host (one per listener id; referenced from every CPU's tables). */
 export class ListenerRec {

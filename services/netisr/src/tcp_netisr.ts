@@ -3,14 +3,15 @@
  * (output, program-socket port, listener sync, PCB cursor, rescale), registers their netmsgs,
  * runs the timers.
  */
-import { INP, NETISR_CPUMAX, InpcbStateError, ListenerPolicy, TCP_STATE_NAMES, formatRouteAddress, type TcpConfig } from "@dfly/core";
-import { ControlClient, isOwnerName } from "@dfly/control";
+import { INP, NETISR_CPUMAX, InpcbStateError, ListenerPolicy, TCP_STATE_NAMES, type TcpConfig } from "@dfly/core";
+import { ControlClient } from "@dfly/control";
+import { isOwnerName, type ListenRequest } from "@dfly/wire";
 import type { Transport } from "@dfly/transport";
 import type { LocalInput, Netisr } from "./netisr.js";
 import type { NetmsgRegistry } from "./netmsg.js";
 import { IpDrop } from "./ipstat.js";
 import { TcpHost } from "./tcp_host.js";
-import type { ListenBackend, ListenCloseReply, ListenReply, ListenRequest } from "./so_api.js";
+import type { ListenBackend, ListenCloseReply, ListenReply } from "./so_api.js";
 import { Sockets } from "./so_sockets.js";
 import { attachSockEvents, PortSockRemote } from "./so_port.js";
 import { TcpCpuIdError, TcpRescale, type TcpRescaleOptions } from "./tcp_rescale.js";
@@ -52,17 +53,7 @@ const TCP_IP_DROPS = new Set(["noport", "listendrop", "rcvbadsum", "rcvshort", "
 export class ControlListenBackend implements ListenBackend {
   constructor(private readonly client: ControlClient) {}
   async listen(req: ListenRequest): Promise<ListenReply> {
-    const r = await this.client.listen({
-      address: formatRouteAddress(req.laddr),
-      port: req.lport,
-      reuseport: req.reuseport,
-      backlog: req.backlog < 0 ? 0 : req.backlog,
-      owner: req.owner,
-      nodelay: req.nodelay === true,
-      sndbuf: req.sndbuf ?? 0,
-      rcvbuf: req.rcvbuf ?? 0,
-    });
-    return { id: r.listenerId, index: r.groupIndex, size: r.groupSize };
+    return this.client.listenSpec(req);
   }
   async close(id: string): Promise<ListenCloseReply> {
     const r = await this.client.closeListener(id);

@@ -4,11 +4,10 @@
  * drive home/redispatch, grace, hand-over and chase (the rescale_*.ts files).
  */
 import { NETISR_CPUMAX, TcpFlags, type Inpcb, type TcpCb } from "@dfly/core";
-import { subjects, type Transport } from "@dfly/transport";
+import { subjects, type Transport, type Msg } from "@dfly/transport";
 import type { Netisr } from "./netisr.js";
 import type { TcpHost } from "./tcp_host.js";
 import type { TcpUsrreq } from "./tcp_usrreq.js";
-import type { Msg } from "@dfly/transport";
 import { RescaleChase } from "./rescale_chase.js";
 import { RescaleGrace } from "./rescale_grace.js";
 import { RescaleHandover, type DrainReport } from "./rescale_handover.js";

@@ -4,11 +4,10 @@
  * `<c>.sock.<owner>`; sends beyond the send buffer are held here up to SO_REMOTE_SEND_MAX.
  */
 import { InpcbAddrInUseError, ListenerPolicy, TcpState } from "@dfly/core";
-import { isOwnerName, SockNetmsg, sockBodyListener } from "@dfly/control";
-import { decodeNetmsg, encodeNetmsg, NetmsgType, subjects, type Msg } from "@dfly/transport";
+import { isOwnerName, SockNetmsg, sockBodyListener, decodeNetmsg, encodeNetmsg, NetmsgType } from "@dfly/wire";
+import { subjects, type Msg } from "@dfly/transport";
 import { b64, unb64, type SockEventBody, type SockEventWire } from "./so_port.js";
 import { SockOpt } from "./so_api.js";
-import { specOf } from "./listener_sync.js";
 import { So, SoEvent, type ListenOwner, type SoOwner } from "./so.js";
 import { TcpNotLocalError } from "./tcp_connect.js";
 import { type TcpHost } from "./tcp_host.js";
@@ -195,10 +194,9 @@ export class TcpUsrreq {
           this.tn.stats.bad++;
           return fail(`bad listen body: ${l}`);
         }
-        const spec = specOf(l);
         let rec: ListenerRec;
         try {
-          rec = tn.listeners.install(spec);
+          rec = tn.listeners.install(l);
         } catch (err) {
           if (err instanceof InpcbAddrInUseError) return fail(err.message);
           throw err;

@@ -6,16 +6,8 @@
  * batches republished unchanged on `echoIfname`'s TX ring). Runs compiled (dist/worker.js).
  */
 import { parentPort, workerData } from "node:worker_threads";
-import {
-  createTransport,
-  frameBatchCount,
-  subjects,
-  type InprocLink,
-  type RouteSpec,
-  type Subscription,
-  type TopologyMsg,
-  type Transport,
-} from "@dfly/transport";
+import { createTransport, frameBatchCount, subjects, type InprocLink, type Subscription, type Transport } from "@dfly/transport";
+import { type RouteSpec, type TopologyMsg } from "@dfly/wire";
 import { startNetisr, type NetisrHandle, type StartNetisrOptions } from "./cpu.js";
 import { loadProgram, type Program, type ProgramSpec } from "./program.js";
 import type { IopollOptions } from "./ifpoll.js";

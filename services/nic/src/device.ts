@@ -6,8 +6,9 @@
  * Without a control address it runs the steering state it is given (benchmarks, tests).
  */
 import type { Server } from "node:http";
-import { ControlClient, InterfaceMode, topologyMsgOf, type InterfaceSpecT } from "@dfly/control";
-import type { InterfaceTopology, TopologyMsg, Transport } from "@dfly/transport";
+import { ControlClient } from "@dfly/control";
+import type { InterfaceSpecT, InterfaceTopology, TopologyMsg } from "@dfly/wire";
+import type { Transport } from "@dfly/transport";
 import type { Registry } from "prom-client";
 import { ifnetUnsteered } from "./ifnet.js";
 import { nicMetrics, serveNicMetrics } from "./metrics.js";
@@ -50,13 +51,6 @@ export interface NicHandle {
   /** Resolves once a topology with at least `minCpus` CPUs (default 1) is installed. */
   whenSteering(minCpus?: number): Promise<void>;
   stop(): Promise<void>;
-}
-
-function protoSpec(s: InterfaceSpecT) {
-  return {
-    ...s,
-    mode: s.mode === "polling" ? InterfaceMode.INTERFACE_MODE_POLLING : InterfaceMode.INTERFACE_MODE_INTERRUPT,
-  };
 }
 
 export async function startNic(o: StartNicOptions): Promise<NicHandle> {
@@ -115,11 +109,11 @@ export async function startNic(o: StartNicOptions): Promise<NicHandle> {
     if (stopped || !client) return;
     try {
       for (const s of o.specs) {
-        const r = await client.registerInterface(protoSpec(s));
-        if (r.topology) install(topologyMsgOf(r.topology));
+        const t = await client.registerInterfaceSpec(s);
+        if (t) install(t);
       }
-      cancel = client.watchTopology(
-        (t) => install(topologyMsgOf(t)),
+      cancel = client.watchTopologyMsg(
+        (t) => install(t),
         () => {
           cancel = undefined;
           if (!stopped) retry = setTimeout(() => void follow(), o.retryMs ?? 500);

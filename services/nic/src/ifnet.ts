@@ -14,8 +14,7 @@
  * here every model uses if_ringmap_alloc, as the control does.
  */
 import { buildRingmap } from "@dfly/core";
-import type { InterfaceSpecT } from "@dfly/control";
-import type { InterfaceTopology } from "@dfly/transport";
+import type { InterfaceSpecT, InterfaceTopology } from "@dfly/wire";
 import { nicModel, usableRings, type NicMode } from "./models.js";
 
 export interface IfnetConfig {

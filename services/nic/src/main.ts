@@ -11,8 +11,10 @@
  *   DFLY_NIC_TUN_ADDR its Linux address, default 198.18.0.2/24; DFLY_NIC_PCAP a capture of it) · DFLY_NIC_DELAY_MS (0) · DFLY_CLUSTER · DFLY_NATS_URL · DFLY_KV_REPLICAS · DFLY_CONTROL_ADDR ·
  *   DFLY_METRICS_PORT (9462) · DFLY_METRICS_HOST (0.0.0.0).
  */
-import { DEFAULT_CONTROL_ADDR, type InterfaceSpecT } from "@dfly/control";
-import { envInt, runService, serviceBaseFromEnv, type ServiceBaseConfig } from "@dfly/transport";
+import { DEFAULT_CONTROL_ADDR } from "@dfly/control";
+import { type InterfaceSpecT } from "@dfly/wire";
+import { envInt, runService, serviceBaseFromEnv, type ServiceBaseConfig } from "@dfly/service";
+import { createTransport, type Transport } from "@dfly/transport";
 import { startNic, type NicHandle } from "./device.js";
 import { checkImpair, ImpairConfigError, type ImpairConfig } from "./impair.js";
 import { nicInterfaceSpec } from "./ifnet.js";
@@ -125,8 +127,9 @@ export function nicConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NicProce
 
 /** Runs the NIC until SIGTERM/SIGINT. */
 export async function main(cfg: NicProcessConfig = nicConfigFromEnv(), log: (s: string) => void = (s) => console.error(s)): Promise<void> {
-  await runService<NicHandle>({
+  await runService<Transport, NicHandle>({
     base: cfg,
+    connect: createTransport,
     connName: "dfly-nic",
     start: (transport) =>
       startNic({

@@ -54,4 +54,4 @@ export function nicMetrics(nic: Nic): Registry {
 }
 
 /** /metrics, /healthz, /readyz: the shared service metrics server. */
-export { serveMetrics as serveNicMetrics } from "@dfly/control";
+export { serveMetrics as serveNicMetrics } from "@dfly/service";

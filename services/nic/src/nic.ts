@@ -22,17 +22,8 @@
  * programmed).
  */
 import { ipPacketHash } from "@dfly/core";
-import {
-  FrameBatchCursor,
-  FrameBatchWriter,
-  subjects,
-  validateFrameBatch,
-  frameBatchCount,
-  type InterfaceTopology,
-  type Msg,
-  type Subscription,
-  type Transport,
-} from "@dfly/transport";
+import { FrameBatchCursor, FrameBatchWriter, subjects, validateFrameBatch, frameBatchCount, type Msg, type Subscription, type Transport } from "@dfly/transport";
+import { type InterfaceTopology } from "@dfly/wire";
 import { NicMode, nicModel } from "./models.js";
 import { checkImpair, Impairment, type ImpairConfig } from "./impair.js";
 import { IntrModerator, moderationFor, type ModerationConfig } from "./moderation.js";

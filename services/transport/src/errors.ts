@@ -57,8 +57,3 @@ export class KvBadKeyError extends Error {
     super(`bad kv key "${key}" (allowed: [-/_=.a-zA-Z0-9], no leading/trailing ".")`);
   }
 }
-
-/** A service configuration variable (DFLY_*) that does not parse or is out of range. */
-export class ServiceEnvError extends Error {
-  override readonly name: string = "ServiceEnvError";
-}

@@ -3,10 +3,9 @@
  * given (`natsUrl`, else DFLY_NATS_URL), the in-process mesh otherwise. NATS KV buckets get
  * `kvReplicas` replicas, else DFLY_KV_REPLICAS (the chart sets 3 with its 3-node cluster), else 1.
  */
-import { ServiceEnvError } from "./errors.js";
+import { kvReplicasFromEnv, MAX_KV_REPLICAS, ServiceEnvError } from "@dfly/service";
 import { connectInproc, InprocHub, type InprocLink } from "./inproc.js";
 import { NatsTransport } from "./nats.js";
-import { kvReplicasFromEnv, MAX_KV_REPLICAS } from "./service_env.js";
 import type { Transport } from "./transport.js";
 
 export interface TransportConfig {

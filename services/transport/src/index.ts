@@ -8,7 +8,7 @@ export type {
   KvEntry,
   KvStore,
 } from "./transport.js";
-export { subjects, DEFAULT_CLUSTER } from "./subjects.js";
+export { subjects } from "./subjects.js";
 export {
   RequestTimeoutError,
   NoRespondersError,
@@ -16,7 +16,6 @@ export {
   BadSubjectError,
   KvExistsError,
   KvBadKeyError,
-  ServiceEnvError,
 } from "./errors.js";
 export { checkSubject, subjectMatches, kvKey, kvKeyDecode } from "./subject.js";
 export {
@@ -40,28 +39,7 @@ export {
   encodeFrameBatch,
   decodeFrameBatch,
 } from "./framebatch.js";
-export {
-  NetmsgType,
-  NetmsgDrop,
-  type NetmsgDropReason,
-  type Netmsg,
-  type RouteSpec,
-  type InterfaceTopology,
-  type TopologyMsg,
-  encodeNetmsg,
-  netmsgType,
-  decodeNetmsg,
-} from "./netmsg.js";
 export { MemKv } from "./memkv.js";
 export { InprocHub, InprocTransport, connectInproc, type InprocLink } from "./inproc.js";
 export { NatsTransport, NatsKv, type NatsTransportOptions } from "./nats.js";
 export { createTransport, defaultHub, type TransportConfig } from "./factory.js";
-export {
-  envInt,
-  kvReplicasFromEnv,
-  serviceBaseFromEnv,
-  MAX_KV_REPLICAS,
-  type EnvErrorClass,
-  type ServiceBaseConfig,
-} from "./service_env.js";
-export { runService, untilStopSignal, type RunServiceOptions } from "./service.js";

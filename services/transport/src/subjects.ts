@@ -7,5 +7,3 @@ export const subjects = {
   netisr: (c: string, cpu: number) => `${c}.netisr.${cpu}`,
   sock: (c: string, id: string | number) => `${c}.sock.${id}`,
 } as const;
-
-export const DEFAULT_CLUSTER = "dfly";

@@ -110,7 +110,7 @@ describe("SocketService", () => {
     cleanups.unshift(() => again.stop(500));
     expect(again.parts.listeners!.all().map((l) => [l.id, l.index])).toEqual([[b.listenerId, 1]]);
     // It keeps the CPUs too (cluster state in KV): a new listener reaches all three.
-    const next = await again.parts.listeners!.listen({ address: "0.0.0.0", port: 9090, reuseport: false, backlog: 0, owner: "p" });
+    const next = await again.parts.listeners!.listen({ laddr: 0, lport: 9090, reuseport: false, backlog: 0, owner: "p" });
     expect(next.applied).toEqual([0, 1, 2]);
     expect(next.id).not.toBe(b.listenerId);
     expect(next.id).not.toBe(a.listenerId);

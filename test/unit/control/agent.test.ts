@@ -1,7 +1,8 @@
 // The agent holds route changes that arrive before its table is loaded and answers them after.
 import { describe, expect, it } from "vitest";
 import { ControlClient, startControl } from "@dfly/control";
-import { InprocHub, NetmsgType, decodeNetmsg, encodeNetmsg, subjects } from "@dfly/transport";
+import { InprocHub, subjects } from "@dfly/transport";
+import { NetmsgType, decodeNetmsg, encodeNetmsg } from "@dfly/wire";
 import { startFakeCpu } from "../../support/fake-netisr.js";
 
 describe("ControlAgent", () => {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { buildRingmap } from "@dfly/core";
-import { BadRequestError, Cluster, UnknownCpuError, grpcStatusOf, type InterfaceSpecT } from "@dfly/control";
-import { MemKv, type TopologyMsg } from "@dfly/transport";
+import { BadRequestError, Cluster, UnknownCpuError, grpcStatusOf } from "@dfly/control";
+import type { InterfaceSpecT, TopologyMsg } from "@dfly/wire";
+import { MemKv } from "@dfly/transport";
 
 const ix0: InterfaceSpecT = { ifname: "ix0", model: "82599", mode: "polling", rings: 4, unit: 0, addresses: ["192.0.2.2/24"], pollhz: 0, redirectEntries: 0 };
 

@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { InpcbAddrInUseError, ListenerPolicy } from "@dfly/core";
-import { specOf, TcpHost, ListenerSync } from "@dfly/netisr/internal";
+import { TcpHost, ListenerSync } from "@dfly/netisr/internal";
+import type { ListenerSpec } from "@dfly/wire";
 
 const stats = () => ({ listenerSyncs: 0, listenerSyncFailed: 0, listenerSyncInstalled: 0, listenerSyncClosed: 0, listenerSyncInstallFailed: 0 });
 
@@ -15,8 +16,7 @@ describe("listener_sync", () => {
     const host = new TcpHost({ ncpus: 1, output: () => undefined });
     const s = stats();
     const sync = new ListenerSync(0, () => host, s, undefined);
-    const spec = specOf({ id: "L1", laddr: "0.0.0.0", lport: 80, reuseport: false, backlog: 16, owner: "app", index: -1, nodelay: true, sndbuf: 0, rcvbuf: 0 });
-    expect(spec).toEqual({ id: "L1", laddr: 0, lport: 80, reuseport: false, backlog: 16, owner: "app", nodelay: true });
+    const spec: ListenerSpec = { id: "L1", laddr: 0, lport: 80, reuseport: false, backlog: 16, owner: "app", nodelay: true };
     sync.install(spec);
     expect([...sync.specs.keys()]).toEqual(["L1"]);
     expect(() => sync.install({ ...spec, id: "L2" })).toThrow(InpcbAddrInUseError);

@@ -10,7 +10,8 @@ import {
   RouteTable,
   toeplitzHash,
 } from "@dfly/core";
-import { decodeFrameBatch, encodeFrameBatch, type TopologyMsg } from "@dfly/transport";
+import { decodeFrameBatch, encodeFrameBatch } from "@dfly/transport";
+import { type TopologyMsg } from "@dfly/wire";
 import { IpDrop, Netisr, type NetisrOutput } from "@dfly/netisr/internal";
 
 const topo = (cpus: number[]): TopologyMsg => ({

@@ -4,7 +4,8 @@
  * sender waits for an answer), never thrown; a type registered twice is a wiring error.
  */
 import { describe, expect, it } from "vitest";
-import { decodeNetmsg, type Msg } from "@dfly/transport";
+import { type Msg } from "@dfly/transport";
+import { decodeNetmsg } from "@dfly/wire";
 import { NetmsgRegistry, NetmsgRegistryError, PORT_NETMSGS } from "@dfly/netisr/internal";
 
 const msg = (data: Uint8Array, replies?: Uint8Array[]): Msg => ({ subject: "c.netisr.0", data, ...(replies ? { reply: "r" } : {}), respond: (d) => {

@@ -6,8 +6,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { RescaleNetmsg, SoEvent, type So, type SockEventBody, type SoOwner } from "@dfly/netisr/internal";
-import { SockNetmsg } from "@dfly/control";
-import { decodeNetmsg, encodeNetmsg, subjects } from "@dfly/transport";
+import { SockNetmsg, decodeNetmsg, encodeNetmsg } from "@dfly/wire";
+import { subjects } from "@dfly/transport";
 import { C, cleanups, HOST, PEER, portFor, rig, topo, until } from "../../support/rescale-rig.js";
 
 describe("rescale_chase", () => {

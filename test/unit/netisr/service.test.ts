@@ -1,7 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { buildUdpPacket, ipAddr, ipPacketHash, RouteTable } from "@dfly/core";
 import { NetisrService } from "@dfly/netisr/internal";
-import { decodeFrameBatch, encodeFrameBatch, encodeNetmsg, InprocHub, NetmsgType, decodeNetmsg, subjects, type TopologyMsg, type Transport } from "@dfly/transport";
+import { decodeFrameBatch, encodeFrameBatch, InprocHub, subjects, type Transport } from "@dfly/transport";
+import { encodeNetmsg, NetmsgType, decodeNetmsg, type TopologyMsg } from "@dfly/wire";
 
 const hubs: InprocHub[] = [];
 const services: NetisrService[] = [];

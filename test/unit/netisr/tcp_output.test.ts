@@ -6,7 +6,8 @@
 import { describe, expect, it } from "vitest";
 import { ipAddr, RouteTable, TcpFlags } from "@dfly/core";
 import { ifnetTopology, nicInterfaceSpec } from "@dfly/nic";
-import { Netisr, routeAttrsOfSpec, TcpOutput } from "@dfly/netisr/internal";
+import { Netisr, TcpOutput } from "@dfly/netisr/internal";
+import { routeAttrsOf } from "@dfly/wire";
 import { FrameBatchCursor, InprocHub, subjects } from "@dfly/transport";
 
 describe("tcp_output", () => {
@@ -14,8 +15,8 @@ describe("tcp_output", () => {
     const hub = new InprocHub();
     const t = await hub.connect();
     const routes = new RouteTable();
-    routes.add("198.18.0.0/24", routeAttrsOfSpec({ prefix: "198.18.0.0/24", ifname: "ix0" }));
-    routes.add("10.0.0.0/8", routeAttrsOfSpec({ prefix: "10.0.0.0/8", gateway: "198.18.0.254" }));
+    routes.add("198.18.0.0/24", routeAttrsOf({ prefix: "198.18.0.0/24", ifname: "ix0" }));
+    routes.add("10.0.0.0/8", routeAttrsOf({ prefix: "10.0.0.0/8", gateway: "198.18.0.254" }));
     const spec = nicInterfaceSpec({ ifname: "ix0", model: "82599", mode: "interrupt" });
     const netisr = new Netisr({ cpu: 0, topology: { epoch: 1, cpus: [0], interfaces: [ifnetTopology(spec, [0])], rssKey: "" }, routes, output: { tx: (ifname, ring, b) => t.publish(subjects.tx("c", ifname, ring), b, { transfer: true }), redispatch: () => undefined } });
     const frames: number[] = [];

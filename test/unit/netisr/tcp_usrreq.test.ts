@@ -5,9 +5,9 @@
  * second one on the same address is refused; `listeners` lists it.
  */
 import { afterEach, describe, expect, it } from "vitest";
-import { SockNetmsg } from "@dfly/control";
+import { SockNetmsg, decodeNetmsg, encodeNetmsg } from "@dfly/wire";
 import { startNetisr } from "@dfly/netisr/internal";
-import { decodeNetmsg, encodeNetmsg, InprocHub, subjects } from "@dfly/transport";
+import { InprocHub, subjects } from "@dfly/transport";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -35,7 +35,7 @@ describe("tcp_usrreq", () => {
     const send = await call(encodeNetmsg.socket(SockNetmsg.send, 2, { id: 999, data: "aGk=", sync: true }));
     expect([send.ok, send.error]).toEqual([false, "no socket 999"]);
     expect(h.tcp!.stats.nosock).toBe(1);
-    const listen = (id: string) => call(encodeNetmsg.socket(SockNetmsg.listen, 3, { listener: { id, laddr: "0.0.0.0", lport: 80, reuseport: false, backlog: 8, owner: "app", index: -1 } }));
+    const listen = (id: string) => call(encodeNetmsg.socket(SockNetmsg.listen, 3, { listener: { id, laddr: 0, lport: 80, reuseport: false, backlog: 8, owner: "app" } }));
     expect((await listen("L1")).ok).toBe(true);
     expect((await listen("L2")).ok).toBe(false);
     const ls = await call(encodeNetmsg.socket(SockNetmsg.listeners, 4, {}));

@@ -27,19 +27,8 @@ import { freePort } from "../local/freeport.js";
 import os from "node:os";
 import { FlowSet } from "@dfly/apps";
 import { nicInterfaceSpec, ifnetTopology } from "@dfly/nic";
-import {
-  BATCH_HEADER_BYTES,
-  createTransport,
-  FRAME_HEADER_BYTES,
-  frameBatchCount,
-  FrameBatchWriter,
-  InprocHub,
-  subjects,
-  type InterfaceTopology,
-  type Subscription,
-  type TopologyMsg,
-  type Transport,
-} from "@dfly/transport";
+import { BATCH_HEADER_BYTES, createTransport, FRAME_HEADER_BYTES, frameBatchCount, FrameBatchWriter, InprocHub, subjects, type Subscription, type Transport } from "@dfly/transport";
+import { type InterfaceTopology, type TopologyMsg } from "@dfly/wire";
 import type { NetisrSnapshot } from "@dfly/netisr";
 import { forwardRoutes } from "../embedded/forward.js";
 import { CpuWorker } from "../embedded/workers.js";

@@ -3,7 +3,7 @@
  * addresses, rings after the ringmap fix-up, ring→CPU map, redirection table.
  */
 import { topologyMsgOf } from "@dfly/control";
-import type { TopologyMsg } from "@dfly/transport";
+import type { TopologyMsg } from "@dfly/wire";
 import { UsageError, type Command } from "../command.js";
 import { clientOptions, parseCli, printJson, withControl } from "./control.js";
 

@@ -5,7 +5,7 @@
  */
 import { FlowSet, Pktgen, PktgenConfigError } from "@dfly/apps";
 import type { CliIO, Command } from "../command.js";
-import type { RouteSpec } from "@dfly/transport";
+import type { RouteSpec } from "@dfly/wire";
 import { forwardRoutes } from "../embedded/forward.js";
 import { parseFlags } from "../flags.js";
 import {

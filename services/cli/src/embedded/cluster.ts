@@ -12,7 +12,8 @@ import { startControl, type ControlHandle, type RouteChangeResult } from "@dfly/
 import { nicInterfaceSpec, startNic, type IfnetConfig, type ImpairConfig, type NicHandle, type ModerationConfig, type TunWireSpec } from "@dfly/nic";
 import type { NetisrSnapshot, NetisrWorkerData, ProgramSpec } from "@dfly/netisr";
 import type { ListenerPolicy } from "@dfly/core";
-import { createTransport, InprocHub, type RouteSpec, type Transport } from "@dfly/transport";
+import { createTransport, InprocHub, type Transport } from "@dfly/transport";
+import { type RouteSpec } from "@dfly/wire";
 import { CpuWorker } from "./workers.js";
 
 export interface EmbeddedOptions {

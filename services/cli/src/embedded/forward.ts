@@ -14,7 +14,8 @@
 import { lossReport, Pktgen, Sink, type LossReport, type SinkSummary } from "@dfly/apps";
 import type { NetisrSnapshot } from "@dfly/netisr";
 import { PcapFile, type IfnetConfig, type ModerationConfig } from "@dfly/nic";
-import { FrameBatchCursor, subjects, type RouteSpec } from "@dfly/transport";
+import { FrameBatchCursor, subjects } from "@dfly/transport";
+import { type RouteSpec } from "@dfly/wire";
 import { EmbeddedCluster } from "./cluster.js";
 
 export interface ForwardRunOptions {

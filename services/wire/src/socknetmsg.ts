@@ -1,5 +1,5 @@
 /**
- * Socket netmsgs: the socket calls (types 0x20–0x3f of the netmsg codec, framed as control
+ * Socket netmsgs: the socket calls (types 0x20–0x2f, `SockNetmsg`, framed as control
  * netmsgs: `[type u8][request id u32 LE][UTF-8 JSON body]`) that travel on a CPU's port
  * `<c>.netisr.<cpu>`, and the socket events a CPU publishes on `<c>.sock.<owner>`.
  *
@@ -8,43 +8,10 @@
  * cursor). Programs → the CPU that owns a socket: `accept`, `send`, `shutdown`, `close`,
  * `setopt`, `connect`. CPU → program: `event`.
  *
- * The numbers live here (one registry) because both the control and the netisr use them.
- * Bodies are checked by the receiver (`sockBody*` below); a malformed one is refused with a
- * reason, never thrown.
+ * Type bytes: netmsg_type.ts. Bodies are checked by the receiver (`sockBody*` below); a
+ * malformed one is refused with a reason, never thrown.
  */
-
-export const SockNetmsg = {
-  listen: 0x20,
-  closeListener: 0x21,
-  accept: 0x22,
-  send: 0x23,
-  shutdown: 0x24,
-  close: 0x25,
-  setopt: 0x26,
-  list: 0x27,
-  listeners: 0x28,
-  connect: 0x29,
-  event: 0x2f,
-  // 0x30–0x35: the netisr's live-rescale messages, declared with their binary codecs in
-  // services/netisr/src/rescale_netmsg.ts; the port's registry is services/netisr/src/netmsg.ts.
-} as const;
-export type SockNetmsg = (typeof SockNetmsg)[keyof typeof SockNetmsg];
-
-/** A listener as the control replicates it to every CPU. */
-export interface ListenerWire {
-  id: string;
-  /** "a.b.c.d" ("0.0.0.0" = INADDR_ANY). */
-  laddr: string;
-  lport: number;
-  reuseport: boolean;
-  backlog: number;
-  owner: string;
-  /** SO_REUSEPORT slot (the same on every CPU), -1 without SO_REUSEPORT. */
-  index: number;
-  nodelay?: boolean;
-  sndbuf?: number;
-  rcvbuf?: number;
-}
+import type { ListenerSpec } from "./listener.js";
 
 /** A CPU's answer to `closeListener`. */
 export interface ListenerCloseWire {
@@ -89,24 +56,24 @@ export interface PcbPageWire {
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const isPort = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 65535;
-const isAddr = (v: unknown): v is string => typeof v === "string" && /^\d{1,3}(\.\d{1,3}){3}$/.test(v) && v.split(".").every((o) => Number(o) <= 255);
+const isU32 = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffffffff;
 
 /** The listener in a `listen` body, or why it is malformed. */
-export function sockBodyListener(body: unknown): ListenerWire | string {
+export function sockBodyListener(body: unknown): ListenerSpec | string {
   if (!isObj(body) || !isObj(body.listener)) return "body.listener missing";
   const l = body.listener;
   if (typeof l.id !== "string" || l.id.length === 0 || l.id.length > 64) return "listener.id";
-  if (!isAddr(l.laddr)) return "listener.laddr";
+  if (!isU32(l.laddr)) return "listener.laddr";
   if (!isPort(l.lport) || l.lport === 0) return "listener.lport";
   if (typeof l.reuseport !== "boolean") return "listener.reuseport";
   if (typeof l.backlog !== "number" || !Number.isInteger(l.backlog)) return "listener.backlog";
   if (typeof l.owner !== "string" || !/^[-_a-zA-Z0-9]{1,64}$/.test(l.owner)) return "listener.owner";
-  if (typeof l.index !== "number" || !Number.isInteger(l.index) || l.index < -1 || l.index > 65535) return "listener.index";
+  if (l.index !== undefined && (typeof l.index !== "number" || !Number.isInteger(l.index) || l.index < 0 || l.index > 65535)) return "listener.index";
   for (const k of ["sndbuf", "rcvbuf"] as const) {
     if (l[k] !== undefined && (typeof l[k] !== "number" || !Number.isInteger(l[k]) || (l[k] as number) < 0)) return `listener.${k}`;
   }
   if (l.nodelay !== undefined && typeof l.nodelay !== "boolean") return "listener.nodelay";
-  return l as unknown as ListenerWire;
+  return l as unknown as ListenerSpec;
 }
 
 /** Owner names are subject tokens: `<c>.sock.<owner>`. */

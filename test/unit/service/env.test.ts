@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createTransport, envInt, kvReplicasFromEnv, MAX_KV_REPLICAS, serviceBaseFromEnv, ServiceEnvError } from "@dfly/transport";
+import { createTransport } from "@dfly/transport";
+import { envInt, kvReplicasFromEnv, MAX_KV_REPLICAS, serviceBaseFromEnv, ServiceEnvError } from "@dfly/service";
 import { controlConfigFromEnv } from "@dfly/control";
 import { NicEnvError, nicConfigFromEnv } from "@dfly/nic";
 import { NetisrEnvError, netisrConfigFromEnv } from "@dfly/netisr/internal";

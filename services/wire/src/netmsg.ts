@@ -10,25 +10,14 @@
  *   These are rare (route changes, stats), so JSON keeps them readable and
  *   evolvable. Request/reply rides on the transport's `request()`; the id is
  *   echoed in the reply for logs and for transports without reply subjects.
- * - socket calls (0x20–0x2f, control's `SockNetmsg`) and the netisr's rescale
- *   messages (0x30–0x35): the socket calls use the framing of control types.
+ * - socket calls (0x20–0x2f, `SockNetmsg`) use the framing of control types; the netisr's
+ *   rescale messages (0x30–0x35) have binary codecs. Every byte: netmsg_type.ts.
  *
  * Decoding never throws: a malformed message yields a `NetmsgDropReason`.
  */
-import { FRAME_BATCH_MAGIC } from "./framebatch.js";
-
-export const NetmsgType = {
-  /** = FRAME_BATCH_MAGIC & 0xff (checked below). */
-  frames: 0x1b,
-  routeAdd: 0x10,
-  routeDelete: 0x11,
-  statsRequest: 0x12,
-  digestRequest: 0x13,
-  topology: 0x14,
-  reply: 0x1f,
-  socketFirst: 0x20,
-  socketLast: 0x3f,
-} as const;
+import { NetmsgType } from "./netmsg_type.js";
+import type { RouteSpec } from "./route.js";
+import type { TopologyMsg } from "./topology.js";
 
 export const NetmsgDrop = {
   tooshort: "tooshort",
@@ -39,51 +28,6 @@ export const NetmsgDrop = {
 } as const;
 export type NetmsgDropReason = (typeof NetmsgDrop)[keyof typeof NetmsgDrop];
 
-/** A route as the control plane replicates it (textual, validated by control). */
-export interface RouteSpec {
-  /** `a.b.c.d/len`, host bits zero. */
-  prefix: string;
-  /** Next hop `a.b.c.d`; absent for an interface (directly connected) route. */
-  gateway?: string;
-  /** Outgoing interface; absent for a gateway route. */
-  ifname?: string;
-  metric?: number;
-  mtu?: number;
-  /** Initial congestion window, in segments (TCP). */
-  iw?: number;
-}
-
-/** Per-interface steering state of a topology. */
-export interface InterfaceTopology {
-  ifname: string;
-  model: string;
-  mode: string;
-  /** Rings after the ringmap fix-up. */
-  rings: number;
-  /** Ring r is polled by CPU `ringToCpu[r]` (a CPU id). */
-  ringToCpu: number[];
-  /** RSS redirection table: bucket → ring. */
-  redirect: number[];
-  /** Addresses of the interface, `a.b.c.d/len`. */
-  addresses: string[];
-  /** Device unit (the ringmap's CPU offset). */
-  unit?: number;
-  /** Polling rate (polling mode), Hz. */
-  pollhz?: number;
-  /** Rings the NIC offered before the ringmap fix-up. */
-  hwRings?: number;
-}
-
-/** The cluster topology (ClusterService.GetTopology, pushed to every CPU on change). */
-export interface TopologyMsg {
-  epoch: number;
-  /** Live CPU ids, ascending. netisr_hashcpu's index i names `cpus[i]`. */
-  cpus: number[];
-  interfaces: InterfaceTopology[];
-  /** RSS key, hex. */
-  rssKey: string;
-}
-
 export type Netmsg =
   | { type: typeof NetmsgType.frames; batch: Uint8Array }
   | { type: typeof NetmsgType.routeAdd; id: number; route: RouteSpec; revision: number }
@@ -93,8 +37,6 @@ export type Netmsg =
   | { type: typeof NetmsgType.topology; id: number; topology: TopologyMsg }
   | { type: typeof NetmsgType.reply; id: number; ok: boolean; error?: string; body?: unknown }
   | { type: "socket"; code: number; id: number; body: unknown };
-
-if (NetmsgType.frames !== (FRAME_BATCH_MAGIC & 0xff)) throw new Error("netmsg frames type must equal the batch magic's first byte");
 
 const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });

@@ -1,10 +1,14 @@
 /**
  * The run loop every service process (`dfly control|nic|netisr`) shares: connect the transport,
- * start the parts, wait for SIGTERM/SIGINT, stop, close. Configuration: service_env.ts.
+ * start the parts, wait for SIGTERM/SIGINT, stop, close. Configuration: env.ts.
  */
-import { createTransport } from "./factory.js";
-import type { ServiceBaseConfig } from "./service_env.js";
-import type { Transport } from "./transport.js";
+import type { ServiceBaseConfig } from "./env.js";
+
+/** What runService needs of a transport: `@dfly/transport`'s createTransport and Transport. */
+export interface ServiceTransport {
+  close(): Promise<void>;
+}
+export type ConnectTransport<T extends ServiceTransport> = (config: { natsUrl: string; name: string; kvReplicas: number }) => Promise<T>;
 
 /** Resolves with the name of the first SIGTERM or SIGINT received, then stops listening. */
 export function untilStopSignal(): Promise<NodeJS.Signals> {
@@ -19,14 +23,16 @@ export function untilStopSignal(): Promise<NodeJS.Signals> {
   });
 }
 
-export interface RunServiceOptions<H> {
+export interface RunServiceOptions<T extends ServiceTransport, H> {
   base: Pick<ServiceBaseConfig, "natsUrl" | "kvReplicas">;
+  /** Connects the transport (`createTransport`). */
+  connect: ConnectTransport<T>;
   /** NATS connection name, e.g. `dfly-netisr-3`. */
   connName: string;
   /** Starts the service's parts over the transport (the transport is closed if this throws). */
-  start(transport: Transport): Promise<H>;
+  start(transport: T): Promise<H>;
   /** Called once started (log what runs where). */
-  started(h: H, transport: Transport): void;
+  started(h: H, transport: T): void;
   /** Called with the signal received, before `stop`. */
   stopping(sig: NodeJS.Signals): void;
   /** Stops the parts; the transport is closed afterwards. */
@@ -34,8 +40,8 @@ export interface RunServiceOptions<H> {
 }
 
 /** The service process's life: transport, start, wait for SIGTERM/SIGINT, stop, close the transport. */
-export async function runService<H>(o: RunServiceOptions<H>): Promise<void> {
-  const transport = await createTransport({ natsUrl: o.base.natsUrl ?? "", name: o.connName, kvReplicas: o.base.kvReplicas });
+export async function runService<T extends ServiceTransport, H>(o: RunServiceOptions<T, H>): Promise<void> {
+  const transport = await o.connect({ natsUrl: o.base.natsUrl ?? "", name: o.connName, kvReplicas: o.base.kvReplicas });
   let h: H;
   try {
     h = await o.start(transport);

@@ -2,8 +2,14 @@
  * The part of the service configuration contract every service process reads from the
  * environment (DFLY_CLUSTER, DFLY_NATS_URL, DFLY_KV_REPLICAS) and the integer parsing they share.
  */
-import { ServiceEnvError } from "./errors.js";
-import { DEFAULT_CLUSTER } from "./subjects.js";
+
+/** The cluster name (DFLY_CLUSTER, the helm release) when none is given: subjects `dfly.…`. */
+export const DEFAULT_CLUSTER = "dfly";
+
+/** A service configuration variable (DFLY_*) that does not parse or is out of range. */
+export class ServiceEnvError extends Error {
+  override readonly name: string = "ServiceEnvError";
+}
 
 export type EnvErrorClass = new (message: string) => Error;
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { NetmsgDrop, NetmsgType, decodeNetmsg, encodeFrameBatch, encodeNetmsg, netmsgType } from "@dfly/transport";
+import { encodeFrameBatch } from "@dfly/transport";
+import { NetmsgDrop, NetmsgType, decodeNetmsg, encodeNetmsg, netmsgType } from "@dfly/wire";
 
 describe("netmsg", () => {
   it("a frame batch is itself a frames netmsg (no copy)", () => {

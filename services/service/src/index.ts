@@ -1,0 +1,12 @@
+export {
+  DEFAULT_CLUSTER,
+  ServiceEnvError,
+  envInt,
+  kvReplicasFromEnv,
+  serviceBaseFromEnv,
+  MAX_KV_REPLICAS,
+  type EnvErrorClass,
+  type ServiceBaseConfig,
+} from "./env.js";
+export { runService, untilStopSignal, type RunServiceOptions, type ServiceTransport, type ConnectTransport } from "./run.js";
+export { serveMetrics } from "./metrics.js";

@@ -1,0 +1,32 @@
+/**
+ * /metrics, /healthz, /readyz of a service process (the control, a NIC, a netisr CPU) over
+ * node:http: the process's one prom-client Registry, readiness 503 until `ready()`.
+ */
+import { createServer, type Server } from "node:http";
+import type { Registry } from "prom-client";
+
+/** Serves `registry` on host:port (0 picks a free port); resolves once listening. */
+export function serveMetrics(registry: Registry, host: string, port: number, ready: () => boolean): Promise<Server> {
+  const srv = createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0];
+    const send = (code: number, type: string, body: string) => {
+      res.writeHead(code, { "Content-Type": type, "Content-Length": Buffer.byteLength(body) });
+      res.end(req.method === "HEAD" ? undefined : body);
+    };
+    if (req.method !== "GET" && req.method !== "HEAD") return send(404, "text/plain; charset=utf-8", "not found\n");
+    if (path === "/healthz") return send(200, "text/plain; charset=utf-8", "ok\n");
+    if (path === "/readyz") return ready() ? send(200, "text/plain; charset=utf-8", "ready\n") : send(503, "text/plain; charset=utf-8", "not ready\n");
+    if (path !== "/metrics") return send(404, "text/plain; charset=utf-8", "not found\n");
+    registry.metrics().then(
+      (body) => send(200, registry.contentType, body),
+      (err: unknown) => send(500, "text/plain; charset=utf-8", `${err instanceof Error ? err.message : String(err)}\n`),
+    );
+  });
+  return new Promise((res, rej) => {
+    srv.once("error", rej);
+    srv.listen(port, host, () => {
+      srv.off("error", rej);
+      res(srv);
+    });
+  });
+}

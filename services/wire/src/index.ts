@@ -1,0 +1,13 @@
+export { NETMSG, NetmsgType, SockNetmsg, RescaleNetmsg, type NetmsgName } from "./netmsg_type.js";
+export { NetmsgDrop, type NetmsgDropReason, type Netmsg, encodeNetmsg, netmsgType, decodeNetmsg } from "./netmsg.js";
+export { normalizeRouteSpec, routeAttrsOf, type RouteSpec } from "./route.js";
+export { InterfaceModes, type InterfaceModeName, type InterfaceSpecT, type InterfaceTopology, type TopologyMsg } from "./topology.js";
+export type { ListenerSpec, ListenRequest } from "./listener.js";
+export {
+  sockBodyListener,
+  isOwnerName,
+  type ListenerCloseWire,
+  type ListenerQueueWire,
+  type PcbWire,
+  type PcbPageWire,
+} from "./socknetmsg.js";

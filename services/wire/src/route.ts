@@ -1,0 +1,44 @@
+/**
+ * A route as the control replicates it (textual, validated by the control and again by each
+ * CPU's port) and its core RouteTable attributes (the same on the control and on every CPU, so
+ * the digests agree).
+ */
+import type { RouteAttrs } from "@dfly/core";
+
+export interface RouteSpec {
+  /** `a.b.c.d/len`, host bits zero. */
+  prefix: string;
+  /** Next hop `a.b.c.d`; absent for an interface (directly connected) route. */
+  gateway?: string;
+  /** Outgoing interface; absent for a gateway route. */
+  ifname?: string;
+  metric?: number;
+  mtu?: number;
+  /** Initial congestion window, in segments (TCP). */
+  iw?: number;
+}
+
+/** Drops unset fields ("" and 0 mean unset in proto3). */
+export function normalizeRouteSpec(r: RouteSpec): RouteSpec {
+  const out: RouteSpec = { prefix: r.prefix.trim() };
+  if (r.gateway) out.gateway = r.gateway;
+  if (r.ifname) out.ifname = r.ifname;
+  if (r.metric) out.metric = r.metric;
+  if (r.mtu) out.mtu = r.mtu;
+  if (r.iw) out.iw = r.iw;
+  return out;
+}
+
+/** `iw` sets both rmx_iwmaxsegs and rmx_iwcapsegs (DragonFly's `route add -iwmaxsegs N -iwcapsegs N`). */
+export function routeAttrsOf(r: RouteSpec): RouteAttrs {
+  const a: RouteAttrs = {};
+  if (r.gateway !== undefined) a.gateway = r.gateway;
+  if (r.ifname !== undefined) a.ifname = r.ifname;
+  if (r.metric !== undefined) a.metric = r.metric;
+  if (r.mtu !== undefined) a.mtu = r.mtu;
+  if (r.iw !== undefined) {
+    a.iwmaxsegs = r.iw;
+    a.iwcapsegs = r.iw;
+  }
+  return a;
+}
