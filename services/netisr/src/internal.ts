@@ -2,9 +2,33 @@
  * The netisr's internals, for its tests (as nats.js's `internal_mod`): what other packages
  * use is in index.ts.
  */
-export { IpDrop, IP_DROP_REASONS, IP_DROP_COUNT, IcmpType, IpStats, type IpDropReason, type IcmpTypeName } from "./ipstat.js";
-export { ipInputCheck, ipDoOptions, ipHasOptions, IP_OK, OptVerdict, type OptResult, type OptVerdictCode } from "./ip_input.js";
-export { Fib, ForwardResult, ipForward, FWD_OK, FWD_FRAGMENT, IF_MTU_DEFAULT } from "./ip_forward.js";
+export * from "./index.js";
+export {
+  IpDrop,
+  IP_DROP_REASONS,
+  IP_DROP_COUNT,
+  IcmpType,
+  IpStats,
+  type IpDropReason,
+  type IcmpTypeName,
+} from "./ipstat.js";
+export {
+  ipInputCheck,
+  ipDoOptions,
+  ipHasOptions,
+  IP_OK,
+  OptVerdict,
+  type OptResult,
+  type OptVerdictCode,
+} from "./ip_input.js";
+export {
+  Fib,
+  ForwardResult,
+  ipForward,
+  FWD_OK,
+  FWD_FRAGMENT,
+  IF_MTU_DEFAULT,
+} from "./ip_forward.js";
 export {
   ICMPLIM_DEFAULT,
   Bandlim,
@@ -17,69 +41,46 @@ export {
   icmpEchoReflect,
   type BandlimKind,
 } from "./ip_icmp.js";
-export { IFPOLL, IopollCtx, RxRing, IfpollConfigError, type IopollOptions } from "./ifpoll.js";
+export { IFPOLL, IopollCtx, RxRing } from "./ifpoll.js";
 export {
   Netisr,
   NetisrIf,
   NetisrStats,
-  NetisrConfigError,
   parseCidr,
   type NetisrConfig,
   type NetisrOutput,
   type LocalInput,
 } from "./netisr.js";
-export { NetisrService, type NetisrServiceOptions, type NetisrSnapshot } from "./service.js";
+export { NetisrService, type NetisrServiceOptions } from "./service.js";
 export { netisrMetrics, serveNetisrMetrics } from "./metrics.js";
-export { startNetisr, NetisrStartError, type StartNetisrOptions, type NetisrHandle, type NetisrDrainOptions } from "./cpu.js";
-export { main, netisrConfigFromEnv, cpuFromEnv, NetisrEnvError, DRAIN_LINGER_MS_DEFAULT, type NetisrProcessConfig } from "./main.js";
-export { netisrWorkerPath } from "./worker_path.js";
-export type { NetisrWorkerData, NetisrWorkerEvent, NetisrWorkerCommand } from "./worker.js";
-export { SoEvent, So, type SoOwner, type ListenOwner } from "./so.js";
-export { TcpNotLocalError } from "./tcp_connect.js";
 export { TcpCpu, TcpCpuStats } from "./tcp_dispatch.js";
-export {
-  TcpHost,
-  TcpHostError,
-  tcpFrameLength,
-  writeTcpFrame,
-  type TcpHostOptions,
-  type TcpOutputFn,
-} from "./tcp_host.js";
+export { tcpFrameLength, writeTcpFrame } from "./tcp_host.js";
 export { ListenerRec, type ListenCloseResult } from "./tcp_listen.js";
-export {
-  SockOpt,
-  SockError,
-  HostListenBackend,
-  type SockHandler,
-  type ListenBackend,
-  type ListenReply,
-  type ListenCloseReply,
-  type SockRemote,
-  type RemoteConnInfo,
-  type SocketsOptions,
-} from "./so_api.js";
-export { Sockets } from "./so_sockets.js";
-export { TcpFrameQueue } from "./tcp_frames.js";
-export { TcpNetisr, ControlListenBackend, type TcpNetisrOptions } from "./tcp_netisr.js";
+export { TcpNetisr, type TcpNetisrOptions } from "./tcp_netisr.js";
 export { SockPortStats, SO_REMOTE_SEND_MAX } from "./tcp_usrreq.js";
-export { PortSockRemote, SockRemoteError, attachSockEvents, b64, unb64, type SockEventBody, type SockEventWire } from "./so_port.js";
-export { loadProgram, ProgramLoadError, type ProgramSpec, type ProgramContext, type Program, type ProgramFactory } from "./program.js";
+export { b64, unb64 } from "./so_port.js";
 export { tcpMetrics } from "./tcp_metrics.js";
 export {
   TcpRescale,
   TcpRescaleStats,
-  TcpCpuIdError,
   RescaleNetmsg,
   RescaleDrop,
   MAX_HOPS,
-  type DrainReport,
   type TcpRescaleOptions,
   type RescaleDropReason,
   type RescaleTcp,
   type PendingSendState,
 } from "./tcp_rescale.js";
 export { rescaleMetrics } from "./tcp_rescale_metrics.js";
-export { NetmsgRegistry, NetmsgRegistryError, PORT_NETMSGS, PortDrop, type PortDropReason, type PortNetmsgName, type NetmsgHandler } from "./netmsg.js";
+export {
+  NetmsgRegistry,
+  NetmsgRegistryError,
+  PORT_NETMSGS,
+  PortDrop,
+  type PortDropReason,
+  type PortNetmsgName,
+  type NetmsgHandler,
+} from "./netmsg.js";
 export {
   encodeHome,
   decodeHome,

@@ -15,7 +15,7 @@ import {
   type TcpCb,
   type TcpConnOptions,
 } from "@dfly/core";
-import type { ListenerSpec } from "@dfly/wire";
+import type { ListenerCloseWire, ListenerSpec } from "@dfly/wire";
 import type { ListenOwner, So, SoOwner } from "./so.js";
 import type { TcpHost } from "./tcp_host.js";
 
@@ -37,17 +37,9 @@ export class ListenerRec {
   }
 }
 
-/** What `listenClose` did on this host. */
-export interface ListenCloseResult {
+/** What `listenClose` did on this host (the wire's answer, with the policy typed). */
+export interface ListenCloseResult extends Omit<ListenerCloseWire, "policy"> {
   policy: ListenerPolicy;
-  heir: string | null;
-  /** Completed connections moved to another member's accept queue. */
-  moved: number;
-  /** Completed connections reset. */
-  reset: number;
-  syncacheMoved: number;
-  syncacheDropped: number;
-  syncachePending: number;
 }
 
 let listenerSeq = 0;
