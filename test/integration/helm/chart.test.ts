@@ -390,7 +390,7 @@ describe("the load generator (load.enabled)", () => {
         expect(r.err.trimEnd().split("\n"), set).toHaveLength(1);
         expect(r.ms, set).toBeLessThan(6000);
         // pktgen --routes and http-short talk to the control first; replay only to NATS.
-        expect(r.err, set).toMatch(set !== "load replay from a ConfigMap" ? new RegExp(`cannot reach the control at 127\\.0\\.0\\.1:${controlPort}`) : new RegExp(`cannot reach NATS at nats://127\\.0\\.0\\.1:${natsPort}`));
+        expect(r.err, set).toMatch(set !== "load replay from a ConfigMap" ? new RegExp(`cannot reach the control 127\\.0\\.0\\.1:${controlPort}`) : new RegExp(`cannot reach NATS at nats://127\\.0\\.0\\.1:${natsPort}`));
       }
     } finally {
       process.env = saved;

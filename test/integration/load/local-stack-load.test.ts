@@ -39,7 +39,7 @@ describe("local-stack.sh load containers", () => {
       const c = await runCli(...argv);
       expect(c.code, c.err).toBe(1);
       expect(c.err.trimEnd().split("\n")).toHaveLength(1);
-      expect(c.err).toMatch(kind === "replay" ? `cannot reach NATS at nats://127.0.0.1:${natsPort}` : `cannot reach the control at 127.0.0.1:${controlPort}`);
+      expect(c.err).toMatch(kind === "replay" ? `cannot reach NATS at nats://127.0.0.1:${natsPort}` : `cannot reach the control 127.0.0.1:${controlPort}`);
     });
   }
 
