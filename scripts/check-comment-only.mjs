@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+// Fails unless every .ts file changed since <base> (default main) has the same token stream, and no
+// eslint/@ts- directive comment was dropped: i.e. the change touches comments only.
+// Usage: node scripts/check-comment-only.mjs [base]
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import ts from 'typescript';
+
+const base = process.argv[2] ?? 'main';
+const git = (...a) => execFileSync('git', a, { encoding: 'utf8', maxBuffer: 1 << 28 });
+const changed = git('diff', '--name-only', base, '--', '*.ts').split('\n').filter(Boolean);
+
+function tokens(text) {
+  const s = ts.createScanner(ts.ScriptTarget.Latest, true, ts.LanguageVariant.Standard, text);
+  const out = [];
+  for (let k = s.scan(); k !== ts.SyntaxKind.EndOfFileToken; k = s.scan()) {
+    out.push(`${k}:${s.getTokenText()}`);
+  }
+  return out;
+}
+const directives = (text) => (text.match(/(eslint-disable|eslint-enable|@ts-(expect-error|ignore|nocheck))[^\n]*/g) ?? []).sort().join('\n');
+
+let bad = 0;
+for (const f of changed) {
+  let before = '';
+  try { before = git('show', `${base}:${f}`); } catch { /* new file */ }
+  let after = '';
+  if (existsSync(f)) after = readFileSync(f, 'utf8');
+  const a = tokens(before), b = tokens(after);
+  const same = a.length === b.length && a.every((t, i) => t === b[i]);
+  if (!same) { bad++; console.log(`code changed: ${f}`); }
+  if (directives(before) !== directives(after)) { bad++; console.log(`directive comment changed: ${f}`); }
+}
+console.log(`${changed.length} .ts files changed, ${bad} problems`);
+process.exit(bad === 0 ? 0 : 1);
