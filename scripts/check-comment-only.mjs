@@ -1,13 +1,13 @@
 #!/usr/bin/env node
-// Fails unless every .ts file changed since <base> (default main) prints the same without comments, and no
+// Fails unless every .ts file changed since its merge-base with <base> (default main) prints the same without comments, and no
 // eslint/@ts- directive comment was dropped: i.e. the change touches comments only.
 // Usage: node scripts/check-comment-only.mjs [base]
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import ts from 'typescript';
 
-const base = process.argv[2] ?? 'main';
 const git = (...a) => execFileSync('git', a, { encoding: 'utf8', maxBuffer: 1 << 28 });
+const base = git('merge-base', process.argv[2] ?? 'main', 'HEAD').trim();
 const changed = git('diff', '--name-only', base, '--', '*.ts').split('\n').filter(Boolean);
 
 // The file printed without comments: equal on both sides when only comments changed.
