@@ -1,4 +1,4 @@
-/** One netisr CPU (DragonFly's `netisr N` thread, sys/net/netisr.c): owner CPU, ip_input, local delivery or forwarding per frame, in place. */
+/** One netisr CPU (DragonFly's `netisr N` thread, sys/net/netisr.c): owner CPU, ip_input, local delivery or forwarding per frame; no I/O, no allocation per packet. */
 import { ICMP, ICMP_UNREACH, ipFragment, netisrHashcpu, NETISR_CPUMAX, type RouteTable } from "@dfly/core";
 import { compactFrameBatch, FrameBatchCursor, FrameBatchWriter, MAX_BATCH_FRAMES } from "@dfly/transport";
 import { type InterfaceTopology, type TopologyMsg } from "@dfly/wire";
@@ -24,7 +24,7 @@ export interface NetisrOutput {
   redispatch(cpu: number, batch: Uint8Array): void;
 }
 
-/** A local protocol hook: true when it consumed `buf[off, off+iplen)`; `hash` (16-bit, from the NIC) is absent when the caller has none. */
+/** A local protocol hook: true when it consumed `buf[off, off+iplen)`; `hash` (16-bit, from the NIC) absent: checked and hashed again. */
 export type LocalInput = (proto: number, buf: Uint8Array, off: number, hlen: number, iplen: number, hash?: number) => boolean;
 
 /** This CPU's view of one interface. */
@@ -305,8 +305,7 @@ export class Netisr {
     if (kept > 0) this.tx.emit(primary, kept === c.count ? batch : compactFrameBatch(batch, keep), kept);
   }
 
-  /** ip_input for one frame → the output interface when it leaves in its batch, else OUT_NONE. */
-  /** `hash` as int32: a uint32 above 2^31 passed as a double is a heap number per frame. */
+  /** ip_input for one frame → its output interface when it leaves in its batch, else OUT_NONE. `hash` is int32: a uint32 above 2^31 is a heap number per frame. */
   private input(buf: Uint8Array, off: number, len: number, hash: number): number {
     const st = this.stats.ip;
     st.total++;
