@@ -1,26 +1,5 @@
-/**
- * The control plane's agent inside a netisr CPU. It registers the CPU with the
- * control (gRPC), loads the whole route table into the netisr's replica,
- * heartbeats, follows the topology, and answers the control netmsgs arriving
- * on the CPU's port (route add/delete, digest and stats requests).
- *
- * Wiring in the netisr (the port subscription must exist BEFORE `start()`, or
- * the control's first route change finds no one on the port):
- *
- *   const agent = new ControlAgent({ cpu, transport, controlAddr, routes, getStats, onTopology });
- *   transport.subscribe(subjects.netisr(cluster, cpu), (m) => {
- *     if (agent.handleNetmsg(m)) return;   // control netmsg: handled and answered
- *     ...frames / socket calls...
- *   });
- *   await transport.flush();
- *   await agent.start();                   // resolves when ready (registered + full table)
- *
- * Route changes that arrive before the full table is loaded are held and
- * answered once it is: those the snapshot already contains (revision ≤ the
- * snapshot's) are skipped, later ones applied on top. After that every change
- * is applied idempotently (add of a present prefix replaces it, delete of an
- * absent one is a no-op) and confirmed only after it is in the table.
- */
+// The control plane's agent inside a netisr CPU: registration, the route replica, heartbeats, topology, and the port's control netmsgs.
+// Subscribe the CPU's port before `start()`, or the first route change finds no one there (wiring in the README).
 import type { RouteTable } from "@dfly/core";
 import { subjects, type Msg, type Subscription, type Transport } from "@dfly/transport";
 import { DEFAULT_CLUSTER } from "@dfly/service";
@@ -43,13 +22,7 @@ export interface ControlAgentOptions {
   onTopology?: (t: TopologyMsg) => void;
   /** Called after each applied route change (e.g. to refresh route metrics). */
   onRoutes?: () => void;
-  /**
-   * Called when this CPU is in touch with the control again: after each (re-)registration
-   * ("registered": the first one, or the control had forgotten it) and at the first heartbeat
-   * that succeeds after failed ones ("reconnected": the control was unreachable, or restarted
-   * keeping its state). What the control changed meanwhile without reaching this CPU (e.g. a
-   * listener close) can be fetched again from here.
-   */
+  /** In touch with the control again ("registered" or "reconnected" after failed heartbeats): refetch what changed meanwhile. */
   onSync?: (why: "registered" | "reconnected") => void;
   /** Where this CPU serves /metrics, reported at registration. */
   metricsAddr?: string;
@@ -133,10 +106,7 @@ export class ControlAgent {
     this.client.close();
   }
 
-  /**
-   * Handles a control netmsg from the CPU's port and answers it. Returns false
-   * for what is not the agent's (frames, socket calls), which the netisr handles.
-   */
+  /** Handles and answers a control netmsg; false for what is not the agent's (frames, socket calls). */
   handleNetmsg(msg: Msg): boolean {
     const type = netmsgType(msg.data);
     if (type === NetmsgType.frames || type >= NetmsgType.socketFirst || type < NetmsgType.routeAdd) return false;

@@ -1,9 +1,4 @@
-/**
- * A promise-based client of the control API (used by the CPU agent, the NIC and
- * the CLI). Every unary call has a deadline and waits for the connection up to
- * it (so a restarting control is ridden over); gRPC errors keep their `code`,
- * `details` and `metadata` (e.g. `dfly-failed-cpus`).
- */
+/** A promise-based client of the control API: each call has a deadline and waits for the connection up to it; gRPC errors keep code and metadata. */
 import { credentials, Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from "@grpc/grpc-js";
 import type { InterfaceSpecT, ListenerSpec, ListenRequest as ListenRequestSpec, TopologyMsg } from "@dfly/wire";
 import {

@@ -1,11 +1,5 @@
-/**
- * CPU membership and the steering topology. A CPU registers and heartbeats; one
- * silent for `cpuTimeoutMs` is removed. Every change of the CPU set or of an
- * interface rebuilds each interface's ringmap (core's buildRingmap: DragonFly's
- * if_ringmap_alloc + redirect table) under a new epoch. The CPU set, the
- * interfaces and the epoch are kept in a KvStore so a restarted control resumes
- * them (the CPUs get a fresh timeout then). No I/O besides the store.
- */
+// CPU membership and the steering topology: a CPU silent for `cpuTimeoutMs` is removed; each change rebuilds the ringmaps under a new epoch.
+// CPUs, interfaces and epoch live in a KvStore so a restarted control resumes them. No I/O besides the store.
 import { buildRingmap, SYMMETRIC_KEY } from "@dfly/core";
 import type { KvStore } from "@dfly/transport";
 import type { InterfaceSpecT, InterfaceTopology, TopologyMsg } from "@dfly/wire";

@@ -1,9 +1,4 @@
-/**
- * The control service assembled from its parts: cluster membership, the route
- * manager, the CPU ports, the gRPC server and /metrics. `main.ts` calls
- * `startControl` with values from the environment; embedded mode and tests
- * call it directly with a transport.
- */
+/** The control service from its parts (cluster, routes, CPU ports, gRPC, /metrics); `startControl` is called by main.ts, embedded mode and tests. */
 import type { Server as HttpServer } from "node:http";
 import type { Registry } from "prom-client";
 import { type Transport } from "@dfly/transport";

@@ -1,7 +1,4 @@
-/**
- * Control-plane failures, one class each (STYLE.md §7), and their gRPC status.
- * core's RouteError subclasses are mapped here too.
- */
+/** Control-plane failures, one class each (STYLE.md §7), and their gRPC status (core's RouteErrors too). */
 import { status, Metadata } from "@grpc/grpc-js";
 import {
   RouteAttributeError,

@@ -1,9 +1,5 @@
-/**
- * The gRPC edge of a listener: the one conversion between the proto messages and `@dfly/wire`'s
- * ListenerSpec, used by the SocketService handlers and by ControlClient. proto3 has no unset
- * field, so 0 / "" / false mean absent: backlog 0 is somaxconn (-1 in the spec), the address ""
- * or "*" is INADDR_ANY, the group index is present only with SO_REUSEPORT.
- */
+// The one conversion between the listener proto messages and `@dfly/wire`'s ListenerSpec.
+// proto3 has no unset field: backlog 0 is somaxconn (-1 in the spec), address "" or "*" is INADDR_ANY, index only with SO_REUSEPORT.
 import { formatRouteAddress, parseRouteAddress } from "@dfly/core";
 import type { ListenerSpec, ListenRequest } from "@dfly/wire";
 import { BadRequestError } from "./errors.js";

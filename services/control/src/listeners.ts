@@ -1,18 +1,5 @@
-/**
- * The socket service's logic: listen sockets replicated *by reference* to every CPU
- * (paper §1.2, Figure 1.6; DragonFly's `tcp_usr_listen` chains `in_pcbinswildcardhash` over
- * the netisrs), SO_REUSEPORT groups with one slot order on every CPU, and close with
- * inheritance (02ad2f0b87) under a policy switch.
- *
- * A listen is validated (address, port, bind conflicts as `in_pcbbind` sees them), given an
- * id and its SO_REUSEPORT slot (the group's first gap, DragonFly's `inp_lgrpindex` rule),
- * committed to the KV store, then installed on every live CPU (a `listen` netmsg to each
- * port); the call returns when all confirmed, or fails naming the CPUs that did not (the
- * listener stays committed: a CPU that starts later, or re-registers, loads every listener
- * from `list()`). A close runs on every CPU — each hands its share of the syncache and of
- * the accept queue to the heir, or resets them — and the answers are summed.
- * Changes are serialized.
- */
+// The socket service: listen sockets replicated by reference to every CPU (paper §1.2; DragonFly's `tcp_usr_listen`),
+// SO_REUSEPORT slots in one order everywhere (`inp_lgrpindex`), close with inheritance under a policy. Changes are serialized.
 import { formatRouteAddress, INADDR_ANY, ListenerPolicy, parseRouteAddress, trace, TraceArea } from "@dfly/core";
 import { kvKey, type KvStore } from "@dfly/transport";
 import { encodeNetmsg, isOwnerName, SockNetmsg, type ListenerCloseWire, type ListenerQueueWire, type ListenerSpec, type ListenRequest } from "@dfly/wire";
@@ -161,10 +148,7 @@ export class ListenerManager {
     });
   }
 
-  /**
-   * Closes a listener on every live CPU under `policy` (default the configured one); the
-   * listener is gone from the control whatever the CPUs answered.
-   */
+  /** Closes a listener on every live CPU under `policy`; it is gone from the control whatever the CPUs answered. */
   close(id: string, policy?: ListenerPolicy): Promise<CloseResult> {
     return this.serial(async () => {
       const l = this.map.get(id);

@@ -1,7 +1,4 @@
-/**
- * `dfly control`: configuration from the environment (flags override), the
- * parts, the servers, and a drain on SIGTERM/SIGINT.
- */
+/** `dfly control`: configuration from the environment (flags override), the parts, the servers, a drain on SIGTERM/SIGINT. */
 import { envInt, runService, serviceBaseFromEnv, type ServiceBaseConfig } from "@dfly/service";
 import { createTransport, type Transport } from "@dfly/transport";
 import { ListenerPolicy } from "@dfly/core";

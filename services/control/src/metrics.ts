@@ -1,7 +1,4 @@
-/**
- * The control's metrics (prom-client, one Registry per process; served by `@dfly/service`'s
- * serveMetrics). Gauges are set in collect() from the live state.
- */
+/** The control's metrics (one prom-client Registry per process); gauges are set in collect() from the live state. */
 import { Counter, Gauge, Registry } from "prom-client";
 import type { Cluster } from "./cluster.js";
 import type { RouteManager } from "./routes.js";

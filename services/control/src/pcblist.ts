@@ -1,11 +1,5 @@
-/**
- * netstat -an over the cluster: the PCB listing walks the CPUs one after another (paper
- * §1.5; DragonFly's `tcp_pcblist` migrates to each netisr in turn). On each CPU a cursor —
- * a marker PCB in that CPU's list — is opened by the first `list` netmsg and moved along
- * page by page; between two pages the CPU keeps running and may add or free PCBs, and the
- * walk stays correct (in_pcblist.ts). A CPU that stops answering is reported, the walk goes
- * on with the next one.
- */
+// netstat -an over the cluster: a cursor walks each CPU's PCB list in turn, page by page (DragonFly's `tcp_pcblist`, paper §1.5);
+// the CPU keeps running between pages, and a CPU that stops answering is reported while the walk goes on.
 import { encodeNetmsg, SockNetmsg, type PcbPageWire } from "@dfly/wire";
 import type { Pcb } from "./gen/dfly/netstack/v1/stats.js";
 import type { CpuPorts } from "./ports.js";

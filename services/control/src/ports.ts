@@ -1,8 +1,4 @@
-/**
- * Requests to every CPU's netisr port at once (DragonFly sends a netmsg to each
- * netisr and waits for all of them). Each CPU's outcome is kept, so a caller can
- * name the CPUs that failed.
- */
+/** Requests to every CPU's netisr port at once, keeping each CPU's outcome so a caller can name the ones that failed. */
 import { NoRespondersError, RequestTimeoutError, subjects, type Transport } from "@dfly/transport";
 import { NetmsgType, decodeNetmsg } from "@dfly/wire";
 

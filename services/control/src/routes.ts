@@ -1,12 +1,5 @@
-/**
- * The route service's logic. The control keeps the authoritative table (a core
- * RouteTable, so it validates exactly as the CPUs do and computes the expected
- * digest) and persists every route in a KvStore under its prefix. A change is
- * committed (table + store), then sent to every live CPU's port; the call
- * returns when all confirmed, or fails naming the CPUs that did not (the change
- * stays committed: a CPU that missed it shows a different digest in Verify and
- * reloads the whole table when it re-registers). Changes are serialized.
- */
+// The route service: the authoritative table (a core RouteTable, validating as the CPUs do), persisted per prefix in a KvStore.
+// A change is committed, then sent to every live CPU; one that misses it shows in Verify and reloads on re-registration. Serialized.
 import { parsePrefix, parseRouteAddress, prefixMask, RouteTable, RouteNotFoundError, trace, TraceArea } from "@dfly/core";
 import { kvKey, type KvStore } from "@dfly/transport";
 import { encodeNetmsg, normalizeRouteSpec, routeAttrsOf, type RouteSpec } from "@dfly/wire";

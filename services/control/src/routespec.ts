@@ -1,7 +1,4 @@
-/**
- * The replicated form of a route (`@dfly/wire`'s RouteSpec) from a core Route and to the
- * proto message.
- */
+/** The replicated form of a route (`@dfly/wire`'s RouteSpec) from a core Route and to the proto message. */
 import { formatRouteAddress, parsePrefix, type Route } from "@dfly/core";
 import { normalizeRouteSpec, type RouteSpec } from "@dfly/wire";
 import type { Route as RouteProto } from "./gen/dfly/netstack/v1/route.js";

@@ -1,8 +1,4 @@
-/**
- * The gRPC face of the control plane: generated service definitions bound to
- * the logic modules. Every handler maps errors with `grpcStatusOf` and returns
- * right after the callback.
- */
+/** The gRPC face of the control plane: generated service definitions bound to the logic modules; errors mapped by `grpcStatusOf`. */
 import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from "@grpc/grpc-js";
 import { ClusterServiceService, type Topology, type ClusterServiceServer } from "./gen/dfly/netstack/v1/cluster.js";
 import { RouteOp, RouteServiceService, type RouteServiceServer } from "./gen/dfly/netstack/v1/route.js";

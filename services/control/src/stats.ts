@@ -1,8 +1,4 @@
-/**
- * netstat -s: every CPU's counters, fetched over its port, summed on read
- * (per-CPU statistics, paper §1.6; nothing shared is hot). A CPU's stats are
- * `{ protocol: { counter: number } }` with BSD names (ipstat, icmpstat, tcpstat, udpstat).
- */
+/** netstat -s: every CPU's counters (BSD names) fetched over its port and summed on read (per-CPU statistics, paper §1.6). */
 import { encodeNetmsg } from "@dfly/wire";
 import type { CpuPorts } from "./ports.js";
 

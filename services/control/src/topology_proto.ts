@@ -1,8 +1,4 @@
-/**
- * The gRPC edge of a topology and of an interface spec: the conversions between the proto
- * messages and `@dfly/wire`'s TopologyMsg / InterfaceSpecT (server handlers, ControlClient, the
- * CPU agent).
- */
+/** Conversions between the topology/interface proto messages and `@dfly/wire`'s TopologyMsg / InterfaceSpecT. */
 import type { InterfaceSpecT, TopologyMsg } from "@dfly/wire";
 import { BadRequestError } from "./errors.js";
 import { InterfaceMode, type InterfaceSpec, type Topology } from "./gen/dfly/netstack/v1/cluster.js";

@@ -1,7 +1,4 @@
-/**
- * A whole netisr CPU: `NetisrService`, its `ControlAgent` and /metrics, started by main.ts, the
- * embedded worker and tests. Without a control address it runs a fixed topology and routes.
- */
+/** A whole netisr CPU: `NetisrService`, its `ControlAgent` and /metrics (fixed topology and routes without a control address). */
 import type { Server } from "node:http";
 import { RouteTable, trace, TraceArea, type ListenerPolicy, type TcpConfig } from "@dfly/core";
 import { ControlAgent } from "@dfly/control";
@@ -56,10 +53,7 @@ export interface NetisrHandle {
   ready(): boolean;
   /** Resolves when ready (the agent keeps retrying while the control is unreachable). */
   whenReady(): Promise<void>;
-  /**
-   * Leaving: not ready from now on; hands every connection over, deregisters, lingers `lingerMs`
-   * unless `o.signal` ends it, then resolves. `stop()` afterwards.
-   */
+  /** Leaving: not ready, hands every connection over, deregisters, lingers `lingerMs` (or until `o.signal`); `stop()` afterwards. */
   drain(o?: NetisrDrainOptions): Promise<DrainReport | undefined>;
   stop(): Promise<void>;
 }
@@ -147,8 +141,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
         tcp?.rescale.onTopology();
       },
       onRoutes: () => service.netisr.routesChanged(),
-      // In touch with the control again (registered, re-registered, heartbeats back): the
-      // listeners it made while this CPU was away are installed, the ones it closed are closed.
+      // Back in touch with the control: install the listeners it made meanwhile, close the ones it closed.
       ...(tcp ? { onSync: () => void tcp!.reconcileListeners().catch(() => undefined) } : {}),
       metricsAddr: o.metricsAdvertise ?? metricsAddr ?? "",
     });

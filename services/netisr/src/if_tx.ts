@@ -1,8 +1,4 @@
-/**
- * A CPU's transmit side, one writer per interface (DragonFly's per-CPU ifaltq subqueue and
- * `ifq_dispatch`): forwarded copies, ICMP and TCP segments are written into the batch of this
- * CPU's TX ring, flushed together, and a frame that cannot be queued counts `odropped`.
- */
+/** A CPU's transmit side, one batch writer per interface (DragonFly's per-CPU ifaltq subqueue, `ifq_dispatch`); unqueueable frames count `odropped`. */
 import { FrameBatchWriter } from "@dfly/transport";
 import { IpDrop } from "./ipstat.js";
 import type { NetisrIf, NetisrOutput, NetisrStats } from "./netisr.js";
@@ -46,7 +42,6 @@ export class IfTx {
     this.w = new Array(ifs.length);
   }
 
-  /** The writer of interface `ifx`. */
   writer(ifx: number): FrameBatchWriter {
     let w = this.w[ifx];
     if (w === undefined) this.w[ifx] = w = new FrameBatchWriter();

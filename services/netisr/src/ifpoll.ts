@@ -1,9 +1,4 @@
-/**
- * NIC-ring polling, as DragonFly's sys/net/if_poll.c (polling(4)): `IopollCtx` is the per-CPU
- * iopoll_clock/handler/more state machine with burst adaptation from kern_load (time passed in,
- * µs, so tests need no timers); `RxRing` the RX descriptor ring, which drops what does not fit.
- * Defaults as DragonFly: 6000 Hz, burst_max 250, each_burst 50, user_frac 50, poll_burst 5.
- */
+/** NIC-ring polling (DragonFly's sys/net/if_poll.c): `IopollCtx`, the per-CPU iopoll state machine (time passed in, µs), and `RxRing`. */
 
 export const IFPOLL = {
   FREQ_DEFAULT: 6000,
@@ -106,10 +101,7 @@ export class IopollCtx {
     return cycles;
   }
 
-  /**
-   * `iopollmore_handler()`: true when another round must run now (burst left, or ticks were
-   * missed), false when the CPU is done until the next clock.
-   */
+  /** `iopollmore_handler()`: true when another round must run now (burst left, or ticks missed). */
   more(nowUs: number): boolean {
     this.phase = 5;
     if (this.residualBurst > 0) return true;
@@ -146,7 +138,6 @@ interface RingSlot {
 export class RxRing {
   private readonly q: RingSlot[] = [];
   private head = 0;
-  /** Frames waiting. */
   occupancy = 0;
   dropped = 0;
 
@@ -170,10 +161,7 @@ export class RxRing {
     return this.occupancy === 0;
   }
 
-  /**
-   * Takes up to `n` frames from the head: calls `fn(batch, from, to, whole, arrivedMs)` for
-   * each batch piece (whole = the piece is the entire batch). Returns the frames taken.
-   */
+  /** Takes up to `n` frames from the head, calling `fn` per batch piece (`whole`: the piece is the entire batch); returns the frames taken. */
   take(n: number, fn: (batch: Uint8Array, from: number, to: number, whole: boolean, arrivedMs: number) => void): number {
     let taken = 0;
     while (taken < n && this.head < this.q.length) {

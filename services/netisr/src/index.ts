@@ -1,8 +1,4 @@
-/**
- * @dfly/netisr's public surface: what the other packages use (a netisr CPU and its process
- * entry, the embedded worker, the sockets API and programs). Tests reach the rest through
- * `@dfly/netisr/internal` (internal.ts).
- */
+/** @dfly/netisr's public surface; tests reach the rest through `@dfly/netisr/internal`. */
 export { startNetisr, NetisrStartError, type StartNetisrOptions, type NetisrHandle, type NetisrDrainOptions } from "./cpu.js";
 export { main, netisrConfigFromEnv, cpuFromEnv, NetisrEnvError, DRAIN_LINGER_MS_DEFAULT, type NetisrProcessConfig } from "./main.js";
 export { netisrWorkerPath } from "./worker_path.js";

@@ -1,7 +1,4 @@
-/**
- * The netisr's internals, for its tests (as nats.js's `internal_mod`): what other packages
- * use is in index.ts.
- */
+/** The netisr's internals, for its tests (as nats.js's `internal_mod`). */
 export * from "./index.js";
 export {
   IpDrop,

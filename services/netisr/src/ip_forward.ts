@@ -1,19 +1,5 @@
-/**
- * IPv4 forwarding, as DragonFly's `ip_forward()` (sys/netinet/ip_input.c) and the route
- * part of `ip_output()`:
- *
- *   1. !in_canforward(dst) (class D/E, 0/8, 127/8)  → cantforward, silently
- *   2. TTL ≤ 1                                       → timxceed, ICMP time exceeded (in transit)
- *   3. no route (LPM on this CPU's replica)          → noroute, ICMP unreachable host
- *      RTF_REJECT → the same; RTF_BLACKHOLE → noroute, silently
- *   4. longer than the path MTU: DF set              → cantfrag, ICMP needfrag with the MTU;
- *      DF clear → fragmented by the caller (FWD_FRAGMENT)
- *   5. TTL decremented in place, header checksum patched by RFC 1624 (core's ipTtlDecrement).
- *
- * Every check reads the frame where it lies in the batch; nothing allocates on the
- * forwarding path. ICMP redirects (same in/out interface) are not sent: the emulated
- * links carry raw IP frames with no link-layer neighbours to redirect to.
- */
+// IPv4 forwarding: DragonFly's `ip_forward()` (sys/netinet/ip_input.c) and the route part of `ip_output()`, checks in their order.
+// Reads the frame where it lies in the batch; nothing allocates. No ICMP redirects: the emulated links have no link-layer neighbours.
 import { ICMP, ICMP_TIMXCEED, ICMP_UNREACH, ipTtlDecrement, NO_ROUTE, RTF, type RouteTable } from "@dfly/core";
 import { inCanforward } from "./ip_icmp.js";
 import { IpDrop } from "./ipstat.js";
@@ -39,22 +25,14 @@ export class ForwardResult {
 
 const UNRESOLVED = -2;
 
-/**
- * The forwarding view of one CPU's route table: route index → output interface index,
- * resolved once per route (a gateway route without an interface takes the interface of
- * the route to its gateway) and cached until the table changes (`invalidate()`).
- */
+/** One CPU's route index → output interface index, resolved once per route and cached until `invalidate()`. */
 export class Fib {
   /** Route index → output interface (UNRESOLVED until first use, -1 for none). */
   private outIf = new Int32Array(1024).fill(UNRESOLVED);
   /** Route index → path MTU, filled with outIf. */
   private pathMtu = new Int32Array(1024);
 
-  /**
-   * @param table  this CPU's replica
-   * @param ifindexOf  interface name → index in this netisr's interface list, or -1
-   * @param ifMtu  interface index → MTU
-   */
+  /** `ifindexOf`: interface name → index, or -1; `ifMtu`: interface index → MTU. */
   constructor(
     readonly table: RouteTable,
     private ifindexOf: (ifname: string) => number,
@@ -109,12 +87,7 @@ export class Fib {
   }
 }
 
-/**
- * `ip_forward()` for the checked datagram at `buf[off…]` (header length `hlen`, total
- * length `iplen`). Returns FWD_OK, FWD_FRAGMENT, or an IpDrop code with `res.icmp*` set
- * when an ICMP error is due. On a drop the frame is left as it arrived (the ICMP quote
- * needs the original header).
- */
+/** `ip_forward()` → FWD_OK, FWD_FRAGMENT, or an IpDrop code with `res.icmp*` set; a dropped frame is left intact (the ICMP quote needs the original header). */
 export function ipForward(buf: Uint8Array, off: number, iplen: number, fib: Fib, res: ForwardResult): number {
   res.icmpType = -1;
   const dst = ((buf[off + 16] << 24) | (buf[off + 17] << 16) | (buf[off + 18] << 8) | buf[off + 19]) >>> 0;

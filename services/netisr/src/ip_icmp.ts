@@ -1,8 +1,4 @@
-/**
- * ICMP as DragonFly's sys/netinet/ip_icmp.c: icmp_error, echo input, icmp_reflect and the
- * badport_bandlim rate limit (icmplim, 200/s per category). Unlike DragonFly the limiter is per
- * CPU (nothing shared) and covers every error sent; the quote is the IP header plus 8 bytes.
- */
+/** ICMP (DragonFly's sys/netinet/ip_icmp.c): icmp_error, echo, icmp_reflect, and the icmplim rate limit (per CPU here, covering every error). */
 import { cksumAdjust, ICMP, ICMP_MINLEN, ICMP_UNREACH, inCksum, IPDEFTTL } from "@dfly/core";
 import { IP_OK } from "./ip_input.js";
 import { IpDrop } from "./ipstat.js";
@@ -19,16 +15,11 @@ function icmpInfotype(t: number): boolean {
 export const Bandlim = {
   /** Errors from icmp_error (unreachable, time exceeded, parameter problem). */
   error: 0,
-  /** Echo replies. */
   echo: 1,
 } as const;
 export type BandlimKind = (typeof Bandlim)[keyof typeof Bandlim];
 
-/**
- * `badport_bandlim()`: at most `limit` messages per category per one-second window
- * (the window restarts when more than a second has passed since it began).
- * `limit` ≤ 0 disables limiting (icmplim = 0 in DragonFly means "no limit").
- */
+/** `badport_bandlim()`: at most `limit` per category per one-second window; `limit` ≤ 0 disables it (as icmplim = 0). */
 export class IcmpRateLimit {
   private readonly windowStart = [-Infinity, -Infinity];
   private readonly count = [0, 0];
@@ -61,12 +52,7 @@ export function inCanforward(addr: number): boolean {
   return a < 224 && a !== 0 && a !== 127;
 }
 
-/**
- * The `icmp_error()` conditions on the original datagram (a checked header at
- * `orig[off…]`): no error about a non-first fragment, about an ICMP error, about a
- * multicast/broadcast datagram (`bcast`: it was addressed to a subnet broadcast), or to a
- * source that cannot be answered (icmp_reflect's in_canforward(src) check, icps_badaddr).
- */
+/** `icmp_error()`'s conditions: not about a non-first fragment, an ICMP error, a multicast/broadcast, or an unanswerable source. */
 export function icmpErrorAllowed(orig: Uint8Array, off: number, bcast: boolean): boolean {
   const ipoff = (orig[off + 6] << 8) | orig[off + 7];
   if (ipoff & 0x1fff) return false;
@@ -87,13 +73,7 @@ export function icmpErrorLength(orig: Uint8Array, off: number): number {
   return 20 + ICMP_MINLEN + Math.min(hlen + 8, iplen);
 }
 
-/**
- * Writes the ICMP error about `orig[off…]` at `out[at…]` (`icmpErrorLength` bytes):
- * a 20-byte IP header from `src` to the original source (TTL ip_defttl, TOS 0, id `id`),
- * then type, code, checksum, the 4-byte field (parameter problem pointer, or the
- * next-hop MTU for needfrag), then the quoted original header and 8 bytes.
- * Returns the length written.
- */
+/** Writes the ICMP error about `orig[off…]` at `out[at…]` (IP header to the original source, ICMP header, quoted header + 8 bytes); returns its length. */
 export function writeIcmpError(
   out: Uint8Array,
   at: number,
@@ -107,7 +87,6 @@ export function writeIcmpError(
 ): number {
   const quote = icmpErrorLength(orig, off) - 20 - ICMP_MINLEN;
   const total = 20 + ICMP_MINLEN + quote;
-  // IP header.
   out[at] = 0x45;
   out[at + 1] = 0;
   out[at + 2] = total >>> 8;
@@ -125,7 +104,6 @@ export function writeIcmpError(
   const hsum = inCksum(out, at, 20);
   out[at + 10] = hsum >>> 8;
   out[at + 11] = hsum;
-  // ICMP header.
   const i = at + 20;
   out[i] = type;
   out[i + 1] = type === ICMP.PARAMPROB ? 0 : code;
@@ -147,11 +125,7 @@ export function writeIcmpError(
   return total;
 }
 
-/**
- * `icmp_input()` checks for a datagram to a local address (header already checked,
- * no options): length ≥ ICMP_MINLEN (icps_tooshort), checksum (icps_checksum).
- * Returns IP_OK or an IpDrop code.
- */
+/** `icmp_input()`'s length and checksum checks → IP_OK or an IpDrop code. */
 export function icmpInputCheck(buf: Uint8Array, off: number, hlen: number, iplen: number): number {
   const icmplen = iplen - hlen;
   if (icmplen < ICMP_MINLEN) return IpDrop.tooshort;
@@ -159,11 +133,7 @@ export function icmpInputCheck(buf: Uint8Array, off: number, hlen: number, iplen
   return IP_OK;
 }
 
-/**
- * `icmp_reflect()` of an echo request, in place: type → echo reply (checksum adjusted
- * by RFC 1624), destination ← source, source ← `src` (the local address it was sent
- * to), TTL ← ip_defttl, IP header checksum recomputed. The header must have no options.
- */
+/** `icmp_reflect()` of an echo request in place (checksums adjusted); the header must have no options. */
 export function icmpEchoReflect(buf: Uint8Array, off: number, hlen: number, src: number): void {
   const i = off + hlen;
   const oldWord = (buf[i] << 8) | buf[i + 1];

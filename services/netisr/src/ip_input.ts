@@ -1,25 +1,5 @@
-/**
- * IPv4 input checks, as DragonFly's `ip_lengthcheck()` (sys/netinet/ip_demux.c) followed
- * by the header checks of `ip_input()` (sys/netinet/ip_input.c), in their order:
- *
- *   1. frame < 20 bytes                                  → tooshort
- *   2. IHL < 5, or the header runs past the frame        → badhlen
- *   3. frame shorter than ip_len                         → tooshort
- *   4. first fragment (offset 0): TCP needs 20 header bytes within ip_len (tcps_rcvshort)
- *      and a data offset in [20, ip_len - hlen] (tcps_rcvbadoff); UDP needs 8 (udps_hdrops);
- *      anything else (and later fragments) ip_len ≥ hlen (badlen)
- *   5. version ≠ 4                                       → badvers
- *   6. 127/8 as source or destination on the wire        → badaddr
- *   7. header checksum                                   → badsum
- *   8. options (hlen > 20), `ip_dooptions()`: malformed  → badoptions (+ ICMP parameter problem);
- *      LSRR/SSRR → badoptions (+ ICMP unreachable srcfail: net.inet.ip.sourceroute and
- *      accept_sourceroute default to 0, and this stack is a router).
- *
- * The fast path (no options) is inline, over `buf[off, off+len)` inside a frame batch, and
- * never allocates. Options go through core's `parseIpv4`, which allocates; options are rare.
- * Limit: RR and TS options are checked but not filled in (DragonFly records the outgoing
- * address / a timestamp); the frame is forwarded with them unchanged.
- */
+// IPv4 input checks: DragonFly's `ip_lengthcheck()` (ip_demux.c) and `ip_input()`'s header checks (ip_input.c), in their order.
+// The no-options path never allocates; options (rare) go through core's `parseIpv4`. RR and TS options are checked, not filled in.
 import { inCksum, parseIpv4 } from "@dfly/core";
 import { IpDrop } from "./ipstat.js";
 
@@ -30,10 +10,7 @@ const IPPROTO_TCP = 6;
 const IPPROTO_UDP = 17;
 const IP_OFFMASK = 0x1fff;
 
-/**
- * The checks 1–7 above. Returns IP_OK or an IpDrop code. `buf[off, off+len)` is the frame.
- * A frame longer than ip_len is accepted (the caller trims it to ip_len, as ip_input does).
- */
+/** The length and header checks (all but options) on the frame `buf[off, off+len)` → IP_OK or an IpDrop code; a frame longer than ip_len passes (the caller trims). */
 export function ipInputCheck(buf: Uint8Array, off: number, len: number): number {
   if (len < 20) return IpDrop.tooshort;
   const vhl = buf[off];
@@ -95,10 +72,7 @@ export interface OptResult {
   pointer: number;
 }
 
-/**
- * `ip_dooptions()` for a header with options (hlen > 20) that passed `ipInputCheck`.
- * `frame` must end where the frame ends (callers pass a subarray; options are rare).
- */
+/** `ip_dooptions()` for a header with options that passed `ipInputCheck`; `frame` must end where the frame ends. */
 export function ipDoOptions(frame: Uint8Array, off: number): OptResult {
   const r = parseIpv4(frame, off, { checksum: false });
   if (!r.ok) return { verdict: OptVerdict.paramprob, pointer: r.pointer ?? 0 };

@@ -1,7 +1,4 @@
-/**
- * Per-CPU IP statistics (DragonFly's `ipstats_percpu[]`, `tcpstats_percpu[]`): each CPU is the
- * only writer of its counters; readers sum. Drop reasons carry the BSD stat names without prefix.
- */
+/** Per-CPU IP statistics (DragonFly's `ipstats_percpu[]`): one writer per CPU, readers sum; drop reasons are BSD stat names. */
 
 /** Why a frame was dropped. Values index `IpStats.dropped`. */
 export const IpDrop = {

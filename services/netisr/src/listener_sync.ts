@@ -1,7 +1,4 @@
-/**
- * Listener sync: this CPU's control-made listeners follow the control's list (`listen` and
- * `closeListener` netmsgs, and `reconcile()` at each registration for a CPU that missed some).
- */
+/** Listener sync: this CPU's control-made listeners follow the control's list (`listen`/`closeListener` netmsgs and `reconcile()`). */
 import { InpcbAddrInUseError, trace, TraceArea, type ListenerPolicy } from "@dfly/core";
 import { ControlClient } from "@dfly/control";
 import type { ListenerSpec } from "@dfly/wire";
@@ -67,13 +64,7 @@ export class ListenerSync {
     return host.listenClose(id, policy);
   }
 
-  /**
-   * Makes this CPU's control-made listeners what the control lists. Calls while one runs are
-   * folded into one more run after it. A failed ListListeners call changes nothing (counted in
-   * `listenerSyncFailed`, the reason in `error`) and rejects; the next run retries.
-   * Races: only listeners installed before the call went out can be closed, and one a
-   * `closeListener` netmsg closes meanwhile is not installed again from the (older) list.
-   */
+  /** Makes this CPU's control-made listeners what the control lists; concurrent calls fold into one more run; rejects (and counts) a failed list call. */
   reconcile(): Promise<ListenerSyncReport> {
     if (this.queued) return this.queued;
     if (this.running) {

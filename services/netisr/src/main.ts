@@ -1,8 +1,4 @@
-/**
- * `dfly netisr`: one netisr CPU as a process, configured from the environment (the DFLY_*
- * variables in the README). SIGTERM/SIGINT: /readyz fails, drain (hand every connection
- * over), deregister, linger for a last scrape, stop; a second signal cuts the linger.
- */
+/** `dfly netisr`: one netisr CPU as a process, configured from DFLY_* variables; SIGTERM drains, deregisters, lingers, stops. */
 import { DEFAULT_CONTROL_ADDR } from "@dfly/control";
 import { envInt, runService, serviceBaseFromEnv, type ServiceBaseConfig } from "@dfly/service";
 import { createTransport, type Transport } from "@dfly/transport";
@@ -91,8 +87,7 @@ export async function main(cfg: NetisrProcessConfig = netisrConfigFromEnv(), log
     },
     stopping: (sig) => log(`dfly netisr ${cfg.cpu}: ${sig}, leaving`),
     stop: async (h) => {
-      // A second SIGTERM/SIGINT cuts the linger; after it, or once the linger is over, signals
-      // find no handler again (a third one terminates the process).
+      // A second signal cuts the linger; a third finds no handler and terminates the process.
       const cut = new AbortController();
       const again = (sig: NodeJS.Signals) => {
         unhook();

@@ -1,8 +1,4 @@
-/**
- * /metrics of one netisr CPU (prom-client, one Registry per CPU): the CPU's own plain counters
- * read in collect(), so nothing on the packet path touches prom-client. Names: the README and
- * the shared metrics contract.
- */
+/** /metrics of one netisr CPU: plain counters read in collect(), so the packet path never touches prom-client. */
 import { Counter, Gauge, Registry } from "prom-client";
 import { IP_DROP_REASONS } from "./ipstat.js";
 import { PortDrop } from "./netmsg.js";

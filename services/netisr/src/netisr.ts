@@ -1,8 +1,4 @@
-/**
- * One netisr CPU (DragonFly's `netisr N` thread, sys/net/netisr.c): per frame of an RX batch,
- * the owner CPU (redispatch when it is another), ip_input, local delivery or forwarding; frames
- * are rewritten in place and the batch itself goes to the TX ring. No I/O, no allocation per packet.
- */
+/** One netisr CPU (DragonFly's `netisr N` thread, sys/net/netisr.c): owner CPU, ip_input, local delivery or forwarding per frame; no I/O, no allocation per packet. */
 import { ICMP, ICMP_UNREACH, ipFragment, netisrHashcpu, NETISR_CPUMAX, type RouteTable } from "@dfly/core";
 import { compactFrameBatch, FrameBatchCursor, FrameBatchWriter, MAX_BATCH_FRAMES } from "@dfly/transport";
 import { type InterfaceTopology, type TopologyMsg } from "@dfly/wire";
@@ -28,12 +24,7 @@ export interface NetisrOutput {
   redispatch(cpu: number, batch: Uint8Array): void;
 }
 
-/**
- * A local protocol hook (TCP sockets): true when it consumed the datagram `buf[off, off+iplen)`.
- * ip_input passes `hash`, the toeplitz_hash (low 16 bits, so never negative) of the frame's RSS
- * hash from the NIC ring, after it verified the IP header; a caller without it (a test) leaves it
- * out, and the frame is checked and hashed again.
- */
+/** A local protocol hook: true when it consumed `buf[off, off+iplen)`; `hash` (16-bit, from the NIC) absent: checked and hashed again. */
 export type LocalInput = (proto: number, buf: Uint8Array, off: number, hlen: number, iplen: number, hash?: number) => boolean;
 
 /** This CPU's view of one interface. */
@@ -108,7 +99,6 @@ export class NetisrStats {
 }
 
 export interface NetisrConfig {
-  /** This CPU's id. */
   cpu: number;
   topology: TopologyMsg;
   routes: RouteTable;
@@ -233,11 +223,7 @@ export class Netisr {
     return this.bucketCpu[rawHash & 0x7f];
   }
 
-  /**
-   * A batch from RX ring `ring` of interface `ifx`, frames [from, to) (all by default).
-   * `whole`: the caller hands the whole batch over, so forwarded frames may leave in it
-   * (in place). Returns the number of frames looked at.
-   */
+  /** A batch from RX ring `ring` of interface `ifx`, frames [from, to); `whole`: forwarded frames may leave in it. Returns the frames looked at. */
   rxBatch(ifx: number, ring: number, batch: Uint8Array, from = 0, to = MAX_BATCH_FRAMES, whole = true): number {
     const c = this.cursor;
     const bad = c.reset(batch);
@@ -319,11 +305,7 @@ export class Netisr {
     if (kept > 0) this.tx.emit(primary, kept === c.count ? batch : compactFrameBatch(batch, keep), kept);
   }
 
-  /**
-   * ip_input for one frame. Returns the output interface when the frame, rewritten in
-   * place, should leave in its batch; OUT_NONE when it was dropped, consumed, or copied out.
-   */
-  /** `hash` as int32 (`c.hash | 0`): a uint32 above 2^31 passed as a double is a heap number per frame. */
+  /** ip_input for one frame → its output interface when it leaves in its batch, else OUT_NONE. `hash` is int32: a uint32 above 2^31 is a heap number per frame. */
   private input(buf: Uint8Array, off: number, len: number, hash: number): number {
     const st = this.stats.ip;
     st.total++;

@@ -1,12 +1,4 @@
-/**
- * The netmsg registry of a CPU's port `<c>.netisr.<cpu>`: one entry per type byte with its
- * name and handler, like a DragonFly netmsg that carries its `nm_dispatch`. The port looks the
- * first byte up in a 256-slot table; a type nobody registered is counted (never thrown) and,
- * when the sender waits for an answer, refused.
- *
- * Every type byte is declared once, in `@dfly/wire`'s `NETMSG` table (viewed as `NetmsgType`,
- * `SockNetmsg`, `RescaleNetmsg`). `PORT_NETMSGS` lists every type the port takes.
- */
+/** The netmsg registry of a CPU's port: type byte → name and handler (DragonFly's `nm_dispatch`); unknown types are counted, never thrown. */
 import { SockNetmsg, encodeNetmsg, NetmsgType } from "@dfly/wire";
 import { type Msg } from "@dfly/transport";
 import { RescaleNetmsg } from "./rescale_netmsg.js";

@@ -1,8 +1,4 @@
-/**
- * The PCB listing cursor behind `list` netmsgs (netstat -an): each call steps a cursor
- * (core's InpcbListCursor) through this CPU's connections, then lists its listeners once. A
- * cursor left idle for CURSOR_IDLE_MS is closed.
- */
+/** The PCB listing cursor behind `list` netmsgs (netstat -an): connections, then listeners; idle cursors close after CURSOR_IDLE_MS. */
 import { formatRouteAddress, INP, InpcbListCursor, TCP_STATE_NAMES, type TcpCb } from "@dfly/core";
 import type { PcbWire } from "@dfly/wire";
 import type { TcpHost } from "./tcp_host.js";
@@ -28,8 +24,7 @@ export class PcbCursors {
     cur.at = Date.now();
     const rows: PcbWire[] = [];
     const c = cur.c;
-    // The cursor walks the replica's lists CPU after CPU; only this CPU's partition holds
-    // connections here (the others hold nothing but listener references, listed below).
+    // Only this CPU's partition holds connections here; the others hold only listener references.
     while (rows.length < limit && !c.done) {
       const batch = c.next(limit - rows.length);
       if (batch.length === 0) break;

@@ -1,10 +1,4 @@
-/**
- * Programs that run *in* a netisr CPU's thread (embedded mode): a process bound to that CPU,
- * using its sockets directly (an httpd worker per CPU, as nginx workers bound with
- * SO_CPUHINT accept CPU-locally). The worker entry imports `module` and calls its `export`
- * with a `ProgramContext` once the CPU is ready; the parent thread can call the program's
- * methods (`call`) and read its `snapshot()`.
- */
+/** Programs that run in a netisr CPU's thread (embedded mode), using its sockets directly, as nginx workers bound with SO_CPUHINT. */
 import type { Transport } from "@dfly/transport";
 import type { TcpNetisr } from "./tcp_netisr.js";
 
@@ -28,7 +22,6 @@ export interface ProgramContext {
 
 export interface Program {
   snapshot?(): unknown;
-  /** Methods the parent may call by name. */
   call?(method: string, args: unknown[]): unknown;
   stop?(): void | Promise<void>;
 }

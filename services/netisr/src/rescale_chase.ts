@@ -1,8 +1,4 @@
-/**
- * Chase and fence: a program's calls for a socket that moved follow it to its new CPU
- * (DragonFly's netmsg_service_loop chasing a moved `so_port`), and the new CPU holds direct
- * calls until the program's `fence` arrives behind them, so the byte stream keeps its order.
- */
+/** Chase and fence: calls for a moved socket follow it to its new CPU, which holds direct calls until the fence, keeping byte order. */
 import { subjects, type Msg } from "@dfly/transport";
 import { decodeNetmsg, encodeNetmsg, SockNetmsg } from "@dfly/wire";
 import type { So } from "./so.js";
@@ -65,10 +61,7 @@ export class RescaleChase {
     if (fence) this.fenced.set(id, { held: [], until: now + this.fenceMs });
   }
 
-  /**
-   * A per-socket call on the port: true when it was for a socket that moved away or is fenced
-   * here (taken), false when the socket port should run it.
-   */
+  /** A per-socket call on the port: true when taken here (socket moved away or fenced), false when the socket port should run it. */
   onSocketCall(m: Msg): boolean {
     if (this.movedById.size === 0 && this.fenced.size === 0) return false;
     const r = decodeNetmsg(m.data);
@@ -76,7 +69,6 @@ export class RescaleChase {
     return this.onCall(m, r.body as Record<string, unknown>);
   }
 
-  /** The `fence` netmsg. */
   onFence(m: Msg): void {
     const r = decodeNetmsg(m.data);
     if (typeof r === "string" || r.type !== "socket" || typeof r.body !== "object" || r.body === null) {
@@ -87,12 +79,7 @@ export class RescaleChase {
     this.onCall(m, r.body as Record<string, unknown>);
   }
 
-  /**
-   * A per-socket call (or fence) for a socket that moved away, or that is fenced here. The
-   * fence comes first: a socket that arrived here and left again before its fence keeps the
-   * calls made for it here behind that fence, in order; released, they come back through here
-   * and are chased on to where the socket went.
-   */
+  /** Calls held behind an unarrived fence stay in order; released, they come back through here and are chased on. */
   private onCall(m: Msg, b: Record<string, unknown>): boolean {
     const id = b.id;
     if (typeof id !== "number") return false;

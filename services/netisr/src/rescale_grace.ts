@@ -1,9 +1,4 @@
-/**
- * The grace period after an epoch change. A segment can reach its bucket's new owner before
- * the home's entry does: a non-SYN segment with no PCB, no entry and no syncache entry is held
- * (bounded) instead of answered with a RST, released when the entry or the PCB arrives, and
- * processed as usual only when the period ends without either.
- */
+/** The grace period after an epoch change: unknown non-SYN segments are held (bounded) rather than reset, until their entry or PCB arrives. */
 import type { TcpRescale } from "./tcp_rescale.js";
 
 export class RescaleGrace {
@@ -18,7 +13,6 @@ export class RescaleGrace {
     private readonly holdMax: number,
   ) {}
 
-  /** A new epoch: the period starts now. */
   begin(): void {
     this.until = this.r.now() + this.graceMs;
   }

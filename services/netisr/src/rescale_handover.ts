@@ -1,8 +1,4 @@
-/**
- * Drain and hand-over (README "Live rescale"): a leaving CPU freezes its connections and
- * half-open handshakes (core's `tcpHandoverExport`) and sends them in batches to their future
- * owners (`handover` netmsg); the receiving side installs them and names the new socket ids.
- */
+/** Drain and hand-over: a leaving CPU exports its connections and handshakes (`handover` netmsg) to their future owners, which install them. */
 import {
   InpcbAddrInUseError,
   INP,
@@ -65,7 +61,6 @@ interface FrozenSyn {
 }
 
 export class RescaleHandover {
-  /** A drain has started on this CPU. */
   draining = false;
   /** The drain finished: hand-overs to this CPU are refused. */
   private drained = false;
@@ -93,8 +88,6 @@ export class RescaleHandover {
     return (this.report ??= this.doDrain());
   }
 
-  // ---- the leaving side ----
-
   private async doDrain(): Promise<DrainReport> {
     const r = this.r;
     const t0 = r.now();
@@ -102,8 +95,7 @@ export class RescaleHandover {
     const host = r.tcp.ensureHost();
     const me = r.me;
     for (const c of r.netisr.liveCpus) if (c !== me) r.publish(c, encodeLeaving(me));
-    // CPUs told to leave at the same moment hear of each other here, so that none hands its
-    // connections to another that is leaving too; a later notice only costs a second hop.
+    // CPUs leaving together learn of each other here, so none hands its connections to another leaver.
     if (this.announceMs > 0) await new Promise((res) => setTimeout(res, this.announceMs));
     const rep: DrainReport = { handedOver: 0, failed: 0, synHandedOver: 0, synFailed: 0, rounds: 0, batches: 0, maxBatchMs: 0, ms: 0, byCpu: {} };
     const deadline = t0 + this.drainMs;
@@ -239,10 +231,7 @@ export class RescaleHandover {
     return { res, ms };
   }
 
-  /**
-   * Takes this CPU's half-open handshakes out of its syncache (their final ACK is forwarded from
-   * now on). Entries whose listener is not live here stay: their ACK gets the usual answer.
-   */
+  /** Takes this CPU's half-open handshakes out of its syncache; entries whose listener is not live here stay. */
   private freezeSyncache(host: TcpHost): FrozenSyn[] {
     const sc = host.syncaches[this.r.me];
     if (sc.count === 0) return [];
@@ -283,8 +272,6 @@ export class RescaleHandover {
     const { owner, oldId } = f.conn;
     if (owner && oldId) this.r.tcp.usrreq.remoteOwner(owner)?.moved(oldId, to, newId);
   }
-
-  // ---- the receiving side ----
 
   /** The `handover` netmsg: installs what another CPU hands over, answers the new ids. */
   onHandover(m: Msg): void {

@@ -1,10 +1,4 @@
-/**
- * Home entries and redispatch. The CPU that holds a connection's PCB is its *home*; when the
- * bucket's owner (where the NIC and SYN steering send its segments) is another CPU, the home
- * tells the owner once per epoch (a `home` netmsg: 4-tuple → home CPU) and the owner
- * redispatches that connection's segments there (`segments` netmsg) without processing them.
- * Entries are withdrawn when the PCB goes away (a sweep on the home) or moves.
- */
+/** Home entries and redispatch: a connection's home CPU tells its bucket's owner, which redispatches the connection's segments there. */
 import { INP, type Inpcb, type TcpCb } from "@dfly/core";
 import { FrameBatchCursor, FrameBatchWriter, subjects, type Msg } from "@dfly/transport";
 import { decodeHome, encodeHome, encodeSegments, type Tuple } from "./rescale_netmsg.js";
@@ -122,8 +116,6 @@ export class RescaleHome {
     }
     this.r.grace.retry(false);
   }
-
-  // ---- redispatch ----
 
   /** Queues a segment for `cpu` (sent in one batch per CPU at the end of this turn). */
   forward(cpu: number, frame: Uint8Array, hash: number, hops: number): void {

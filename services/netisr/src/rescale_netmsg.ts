@@ -1,16 +1,4 @@
-/**
- * The live-rescale netmsgs (types 0x30–0x35 on `<c>.netisr.<cpu>`) and their binary codecs.
- * Every layout starts `[type u8][0 0 0]`, then little-endian fields. Decoders never throw:
- * a malformed message decodes to `undefined` (the caller counts it), and no decoder allocates
- * more than the message's length allows.
- *
- *   0x30 segments  [u32 from][frame batch: tag = hop count]
- *   0x31 home      [u32 from][u32 nadd][u32 nforget][(nadd + nforget) × tuple]
- *   0x32 handover  [u32 from][u32 nconn][u32 nsyn][conn …][syn …] → JSON reply {ids, syn?}
- *   0x33 leaving   [u32 cpu]
- *   0x34 chase     [u32 from][u32 old socket id][the program's socket netmsg]
- *   0x35 fence     a socket netmsg {id} (program → old CPU, chased to the new home)
- */
+/** The live-rescale netmsgs' binary codecs (layouts in the README); decoders never throw and allocate no more than the length allows. */
 import type { TcpErrno, TcpHandoverState, TcpSynEntry } from "@dfly/core";
 import { RescaleNetmsg } from "@dfly/wire";
 
@@ -189,8 +177,6 @@ function header(w: Writer, type: RescaleNetmsg): void {
   w.u32(type);
 }
 
-// ---- home ----
-
 export function encodeHome(m: HomeMsg): Uint8Array {
   const w = new Writer();
   header(w, RescaleNetmsg.home);
@@ -228,8 +214,6 @@ export function decodeHome(d: Uint8Array): HomeMsg | undefined {
   const forget = tuples(nf);
   return r.bad ? undefined : { from, add, forget };
 }
-
-// ---- leaving ----
 
 export function encodeLeaving(cpu: number): Uint8Array {
   const w = new Writer();
@@ -269,8 +253,6 @@ export function encodeSegments(from: number, batch: Uint8Array): Uint8Array {
   d.set(batch, 8);
   return d;
 }
-
-// ---- handover ----
 
 const TIMES = ["rtttime", "rexmt", "delack", "keep", "twomsl"] as const;
 const SYN_NUMBERS = ["laddr", "lport", "faddr", "fport", "irs", "iss", "peerMss", "mss", "peerWscale", "rcvWscale", "tsRecent", "peerWindow", "rxtUsed"] as const;

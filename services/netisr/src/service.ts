@@ -1,8 +1,4 @@
-/**
- * A `Netisr` on a Transport (sys/net/netisr.c's thread and its port): RX ring and port
- * subscriptions, interrupt vs polled rings (ifpoll), the port's netmsg registry, built-in
- * answers to control netmsgs, snapshots.
- */
+/** A `Netisr` on a Transport (sys/net/netisr.c's thread and port): RX ring subscriptions, polling, the port's netmsg registry, snapshots. */
 import { RouteError, type RouteTable } from "@dfly/core";
 import { routeAttrsOf, decodeNetmsg, encodeNetmsg, NetmsgType, type TopologyMsg } from "@dfly/wire";
 import { compactFrameBatch, frameBatchCount, subjects, validateFrameBatch, type Msg, type Subscription, type Transport } from "@dfly/transport";
@@ -23,10 +19,7 @@ export interface NetisrServiceOptions {
   rxd?: number;
   icmplim?: number;
   localInput?: LocalInput;
-  /**
-   * Takes the control netmsgs of the port (the control agent). Without it the service
-   * answers route/stats/digest/topology netmsgs itself.
-   */
+  /** Takes the port's control netmsgs (the control agent); without it the service answers them itself. */
   onControl?: (msg: Msg) => void;
   /** Called after a route change or topology change was applied (e.g. to refresh /readyz). */
   onChange?: () => void;
@@ -66,7 +59,6 @@ export class NetisrService {
   routeRevision = 0;
   /** Port messages of a registered type that did not decode. */
   badPortMsgs = 0;
-  /** The port's netmsg registry (netmsg.ts). */
   readonly port: NetmsgRegistry;
 
   constructor(o: NetisrServiceOptions) {
@@ -111,12 +103,7 @@ export class NetisrService {
     this.o.onChange?.();
   }
 
-  /**
-   * Subscribes the RX rings this CPU owns under the current topology. A ring that stays this
-   * CPU's (same interface, ring and mode) keeps its subscription, so nothing published on it
-   * during a topology change is lost; rings given away are unsubscribed (frames already queued
-   * in a polled ring are still processed), new ones subscribed.
-   */
+  /** Subscribes the RX rings this CPU owns; a ring that stays keeps its subscription so nothing is lost during a topology change. */
   private subscribeRings(): void {
     const want = new Map<string, { ifx: number; ifname: string; ring: number; polling: boolean }>();
     if (!this.closed) {

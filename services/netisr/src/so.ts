@@ -1,7 +1,4 @@
-/**
- * The socket outside the TCB (DragonFly's sys/sys/socketvar.h): `So`, the events its owner
- * hears (`SoEvent`), and the owner interfaces.
- */
+/** The socket outside the TCB (DragonFly's sys/sys/socketvar.h): `So`, its events and owner interfaces. */
 import { TCP_STATE_NAMES, type Inpcb, type TcpCb } from "@dfly/core";
 import type { ListenerRec } from "./tcp_listen.js";
 
@@ -21,11 +18,7 @@ export const SoEvent = {
   ERROR: "error",
   /** The connection is gone (after ERROR, or when the TCB is released while still held). */
   CLOSED: "closed",
-  /**
-   * The socket moved to another CPU (live rescale: its CPU left and handed the connection
-   * over; `err` carries "<cpu>/<id>", the new place). Consumed by `Sockets` (the socket's
-   * handle follows it, like DragonFly's `tcp_sosetport`); program handlers never see it.
-   */
+  /** Moved to another CPU (`err`: "<cpu>/<id>"); consumed by `Sockets`, like DragonFly's `tcp_sosetport`. */
   MOVED: "moved",
 } as const;
 export type SoEvent = (typeof SoEvent)[keyof typeof SoEvent];
@@ -41,10 +34,7 @@ export interface ListenOwner {
   acceptable(rec: ListenerRec, cpu: number): void;
 }
 
-/**
- * A connection socket on its owner CPU: the parts of `struct socket` kept outside the TCB.
- * Small on purpose (memory per connection): TCB and PCB carry the rest.
- */
+/** A connection socket on its owner CPU; small on purpose (memory per connection). */
 export class So {
   /** The program's handle (fd) for it, -1 while nobody holds it (on an accept queue, or closed). */
   fd = -1;
@@ -53,7 +43,6 @@ export class So {
   id = 0;
   tp: TcpCb | null = null;
   constructor(
-    /** The CPU index that owns it. */
     public cpu: number,
     public inp: Inpcb<TcpCb>,
   ) {}

@@ -1,7 +1,4 @@
-/**
- * The listening side of a program's sockets (DragonFly's solisten/soaccept): listen(2), accept(2)
- * from this thread's queues and from other CPUs' (fetched over their ports), a listener's close.
- */
+/** The listening side of a program's sockets (DragonFly's solisten/soaccept): listen, accept (local and other CPUs'), close. */
 import { TF } from "@dfly/core";
 import { SoEvent, type So } from "./so.js";
 import { SockError, type ListenBackend, type ListenCloseReply, type ListenReply, type SockHandler } from "./so_api.js";

@@ -1,7 +1,4 @@
-/**
- * The sockets API's types (DragonFly's sys/sys/socket.h and the socket calls' results): options,
- * errors, the listen backend and the calls on another CPU's sockets (`SockRemote`, so_port.ts).
- */
+/** The sockets API's types (DragonFly's sys/sys/socket.h): options, errors, the listen backend, `SockRemote`. */
 import type { SoEvent } from "./so.js";
 import type { TcpHost } from "./tcp_host.js";
 import type { ListenRequest } from "@dfly/wire";
@@ -104,11 +101,7 @@ export interface SockRemote {
   shutdown(cpu: number, id: number): void;
   close(cpu: number, id: number, abort: boolean): void;
   setsockopt(cpu: number, id: number, opt: SockOpt, value: number | boolean): void;
-  /**
-   * Live rescale: socket `id` of CPU `cpu` moved away (a MOVED event named its new place);
-   * the fence goes through the old CPU behind every call already sent there, and tells the
-   * new CPU that the program's direct calls may run (rescale_chase.ts).
-   */
+  /** Socket `id` of CPU `cpu` moved away: the fence follows every call already sent there (rescale_chase.ts). */
   fence?(cpu: number, id: number): void;
 }
 

@@ -1,8 +1,4 @@
-/**
- * connect(2) of a program's socket (DragonFly's soconnect): from a CPU this thread runs, placed
- * by the host's port search (tcp_connect.ts); from a program with no CPU, a netmsg to its home
- * CPU's port, which places it.
- */
+/** connect(2) of a program's socket (DragonFly's soconnect): placed locally, or by a netmsg to the home CPU's port. */
 import { INADDR_ANY, type TcpConnOptions } from "@dfly/core";
 import { SoEvent } from "./so.js";
 import { SockError } from "./so_api.js";

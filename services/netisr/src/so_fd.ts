@@ -1,7 +1,4 @@
-/**
- * A program's descriptor table (DragonFly's kern_descrip.c): unconnected and listening
- * descriptors (`FdRec`), connected ones (`ConnRec`, a local `So` or a `RemoteConn` on another CPU).
- */
+/** A program's descriptor table (DragonFly's kern_descrip.c): `FdRec` (unconnected, listening) and `ConnRec` (connected). */
 import { INADDR_ANY } from "@dfly/core";
 import type { So, SoOwner } from "./so.js";
 import { SockError, type SockHandler, type SockRemote } from "./so_api.js";
@@ -53,10 +50,7 @@ export class FdRec {
   constructor(public handler: SockHandler | null) {}
 }
 
-/**
- * A connected descriptor: kept small (it is per connection, counted in the memory per
- * connection with the PCB, the TCB and the socket).
- */
+/** A connected descriptor; small on purpose (memory per connection). */
 export class ConnRec {
   kind = K_CONN;
   /** SO_SYNCSEND was set (sends of a remote socket wait for the owner CPU). */
@@ -74,7 +68,6 @@ export class FdTable {
   private readonly fds: (Rec | undefined)[] = [];
   private readonly free: number[] = [];
 
-  /** The record of `fd`, open or not. */
   get(fd: number): Rec | undefined {
     return this.fds[fd];
   }
@@ -119,7 +112,6 @@ export class FdTable {
     this.free.push(fd);
   }
 
-  /** Open descriptors. */
   get open(): number {
     return this.fds.length - this.free.length;
   }
@@ -133,7 +125,6 @@ export class FdTable {
 /** What the parts of one program's `Sockets` share. */
 export interface SoCtx {
   readonly host: TcpHost;
-  /** The program's home CPU. */
   readonly cpu: number;
   readonly owner: string;
   /** The `Sockets` (owner of its local sockets). */

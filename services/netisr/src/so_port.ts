@@ -1,15 +1,10 @@
-/**
- * Socket calls over the CPUs' ports, the program side (`PortSockRemote`, DragonFly's so_port):
- * fire-and-forget sends, shutdowns, closes and options; request/reply accept, connect and
- * synchronous send; events (with the data pushed) from `<c>.sock.<owner>`. JSON bodies: off the hot path.
- */
+/** Socket calls over the CPUs' ports, the program side (`PortSockRemote`, DragonFly's so_port); JSON bodies, off the hot path. */
 import { SockNetmsg, decodeNetmsg, encodeNetmsg, NetmsgType } from "@dfly/wire";
 import { subjects, type Subscription, type Transport } from "@dfly/transport";
 import type { SoEvent } from "./so.js";
 import { RescaleNetmsg } from "./rescale_netmsg.js";
 import type { RemoteConnectRequest, RemoteConnInfo, SockOpt, SockRemote } from "./so_api.js";
 import type { Sockets } from "./so_sockets.js";
-
 
 export const b64 = (u: Uint8Array): string => Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString("base64");
 export const unb64 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, "base64"));
@@ -30,7 +25,6 @@ export class SockRemoteError extends Error {
 export type SockEventWire = [number, SoEvent, string | null, string | null];
 
 export interface SockEventBody {
-  /** The CPU index that sent it. */
   cpu: number;
   ev: SockEventWire[];
   /** Listeners with connections waiting on that CPU. */
@@ -108,11 +102,7 @@ export class PortSockRemote implements SockRemote {
   }
 }
 
-/**
- * Subscribes `<c>.sock.<owner>` and hands each event to `sockets` (remote connections'
- * readiness and data, listeners with connections waiting on other CPUs). Malformed event
- * messages are counted in `bad`.
- */
+/** Subscribes `<c>.sock.<owner>` and hands each event to `sockets`; malformed ones are counted in `bad`. */
 export function attachSockEvents(t: Transport, cluster: string, sockets: Sockets): Subscription & { bad: number } {
   const h = { bad: 0 } as Subscription & { bad: number };
   const sub = t.subscribe(subjects.sock(cluster, sockets.owner), (m) => {

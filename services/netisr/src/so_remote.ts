@@ -1,8 +1,4 @@
-/**
- * Events of a program's sockets on other CPUs (pushed on `<c>.sock.<owner>`, so_port.ts):
- * applied to their descriptors in arrival order, kept while the socket is not known here yet,
- * and followed across a MOVED (live rescale; DragonFly's `tcp_sosetport`).
- */
+/** Events of a program's sockets on other CPUs, applied in arrival order and followed across a MOVED (DragonFly's `tcp_sosetport`). */
 import { SoEvent } from "./so.js";
 import type { SockRemote } from "./so_api.js";
 import { ConnRec, type FdTable, type RemoteConn } from "./so_fd.js";
@@ -35,15 +31,12 @@ export class RemoteEvents {
     const fd = this.byRemote.get(key);
     const l = this.early.get(key);
     if (fd !== undefined && l !== undefined) {
-      // Known now, but the events that came first are still to be applied (drainEarly's
-      // microtask): this one goes behind them. A transport hands over several messages in one
-      // go (a NATS read), so an event of the new place can come before that microtask runs.
+      // Known, but earlier events still wait for drainEarly's microtask (one NATS read can deliver several): queue behind them.
       l.push({ ev, err, ...(data ? { data } : {}) });
       return;
     }
     if (fd === undefined) {
-      // Not accepted yet (the accept reply and this event crossed), or a MOVED that names
-      // this place not here yet: keep it for a moment.
+      // Not accepted yet (reply and event crossed), or a MOVED ahead of its place: keep it for a moment.
       let e = l;
       if (!e) this.early.set(key, (e = []));
       if (e.length < 1024) e.push({ ev, err, ...(data ? { data } : {}) });
@@ -88,11 +81,7 @@ export class RemoteEvents {
     r.handler?.(fd, ev, err);
   }
 
-  /**
-   * The connection's CPU handed it to another (`to` = "<cpu>/<id>"). Events of the new place that
-   * came first are applied now; the fence through the old place keeps later calls behind those
-   * already sent there.
-   */
+  /** The connection moved to `to`: apply the new place's early events; the fence keeps later calls behind those already sent. */
   private move(fd: number, c: RemoteConn, to: string | null): void {
     const m = /^(\d+)\/(\d+)$/.exec(to ?? "");
     if (!m) return;

@@ -1,11 +1,4 @@
-/**
- * The sockets API a program uses (BSD names, descriptors, kqueue-style readiness events), for
- * a program homed on one CPU (where its connect() starts, as DragonFly's `inp_initport`).
- * Sockets on a CPU this thread runs are called directly; those on other CPUs over their ports
- * (`SockRemote`, so_port.ts). Sends are asynchronous (DragonFly's `so_pru_send_async`);
- * `SockOpt.SO_SYNCSEND` makes a remote send wait for its CPU. Misuse throws `SockError`; the
- * core's connection and PCB errors pass through unchanged.
- */
+/** The sockets API a program uses (BSD names, descriptors, readiness events); remote sockets go over their ports. Misuse throws `SockError`. */
 import { TcpConnectionError, TcpState } from "@dfly/core";
 import type { SoEvent, So, ListenOwner, SoOwner } from "./so.js";
 import { SoAccept } from "./so_accept.js";
@@ -42,7 +35,6 @@ export class Sockets implements SoOwner, ListenOwner {
     o.host.owners.set(o.owner, this);
   }
 
-  /** Open descriptors (listeners and connections). */
   get open(): number {
     return this.fds.open;
   }
@@ -52,7 +44,6 @@ export class Sockets implements SoOwner, ListenOwner {
     return this.fds.alloc(new FdRec(handler));
   }
 
-  /** Sets the event handler of `fd`. */
   onEvent(fd: number, handler: SockHandler | null): void {
     this.fds.rec(fd).handler = handler;
   }
@@ -155,10 +146,7 @@ export class Sockets implements SoOwner, ListenOwner {
     this.con.connect(fd, faddr, fport);
   }
 
-  /**
-   * Queues `data` and returns how many bytes were taken (asynchronous: at once). Less than
-   * `data.length` means the send buffer is full; WRITABLE follows when there is room.
-   */
+  /** Queues `data`; returns the bytes taken (fewer: send buffer full, WRITABLE follows). */
   send(fd: number, data: Uint8Array): number {
     const r = this.fds.conn(fd);
     if (r.so) {
@@ -237,11 +225,7 @@ export class Sockets implements SoOwner, ListenOwner {
     throw new SockError("ENOTCONN", "socket is not connected", fd);
   }
 
-  /**
-   * close(2). A connection: queued data still goes out, then FIN (`abort`: RST at once). A
-   * listener: the control closes it on every CPU (its queues go to the heir per policy);
-   * connections already fetched here are still handed out by accept() until none is left.
-   */
+  /** close(2): a connection sends queued data then FIN (`abort`: RST); a listener is closed by the control on every CPU. */
   close(fd: number, abort = false): Promise<ListenCloseReply> | undefined {
     const r = this.fds.rec(fd);
     if (!(r instanceof ConnRec)) {

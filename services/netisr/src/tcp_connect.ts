@@ -1,8 +1,4 @@
-/**
- * connect(2) on a host (DragonFly's tcp_connect with `tcp_connect_place`): the port search
- * prefers a local port whose hash lands on the calling CPU; otherwise the connection is
- * placed on its owner CPU.
- */
+/** connect(2) on a host (DragonFly's tcp_connect, `tcp_connect_place`): prefer a port hashing to this CPU, else place on the owner CPU. */
 import { INP, InpcbAddrInUseError, tcpConnectPlace, tcpConnOptionsMerge, type TcpConnOptions } from "@dfly/core";
 import { So, type SoOwner } from "./so.js";
 import type { TcpHost } from "./tcp_host.js";
@@ -19,12 +15,7 @@ export class TcpNotLocalError extends Error {
   }
 }
 
-/**
- * connect(2) from CPU `from`: the SYN leaves from the owner CPU, which must be run by this
- * thread (else `TcpNotLocalError` with the chosen port); a migration is counted in
- * `pcb.stats[from].connectMigrations`. Throws InpcbAddrNotAvailError / InpcbAddrInUseError.
- * `searched`: `lport` was picked by another CPU's port search, held for this destination only.
- */
+/** connect(2) from CPU `from`; the owner CPU must be local (else `TcpNotLocalError`). `searched`: `lport` came from another CPU's search. */
 export function tcpHostConnect(
   host: TcpHost, from: number, so: So | null, laddr: number, faddr: number, fport: number, owner: SoOwner, opts: TcpConnOptions, lport: number, searched: boolean,
 ): So {

@@ -1,8 +1,4 @@
-/**
- * One CPU's TCP (DragonFly's tcp_input after the PCB lookup moved to the hash CPU): a segment
- * to its TCB's engine, or to the listener's syncache (add on SYN, expand on the final ACK);
- * engine events to the socket's owner; the CPU's timers.
- */
+/** One CPU's TCP (DragonFly's tcp_input after the PCB lookup): segments to engines or syncaches, events to owners, timers. */
 import {
   INP,
   SyncacheExpandKind,
@@ -25,17 +21,14 @@ import type { TcpHost } from "./tcp_host.js";
 
 /** Per-CPU counters of the host glue (the engine keeps tcpstat, the syncache its own). */
 export class TcpCpuStats {
-  /** Segments processed on this CPU. */
   segsIn = 0;
   /** Segments that arrived on a CPU that does not own them (dropped: a steering bug). */
   wrongcpu = 0;
   /** Frames that were not TCP/IPv4 or failed the decode step (the engine counted TCP reasons). */
   badframes = 0;
-  /** Segments sent. */
   segsOut = 0;
   /** Connections handed to a listener's accept queue. */
   completed = 0;
-  /** Connections accepted by a program. */
   accepted = 0;
   /** Connect calls that started here and the connections they made (possibly on another CPU). */
   connects = 0;
@@ -107,10 +100,7 @@ export class TcpCpu {
     }
   }
 
-  /**
-   * One segment on this CPU (`tcp_input` after the PCB lookup moved here). `hash` is the
-   * packet's 16-bit Toeplitz hash (it picks the SO_REUSEPORT member).
-   */
+  /** One segment on this CPU; `hash` (16-bit Toeplitz) picks the SO_REUSEPORT member. */
   input(seg: TcpSeg, hash: number): void {
     const host = this.host;
     if (host.pcb.hashcpu(hash) !== this.index) {
@@ -169,8 +159,7 @@ export class TcpCpu {
       st.listendrop++;
       return;
     }
-    // One engine call around the expansion and the accept: what the program does in its
-    // handlers (the request may ride on this ACK: a response and its close) leaves as one output.
+    // One engine call around expansion and accept, so the program's response (and close) leaves as one output.
     this.engine.enter(now);
     try {
       this.expand(seg, now);

@@ -1,9 +1,4 @@
-/**
- * TCP output as frames: segments are written as IPv4 frames (both checksums) straight into
- * a frame batch, and the batch leaves when the current burst of work is over (a microtask
- * after the first frame — the netisr's end-of-batch "rollup", DragonFly's tcp_willblock)
- * or when it is full. One queue per destination (TX ring, wire).
- */
+/** TCP output as frames into a batch, flushed at the end of the burst (a microtask, DragonFly's tcp_willblock) or when full. */
 import { FrameBatchWriter } from "@dfly/transport";
 import type { TcpSeg } from "@dfly/core";
 import { tcpFrameLength, writeTcpFrame } from "./tcp_host.js";

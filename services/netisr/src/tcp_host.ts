@@ -1,9 +1,4 @@
-/**
- * The TCP layer of one emulated host (DragonFly's per-CPU TCP over core's `InpcbHost`): the
- * CPUs this thread runs (tcp_dispatch.ts), its listeners (tcp_listen.ts), connect placement
- * (tcp_connect.ts), and frame input — each segment runs on the CPU `netisr_hashcpu(hash)`
- * names; one that arrives elsewhere is counted `wrongcpu` and dropped (a steering bug).
- */
+/** The TCP layer of one host (per-CPU TCP over core's `InpcbHost`): segments run on the CPU their hash names; elsewhere they count `wrongcpu`. */
 import {
   INADDR_ANY,
   INP,
@@ -60,21 +55,11 @@ export interface TcpHostOptions {
   remoteOwner?: (owner: string) => ListenOwner | undefined;
   /** Test hook: every segment a CPU processes (after the ownership check). */
   trace?: (cpu: number, seg: TcpSeg, hash: number) => void;
-  /**
-   * Hash → owner CPU index (default DragonFly's `(h & 127) % ncpus`). A netisr CPU passes its
-   * live topology's table, indexed by CPU id (tcp_rescale.ts).
-   */
+  /** Hash → owner CPU index (default `(h & 127) % ncpus`); a netisr CPU passes its topology's table. */
   hashcpu?: (hash: number) => number;
-  /**
-   * A segment dropped for a reason the host's drop counters keep (tcpstat names): the decode
-   * step's (`rcvbadsum`, `rcvshort`, `rcvbadoff`, `badoptions`), `noport` (answered with a
-   * RST), `listendrop` (accept queue full). The engine counts these and more in its tcpstat.
-   */
+  /** A segment dropped for a tcpstat reason (`rcvbadsum`, `rcvshort`, `rcvbadoff`, `badoptions`, `noport`, `listendrop`). */
   drop?: (cpu: number, reason: string) => void;
-  /**
-   * Per-route connection options for a peer (`tcp_rmx_iwsegs`: the route's initial window;
-   * the route MTU's MSS), applied to passive and active opens.
-   */
+  /** Per-route connection options for a peer (initial window, MSS from the route MTU). */
   routeOpts?: (faddr: number) => TcpConnOptions | undefined;
 }
 
@@ -136,8 +121,7 @@ export class TcpHost {
     const local = o.local ?? Array.from({ length: o.ncpus }, (_, i) => i);
     for (const c of local) if (!Number.isInteger(c) || c < 0 || c >= o.ncpus) throw new TcpHostError(`local cpu ${c} is not in 0..${o.ncpus - 1}`);
     this.local = [...local];
-    // Non-local CPUs' syncaches never hold an entry here (tcpListenClose only needs one per
-    // CPU): one bucket each, so a replica sized for 128 CPUs stays small.
+    // Non-local CPUs' syncaches stay empty here: one bucket each keeps a 128-CPU replica small.
     this.syncaches = Array.from({ length: o.ncpus }, (_, c) =>
       local.includes(c)
         ? new TcpSyncache<TcpSynEntry, TcpCb>(this.pcb, c, o.syncache)
@@ -147,7 +131,6 @@ export class TcpHost {
     this.cpus = Array.from({ length: o.ncpus }, (_, c) => (this.local.includes(c) ? new TcpCpu(this, c, o.config, t0, o.lendSegs === true) : undefined));
   }
 
-  /** The CPU index `i` when this thread runs it. */
   cpu(i: number): TcpCpu {
     const c = this.cpus[i];
     if (!c) throw new TcpNotLocalError(i);
@@ -159,20 +142,12 @@ export class TcpHost {
     return this.pcb.hashOf(faddr, fport, laddr, lport);
   }
 
-  /**
-   * A received IPv4 frame for this host. Decodes it (checksums verified; drops counted by the
-   * engine as tcpstat reasons) and runs it on the CPU its hash names, which must be local.
-   * Returns false when the frame was not TCP or failed to decode.
-   */
+  /** A received IPv4 frame: decoded and run on the CPU its hash names; false when not TCP or malformed. */
   inputFrame(frame: Uint8Array): boolean {
     return this.inputFrameAt(frame, 0, frame.length);
   }
 
-  /**
-   * `inputFrame` of the frame `b[at, at+len)` (a frame batch's buffer, decoded in place).
-   * `rawHash` ≥ 0: the NIC's RSS hash of the frame, given by ip_input after it verified the IP
-   * header — the common frame is then neither re-checksummed at the IP layer nor re-hashed.
-   */
+  /** `inputFrame` of `b[at, at+len)`; `rawHash` ≥ 0: ip_input already verified the IP header and hashed, so neither is redone. */
   inputFrameAt(b: Uint8Array, at: number, len: number, rawHash = -1): boolean {
     const first = this.cpus[this.local[0]];
     if (!first) return false;
@@ -207,11 +182,7 @@ export class TcpHost {
     }
   }
 
-  /**
-   * Every frame of a frame batch (malformed batches are ignored: the wire's sender is ours).
-   * The batch is processed at one time, read once (as a netisr batch is: DragonFly reads
-   * `ticks` per message, and a batch takes microseconds): socket calls made inside see it too.
-   */
+  /** Every frame of a frame batch, at one time read once (as DragonFly reads `ticks` per message). */
   inputBatch(batch: Uint8Array, cursor: FrameBatchCursor): void {
     if (cursor.reset(batch) !== null) return;
     const outer = this.batchNow < 0;
@@ -228,12 +199,9 @@ export class TcpHost {
     return this.batchNow >= 0 ? this.batchNow : this.clock();
   }
 
-  /** Runs every local CPU's timers due by `now`. */
   tick(now = this.now()): void {
     for (const i of this.local) this.cpus[i]!.tick(now);
   }
-
-  // ---- listeners (tcp_listen.ts) ----
 
   listenInstall(spec: ListenerSpec): ListenerRec {
     return this.listeners.install(spec);
@@ -293,8 +261,6 @@ export class TcpHost {
   forget(so: So): void {
     if (so.id !== 0) this.ids.delete(so.id);
   }
-
-  // ---- counters ----
 
   /** Established-or-later TCBs by state name on the local CPUs. */
   connectionStates(cpu: number): Record<string, number> {

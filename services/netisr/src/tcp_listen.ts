@@ -1,8 +1,4 @@
-/**
- * A host's listeners (DragonFly's tcp_usr_listen, soaccept, and the SO_REUSEPORT close with
- * inheritance, `tcpListenClose`): installed once per id and referenced from every CPU's
- * tables; the accept queue's owner hears when connections wait.
- */
+/** A host's listeners (DragonFly's tcp_usr_listen, soaccept, SO_REUSEPORT close with inheritance): installed once, referenced by every CPU. */
 import {
   InpcbStateError,
   ListenSocket,
@@ -55,11 +51,7 @@ export class HostListeners {
     private readonly remoteOwner: ((owner: string) => ListenOwner | undefined) | undefined,
   ) {}
 
-  /**
-   * bind + listen on CPU 0's list, referenced from every CPU's wildcard hash and SO_REUSEPORT
-   * group. Idempotent per id; without `spec.index` the slot is the group's first gap.
-   * Throws InpcbAddrInUseError when the address is taken.
-   */
+  /** bind + listen, idempotent per id; throws InpcbAddrInUseError when the address is taken. */
   install(spec: ListenerSpec): ListenerRec {
     const have = this.byId.get(spec.id);
     if (have) return have;
@@ -97,11 +89,7 @@ export class HostListeners {
     return [...this.byId.values()];
   }
 
-  /**
-   * close(2) under `policy` on this host's CPUs: syncache entries and queued connections go to
-   * the heir (DragonFly), are reset (Linux), or migrate by hash (tcp_migrate_req). The owning
-   * CPUs' engines send the resets; the heir's owner hears ACCEPT.
-   */
+  /** close(2) under `policy`: queued connections go to the heir (DragonFly), are reset (Linux), or migrate by hash. */
   close(id: string, policy: ListenerPolicy): ListenCloseResult {
     const rec = this.byId.get(id);
     if (!rec) throw new InpcbStateError(`no listener ${id} on this host`);

@@ -1,16 +1,4 @@
-/**
- * The TCP and socket series of one netisr CPU's /metrics (names from the shared contract):
- *
- *   dfly_tcp_connections{cpu,state}                   gauge, connections on this CPU by TCP state
- *   dfly_tcp_connect_migrations_total{cpu}            connect() moved to the owner CPU
- *   dfly_so_accept_queue_depth{cpu,listener}          gauge, this CPU's share of each accept queue
- *   dfly_so_listener_migrations_total{cpu,policy,result}  listener close: moved / reset /
- *                                                     syncache_moved / syncache_dropped
- *   dfly_tcp_segments_total{cpu,dir}                  segments processed (in) and sent (out)
- *   dfly_tcp_wrongcpu_total{cpu}                      segments that reached a CPU that does not own them
- *
- * Read from the CPU's own counters in collect(), as the rest of the netisr metrics.
- */
+/** The TCP and socket series of one netisr CPU's /metrics (names in the README), read in collect(). */
 import { Counter, Gauge, type Registry } from "prom-client";
 import { ListenerMigrationResult, ListenerPolicy, TCP_STATE_NAMES } from "@dfly/core";
 import type { TcpNetisr } from "./tcp_netisr.js";

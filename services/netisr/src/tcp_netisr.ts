@@ -1,8 +1,4 @@
-/**
- * TCP inside one netisr CPU: builds this CPU's `TcpHost` replica and the parts around it
- * (output, program-socket port, listener sync, PCB cursor, rescale), registers their netmsgs,
- * runs the timers.
- */
+/** TCP inside one netisr CPU: its `TcpHost` replica with output, socket port, listener sync, PCB cursor and rescale. */
 import { INP, NETISR_CPUMAX, InpcbStateError, ListenerPolicy, TCP_STATE_NAMES, type TcpConfig } from "@dfly/core";
 import { ControlClient } from "@dfly/control";
 import { isOwnerName, type ListenRequest } from "@dfly/wire";
@@ -23,7 +19,6 @@ import { PcbCursors } from "./pcb_cursor.js";
 export interface TcpNetisrOptions {
   transport: Transport;
   cluster: string;
-  /** This CPU's id. */
   cpu: number;
   netisr: Netisr;
   config?: Partial<TcpConfig>;
@@ -36,10 +31,7 @@ export interface TcpNetisrOptions {
   tickMs?: number;
   /** Live rescale knobs (grace period, drain bounds). */
   rescale?: TcpRescaleOptions;
-  /**
-   * Period of the listener reconciliation with the control (default 10 s; 0 turns the
-   * periodic run off, leaving the one at each registration). Needs `controlAddr`.
-   */
+  /** Listener reconciliation period with the control (default 10 s; 0: only at registration). */
   listenerSyncMs?: number;
   /** Deadline of a reconciliation's ListListeners call (default 5 s; above the control's CPU apply timeout, 2 s). */
   listenerSyncDeadlineMs?: number;
@@ -104,7 +96,6 @@ export class TcpNetisr {
     };
   }
 
-  /** Starts the timers. */
   start(): void {
     const ms = this.o.tickMs ?? 10;
     this.timer = setInterval(() => {
@@ -151,13 +142,7 @@ export class TcpNetisr {
     return this.host;
   }
 
-  // ---- programs in this thread ----
-
-  /**
-   * The sockets API for a program running on this CPU (in this thread). Its listeners go
-   * through the control (every CPU gets them); events for its sockets on other CPUs arrive
-   * on `<c>.sock.<owner>`.
-   */
+  /** The sockets API for a program on this CPU; its listeners go through the control. */
   sockets(owner: string): Sockets {
     if (!isOwnerName(owner)) throw new InpcbStateError(`owner "${owner}" must be 1-64 of [-_a-zA-Z0-9]`);
     const have = this.programs.get(owner);
@@ -213,8 +198,6 @@ export class TcpNetisr {
     port.register("chase", (m) => r.chase.onChase(m));
     port.register("fence", (m) => r.chase.onFence(m));
   }
-
-  // ---- counters ----
 
   /** netstat -s counters of this CPU: tcp (tcpstat names + host glue), socket-port calls. */
   statsBody(): Record<string, Record<string, number>> {

@@ -1,7 +1,4 @@
-/**
- * TCP output (DragonFly's tcp_output → ip_output): a segment is written as a frame into this
- * CPU's TX batch of the interface its route names (`IfTx`, shared with forwarding).
- */
+/** TCP output (DragonFly's tcp_output → ip_output): segments as frames into this CPU's TX batch (`IfTx`, shared with forwarding). */
 import { routeIwSegs, type TcpSeg } from "@dfly/core";
 import type { Netisr } from "./netisr.js";
 import { tcpFrameLength, writeTcpFrame } from "./tcp_host.js";

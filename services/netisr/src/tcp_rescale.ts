@@ -1,8 +1,4 @@
-/**
- * Live rescale of TCP (README "Live rescale"): where a segment for a local address goes while
- * CPUs join or leave — TCP here, its home, or the grace hold — and the topology changes that
- * drive home/redispatch, grace, hand-over and chase (the rescale_*.ts files).
- */
+/** Live rescale of TCP (README "Live rescale"): where a local segment goes while CPUs join or leave, and the topology changes. */
 import { NETISR_CPUMAX, TcpFlags, type Inpcb, type TcpCb } from "@dfly/core";
 import { subjects, type Transport, type Msg } from "@dfly/transport";
 import type { Netisr } from "./netisr.js";
@@ -189,7 +185,6 @@ export class TcpRescale {
     return this.grace.count;
   }
 
-  /** A drain has started on this CPU. */
   get drainingNow(): boolean {
     return this.handover.draining;
   }
@@ -199,10 +194,7 @@ export class TcpRescale {
     return this.handover.draining;
   }
 
-  /**
-   * A connection placed here by another CPU's connect() (its port search ran there, under
-   * that CPU's view of the topology): registered with the owner when that is not this CPU.
-   */
+  /** A connection placed here by another CPU's connect(): registered with its bucket's owner when that is not this CPU. */
   placed(inp: Inpcb<TcpCb>): void {
     const owner = this.netisr.ownerOf(inp.hash);
     if (owner !== this.me && !this.draining) this.home.register(inp, owner);
@@ -235,12 +227,9 @@ export class TcpRescale {
     else if (cpu !== this.me) this.leaving.add(cpu);
   }
 
-  // ---- segments ----
-
   /** A TCP datagram for a local address (the netisr's localInput): `b[at, at+len)`, its RSS hash if known (else -1). */
   input(b: Uint8Array, at = 0, len = b.length - at, rawHash = -1): void {
-    // Steady state (no entries, nothing homed outside its bucket, no grace period, no drain):
-    // the segment belongs to this CPU's buckets, straight to TCP as without rescale.
+    // Steady state (no entries, moves, grace or drain): straight to TCP.
     if (this.home.foreign.size === 0 && this.home.registered.size === 0 && this.chase.moved.size === 0 && this.grace.count === 0 && !this.draining && !this.grace.active) {
       this.tcp.ensureHost().inputFrameAt(b, at, len, rawHash);
       return;
@@ -320,17 +309,12 @@ export class TcpRescale {
     return host.pcb.pcbinfo[this.me].lookupConn(f, fp, l, lp) !== undefined;
   }
 
-  // ---- drain ----
-
   /** The CPUs that remain once this one (and every CPU known to be leaving) is gone. */
   futureCpus(): number[] {
     return this.handover.futureCpus();
   }
 
-  /**
-   * Hands every connection of this CPU to its future owner (rescale_handover.ts).
-   * Idempotent: a second call returns the same report. The caller deregisters afterwards.
-   */
+  /** Hands every connection to its future owner (idempotent); the caller deregisters afterwards. */
   drain(): Promise<DrainReport> {
     return this.handover.drain();
   }

@@ -1,15 +1,4 @@
-/**
- * The live-rescale series of one netisr CPU's /metrics (tcp_rescale.ts), read in collect():
- *
- *   dfly_tcp_rescale_redispatched_total{cpu}          segments sent to the CPU where their connection lives
- *   dfly_tcp_rescale_redispatch_received_total{cpu}   ... received here
- *   dfly_tcp_rescale_held_total{cpu,result}           segments held in a grace period: released (their
- *                                                     connection became known) / expired (processed as usual)
- *   dfly_tcp_rescale_dropped_total{cpu,reason}        hops / nopcb / holdfull / bad
- *   dfly_tcp_foreign_entries{cpu}                     gauge: connections living elsewhere in this CPU's buckets
- *   dfly_tcp_handover_total{cpu,dir,result}           connections handed over (out) / installed (in), ok / failed
- *   dfly_tcp_handover_last_seconds{cpu}               gauge: duration of this CPU's last drain
- */
+/** The live-rescale series of one netisr CPU's /metrics (names in the README), read in collect(). */
 import { Counter, Gauge, type Registry } from "prom-client";
 import { RescaleDrop, type TcpRescale } from "./tcp_rescale.js";
 

@@ -1,8 +1,4 @@
-/**
- * The program-socket port (DragonFly's tcp_usrreq behind so_port): socket netmsgs from the
- * control and from programs on other CPUs, and `RemoteOwner`, which publishes their events on
- * `<c>.sock.<owner>`; sends beyond the send buffer are held here up to SO_REMOTE_SEND_MAX.
- */
+/** The program-socket port (DragonFly's tcp_usrreq behind so_port): socket netmsgs, and `RemoteOwner` publishing events. */
 import { InpcbAddrInUseError, ListenerPolicy, TcpState } from "@dfly/core";
 import { isOwnerName, SockNetmsg, sockBodyListener, decodeNetmsg, encodeNetmsg, NetmsgType } from "@dfly/wire";
 import { subjects, type Msg } from "@dfly/transport";
@@ -299,12 +295,7 @@ export class TcpUsrreq {
     }
   }
 
-  /**
-   * connect() for a program elsewhere (`tcp_connect`): the port search prefers a port whose
-   * hash lands on this CPU; otherwise the connection migrates — this CPU counts it and
-   * forwards the call, with the chosen port, to the owner CPU's port, whose answer goes back
-   * to the caller.
-   */
+  /** connect() for a program elsewhere: a port hashing here, else the call migrates with its port to the owner CPU. */
   private connect(host: TcpHost, b: Record<string, unknown>, ok: (body?: unknown) => void, fail: (why: string) => void): void {
     const { owner, faddr, fport } = b;
     const laddr = typeof b.laddr === "number" && b.laddr !== 0 ? b.laddr >>> 0 : this.tn.primaryAddr();
@@ -324,8 +315,7 @@ export class TcpUsrreq {
       host.idOf(so);
       if (lport === 0) host.connect(this.tn.index, so, laddr, faddr >>> 0, fport, ro, opts, lport, false);
       else {
-        // Placed here by the port search of the CPU the program called (under its view of the
-        // topology): the connection lives here even if this CPU's newer view names another owner.
+        // Placed by the calling CPU's port search: it lives here even if this CPU's newer view names another owner.
         this.tn.rescale.claim(host.hashOf(faddr >>> 0, fport, laddr, lport), () => host.connect(this.tn.index, so, laddr, faddr >>> 0, fport, ro, opts, lport, true));
         this.tn.rescale.placed(so.inp);
       }

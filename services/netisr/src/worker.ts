@@ -1,10 +1,4 @@
-/**
- * Embedded mode: one netisr CPU per worker_thread. Parent ↔ worker messages (`parentPort`):
- *   worker → parent  started{metricsAddr} · ready · snapshot{id,snap} · result{id,ok,value?,error?} · error{message}
- *   parent → worker  snapshot{id} · call{id,program,method,args} · stop
- * `programs` run in this thread once the CPU is ready; `echo` is the raw-transport baseline (RX
- * batches republished unchanged on `echoIfname`'s TX ring). Runs compiled (dist/worker.js).
- */
+/** Embedded mode: one netisr CPU per worker_thread (message protocol in the README); runs compiled (dist/worker.js). */
 import { parentPort, workerData } from "node:worker_threads";
 import { createTransport, frameBatchCount, subjects, type InprocLink, type Subscription, type Transport } from "@dfly/transport";
 import { type RouteSpec, type TopologyMsg } from "@dfly/wire";

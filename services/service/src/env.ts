@@ -1,7 +1,4 @@
-/**
- * The part of the service configuration contract every service process reads from the
- * environment (DFLY_CLUSTER, DFLY_NATS_URL, DFLY_KV_REPLICAS) and the integer parsing they share.
- */
+/** The environment every service process reads (DFLY_CLUSTER, DFLY_NATS_URL, DFLY_KV_REPLICAS) and the integer parsing they share. */
 
 /** The cluster name (DFLY_CLUSTER, the helm release) when none is given: subjects `dfly.…`. */
 export const DEFAULT_CLUSTER = "dfly";
@@ -36,13 +33,10 @@ export function kvReplicasFromEnv(env: NodeJS.ProcessEnv = process.env, Err: Env
   return envInt("DFLY_KV_REPLICAS", env.DFLY_KV_REPLICAS, 1, 1, MAX_KV_REPLICAS, Err);
 }
 
-/** The part of the configuration every service reads. */
 export interface ServiceBaseConfig {
-  /** DFLY_CLUSTER (default "dfly"). */
   cluster: string;
   /** DFLY_NATS_URL; undefined: the in-process transport. */
   natsUrl: string | undefined;
-  /** DFLY_KV_REPLICAS (default 1). */
   kvReplicas: number;
 }
 

@@ -1,7 +1,4 @@
-/**
- * /metrics, /healthz, /readyz of a service process (the control, a NIC, a netisr CPU) over
- * node:http: the process's one prom-client Registry, readiness 503 until `ready()`.
- */
+/** /metrics, /healthz, /readyz of a service process over node:http; /readyz is 503 until `ready()`. */
 import { createServer, type Server } from "node:http";
 import type { Registry } from "prom-client";
 

@@ -1,7 +1,4 @@
-/**
- * The run loop every service process (`dfly control|nic|netisr`) shares: connect the transport,
- * start the parts, wait for SIGTERM/SIGINT, stop, close. Configuration: env.ts.
- */
+/** The run loop of every service process: connect the transport, start the parts, wait for SIGTERM/SIGINT, stop, close. */
 import type { ServiceBaseConfig } from "./env.js";
 
 /** What runService needs of a transport: `@dfly/transport`'s createTransport and Transport. */
@@ -25,21 +22,17 @@ export function untilStopSignal(): Promise<NodeJS.Signals> {
 
 export interface RunServiceOptions<T extends ServiceTransport, H> {
   base: Pick<ServiceBaseConfig, "natsUrl" | "kvReplicas">;
-  /** Connects the transport (`createTransport`). */
   connect: ConnectTransport<T>;
-  /** NATS connection name, e.g. `dfly-netisr-3`. */
   connName: string;
   /** Starts the service's parts over the transport (the transport is closed if this throws). */
   start(transport: T): Promise<H>;
-  /** Called once started (log what runs where). */
   started(h: H, transport: T): void;
-  /** Called with the signal received, before `stop`. */
   stopping(sig: NodeJS.Signals): void;
   /** Stops the parts; the transport is closed afterwards. */
   stop(h: H): Promise<void>;
 }
 
-/** The service process's life: transport, start, wait for SIGTERM/SIGINT, stop, close the transport. */
+/** Runs one service process until SIGTERM/SIGINT; resolves once it has stopped and closed its transport. */
 export async function runService<T extends ServiceTransport, H>(o: RunServiceOptions<T, H>): Promise<void> {
   const transport = await o.connect({ natsUrl: o.base.natsUrl ?? "", name: o.connName, kvReplicas: o.base.kvReplicas });
   let h: H;

@@ -1,8 +1,4 @@
-/**
- * Picks the transport from configuration (STYLE.md §2): NATS when a URL is
- * given (`natsUrl`, else DFLY_NATS_URL), the in-process mesh otherwise. NATS KV buckets get
- * `kvReplicas` replicas, else DFLY_KV_REPLICAS (the chart sets 3 with its 3-node cluster), else 1.
- */
+/** Picks the transport from configuration: NATS when a URL is given (`natsUrl` or DFLY_NATS_URL), else the in-process mesh. */
 import { kvReplicasFromEnv, MAX_KV_REPLICAS, ServiceEnvError } from "@dfly/service";
 import { connectInproc, InprocHub, type InprocLink } from "./inproc.js";
 import { NatsTransport } from "./nats.js";

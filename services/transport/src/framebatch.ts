@@ -1,27 +1,5 @@
-/**
- * Frame batches: the paper's packet batching (§2.2). One message carries many
- * frames, each with its RSS hash, so one transport message costs one hop for a
- * whole burst. Readers iterate frames without allocating per frame and may
- * rewrite a frame in place (TTL, checksum) and pass the same bytes on.
- *
- * Layout (little-endian):
- *
- *   batch header, 12 bytes
- *     0  u16 magic 0xdf1b
- *     2  u8  version (1)
- *     3  u8  flags (0; reserved)
- *     4  u32 frame count
- *     8  u32 batch length in bytes, header included
- *   then per frame: 8-byte frame header + the frame's bytes, no padding
- *     0  u32 RSS hash (raw Toeplitz value as the NIC computed it)
- *     4  u16 frame length
- *     6  u16 tag (free for the producer, e.g. the RX ring of a redispatched frame)
- *
- * Limits: a frame is at most 65535 bytes (`MAX_FRAME_LENGTH`), a batch at most
- * `MAX_BATCH_FRAMES` frames and `MAX_BATCH_BYTES` bytes (under NATS's default
- * 1 MiB max_payload, with room for a netmsg type byte). A batch that breaks a
- * rule is refused with a `FrameBatchDropReason`, never an exception.
- */
+// Frame batches (the paper's §2.2): many frames, each with its RSS hash, in one message; layout and limits in the README.
+// Readers iterate without allocating per frame and may rewrite a frame in place; a malformed batch is refused with a reason, never thrown.
 
 export const FRAME_BATCH_MAGIC = 0xdf1b;
 export const FRAME_BATCH_VERSION = 1;
@@ -89,10 +67,7 @@ export function frameBatchCount(batch: Uint8Array): number {
   return rd32(batch, 4);
 }
 
-/**
- * Validates `batch`, then calls `visit` once per frame in order. Returns the
- * drop reason (and visits nothing) when the batch is malformed, else null.
- */
+/** Calls `visit` per frame in order; returns the drop reason (visiting nothing) for a malformed batch, else null. */
 export function forEachFrame(batch: Uint8Array, visit: FrameVisitor): FrameBatchDropReason | null {
   const bad = validateFrameBatch(batch);
   if (bad !== null) return bad;
@@ -106,10 +81,7 @@ export function forEachFrame(batch: Uint8Array, visit: FrameVisitor): FrameBatch
   return null;
 }
 
-/**
- * A reusable cursor over one batch (no allocation per frame):
- * `if (c.reset(b) === null) while (c.next()) use(c.buf, c.offset, c.length, c.hash)`.
- */
+/** A reusable cursor over one batch: `if (c.reset(b) === null) while (c.next()) use(c.buf, c.offset, c.length, c.hash)`. */
 export class FrameBatchCursor {
   buf: Uint8Array = new Uint8Array(0);
   /** Offset of the current frame's first byte in `buf`. */
@@ -155,12 +127,7 @@ export class FrameBatchCursor {
   }
 }
 
-/**
- * Appends frames into one preallocated buffer. `finish()` returns the batch
- * (a view of the writer's buffer, valid until `reset()`); `take()` returns it
- * and hands the buffer over (the writer allocates a fresh one), so the caller
- * may publish it with `{ transfer: true }`.
- */
+/** Appends frames into one buffer: `finish()` returns a view valid until `reset()`; `take()` hands the buffer over (publishable with `transfer`). */
 export class FrameBatchWriter {
   private buf: Uint8Array;
   private pos = BATCH_HEADER_BYTES;
@@ -185,10 +152,7 @@ export class FrameBatchWriter {
     return Math.max(0, Math.min(MAX_FRAME_LENGTH, this.capacity - this.pos - FRAME_HEADER_BYTES));
   }
 
-  /**
-   * Reserves `length` bytes for a frame and returns the offset in `buffer` to
-   * write it at (build the packet there directly), or -1 when it doesn't fit.
-   */
+  /** Reserves `length` bytes for a frame; returns its offset in `buffer` (build the packet there), or -1 when it doesn't fit. */
   reserve(length: number, hash: number, tag = 0): number {
     if (length < 0 || length > MAX_FRAME_LENGTH || this.n >= MAX_BATCH_FRAMES) return -1;
     if (this.pos + FRAME_HEADER_BYTES + length > this.capacity) return -1;
@@ -247,12 +211,7 @@ export class FrameBatchWriter {
   }
 }
 
-/**
- * Keeps the frames whose `keep[index]` is non-zero, moving them down in place,
- * and returns the shorter batch (a view of the same memory). For forwarding:
- * rewrite TTL/checksum in place, mark the drops, compact, publish. The batch
- * must be valid (use after `validateFrameBatch`/`forEachFrame`).
- */
+/** Keeps the frames with a non-zero `keep[index]`, moved down in place; returns the shorter view. The batch must already be valid. */
 export function compactFrameBatch(batch: Uint8Array, keep: ArrayLike<number>): Uint8Array {
   const count = rd32(batch, 4);
   let src = BATCH_HEADER_BYTES;

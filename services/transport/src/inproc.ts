@@ -1,29 +1,5 @@
-/**
- * The embedded transport: NATS core semantics between threads of one process.
- *
- * A hub in the main thread wires every transport (peer) to every other with a
- * MessageChannel (a full mesh, so a netisr worker talks to the NIC worker
- * directly, one postMessage per batch, never through the main thread). Each
- * peer tells the others its subscriptions; a publisher picks the destination
- * peers itself (queue groups: round robin per publisher over all members).
- *
- * Bytes: a message crosses a thread as a transferred ArrayBuffer. With
- * `publish(..., { transfer: true })` the caller's buffer moves (zero copies);
- * without it the payload is copied once and that copy moves. Within
- * one thread the payload is handed over as-is. So no copy is made per packet,
- * at most one per batch. (Measured in test/bench/inproc-transfer.)
- *
- * Usage:
- *   const hub = new InprocHub();
- *   const main = await hub.connect();                 // main-thread transport
- *   const link = hub.link();                          // for a worker
- *   new Worker(url, { workerData: { link }, transferList: link.transferList });
- *   // in the worker: const t = await connectInproc(workerData.link);
- *
- * Limits: subscriptions are learnt by peers asynchronously; after `flush()`
- * resolves every peer knows this side's subscriptions (as with a NATS server).
- * The KV buckets of `kv()` are per thread (embedded control runs in the main thread).
- */
+// The embedded transport: NATS core semantics between the threads of one process, a full MessageChannel mesh (usage in the README).
+// A payload crosses threads as a transferred ArrayBuffer (`transfer`: zero copies, else one copy per batch); `kv()` is per thread.
 import { MessageChannel, type MessagePort } from "node:worker_threads";
 import { NoRespondersError, RequestTimeoutError, TransportClosedError } from "./errors.js";
 import { MemKv } from "./memkv.js";

@@ -1,9 +1,4 @@
-/**
- * The in-memory KvStore of embedded mode, with JetStream KV's semantics:
- * one bucket-wide revision counter, deletes are tombstones with their own
- * revision, `create` fails on a live key, watchers see every later change in
- * order. Values are copied in and out (callers may reuse their buffers).
- */
+/** The in-memory KvStore of embedded mode, with JetStream KV's semantics (revisions, tombstones, ordered watchers); values are copied. */
 import { KvExistsError } from "./errors.js";
 import { checkKvKey } from "./subject.js";
 import type { KvEntry, KvStore } from "./transport.js";

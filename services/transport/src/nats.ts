@@ -1,7 +1,4 @@
-/**
- * The Transport and KvStore over a real nats-server (@nats-io/transport-node v3,
- * JetStream KV via @nats-io/kv). The only file that imports the NATS client.
- */
+/** The Transport and KvStore over a real nats-server; the only file that imports the NATS client. */
 import { connect, errors as natsErrors, type NatsConnection, type Msg as NatsMsg } from "@nats-io/transport-node";
 import { Kvm, KvWatchInclude, type KV } from "@nats-io/kv";
 import { KvExistsError, NoRespondersError, RequestTimeoutError, TransportClosedError } from "./errors.js";

@@ -1,9 +1,6 @@
 import { BadSubjectError, KvBadKeyError } from "./errors.js";
 
-/**
- * NATS subject rules: tokens separated by `.`, none empty, no whitespace;
- * in a pattern `*` matches one token and `>` (last token only) one or more.
- */
+/** NATS subject rules: non-empty `.`-separated tokens without whitespace; in a pattern `*` is one token, a final `>` one or more. */
 export function checkSubject(subject: string, pattern: boolean): void {
   if (subject.length === 0 || /\s/.test(subject)) throw new BadSubjectError(subject);
   const tokens = subject.split(".");

@@ -1,17 +1,9 @@
-/**
- * The bus between the parts (DESIGN.md §3). Packet and protocol logic sees only
- * these interfaces; `nats.ts` and `inproc.ts` implement them, and a factory picks
- * one from configuration (STYLE.md §2: transport behind an interface with an
- * injected factory). Semantics are NATS core semantics in both implementations.
- */
+/** The bus between the parts (DESIGN.md §3), with NATS core semantics: implemented by `nats.ts` and `inproc.ts`, picked by factory.ts. */
 
 /** A delivered message: the subject it was published on and its bytes. */
 export interface Msg {
   readonly subject: string;
-  /**
-   * The payload. The receiver owns it: it may modify it in place and publish it
-   * on (e.g. with `{ transfer: true }`), but must not keep it past that.
-   */
+  /** The payload, owned by the receiver: it may rewrite and republish it, but not keep it past that. */
   readonly data: Uint8Array;
   /** The reply subject of a request (`undefined` for a plain publish). */
   readonly reply?: string;
@@ -29,12 +21,7 @@ export interface Subscription {
 export interface PublishOptions {
   /** Reply subject the receivers should answer to. */
   reply?: string;
-  /**
-   * The caller gives `data`'s whole ArrayBuffer away: the in-process transport
-   * moves it to another thread without copying (the buffer is detached here
-   * afterwards). NATS ignores it (the bytes are written to the socket at once).
-   * Use a fresh buffer per published batch when you set it.
-   */
+  /** Gives `data`'s whole ArrayBuffer away (inproc moves it without a copy, detaching it here; NATS ignores it): use a fresh buffer. */
   transfer?: boolean;
 }
 
@@ -48,21 +35,11 @@ export interface Transport {
   readonly kind: "inproc" | "nats";
   /** Fire-and-forget publish (no per-message round trip on the hot path). */
   publish(subject: string, data: Uint8Array, opts?: PublishOptions): void;
-  /**
-   * Subscribe to an exact subject or a NATS-style pattern (`*` one token, `>` the rest).
-   * With `queue`, each message goes to one member of the queue group.
-   */
+  /** Subscribe to a subject or pattern; with `queue`, each message goes to one member of the group. */
   subscribe(subject: string, handler: MsgHandler, opts?: { queue?: string }): Subscription;
-  /**
-   * Publishes with a fresh reply subject and resolves with the first reply.
-   * Rejects with `NoRespondersError` when nobody is subscribed to `subject`
-   * and `RequestTimeoutError` when no reply came in time.
-   */
+  /** Resolves with the first reply; rejects with `NoRespondersError` or `RequestTimeoutError`. */
   request(subject: string, data: Uint8Array, opts?: RequestOptions): Promise<Msg>;
-  /**
-   * Resolves when everything published and subscribed so far has reached the
-   * server/peers (after it, a peer's publish sees this side's subscriptions).
-   */
+  /** Resolves once everything published and subscribed so far has reached the server/peers. */
   flush(): Promise<void>;
   /** A replicated key/value bucket (JetStream KV in NATS mode, in-memory otherwise). */
   kv(bucket: string): Promise<KvStore>;
@@ -78,11 +55,7 @@ export interface KvEntry {
   readonly operation: "PUT" | "DEL";
 }
 
-/**
- * Replicated state (routes, listeners, topology): JetStream KV in NATS mode, an
- * in-memory map with the same semantics in embedded mode. Keys: NATS KV key
- * characters (`[-/_=.a-zA-Z0-9]+`, no leading/trailing `.`); see `kvKey()`.
- */
+/** Replicated state (routes, listeners, topology): JetStream KV, or an in-memory equivalent; keys as `kvKey()` makes them. */
 export interface KvStore {
   /** The live value of `key`, or undefined when absent or deleted. */
   get(key: string): Promise<KvEntry | undefined>;

@@ -1,9 +1,4 @@
-/**
- * A listen socket, one shape from the gRPC handler to the core: the control validates it,
- * names it (`id`), gives it its SO_REUSEPORT slot (`index`), stores it in the KV bucket
- * `<c>-listeners`, sends it to every CPU in a `listen` netmsg, and each CPU installs it as is.
- * The one conversion to and from the proto messages is the control's `listener_proto.ts`.
- */
+/** A listen socket, one shape from the gRPC handler to the core; its one proto conversion is the control's `listener_proto.ts`. */
 export interface ListenerSpec {
   /** Cluster-wide id (the control's, `L<n>`). */
   id: string;
@@ -23,5 +18,4 @@ export interface ListenerSpec {
   rcvbuf?: number;
 }
 
-/** A listen(2) before the control names it: the spec without id and slot. */
 export type ListenRequest = Omit<ListenerSpec, "id" | "index">;

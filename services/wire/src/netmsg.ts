@@ -1,20 +1,4 @@
-/**
- * Netmsgs: what travels on a netisr's message port `<c>.netisr.<cpu>` (DragonFly's
- * `netmsg` sent with `lwkt_sendmsg` to a netisr port). One type byte, then the payload.
- *
- * - `frames` (0x1b): redispatched frames. The message IS a frame batch: its first
- *   byte, the low byte of the batch magic 0xdf1b, doubles as the type, so a batch
- *   is published on a port as-is, without a copy. Each frame's tag carries the
- *   RX ring it arrived on (producer's convention, see services/netisr).
- * - control types (0x10–0x1f): `[type u8][request id u32 LE][UTF-8 JSON body]`.
- *   These are rare (route changes, stats), so JSON keeps them readable and
- *   evolvable. Request/reply rides on the transport's `request()`; the id is
- *   echoed in the reply for logs and for transports without reply subjects.
- * - socket calls (0x20–0x2f, `SockNetmsg`) use the framing of control types; the netisr's
- *   rescale messages (0x30–0x35) have binary codecs. Every byte: netmsg_type.ts.
- *
- * Decoding never throws: a malformed message yields a `NetmsgDropReason`.
- */
+// Netmsgs on a netisr's port `<c>.netisr.<cpu>` (DragonFly's `lwkt_sendmsg` to a netisr port): a type byte, then the payload (README).
 import { NetmsgType } from "./netmsg_type.js";
 import type { RouteSpec } from "./route.js";
 import type { TopologyMsg } from "./topology.js";
@@ -23,7 +7,6 @@ export const NetmsgDrop = {
   tooshort: "tooshort",
   badtype: "badtype",
   badjson: "badjson",
-  /** Well-formed JSON of the wrong shape. */
   badbody: "badbody",
 } as const;
 export type NetmsgDropReason = (typeof NetmsgDrop)[keyof typeof NetmsgDrop];

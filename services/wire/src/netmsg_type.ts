@@ -1,20 +1,12 @@
-/**
- * Every netmsg type byte, declared once: the first byte of a message on a CPU's port
- * `<c>.netisr.<cpu>` (the netisr's `NetmsgRegistry` dispatches by it). The groups below
- * (`NetmsgType`, `SockNetmsg`, `RescaleNetmsg`) are views of this table, named as their codecs
- * use them; none repeats a byte.
- */
+/** Every netmsg type byte, declared once; `NetmsgType`, `SockNetmsg` and `RescaleNetmsg` are views of this table. */
 export const NETMSG = {
-  // Control (netmsg.ts): `[type u8][request id u32 LE][JSON body]`.
   routeAdd: 0x10,
   routeDelete: 0x11,
   statsRequest: 0x12,
   digestRequest: 0x13,
   topology: 0x14,
-  /** Redispatched frames: a frame batch published as is (its magic 0xdf1b's low byte). */
   frames: 0x1b,
   reply: 0x1f,
-  // Socket calls (socknetmsg.ts), framed as control netmsgs.
   listen: 0x20,
   closeListener: 0x21,
   accept: 0x22,
@@ -26,7 +18,6 @@ export const NETMSG = {
   listeners: 0x28,
   connect: 0x29,
   event: 0x2f,
-  // Live rescale (binary codecs in services/netisr/src/rescale_netmsg.ts).
   segments: 0x30,
   home: 0x31,
   handover: 0x32,
@@ -66,7 +57,7 @@ export const SockNetmsg = {
 } as const;
 export type SockNetmsg = (typeof SockNetmsg)[keyof typeof SockNetmsg];
 
-/** The netisr's live-rescale messages. */
+/** The netisr's live-rescale messages (codecs in the netisr's rescale_netmsg.ts). */
 export const RescaleNetmsg = {
   segments: NETMSG.segments,
   home: NETMSG.home,

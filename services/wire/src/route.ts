@@ -1,16 +1,11 @@
-/**
- * A route as the control replicates it (textual, validated by the control and again by each
- * CPU's port) and its core RouteTable attributes (the same on the control and on every CPU, so
- * the digests agree).
- */
+/** A route as the control replicates it, and its core RouteTable attributes (identical everywhere, so digests agree). */
 import type { RouteAttrs } from "@dfly/core";
 
 export interface RouteSpec {
   /** `a.b.c.d/len`, host bits zero. */
   prefix: string;
-  /** Next hop `a.b.c.d`; absent for an interface (directly connected) route. */
+  /** Next hop `a.b.c.d`; a route has either a gateway or an outgoing `ifname` (directly connected). */
   gateway?: string;
-  /** Outgoing interface; absent for a gateway route. */
   ifname?: string;
   metric?: number;
   mtu?: number;

@@ -1,16 +1,4 @@
-/**
- * Socket netmsgs: the socket calls (types 0x20–0x2f, `SockNetmsg`, framed as control
- * netmsgs: `[type u8][request id u32 LE][UTF-8 JSON body]`) that travel on a CPU's port
- * `<c>.netisr.<cpu>`, and the socket events a CPU publishes on `<c>.sock.<owner>`.
- *
- * Control → every CPU: `listen` (install a listener reference), `closeListener` (close it
- * there under a policy), `listeners` (accept-queue depths), `list` (a step of the PCB listing
- * cursor). Programs → the CPU that owns a socket: `accept`, `send`, `shutdown`, `close`,
- * `setopt`, `connect`. CPU → program: `event`.
- *
- * Type bytes: netmsg_type.ts. Bodies are checked by the receiver (`sockBody*` below); a
- * malformed one is refused with a reason, never thrown.
- */
+/** Socket netmsgs (0x20–0x2f, control framing) on a CPU's port, and the socket events on `<c>.sock.<owner>`; bodies checked, never thrown. */
 import type { ListenerSpec } from "./listener.js";
 
 /** A CPU's answer to `closeListener`. */

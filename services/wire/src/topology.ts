@@ -15,7 +15,6 @@ export interface InterfaceSpecT {
   redirectEntries: number;
 }
 
-/** Per-interface steering state of a topology. */
 export interface InterfaceTopology {
   ifname: string;
   model: string;
