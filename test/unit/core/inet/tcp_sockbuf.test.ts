@@ -3,94 +3,64 @@ import { describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { SockBuf } from "@dfly/core";
 
+type Op =
+  | { k: "append"; n: number; off: number }
+  | { k: "peek"; off: number; n: number }
+  | { k: "drop"; n: number }
+  | { k: "read"; n: number }
+  | { k: "recycle"; keep: boolean };
+
+const byteOps = [
+  fc.record({ k: fc.constant("append" as const), n: fc.integer({ min: 0, max: 40_000 }), off: fc.integer({ min: 0, max: 10 }) }),
+  fc.record({ k: fc.constant("peek" as const), off: fc.integer({ min: 0, max: 50_000 }), n: fc.integer({ min: 0, max: 50_000 }) }),
+  fc.record({ k: fc.constant("drop" as const), n: fc.integer({ min: 0, max: 50_000 }) }),
+  fc.record({ k: fc.constant("read" as const), n: fc.integer({ min: 0, max: 50_000 }) }),
+];
+
+/** Runs `ops` on a SockBuf and on a plain byte array (the reference), comparing after each. */
+function checkAgainstReference(ops: Op[]): void {
+  const sb = new SockBuf();
+  let ref: number[] = [];
+  let next = 0;
+  for (const o of ops) {
+    switch (o.k) {
+      case "append": {
+        const src = new Uint8Array(o.n + o.off);
+        for (let i = 0; i < src.length; i++) src[i] = (next + i) & 0xff;
+        next += src.length;
+        sb.append(src, o.off, o.n);
+        ref = ref.concat(Array.from(src.subarray(o.off, o.off + o.n)));
+        src.fill(0); // the buffer copied what it needed
+        break;
+      }
+      case "peek":
+        expect(Array.from(sb.peek(o.off, o.n))).toEqual(o.n > 0 ? ref.slice(o.off, o.off + o.n) : []);
+        break;
+      case "drop":
+        sb.drop(o.n);
+        ref = ref.slice(o.n);
+        break;
+      case "read":
+        expect(Array.from(sb.read(o.n))).toEqual(ref.slice(0, o.n));
+        ref = ref.slice(o.n);
+        break;
+      case "recycle":
+        sb.recycle(o.keep);
+        ref = [];
+        break;
+    }
+    expect(sb.cc).toBe(ref.length);
+  }
+}
+
 describe("SockBuf", () => {
   it("behaves as a byte queue", () => {
-    const op = fc.oneof(
-      fc.record({ k: fc.constant("append" as const), n: fc.integer({ min: 0, max: 40_000 }), off: fc.integer({ min: 0, max: 10 }) }),
-      fc.record({ k: fc.constant("peek" as const), off: fc.integer({ min: 0, max: 50_000 }), n: fc.integer({ min: 0, max: 50_000 }) }),
-      fc.record({ k: fc.constant("drop" as const), n: fc.integer({ min: 0, max: 50_000 }) }),
-      fc.record({ k: fc.constant("read" as const), n: fc.integer({ min: 0, max: 50_000 }) }),
-    );
-    fc.assert(
-      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
-        const sb = new SockBuf();
-        let ref: number[] = [];
-        let next = 0;
-        for (const o of ops) {
-          switch (o.k) {
-            case "append": {
-              const src = new Uint8Array(o.n + o.off);
-              for (let i = 0; i < src.length; i++) src[i] = (next + i) & 0xff;
-              next += src.length;
-              sb.append(src, o.off, o.n);
-              ref = ref.concat(Array.from(src.subarray(o.off, o.off + o.n)));
-              src.fill(0); // the buffer copied what it needed
-              break;
-            }
-            case "peek":
-              expect(Array.from(sb.peek(o.off, o.n))).toEqual(o.n > 0 ? ref.slice(o.off, o.off + o.n) : []);
-              break;
-            case "drop":
-              sb.drop(o.n);
-              ref = ref.slice(o.n);
-              break;
-            case "read":
-              expect(Array.from(sb.read(o.n))).toEqual(ref.slice(0, o.n));
-              ref = ref.slice(o.n);
-              break;
-          }
-          expect(sb.cc).toBe(ref.length);
-        }
-      }),
-      { numRuns: 200 },
-    );
+    fc.assert(fc.property(fc.array(fc.oneof(...byteOps), { maxLength: 40 }), checkAgainstReference), { numRuns: 200 });
   });
 
   it("a recycled buffer (its chunk kept or not) behaves as a fresh one: nothing of its old bytes shows", () => {
-    const op = fc.oneof(
-      fc.record({ k: fc.constant("append" as const), n: fc.integer({ min: 0, max: 40_000 }), off: fc.integer({ min: 0, max: 10 }) }),
-      fc.record({ k: fc.constant("peek" as const), off: fc.integer({ min: 0, max: 50_000 }), n: fc.integer({ min: 0, max: 50_000 }) }),
-      fc.record({ k: fc.constant("drop" as const), n: fc.integer({ min: 0, max: 50_000 }) }),
-      fc.record({ k: fc.constant("read" as const), n: fc.integer({ min: 0, max: 50_000 }) }),
-      fc.record({ k: fc.constant("recycle" as const), keep: fc.boolean() }),
-    );
-    fc.assert(
-      fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
-        const sb = new SockBuf();
-        let ref: number[] = [];
-        let next = 0;
-        for (const o of ops) {
-          switch (o.k) {
-            case "append": {
-              const src = new Uint8Array(o.n + o.off);
-              for (let i = 0; i < src.length; i++) src[i] = (next + i) & 0xff;
-              next += src.length;
-              sb.append(src, o.off, o.n);
-              ref = ref.concat(Array.from(src.subarray(o.off, o.off + o.n)));
-              src.fill(0); // the buffer copied what it needed
-              break;
-            }
-            case "peek":
-              expect(Array.from(sb.peek(o.off, o.n))).toEqual(o.n > 0 ? ref.slice(o.off, o.off + o.n) : []);
-              break;
-            case "drop":
-              sb.drop(o.n);
-              ref = ref.slice(o.n);
-              break;
-            case "read":
-              expect(Array.from(sb.read(o.n))).toEqual(ref.slice(0, o.n));
-              ref = ref.slice(o.n);
-              break;
-            case "recycle":
-              sb.recycle(o.keep);
-              ref = [];
-              break;
-          }
-          expect(sb.cc).toBe(ref.length);
-        }
-      }),
-      { numRuns: 200 },
-    );
+    const recycle = fc.record({ k: fc.constant("recycle" as const), keep: fc.boolean() });
+    fc.assert(fc.property(fc.array(fc.oneof(...byteOps, recycle), { maxLength: 60 }), checkAgainstReference), { numRuns: 200 });
   });
 
   it("bytes handed out by peek stay valid while more is appended and dropped", () => {
