@@ -28,7 +28,9 @@ export function readContext(env: NodeJS.ProcessEnv = process.env): DflyContext |
   if (!existsSync(f)) return undefined;
   try {
     const c = JSON.parse(readFileSync(f, "utf8")) as Partial<DflyContext>;
-    return typeof c.controlAddr === "string" && typeof c.stateDir === "string" ? (c as DflyContext) : undefined;
+    // Any process can write the file: every field must be a string, or the context is ignored.
+    const ok = typeof c.controlAddr === "string" && typeof c.stateDir === "string" && typeof c.natsUrl === "string" && typeof c.cluster === "string";
+    return ok ? (c as DflyContext) : undefined;
   } catch {
     return undefined;
   }
