@@ -6,6 +6,7 @@ import { NetmsgRegistry } from "./netmsg.js";
 import { IFPOLL, IopollCtx, RxRing, type IopollOptions } from "./ifpoll.js";
 import { IP_DROP_REASONS } from "./ipstat.js";
 import { Netisr, type LocalInput, type NetisrOutput } from "./netisr.js";
+import type { IfStatCounters, IfStatLayout } from "./if_stats.js";
 
 export interface NetisrServiceOptions {
   transport: Transport;
@@ -19,6 +20,7 @@ export interface NetisrServiceOptions {
   rxd?: number;
   icmplim?: number;
   localInput?: LocalInput;
+  ifstat?: IfStatLayout;
   /** Takes the port's control netmsgs (the control agent); without it the service answers them itself. */
   onControl?: (msg: Msg) => void;
   /** Called after a route change or topology change was applied (e.g. to refresh /readyz). */
@@ -84,6 +86,7 @@ export class NetisrService {
       output,
       ...(o.icmplim !== undefined ? { icmplim: o.icmplim } : {}),
       ...(o.localInput ? { localInput: o.localInput } : {}),
+      ...(o.ifstat ? { ifstat: o.ifstat } : {}),
     });
   }
 
@@ -301,6 +304,7 @@ export class NetisrService {
       routes: this.routes.size,
       routeDigest: this.routes.digest(),
       ifpoll: { burst: this.iopoll.pollBurst, ticks: this.iopoll.ticks, stalled: this.iopoll.stalled, kernFrac: this.iopoll.kernFrac },
+      ...(this.netisr.ifstat ? { ifstat: this.netisr.ifstat.read() } : {}),
     };
   }
 
@@ -330,4 +334,6 @@ export interface NetisrSnapshot {
   routes: number;
   routeDigest: string;
   ifpoll: { burst: number; ticks: number; stalled: number; kernFrac: number };
+  /** ifnet counters when kept (if_stats.ts). */
+  ifstat?: ReturnType<IfStatCounters["read"]>;
 }
