@@ -72,3 +72,24 @@ describe("dfly experiment: flags, list, report's input checks", () => {
     }
   });
 });
+
+describe("experiment progress", () => {
+  it("on a terminal: one bar redrawn in place; otherwise a plain line per sample", async () => {
+    const { ExperimentProgress } = await import("../../../services/cli/src/experiment/progress.js");
+    let tty = "";
+    const p = new ExperimentProgress({ stdout: () => undefined, stderr: (s) => void (tty += s), stdin: async () => "" }, 4, true);
+    p.starting("a x 1/2");
+    p.finished("a x 1/2", "10 t/s");
+    p.finished("a y 1/2", "12 t/s");
+    p.end();
+    expect(tty.split("\r").length).toBeGreaterThan(2);
+    expect(tty).toContain(`[${"#".repeat(15)}${"-".repeat(15)}] 2/4`);
+    expect(tty.split("\n")).toHaveLength(2); // only the final newline
+    let plain = "";
+    const q = new ExperimentProgress({ stdout: () => undefined, stderr: (s) => void (plain += s), stdin: async () => "" }, 2, false);
+    q.starting("a x 1/1");
+    q.finished("a x 1/1", "10 t/s");
+    q.end();
+    expect(plain).toBe("[1/2] a x 1/1: 10 t/s\n");
+  });
+});
