@@ -206,7 +206,7 @@ async function phase(
   batches: Uint8Array[][],
   echo: boolean,
   sample = false,
-): Promise<{ phase: BenchPhase; perCpu: number[]; rxMessages: number; snaps: (NetisrSnapshot | undefined)[]; alloc?: { bytes: number; packets: number; top: AllocSite[] } }> {
+): Promise<{ phase: BenchPhase; perCpu: number[]; rxMessages: number; cpuMs: number; snaps: (NetisrSnapshot | undefined)[]; alloc?: { bytes: number; packets: number; top: AllocSite[] } }> {
   const ix0 = topo.interfaces[0];
   const ix1 = topo.interfaces[1];
   const workers: CpuWorker[] = [];
@@ -280,10 +280,12 @@ async function phase(
     const sampler = sample ? await AllocSampler.start({ workers: true }) : undefined;
     const f0 = frames;
     const m0 = rxMessages;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, o.durationMs));
     const f1 = frames;
     const m1 = rxMessages;
+    const cpu = process.cpuUsage(cpu0);
     const ms = performance.now() - t0;
     const heap = await sampler?.stop();
     const fw1 = sample ? await forwarded() : 0;
@@ -294,6 +296,7 @@ async function phase(
       phase: { pps: Math.round(((f1 - f0) / ms) * 1000), frames: f1 - f0, ms: Math.round(ms) },
       perCpu: snaps.map((s) => s?.forwarded ?? 0),
       rxMessages: m1 - m0,
+      cpuMs: Math.round((cpu.user + cpu.system) / 1000),
       snaps,
       ...(heap ? { alloc: { bytes: heap.workers.reduce((a, b) => a + b, 0), packets: fw1 - fw0, top: heap.top } } : {}),
     };
@@ -383,6 +386,11 @@ export interface ForwardOnceOptions {
 export interface ForwardOnceResult extends BenchPhase {
   /** RX ring messages (batches) the threads were handed in the timed part: each one a wake-up of its thread. */
   rxMessages: number;
+  /**
+   * CPU time this process (every thread: the CPUs', the publisher's, V8's) used in the timed
+   * part: what the frames cost, whatever share of the cores the scheduler gave it.
+   */
+  cpuMs: number;
   perThread: number[];
   /** The ifnet counters summed over the threads (percpu) or as the shared set holds them (mod 2^32). */
   ifstat?: { ipackets: number; opackets: number };
@@ -414,7 +422,7 @@ export async function forwardOnce(o: ForwardOnceOptions): Promise<ForwardOnceRes
         counters.opackets += s?.ifstat?.opackets ?? 0;
       }
     }
-    return { ...r.phase, rxMessages: r.rxMessages, perThread: r.perCpu, ...(counters ? { ifstat: counters } : {}) };
+    return { ...r.phase, rxMessages: r.rxMessages, cpuMs: r.cpuMs, perThread: r.perCpu, ...(counters ? { ifstat: counters } : {}) };
   } finally {
     await bus.close();
   }
