@@ -27,7 +27,7 @@ export function plotSpec(p: PlotInput): TopLevelSpec {
     layer: [
       { data: { values: summary }, mark: { type: "bar", color: "#4c78a8", opacity: 0.8 }, encoding: { x, y: { field: "median", type: "quantitative", title: y } } },
       { data: { values: summary }, mark: { type: "rule", color: "#222", strokeWidth: 2 }, encoding: { x, y: { field: "p25", type: "quantitative" }, y2: { field: "p75" } } },
-      { data: { values: samples }, mark: { type: "point", filled: true, color: "#e45756", size: 40 }, encoding: { x, y: { field: "value", type: "quantitative" } } },
+      { data: { values: samples }, mark: { type: "point", filled: true, color: "#e45756", opacity: 1, size: 40 }, encoding: { x, y: { field: "value", type: "quantitative" } } },
     ],
   };
 }
