@@ -84,6 +84,8 @@ export interface HttpShortRunOptions extends HttpShortCommon {
 export interface HttpShortRunReport extends HttpShortReport {
   /** What closing the listener did (when asked for). */
   listenerClose?: { cpu: number; atMs: number; migrated: number; dropped: number; heir: string; error?: string };
+  /** CPU time this process (every thread) used while the `completed` transactions were measured. */
+  cpuMs: number;
   /** Per-CPU TCP counters as the CPUs report them (netstat -s tcp). */
   tcpPerCpu: Record<string, number>[];
   /** What each CPU's httpd worker did (it may accept other CPUs' connections, e.g. as an heir). */
@@ -226,6 +228,7 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
       client.reset();
     }
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     if (o.closeListener) {
       const { cpu, atMs } = o.closeListener;
       timers.push(
@@ -262,6 +265,7 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
     const atEnd = await client.snapshot();
     const completed = atEnd.completed;
     const elapsed = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
     const { drained } = await client.stop(5000);
     for (const x of timers) clearTimeout(x);
     await Promise.allSettled(side);
@@ -321,6 +325,7 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
       server: { ...httpd, perCpu },
       client: { started: cs.started, ...cc },
       ...(o.warmupMs ? { warmupMs: o.warmupMs } : {}),
+      cpuMs: Math.round((cpu.user + cpu.system) / 1000),
       tcpPerCpu: snaps.map((s) => s.tcp?.tcp ?? {}),
       httpdPerCpu: snaps.map((s, i) => {
         const p = s.programs?.[0];

@@ -18,10 +18,10 @@ export interface SampleSize {
   natsUrl?: string;
 }
 
-/** One measurement of one condition: the experiment's metric and, where it has one, a second one. */
+/** One measurement of one condition: the experiment's metric and its further metrics (`ExperimentDef.more`, in order). */
 export interface Sample {
   value: number;
-  secondary?: number;
+  more?: number[];
 }
 
 export interface ConditionDef {
@@ -45,7 +45,8 @@ export interface ExperimentDef {
   unit: string;
   /** Whether a higher value of the metric is better (for the report's words). */
   higherIsBetter: boolean;
-  secondary?: { metric: string; unit: string };
+  /** Further metrics each sample reports (latency, CPU cost, wake-ups): the report's table shows their medians. */
+  more?: readonly { metric: string; unit: string }[];
   paperEffect: PaperEffect;
   /** Why the emulator shows (or does not show) the paper's effect: the report's sentences. */
   why: string;
@@ -69,7 +70,7 @@ function httpOpts(s: SampleSize): HttpShortRunOptions {
 
 async function http(s: SampleSize, o: Partial<HttpShortRunOptions>): Promise<Sample> {
   const r = await runHttpShort({ ...httpOpts(s), ...o });
-  return { value: r.tps, secondary: r.latency.avgMs };
+  return { value: r.tps, more: [r.latency.avgMs, r.cpuMs > 0 ? Math.round((r.completed / r.cpuMs) * 1000) : 0] };
 }
 
 function fwdOpts(s: SampleSize): Omit<ForwardOnceOptions, "threads"> {
@@ -89,9 +90,15 @@ function fwdOpts(s: SampleSize): Omit<ForwardOnceOptions, "threads"> {
  */
 const CPU_COST = { metric: "packets per CPU-second", unit: "packets/CPU-s" };
 
+/** HTTP's further metrics: average latency, and transactions per CPU-second the process used (as CPU_COST). */
+const HTTP_MORE = [
+  { metric: "latency avg", unit: "ms" },
+  { metric: "transactions per CPU-second", unit: "transactions/CPU-s" },
+];
+
 async function forward(s: SampleSize, o: Pick<ForwardOnceOptions, "threads" | "rings" | "ifstat">): Promise<Sample> {
   const r = await forwardOnce({ ...fwdOpts(s), ...o });
-  return { value: r.pps, secondary: r.cpuMs > 0 ? Math.round((r.frames / r.cpuMs) * 1000) : 0 };
+  return { value: r.pps, more: [r.cpuMs > 0 ? Math.round((r.frames / r.cpuMs) * 1000) : 0] };
 }
 
 const CLOSE_CPU = 0;
@@ -100,7 +107,7 @@ async function listenerClose(s: SampleSize, policy: "dragonfly" | "linux" | "lin
   const o = httpOpts(s);
   const r = await runHttpShort({ ...o, policy, closeListener: { cpu: CLOSE_CPU, atMs: Math.round(o.durationMs / 2) } });
   // The client host's count: connections the clients saw reset (not the server's own report).
-  return { value: r.errors.ECONNRESET ?? 0, secondary: r.listenerClose?.migrated ?? 0 };
+  return { value: r.errors.ECONNRESET ?? 0, more: [r.listenerClose?.migrated ?? 0] };
 }
 
 export const EXPERIMENTS: readonly ExperimentDef[] = [
@@ -112,7 +119,7 @@ export const EXPERIMENTS: readonly ExperimentDef[] = [
     metric: "tps",
     unit: "transactions/s",
     higherIsBetter: true,
-    secondary: { metric: "latency avg", unit: "ms" },
+    more: HTTP_MORE,
     paperEffect: 1.19,
     why:
       "httpd runs in the main thread and reaches each socket over the CPU's message port (the user/kernel boundary). " +
@@ -133,7 +140,7 @@ export const EXPERIMENTS: readonly ExperimentDef[] = [
     metric: "tps",
     unit: "transactions/s",
     higherIsBetter: true,
-    secondary: { metric: "latency avg", unit: "ms" },
+    more: HTTP_MORE,
     paperEffect: ">1",
     why:
       "With one listener every connection queues on one accept queue and one httpd worker takes them all; connections owned " +
@@ -153,7 +160,7 @@ export const EXPERIMENTS: readonly ExperimentDef[] = [
     metric: "connections reset",
     unit: "connections",
     higherIsBetter: false,
-    secondary: { metric: "connections migrated", unit: "connections" },
+    more: [{ metric: "connections migrated", unit: "connections" }],
     paperEffect: "0",
     why:
       "CPU 0's listener is closed halfway through the run. With Linux's policy its accept queue (and syncache) is reset, and the " +
@@ -174,7 +181,7 @@ export const EXPERIMENTS: readonly ExperimentDef[] = [
     metric: "tps",
     unit: "transactions/s",
     higherIsBetter: true,
-    secondary: { metric: "latency avg", unit: "ms" },
+    more: HTTP_MORE,
     paperEffect: ">1",
     why:
       "In interrupt mode the emulated NIC delivers a ring's frames when its moderation timer fires (6000/s per vector); polling(4) " +
@@ -193,7 +200,7 @@ export const EXPERIMENTS: readonly ExperimentDef[] = [
     metric: "forwarding",
     unit: "packets/s",
     higherIsBetter: true,
-    secondary: CPU_COST,
+    more: [CPU_COST],
     paperEffect: ">1",
     why:
       "Two netisr threads forward 64-byte frames; each frame updates four ifnet counters. Shared, every update is an atomic " +
@@ -214,7 +221,7 @@ export const EXPERIMENTS: readonly ExperimentDef[] = [
     metric: "forwarding",
     unit: "packets/s",
     higherIsBetter: true,
-    secondary: CPU_COST,
+    more: [CPU_COST],
     paperEffect: "<1",
     why:
       "Both conditions have 4 RX rings on a 2-core machine. One thread per CPU polls two rings; with two threads per CPU each ring " +
@@ -234,7 +241,7 @@ export const EXPERIMENTS: readonly ExperimentDef[] = [
     metric: "forwarding",
     unit: "packets/s",
     higherIsBetter: true,
-    secondary: { metric: "wake-ups", unit: "ring messages/s" },
+    more: [{ metric: "wake-ups", unit: "ring messages/s" }],
     paperEffect: ">1",
     why:
       "Each ring message wakes the netisr thread (a message delivery, the IPI of the paper). One frame per message pays that per " +
@@ -250,7 +257,7 @@ export const EXPERIMENTS: readonly ExperimentDef[] = [
 async function batching(s: SampleSize, batch: number, window: number): Promise<Sample> {
   const o = fwdOpts(s);
   const r = await forwardOnce({ ...o, threads: 2, batch, window });
-  return { value: r.pps, secondary: Math.round((r.rxMessages / r.ms) * 1000) };
+  return { value: r.pps, more: [Math.round((r.rxMessages / r.ms) * 1000)] };
 }
 
 export class UnknownExperimentError extends Error {

@@ -74,9 +74,8 @@ function paperText(e: Entry): string {
 
 function oursText(e: Entry): string {
   const main = e.res.conditions.map((c) => `${c.name} ${fmt(c.median)}`).join(" → ");
-  const s = e.run?.secondary;
-  const second = s ? `; ${s.metric} ${s.conditions.map((c) => fmt(c.median)).join(" → ")} ${s.unit}` : "";
-  return `${main} ${e.res.unit}${second}`;
+  const more = (e.run?.more ?? []).map((s) => `; ${s.metric} ${s.conditions.map((c) => fmt(c.median)).join(" → ")} ${s.unit}`).join("");
+  return `${main} ${e.res.unit}${more}`;
 }
 
 function effectText(e: Entry): string {

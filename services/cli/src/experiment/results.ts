@@ -34,7 +34,8 @@ export interface RunInfo {
   repeat: number;
   /** The order the samples were taken in (condition names). */
   order: string[];
-  secondary?: { metric: string; unit: string; conditions: ConditionResult[] };
+  /** The further metrics (ExperimentDef.more), each summarized like the main one. */
+  more?: { metric: string; unit: string; conditions: ConditionResult[] }[];
   machine: { cpus: number; model: string; node: string; loadavg: number[] };
   startedAt: string;
   seconds: number;
@@ -69,11 +70,14 @@ export function experimentResults(def: ExperimentDef, samples: number[][]): Expe
   };
 }
 
-export function secondaryResults(def: ExperimentDef, samples: (number | undefined)[][]): RunInfo["secondary"] {
-  if (!def.secondary) return undefined;
-  const conditions = def.conditions.map((c, i) => condition(c.name, samples[i].filter((x): x is number => x !== undefined)));
-  if (conditions.some((c) => c.samples.length === 0)) return undefined;
-  return { ...def.secondary, conditions };
+/** `samples[condition][round]` is that sample's `more` array. */
+export function moreResults(def: ExperimentDef, samples: (number[] | undefined)[][]): RunInfo["more"] {
+  const out: NonNullable<RunInfo["more"]> = [];
+  (def.more ?? []).forEach((m, k) => {
+    const conditions = def.conditions.map((c, i) => condition(c.name, samples[i].map((s) => s?.[k]).filter((x): x is number => typeof x === "number")));
+    if (conditions.every((c) => c.samples.length > 0)) out.push({ ...m, conditions });
+  });
+  return out.length > 0 ? out : undefined;
 }
 
 export function machine(): RunInfo["machine"] {

@@ -11,7 +11,7 @@ import { onInterrupt } from "../local/interrupt.js";
 import type { ExperimentDef, Sample, Transport } from "./catalog.js";
 import type { ExperimentProgress } from "./progress.js";
 import { renderSvg } from "./plot.js";
-import { experimentResults, machine, secondaryResults, type ExperimentResults, type RunInfo } from "./results.js";
+import { experimentResults, machine, moreResults, type ExperimentResults, type RunInfo } from "./results.js";
 
 export interface RunOptions {
   quick: boolean;
@@ -67,7 +67,7 @@ async function runOne(d: ExperimentDef, o: RunOptions, natsUrl: string | undefin
   const started = new Date();
   const t0 = performance.now();
   const values: number[][] = d.conditions.map(() => []);
-  const second: (number | undefined)[][] = d.conditions.map(() => []);
+  const more: (number[] | undefined)[][] = d.conditions.map(() => []);
   const order: string[] = [];
   const size = { quick: o.quick, transport: o.transport, ...(natsUrl ? { natsUrl } : {}) };
   for (let round = 0; round < o.repeat; round++) {
@@ -82,20 +82,21 @@ async function runOne(d: ExperimentDef, o: RunOptions, natsUrl: string | undefin
         throw new ExperimentRunError(`${label}: ${(err as Error).message}`, { cause: err });
       }
       values[i].push(s.value);
-      second[i].push(s.secondary);
+      more[i].push(s.more);
       order.push(c.name);
-      o.progress.finished(label, `${s.value} ${d.unit}${s.secondary !== undefined && d.secondary ? `, ${d.secondary.metric} ${s.secondary} ${d.secondary.unit}` : ""}`);
+      const extra = (d.more ?? []).map((m, k) => (s.more?.[k] !== undefined ? `, ${m.metric} ${s.more[k]} ${m.unit}` : "")).join("");
+      o.progress.finished(label, `${s.value} ${d.unit}${extra}`);
     }
   }
   const res = experimentResults(d, values);
-  const secondary = secondaryResults(d, second);
+  const moreRes = moreResults(d, more);
   const info: RunInfo = {
     experiment: d.name,
     transport: o.transport,
     quick: o.quick,
     repeat: o.repeat,
     order,
-    ...(secondary ? { secondary } : {}),
+    ...(moreRes ? { more: moreRes } : {}),
     machine: machine(),
     startedAt: started.toISOString(),
     seconds: Math.round((performance.now() - t0) / 100) / 10,
