@@ -50,6 +50,8 @@ export interface ExperimentDef {
   paperEffect: PaperEffect;
   /** Why the emulator shows (or does not show) the paper's effect: the report's sentences. */
   why: string;
+  /** What in the emulator's cost model or a shared machine can turn the direction round (the report shows it when it does). */
+  disagree: string;
   /** Transports the experiment can run over. */
   transports: readonly Transport[];
   conditions: readonly ConditionDef[];
@@ -126,6 +128,8 @@ export const EXPERIMENTS: readonly ExperimentDef[] = [
       "Synchronous, each response waits for the netisr's reply before the connection is closed, so a worker holds a connection " +
       "for a round trip between threads; asynchronous, send returns at once and the calls pipeline. The emulator's round trip " +
       "(a postMessage or a NATS hop) costs far more than an IPI, so the gap is wider than the paper's.",
+    disagree:
+      "The main thread carries the client host, the NIC and the remote httpd; when it, not the wait for the CPU's reply, is the bottleneck, or the scheduler's share of the two cores swings between samples, asynchronous sends gain nothing measurable.",
     transports: ["embedded", "nats"],
     conditions: [
       { name: "sync", measure: (s) => http(s, { httpd: "remote", syncSend: true }) },
@@ -146,6 +150,8 @@ export const EXPERIMENTS: readonly ExperimentDef[] = [
       "With one listener every connection queues on one accept queue and one httpd worker takes them all; connections owned " +
       "by the other CPU are served across threads. With a listener per CPU each SYN picks the member on its own CPU, so " +
       "accepting and serving stay on the connection's CPU and both workers share the load.",
+    disagree:
+      "At a few hundred to a few thousand tps CPU 0's single worker is not saturated and one accept queue is not contended as on the paper's many-core machine; the extra cost of one listener (the other CPU's connections accepted across threads) is then smaller than the noise of a shared 2-core machine.",
     transports: ["embedded", "nats"],
     conditions: [
       { name: "one listener", measure: (s) => http(s, { listeners: "one" }) },
@@ -166,6 +172,8 @@ export const EXPERIMENTS: readonly ExperimentDef[] = [
       "CPU 0's listener is closed halfway through the run. With Linux's policy its accept queue (and syncache) is reset, and the " +
       "clients count the RSTs; DragonFly hands them to the heir, Linux 5.14's tcp_migrate_req to a live member, so nobody sees a reset. " +
       "The count under Linux is the queue length at that moment, which depends on how far the httpd worker lags.",
+    disagree:
+      "Linux's policy resets only what is queued when the listener closes: if the worker had accepted everything at that moment there is nothing to reset and no ratio.",
     transports: ["embedded"],
     conditions: [
       { name: "linux", measure: (s) => listenerClose(s, "linux") },
@@ -186,6 +194,8 @@ export const EXPERIMENTS: readonly ExperimentDef[] = [
     why:
       "In interrupt mode the emulated NIC delivers a ring's frames when its moderation timer fires (6000/s per vector); polling(4) " +
       "takes them at the CPU's poll tick, and all 16 rings are usable instead of 8. The CPUs see larger, more regular batches.",
+    disagree:
+      "What limits tps here is JavaScript per segment and the share of the 2 cores, not when frames are taken off the rings: interrupt moderation (6000/s per vector) and the poll tick then hand the CPUs batches of nearly the same size.",
     transports: ["embedded"],
     conditions: [
       { name: "interrupt", measure: (s) => http(s, { nic: { model: "82576", mode: "interrupt" } }) },
@@ -207,6 +217,8 @@ export const EXPERIMENTS: readonly ExperimentDef[] = [
       "read-modify-write on a cache line both cores write, so the line moves between them; per CPU, each thread writes its own. " +
       "Everything else a frame costs here (JavaScript, message passing) is larger than on the paper's kernel, so the share the " +
       "counters take, and the win, is smaller.",
+    disagree:
+      "pps follows the share of the 2 cores the scheduler gives the threads, which other processes on a shared machine move by more than the counters cost; packets per CPU-second is the figure that shows what the shared counters cost per packet.",
     transports: ["embedded"],
     conditions: [
       { name: "shared", measure: (s) => forward(s, { threads: 2, ifstat: "shared" }) },
@@ -227,6 +239,8 @@ export const EXPERIMENTS: readonly ExperimentDef[] = [
       "Both conditions have 4 RX rings on a 2-core machine. One thread per CPU polls two rings; with two threads per CPU each ring " +
       "has its own thread, and four threads take turns on two cores: more context switches, colder caches, and a thread with work " +
       "waiting behind one without.",
+    disagree:
+      "Linux preempts user threads, unlike DragonFly's non-preemptive kernel threads that locked each other out; and on an oversubscribed machine four threads get a larger share of the two cores than two, so pps can rise while each packet costs more CPU (packets per CPU-second).",
     transports: ["embedded"],
     conditions: [
       { name: "1 thread/CPU", measure: (s) => forward(s, { threads: 2, rings: 4 }) },
@@ -246,6 +260,8 @@ export const EXPERIMENTS: readonly ExperimentDef[] = [
     why:
       "Each ring message wakes the netisr thread (a message delivery, the IPI of the paper). One frame per message pays that per " +
       "frame; a batch pays it once per 256 frames. A message costs far more here than an IPI, so batching matters more than in the paper.",
+    disagree:
+      "Nothing in the cost model favours one frame per message; a disagreement would mean the run was starved of CPU.",
     transports: ["embedded"],
     conditions: [
       { name: "1 frame/message", measure: (s) => batching(s, 1, 1024) },

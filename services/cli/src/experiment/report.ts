@@ -111,6 +111,7 @@ export function reportMarkdown(entries: readonly Entry[]): string {
     out.push(mdTable(["the paper", "ours", "direction agrees", "effect (ours / paper)"], [[`${e.res.paperSection}: ${e.res.paperClaim}`, oursText(e), e.res.directionAgrees ? "yes" : "no", `${effectText(e)} / ${paperText(e)}`]]), "");
     out.push(mdTable(["condition", `median ${e.res.metric} (${e.res.unit})`, "p25 – p75", "runs"], conditionsRows(e)), "");
     out.push(`Why: ${e.def.why}`, "");
+    if (!e.res.directionAgrees) out.push(`Where it disagrees with the paper: ${e.def.disagree}`, "");
     const how = howText(e);
     if (how) out.push(`Measured: ${how}.`, "");
   }
@@ -138,6 +139,7 @@ export function reportHtml(entries: readonly Entry[]): string {
       htmlTable(["the paper", "ours", "direction agrees", "effect (ours / paper)"], [[`${e.res.paperSection}: ${e.res.paperClaim}`, oursText(e), e.res.directionAgrees ? "yes" : "no", `${effectText(e)} / ${paperText(e)}`]]) +
       htmlTable(["condition", `median ${e.res.metric} (${e.res.unit})`, "p25 – p75", "runs"], conditionsRows(e)) +
       `<p><b>Why.</b> ${escHtml(e.def.why)}</p>` +
+      (e.res.directionAgrees ? "" : `<p class="disagree"><b>Where it disagrees with the paper.</b> ${escHtml(e.def.disagree)}</p>`) +
       (howText(e) ? `<p class="how">Measured: ${escHtml(howText(e))}.</p>` : "") +
       `</section>`,
   );
