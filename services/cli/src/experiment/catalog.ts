@@ -195,7 +195,7 @@ export const EXPERIMENTS: readonly ExperimentDef[] = [
       "In interrupt mode the emulated NIC delivers a ring's frames when its moderation timer fires (6000/s per vector); polling(4) " +
       "takes them at the CPU's poll tick, and all 16 rings are usable instead of 8. The CPUs see larger, more regular batches.",
     disagree:
-      "What limits tps here is JavaScript per segment and the share of the 2 cores, not when frames are taken off the rings: interrupt moderation (6000/s per vector) and the poll tick then hand the CPUs batches of nearly the same size.",
+      "The emulated poll is driven by a Node timer, which fires at most every millisecond (1000 Hz, not the paper's 6000 Hz hardclock), and each tick takes a bounded burst per ring; interrupt mode hands a ring's frames over as soon as moderation lets it. So here polling adds up to a millisecond per hop and caps frames per tick: higher latency and fewer tps, the opposite of a kernel where polling saves the interrupt cost.",
     transports: ["embedded"],
     conditions: [
       { name: "interrupt", measure: (s) => http(s, { nic: { model: "82576", mode: "interrupt" } }) },
