@@ -27,7 +27,7 @@ const ifconfig: Command = {
   async run(argv, io) {
     const { values, positionals } = parseCli(argv, clientOptions);
     if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-    const r = await withControl(values.control as string | undefined, (c) => c.getTopology());
+    const r = await withControl(values, (c) => c.getTopology());
     const t = topologyMsgOf(r.topology!);
     const only = positionals[0];
     if (only && !t.interfaces.some((i) => i.ifname === only)) {

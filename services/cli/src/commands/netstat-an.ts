@@ -35,7 +35,7 @@ const netstatAn: Command = {
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const page = values.page === undefined ? 256 : Number(values.page);
     if (!Number.isInteger(page) || page < 1 || page > 4096) throw new UsageError(`--page ${String(values.page)}: want 1..4096`);
-    const r = await withControl(values.control as string | undefined, (c) => c.listPcbs(page));
+    const r = await withControl(values, (c) => c.listPcbs(page));
     if (values.json) printJson(io, { pcbs: r.pcbs, unreachableCpus: r.unreachableCpus });
     else io.stdout(formatPcbs(r.pcbs));
     if (r.unreachableCpus.length > 0) io.stderr(`dfly netstat: cpus ${r.unreachableCpus.join(",")} did not answer (not listed)\n`);

@@ -25,7 +25,7 @@ const netstat: Command = {
     const { values, positionals } = parseCli(argv, { ...clientOptions, s: { type: "boolean", short: "s", default: false }, "per-cpu": { type: "boolean", default: false } });
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     if (!values.s) throw new UsageError("only -s (statistics) is supported here");
-    const s = await withControl(values.control as string | undefined, (c) => c.getStats());
+    const s = await withControl(values, (c) => c.getStats());
     const perCpu = values["per-cpu"] === true;
     if (values.json) {
       printJson(io, {

@@ -48,7 +48,7 @@ const add: Command = {
       mtu: uint("mtu", values.mtu, 65535),
       iw: uint("iw", values.iw, 0xffffffff),
     };
-    const r = await withControl(values.control as string | undefined, (c) => c.addRoute(route));
+    const r = await withControl(values, (c) => c.addRoute(route));
     if (values.json) printJson(io, { op: "add", route, revision: r.revision, appliedCpus: r.appliedCpus });
     else io.stdout(`add net ${prefix}: ${gateway ? `gateway ${gateway}` : `interface ${ifname}`} (applied on cpus ${r.appliedCpus.join(",") || "none"}; revision ${r.revision})\n`);
     return 0;
@@ -62,7 +62,7 @@ const del: Command = {
   async run(argv, io) {
     const { values, positionals } = parseCli(argv, clientOptions);
     if (positionals.length !== 1) throw new UsageError("want exactly one PREFIX");
-    const r = await withControl(values.control as string | undefined, (c) => c.deleteRoute(positionals[0]));
+    const r = await withControl(values, (c) => c.deleteRoute(positionals[0]));
     if (values.json) printJson(io, { op: "delete", route: r.route, revision: r.revision, appliedCpus: r.appliedCpus });
     else io.stdout(`delete net ${positionals[0]} (applied on cpus ${r.appliedCpus.join(",") || "none"}; revision ${r.revision})\n`);
     return 0;
@@ -76,7 +76,7 @@ const show: Command = {
   async run(argv, io) {
     const { values, positionals } = parseCli(argv, clientOptions);
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const l = await withControl(values.control as string | undefined, (c) => c.listRoutes());
+    const l = await withControl(values, (c) => c.listRoutes());
     if (values.json) printJson(io, { revision: l.revision, digest: l.digest, routes: l.routes });
     else io.stdout(`Routing tables (revision ${l.revision}, digest ${l.digest})\n\n` + formatRoutes(l.routes));
     return 0;
@@ -90,7 +90,7 @@ const verify: Command = {
   async run(argv, io) {
     const { values, positionals } = parseCli(argv, clientOptions);
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const v = await withControl(values.control as string | undefined, (c) => c.verifyRoutes());
+    const v = await withControl(values, (c) => c.verifyRoutes());
     if (values.json) printJson(io, v);
     else {
       io.stdout(`expected ${v.expectedDigest} (revision ${v.revision})\n`);
