@@ -66,6 +66,14 @@ describe("dfly up --secure", () => {
     const natsLog = readFileSync(join(stateDir, "logs", "nats.log"), "utf8");
     expect(natsLog).toMatch(/Publish Violation.*"netisr".*dfly\.ctl\.0/);
     expect(natsLog).toMatch(/Publish Violation.*"netisr".*dfly\.wire\.ix0\.in/);
+    // The load role may publish on CPU ports (a program's socket calls): a route there is refused by the CPU and counted.
+    load.publish(subjects.netisr("dfly", 0), encodeNetmsg.routeAdd(2, { prefix: "0.0.0.0/0", gateway: "198.18.0.66" }, 1e6));
+    await load.flush();
+    await new Promise((res) => setTimeout(res, 200));
+    r = await run("netstat", "-s");
+    expect(r.out).toMatch(/^\t1 port_refused_notcontrol$/m);
+    expect(r.out).toMatch(/^\t0 bad_port_msgs$/m);
+    expect(r.out).toMatch(/^\t0 bad_batches$/m);
     await forger.close();
     await load.close();
     r = await run("route", "verify");
