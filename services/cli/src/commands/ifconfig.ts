@@ -23,7 +23,7 @@ export function formatTopology(t: TopologyMsg, only?: string): string {
 const ifconfig: Command = {
   path: ["ifconfig"],
   summary: "interfaces: rings, ring->CPU map, redirection table, mode",
-  usage: "dfly ifconfig [IFNAME] [--json] [--control HOST:PORT]",
+  usage: "dfly ifconfig [IFNAME] [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
     const { values, positionals } = parseCli(argv, clientOptions);
     if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);

@@ -29,7 +29,7 @@ export function formatPcbs(pcbs: readonly Pcb[]): string {
 const netstatAn: Command = {
   path: ["netstat", "-an"],
   summary: "netstat -an: every CPU's PCBs (state, addresses, owner CPU, queues), walked CPU after CPU",
-  usage: "dfly netstat -an [--page N] [--json] [--control HOST:PORT]",
+  usage: "dfly netstat -an [--page N] [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
     const { values, positionals } = parseCli(argv, { ...clientOptions, page: { type: "string" } });
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);

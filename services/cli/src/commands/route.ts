@@ -24,7 +24,7 @@ export function formatRoutes(routes: readonly RouteMessage[]): string {
 const add: Command = {
   path: ["route", "add"],
   summary: "add a route on every CPU (returns when all applied it)",
-  usage: "dfly route add PREFIX GATEWAY|-interface IF [--metric N] [--mtu N] [--iw N] [--json] [--control HOST:PORT]",
+  usage: "dfly route add PREFIX GATEWAY|-interface IF [--metric N] [--mtu N] [--iw N] [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
     // BSD spells it `-interface`; accept `--interface` too.
     const args = argv.map((a) => (a === "-interface" ? "--interface" : a));
@@ -58,7 +58,7 @@ const add: Command = {
 const del: Command = {
   path: ["route", "delete"],
   summary: "delete a route on every CPU",
-  usage: "dfly route delete PREFIX [--json] [--control HOST:PORT]",
+  usage: "dfly route delete PREFIX [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
     const { values, positionals } = parseCli(argv, clientOptions);
     if (positionals.length !== 1) throw new UsageError("want exactly one PREFIX");
@@ -72,7 +72,7 @@ const del: Command = {
 const show: Command = {
   path: ["route", "show"],
   summary: "the route table (the control's authoritative copy)",
-  usage: "dfly route show [--json] [--control HOST:PORT]",
+  usage: "dfly route show [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
     const { values, positionals } = parseCli(argv, clientOptions);
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
@@ -86,7 +86,7 @@ const show: Command = {
 const verify: Command = {
   path: ["route", "verify"],
   summary: "each CPU's route-table digest against the control's (exit 1 if any differs)",
-  usage: "dfly route verify [--json] [--control HOST:PORT]",
+  usage: "dfly route verify [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
     const { values, positionals } = parseCli(argv, clientOptions);
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
