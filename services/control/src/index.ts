@@ -31,3 +31,12 @@ export { ListenerManager, parseListenerPolicy, type ListenResult, type CloseResu
 export { listPcbs } from "./pcblist.js";
 export type { Pcb, ListPcbsResponse } from "./gen/dfly/netstack/v1/stats.js";
 export type { ListenResponse, CloseListenerResponse, ListListenersResponse, Listener as ListenerMessage } from "./gen/dfly/netstack/v1/socket.js";
+export {
+  controlAuthFromEnv,
+  controlClientAuthFromEnv,
+  ControlAuthConfigError,
+  MUTATING_RPCS,
+  type ControlAuth,
+  type ControlClientAuth,
+  type ControlTls,
+} from "./grpc_auth.js";

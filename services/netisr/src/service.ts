@@ -1,8 +1,9 @@
 /** A `Netisr` on a Transport (sys/net/netisr.c's thread and port): RX ring subscriptions, polling, the port's netmsg registry, snapshots. */
 import { RouteError, type RouteTable } from "@dfly/core";
-import { routeAttrsOf, decodeNetmsg, encodeNetmsg, NetmsgType, type TopologyMsg } from "@dfly/wire";
+import { routeAttrsOf, decodeNetmsg, encodeNetmsg, NetmsgType, topologyAddresses, type TopologyMsg } from "@dfly/wire";
 import { compactFrameBatch, frameBatchCount, subjects, validateFrameBatch, type Msg, type Subscription, type Transport } from "@dfly/transport";
 import { NetmsgRegistry } from "./netmsg.js";
+import { PortGate } from "./port_check.js";
 import { IFPOLL, IopollCtx, RxRing, type IopollOptions } from "./ifpoll.js";
 import { IP_DROP_REASONS } from "./ipstat.js";
 import { Netisr, type LocalInput, type NetisrOutput } from "./netisr.js";
@@ -52,6 +53,7 @@ export class NetisrService {
   /** RX ring subscriptions by `ifname/ring/mode`. */
   private readonly rings = new Map<string, RingSub>();
   private portSub: Subscription | undefined;
+  private ctlSub: Subscription | undefined;
   private polled: PolledRing[] = [];
   readonly iopoll: IopollCtx;
   private pollTimer: NodeJS.Timeout | undefined;
@@ -62,6 +64,8 @@ export class NetisrService {
   /** Port messages of a registered type that did not decode. */
   badPortMsgs = 0;
   readonly port: NetmsgRegistry;
+  /** What the port refused, by reason. */
+  readonly gate: PortGate;
 
   constructor(o: NetisrServiceOptions) {
     this.o = o;
@@ -71,6 +75,8 @@ export class NetisrService {
     this.routes = o.routes;
     this.iopoll = new IopollCtx(o.ifpoll);
     this.port = new NetmsgRegistry(o.cpu);
+    this.gate = new PortGate({ epoch: () => this.netisr.epoch, addresses: () => this.addresses() });
+    this.port.gate = this.gate;
     this.port.register("frames", (m) => this.netisr.portFrames(m.data));
     this.port.register(["routeAdd", "routeDelete", "statsRequest", "digestRequest", "topology"], o.onControl ?? ((m) => this.handleControl(m)));
     const t = this.t;
@@ -93,6 +99,7 @@ export class NetisrService {
   /** Subscribes the port and this CPU's rings; resolves once the subscriptions reached the bus. */
   async start(): Promise<void> {
     this.portSub = this.t.subscribe(subjects.netisr(this.c, this.cpu), (m) => this.port.dispatch(m));
+    this.ctlSub = this.t.subscribe(subjects.ctl(this.c, this.cpu), (m) => this.port.dispatch(m, true));
     this.subscribeRings();
     await this.t.flush();
   }
@@ -275,10 +282,17 @@ export class NetisrService {
       redispatched: s.redispatched,
       redispatch_received: s.redispatchReceived,
       bad_batches: s.badBatches,
+      bad_port_msgs: this.badPortMsgs,
       rx: this.netisr.interfaces.reduce((n, i) => n + i.rxFrames.reduce((a, b) => a + b, 0), 0),
       tx: this.netisr.interfaces.reduce((n, i) => n + i.txFrames, 0),
     };
+    for (const [reason, n] of Object.entries(this.gate.refused)) netisr[`port_refused_${reason}`] = n;
     return { ip, icmp, netisr };
+  }
+
+  /** This host's addresses (u32) in the topology this CPU runs. */
+  private addresses(): number[] {
+    return topologyAddresses({ epoch: 0, cpus: [], rssKey: "", interfaces: this.netisr.interfaces.map((i) => i.topo) });
   }
 
   /** A JSON snapshot of this CPU (reports, the embedded runner). */
@@ -315,6 +329,8 @@ export class NetisrService {
     this.rings.clear();
     this.portSub?.unsubscribe();
     this.portSub = undefined;
+    this.ctlSub?.unsubscribe();
+    this.ctlSub = undefined;
   }
 }
 

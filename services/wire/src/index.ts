@@ -11,3 +11,4 @@ export {
   type PcbWire,
   type PcbPageWire,
 } from "./socknetmsg.js";
+export { TOPOLOGY_LIMITS, checkTopology, isCidr, topologyAddresses } from "./topology_check.js";
