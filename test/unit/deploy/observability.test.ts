@@ -188,4 +188,14 @@ describe("Prometheus rules", () => {
   it("every aggregation of the alerts keeps namespace and release (two releases in one namespace stay apart)", () => {
     for (const a of alertingRules) for (const by of a.expr.matchAll(/\b(?:by|on) \(([^)]*)\)/g)) expect(by[1], a.alert).toMatch(/^namespace, release\b/);
   });
+
+  it("promtool test rules: hand-written series fire each day-2 alert with its labels, per release (deploy/prometheus/tests)", () => {
+    const f = join(repoRoot, "deploy/prometheus/tests/alerts.test.yml");
+    const r = promtool("test", "rules", f);
+    expect(r.output).toContain("SUCCESS");
+    expect(r.code).toBe(0);
+    const cases = readFileSync(f, "utf8");
+    for (const a of ["DflyNetisrTargetDown", "DflyNetisrAbsent", "DflyCpusNotRegistered", "DflyControlDown", "DflyNatsDown", "DflyJetStreamUnavailable", "DflyTransportLagHigh", "DflyNicDropsHigh", "DflyEventLoopLagHigh"])
+      expect(cases).toMatch(new RegExp(`alertname: ${a}\n\s+exp_alerts:\n\s+- exp_labels`));
+  });
 });
