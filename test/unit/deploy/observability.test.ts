@@ -196,6 +196,6 @@ describe("Prometheus rules", () => {
     expect(r.code).toBe(0);
     const cases = readFileSync(f, "utf8");
     for (const a of ["DflyNetisrTargetDown", "DflyNetisrAbsent", "DflyCpusNotRegistered", "DflyControlDown", "DflyNatsDown", "DflyJetStreamUnavailable", "DflyTransportLagHigh", "DflyNicDropsHigh", "DflyEventLoopLagHigh"])
-      expect(cases).toMatch(new RegExp(`alertname: ${a}\n\s+exp_alerts:\n\s+- exp_labels`));
+      expect(cases).toMatch(new RegExp(`alertname: ${a}\\n\\s+exp_alerts:\\n\\s+- exp_labels`));
   });
 });
