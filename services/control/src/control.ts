@@ -69,7 +69,7 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
   const host = o.grpcHost ?? "127.0.0.1";
   const grpc = await startGrpcServer(parts, host, o.grpcPort ?? 50051);
   let http: HttpServer | undefined;
-  if (o.metricsPort !== undefined) http = await serveMetrics(registry, o.metricsHost ?? "127.0.0.1", o.metricsPort, () => true, { health: () => health.liveness() });
+  if (o.metricsPort !== undefined) http = await serveMetrics(registry, o.metricsHost ?? "127.0.0.1", o.metricsPort, () => true, { health: (q) => health.healthz(q) });
   const addr = http?.address();
   const metricsAddr = addr && typeof addr === "object" ? `${o.metricsHost ?? "127.0.0.1"}:${addr.port}` : undefined;
 

@@ -47,10 +47,14 @@ export class NatsHealth {
     return result;
   }
 
-  /** The liveness answer: undefined while the NATS round trip works (JetStream trouble alone does not restart the control). */
-  async liveness(): Promise<string | undefined> {
+  /**
+   * /healthz: undefined while the NATS round trip works — the liveness probe's answer (JetStream trouble
+   * alone does not restart the control). `?jetstream=true` (helm test) also requires the KV read.
+   */
+  async healthz(query: URLSearchParams): Promise<string | undefined> {
     const r = await this.probe();
-    return r.natsUp ? undefined : r.reason;
+    if (!r.natsUp) return r.reason;
+    return query.get("jetstream") === "true" && !r.jetstreamUp ? r.reason : undefined;
   }
 
   private async run(): Promise<NatsHealthResult> {

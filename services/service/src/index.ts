@@ -4,6 +4,7 @@ export {
   envInt,
   kvReplicasFromEnv,
   serviceBaseFromEnv,
+  clusterFromEnv,
   MAX_KV_REPLICAS,
   type EnvErrorClass,
   type ServiceBaseConfig,
