@@ -57,6 +57,7 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
   const parts: ControlParts = { cluster, routes, ports, listeners, name, streams: new Set() };
   const { registry } = controlMetrics(cluster, routes);
   const health = new NatsHealth(o.transport, topologyKv);
+  await health.start();
   natsHealthMetrics(registry, health);
 
   // Every new topology is pushed to each live CPU's port (fire and forget; heartbeats catch misses).
@@ -80,6 +81,7 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
     registry,
     stop: async (graceMs = 5000) => {
       clearInterval(expiry);
+      health.stop();
       await grpc.shutdown(graceMs);
       if (http) {
         http.closeAllConnections();
