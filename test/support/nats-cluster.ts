@@ -94,7 +94,7 @@ export async function startNatsCluster(o: { size?: number; name?: string } = {})
     });
   };
   const monitor = async <T>(i: number, path: string): Promise<T> => {
-    const r = await fetch(`${servers[i]!.monitorUrl}${path}`, { signal: AbortSignal.timeout(3000) });
+    const r = await fetch(`${servers[i]!.monitorUrl}${path}`, { signal: AbortSignal.timeout(10_000) });
     return (await r.json()) as T;
   };
   const cluster: NatsCluster = {
