@@ -205,8 +205,9 @@ export const alertingRules: readonly AlertingRule[] = [
     threshold: 0.01,
     for: "10m",
     severity: "warning",
-    summary: "an emulated NIC drops more than 1% of its frames for one reason",
-    description: "{{ $labels.ifname }} of {{ $labels.namespace }}/{{ $labels.release }} drops {{ $value | humanizePercentage }} of its RX frames as `{{ $labels.reason }}` (ring full: the CPUs do not drain the rings fast enough).",
+    summary: "an emulated NIC drops frames for one reason at more than 1% of its RX rate",
+    description:
+      "{{ $labels.ifname }} of {{ $labels.namespace }}/{{ $labels.release }} drops {{ $value | humanizePercentage }} as many frames as it receives as `{{ $labels.reason }}` (runt, oversize, badbatch: malformed input on the wire; notopology: no ring map from control; impair_loss: a configured loss).",
   },
   {
     alert: "DflyEventLoopLagHigh",
