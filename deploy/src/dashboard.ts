@@ -4,8 +4,10 @@
  * of deploy/grafana/dashboards/dfly-netstack.json and of the chart's dashboard ConfigMap
  * (deploy/src/generate.ts writes both).
  *
- * Variables: `datasource` (any Prometheus), `namespace` and `cpu` (multi-value, "All" = `.*`, which
- * also matches series without the label, e.g. the local stack's, which has no namespace).
+ * Variables: `datasource` (any Prometheus), `namespace`, `release` and `cpu` (multi-value, "All" =
+ * `.*`, which also matches series without the label, e.g. the local stack's, which has no namespace
+ * and no release). `release` is the chart's release (its ServiceMonitor/PodMonitor set the label), so
+ * two releases in one namespace show apart.
  *
  * The "Live rescale" row reads the netisr's rescale series (tcp_rescale_metrics.ts). A leaving CPU
  * counts its hand-overs (`dir="out"`) and its drain duration itself, and its pod exits about half a
@@ -19,7 +21,7 @@ import * as prometheus from "@grafana/grafana-foundation-sdk/prometheus";
 import * as stat from "@grafana/grafana-foundation-sdk/stat";
 import * as table from "@grafana/grafana-foundation-sdk/table";
 import * as timeseries from "@grafana/grafana-foundation-sdk/timeseries";
-import { m, ACCEPT_QUEUE_OVERFLOW_REASON } from "./metrics.js";
+import { m, ACCEPT_QUEUE_OVERFLOW_REASON, External } from "./metrics.js";
 
 export const DASHBOARD_UID = "dfly-netstack";
 export const DASHBOARD_TITLE = "DragonFly netstack";
@@ -29,13 +31,13 @@ const RATE = "$__rate_interval";
 /** The dashboard's time range (stat panels that count events "in the shown range"). */
 const RANGE = "$__range";
 
-/** Label matcher for netisr series (namespace + cpu variables, plus `extra`). */
+/** Label matcher for netisr series (namespace, release and cpu variables, plus `extra`). */
 function cpuSel(extra = ""): string {
-  return `{namespace=~"$namespace", cpu=~"$cpu"${extra ? `, ${extra}` : ""}}`;
+  return `{namespace=~"$namespace", release=~"$release", cpu=~"$cpu"${extra ? `, ${extra}` : ""}}`;
 }
-/** Label matcher for nic and control series (namespace only). */
+/** Label matcher for nic, control, NATS and process series (namespace and release). */
 function nsSel(extra = ""): string {
-  return `{namespace=~"$namespace"${extra ? `, ${extra}` : ""}}`;
+  return `{namespace=~"$namespace", release=~"$release"${extra ? `, ${extra}` : ""}}`;
 }
 const rate = (metric: string, sel: string) => `rate(${metric}${sel}[${RATE}])`;
 
@@ -161,11 +163,22 @@ export function buildDashboard(): dashboard.Dashboard {
         .allValue(".*"),
     )
     .withVariable(
+      new dashboard.QueryVariableBuilder("release")
+        .label("Release")
+        .datasource(DS)
+        .query(`label_values(${m("controlCpus")}{namespace=~"$namespace"}, release)`)
+        .definition(`label_values(${m("controlCpus")}{namespace=~"$namespace"}, release)`)
+        .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
+        .multi(true)
+        .includeAll(true)
+        .allValue(".*"),
+    )
+    .withVariable(
       new dashboard.QueryVariableBuilder("cpu")
         .label("CPU")
         .datasource(DS)
-        .query(`label_values(${m("netisrRx")}{namespace=~"$namespace"}, cpu)`)
-        .definition(`label_values(${m("netisrRx")}{namespace=~"$namespace"}, cpu)`)
+        .query(`label_values(${m("netisrRx")}{namespace=~"$namespace", release=~"$release"}, cpu)`)
+        .definition(`label_values(${m("netisrRx")}{namespace=~"$namespace", release=~"$release"}, cpu)`)
         .refresh(dashboard.VariableRefresh.OnTimeRangeChanged)
         .sort(dashboard.VariableSort.NumericalAsc)
         .multi(true)
@@ -238,6 +251,24 @@ export function buildDashboard(): dashboard.Dashboard {
   b.withPanel(series({ title: "Transport lag per CPU", description: "dfly_transport_lag_seconds: age of the last frame batch each CPU consumed.", unit: "s", w: 12, queries: [{ expr: `max by (cpu) (${m("transportLag")}${cpuSel()})`, legend: "cpu {{cpu}}" }] }));
   b.withPanel(series({ title: "Frame batches/s", description: "dfly_transport_batches_total per CPU and direction (many frames per NATS message).", unit: "ops", w: 12, queries: [{ expr: `sum by (cpu, dir) (${rate(m("transportBatches"), cpuSel())})`, legend: "cpu {{cpu}} {{dir}}" }] }));
 
+  // NATS: the control's view (a round trip and a JetStream read per scrape) and the exporter sidecar's
+  // server metrics (monitoring.natsExporter; empty without it).
+  b.withRow(row("NATS and JetStream"));
+  b.withPanel(single({ title: "NATS reachable", description: "dfly_control_nats_up: 1 when the control's NATS round trip answers within 1 s.", queries: [{ expr: `min(${m("controlNatsUp")}${nsSel()})` }], steps: [{ value: null, color: "red" }, { value: 1, color: "green" }] }));
+  b.withPanel(single({ title: "JetStream reachable", description: "dfly_control_jetstream_up: 1 when a read from the topology KV bucket answers within 1 s.", queries: [{ expr: `min(${m("controlJetstreamUp")}${nsSel()})` }], steps: [{ value: null, color: "red" }, { value: 1, color: "green" }] }));
+  b.withPanel(series({ title: "NATS round trip", description: "dfly_control_nats_rtt_seconds: the control's flush round trip to its NATS server (0 while it fails).", unit: "s", w: 8, h: 4, queries: [{ expr: `max(${m("controlNatsRtt")}${nsSel()})`, legend: "rtt" }] }));
+  b.withPanel(series({ title: "NATS server targets up", description: "up of each NATS exporter sidecar (PodMonitor) and of the control: the exporter's own target is down with its pod.", w: 8, h: 4, queries: [{ expr: `min by (pod, instance) (${External.up}${nsSel(`component="nats"`)})`, legend: "{{pod}}" }] }));
+  b.withPanel(series({ title: "NATS messages/s per server", description: "nats_varz_in_msgs / nats_varz_out_msgs from the exporter sidecar (prometheus-nats-exporter -varz -prefix=nats).", unit: "ops", w: 8, queries: [{ expr: `sum by (pod) (rate(${External.natsInMsgs}${nsSel()}[${RATE}]))`, legend: "{{pod}} in" }, { expr: `sum by (pod) (rate(${External.natsOutMsgs}${nsSel()}[${RATE}]))`, legend: "{{pod}} out" }] }));
+  b.withPanel(series({ title: "NATS connections and slow consumers", description: "nats_varz_connections and nats_varz_slow_consumers per server (exporter sidecar).", w: 8, queries: [{ expr: `max by (pod) (${External.natsConnections}${nsSel()})`, legend: "{{pod}} connections" }, { expr: `max by (pod) (${External.natsSlowConsumers}${nsSel()})`, legend: "{{pod}} slow consumers" }] }));
+  b.withPanel(series({ title: "NATS server memory", description: "nats_varz_mem per server (exporter sidecar).", unit: "bytes", w: 8, queries: [{ expr: `max by (pod) (${External.natsMem}${nsSel()})`, legend: "{{pod}}" }] }));
+
+  // Processes: prom-client's default metrics, exported by every service.
+  b.withRow(row("Service processes"));
+  b.withPanel(series({ title: "Event-loop lag p99", description: "nodejs_eventloop_lag_p99_seconds per process: a stalled loop delays packets, heartbeats and scrapes.", unit: "s", w: 6, queries: [{ expr: `max by (component, instance) (${m("eventLoopLagP99")}${nsSel()})`, legend: "{{component}} {{instance}}" }] }));
+  b.withPanel(series({ title: "CPU per process", description: "rate(process_cpu_seconds_total): 1 = one core busy.", unit: "percentunit", w: 6, queries: [{ expr: `sum by (component, instance) (rate(${m("processCpu")}${nsSel()}[${RATE}]))`, legend: "{{component}} {{instance}}" }] }));
+  b.withPanel(series({ title: "Resident memory and heap", description: "process_resident_memory_bytes and nodejs_heap_size_used_bytes per process.", unit: "bytes", w: 6, queries: [{ expr: `max by (component, instance) (${m("processRss")}${nsSel()})`, legend: "{{component}} {{instance}} rss" }, { expr: `max by (component, instance) (${m("heapUsed")}${nsSel()})`, legend: "{{component}} {{instance}} heap" }] }));
+  b.withPanel(series({ title: "GC time", description: "rate(nodejs_gc_duration_seconds_sum) per process: the share of time spent collecting garbage.", unit: "percentunit", w: 6, queries: [{ expr: `sum by (component, instance) (rate(${m("gcSeconds")}${nsSel()}[${RATE}]))`, legend: "{{component}} {{instance}}" }] }));
+
   return b.build();
 }
 
@@ -260,5 +291,6 @@ export function concreteExpr(expr: string, rateInterval = "1m", range = "1h"): s
     .replaceAll("$__rate_interval", rateInterval)
     .replaceAll("$__range", range)
     .replaceAll("$namespace", ".*")
+    .replaceAll("$release", ".*")
     .replaceAll("$cpu", ".*");
 }

@@ -40,6 +40,16 @@ export const Metric = {
   controlEpoch: { name: "dfly_control_topology_epoch", labels: [] },
   controlRouteOps: { name: "dfly_control_route_ops_total", labels: ["op", "result"] },
   controlRoutes: { name: "dfly_control_routes", labels: [] },
+  // control's view of NATS (services/control/src/health.ts): a round trip and a JetStream KV read per scrape
+  controlNatsUp: { name: "dfly_control_nats_up", labels: [] },
+  controlNatsRtt: { name: "dfly_control_nats_rtt_seconds", labels: [] },
+  controlJetstreamUp: { name: "dfly_control_jetstream_up", labels: [] },
+  // every service process: prom-client's default metrics (services/service/src/process_metrics.ts)
+  eventLoopLagP99: { name: "nodejs_eventloop_lag_p99_seconds", labels: [] },
+  processCpu: { name: "process_cpu_seconds_total", labels: [] },
+  processRss: { name: "process_resident_memory_bytes", labels: [] },
+  heapUsed: { name: "nodejs_heap_size_used_bytes", labels: [] },
+  gcSeconds: { name: "nodejs_gc_duration_seconds_sum", labels: ["kind"] },
 } as const;
 export type MetricKey = keyof typeof Metric;
 
@@ -47,7 +57,21 @@ export type MetricKey = keyof typeof Metric;
 export const metricNames: readonly string[] = Object.values(Metric).map((m) => m.name);
 
 /** Labels Prometheus adds to every scraped series (target labels), usable in any aggregation. */
-export const targetLabels = ["job", "instance", "namespace", "pod", "service", "container", "endpoint"] as const;
+export const targetLabels = ["job", "instance", "namespace", "pod", "service", "container", "endpoint", "component", "release"] as const;
+
+/**
+ * Series of other exporters the dashboard and rules read (not part of the services' contract):
+ * Prometheus's own `up` per target, and the NATS exporter sidecar's (prometheus-nats-exporter with
+ * -prefix=nats, as the chart and nats-io/k8s run it).
+ */
+export const External = {
+  up: "up",
+  natsConnections: "nats_varz_connections",
+  natsInMsgs: "nats_varz_in_msgs",
+  natsOutMsgs: "nats_varz_out_msgs",
+  natsSlowConsumers: "nats_varz_slow_consumers",
+  natsMem: "nats_varz_mem",
+} as const;
 
 /**
  * TCP drop reason counted in `dfly_ip_dropped_total` when `sonewconn` refuses a connection because the

@@ -4,10 +4,16 @@
  *
  * Every alert keeps its measured expression (`expr`) apart from its threshold, so a test can check
  * that the measured part returns data against running services, and `promtool check rules` checks
- * the whole rule. Aggregations keep `namespace` so that several releases in one Prometheus do not
- * mix (the local stack has no namespace label: the aggregation then has one group).
+ * the whole rule. Aggregations keep `namespace` and `release` (the chart's ServiceMonitor and
+ * PodMonitor copy the pod's app.kubernetes.io/instance into `release`) so that several releases in
+ * one Prometheus, even in one namespace, do not mix (the local stack has neither label: the
+ * aggregation then has one group). Every alert links its runbook (docs/runbooks/<alert>.md).
  */
-import { ACCEPT_QUEUE_OVERFLOW_REASON, m } from "./metrics.js";
+import { ACCEPT_QUEUE_OVERFLOW_REASON, External, m } from "./metrics.js";
+
+/** Where the runbooks are published (the chart's monitoring.prometheusRule.runbookBaseUrl replaces it). */
+export const RUNBOOK_BASE = "https://github.com/dfly-netstack/dfly-netstack/blob/main/docs/runbooks";
+export const runbookUrl = (alert: string) => `${RUNBOOK_BASE}/${alert}.md`;
 
 export interface RecordingRule {
   readonly record: string;
@@ -32,7 +38,7 @@ export interface RuleGroup {
 }
 
 const W = "5m";
-const byNs = "namespace";
+const byNs = "namespace, release";
 
 export const recordingRules: readonly RecordingRule[] = [
   { record: "dfly:netisr_rx_packets:rate5m", expr: `sum by (${byNs}, cpu) (rate(${m("netisrRx")}[${W}]))` },
@@ -63,7 +69,7 @@ export const alertingRules: readonly AlertingRule[] = [
   },
   {
     alert: "DflyTopologyEpochBehind",
-    expr: `max by (${byNs}) (${m("controlEpoch")}) - on (${byNs}) min by (${byNs}) (${m("topologyEpoch")})`,
+    expr: `max by (${byNs}) (${m("controlEpoch")}) - on (namespace, release) min by (${byNs}) (${m("topologyEpoch")})`,
     op: ">",
     threshold: 0,
     for: "5m",
@@ -115,6 +121,105 @@ export const alertingRules: readonly AlertingRule[] = [
     description:
       "CPU {{ $labels.cpu }} in {{ $labels.namespace }} failed to hand over (out) or to install (in) {{ $value | humanize }} TCP connections in the last 5 minutes while a CPU drained: their peers were reset. Look at the leaving pod's log (`drained: … failed`) and the drain timeout (DFLY_DRAIN_MS).",
   },
+  {
+    alert: "DflyNetisrTargetDown",
+    expr: `min by (${byNs}, instance) (${External.up}{component="netisr"})`,
+    op: "<",
+    threshold: 1,
+    for: "2m",
+    severity: "critical",
+    summary: "a netisr CPU does not answer its scrape",
+    description:
+      "The netisr target {{ $labels.instance }} of {{ $labels.namespace }}/{{ $labels.release }} is down: that CPU's rings are not served (its flows are lost until control renumbers the ring map without it).",
+  },
+  {
+    alert: "DflyNetisrAbsent",
+    expr: `count by (${byNs}) (${External.up}{component="control"}) unless on (${byNs}) count by (${byNs}) (${External.up}{component="netisr"})`,
+    op: ">",
+    threshold: 0,
+    for: "5m",
+    severity: "critical",
+    summary: "no netisr CPU is scraped at all",
+    description:
+      "The control of {{ $labels.namespace }}/{{ $labels.release }} is scraped but no netisr target exists: the StatefulSet is scaled to 0, or its Service/ServiceMonitor does not select the pods. No packet is processed.",
+  },
+  {
+    alert: "DflyCpusNotRegistered",
+    expr: `count by (${byNs}) (${External.up}{component="netisr"}) - on (${byNs}) max by (${byNs}) (${m("controlCpus")})`,
+    op: "!=",
+    threshold: 0,
+    for: "5m",
+    severity: "critical",
+    summary: "registered CPUs differ from the netisr pods",
+    description:
+      "In {{ $labels.namespace }}/{{ $labels.release }} the netisr pods scraped minus the CPUs registered with control is {{ $value }}: positive, some pods run but are not CPUs (not registered, crash-looping); negative, control counts CPUs that are not scraped.",
+  },
+  {
+    alert: "DflyControlDown",
+    expr: `max by (${byNs}) (${External.up}{component="control"})`,
+    op: "<",
+    threshold: 1,
+    for: "2m",
+    severity: "critical",
+    summary: "the control plane does not answer its scrape",
+    description:
+      "The control of {{ $labels.namespace }}/{{ $labels.release }} is down: no route change, listener or topology change can be made, and CPUs that join are not added.",
+  },
+  {
+    alert: "DflyNatsDown",
+    expr: `min by (${byNs}) (${m("controlNatsUp")})`,
+    op: "<",
+    threshold: 1,
+    for: "1m",
+    severity: "critical",
+    summary: "the control has no working NATS connection",
+    description:
+      "The control of {{ $labels.namespace }}/{{ $labels.release }} gets no NATS round trip within 1 s: NATS (the transport of every frame and of the control plane) is down or unreachable. The control's liveness probe fails too.",
+  },
+  {
+    alert: "DflyJetStreamUnavailable",
+    expr: `min by (${byNs}) (${m("controlJetstreamUp")})`,
+    op: "<",
+    threshold: 1,
+    for: "2m",
+    severity: "critical",
+    summary: "JetStream (the KV store of routes and topology) does not answer",
+    description:
+      "A read from the topology KV bucket of {{ $labels.namespace }}/{{ $labels.release }} gets no answer within 1 s: JetStream is disabled, lost its quorum (R3: two servers down) or its meta leader. Route and topology changes fail.",
+  },
+  {
+    alert: "DflyTransportLagHigh",
+    expr: `max by (${byNs}, cpu) (${m("transportLag")})`,
+    op: ">",
+    threshold: 0.5,
+    for: "5m",
+    severity: "warning",
+    summary: "frames wait long in a CPU's RX ring",
+    description:
+      "CPU {{ $labels.cpu }} of {{ $labels.namespace }}/{{ $labels.release }} consumed its last RX batch {{ $value | humanizeDuration }} after it arrived: the CPU does not keep up (look at its event-loop lag) or NATS delivers late.",
+  },
+  {
+    alert: "DflyNicDropsHigh",
+    expr: `sum by (${byNs}, ifname, reason) (rate(${m("nicDropped")}[${W}])) / ignoring (reason) group_left () sum by (${byNs}, ifname) (rate(${m("nicRx")}[${W}]))`,
+    op: ">",
+    threshold: 0.01,
+    for: "10m",
+    severity: "warning",
+    summary: "an emulated NIC drops frames for one reason at more than 1% of its RX rate",
+    description:
+      "{{ $labels.ifname }} of {{ $labels.namespace }}/{{ $labels.release }} drops {{ $value | humanizePercentage }} as many frames as it receives as `{{ $labels.reason }}` (runt, oversize, badbatch: malformed input on the wire; notopology: no ring map from control; impair_loss: a configured loss).",
+  },
+  {
+    alert: "DflyEventLoopLagHigh",
+    expr: `max by (${byNs}, component, instance) (${m("eventLoopLagP99")})`,
+    op: ">",
+    threshold: 0.2,
+    for: "5m",
+    severity: "warning",
+    summary: "a service's event loop stalls",
+    description:
+      "The p99 event-loop lag of {{ $labels.component }} {{ $labels.instance }} in {{ $labels.namespace }}/{{ $labels.release }} is {{ $value | humanizeDuration }}: the process is CPU-bound or blocked; its packets, heartbeats and scrapes wait.",
+  },
 ];
 
 export function ruleGroups(): RuleGroup[] {
@@ -137,7 +242,7 @@ export function promRuleFile(): { groups: Record<string, unknown>[] } {
               expr: `${r.expr} ${r.op} ${r.threshold}`,
               for: r.for,
               labels: { severity: r.severity },
-              annotations: { summary: r.summary, description: r.description },
+              annotations: { summary: r.summary, description: r.description, runbook_url: runbookUrl(r.alert) },
             },
       ),
     })),

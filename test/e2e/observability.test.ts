@@ -110,9 +110,10 @@ describe("Prometheus scraping the running services answers every dashboard and r
 
     prom = await startPrometheus({
       targets: [
-        { job: "dfly-control", targets: [`127.0.0.1:${services[0]!.metricsPort}`] },
-        { job: "dfly-nic", targets: [`127.0.0.1:${services[1]!.metricsPort}`] },
-        { job: "dfly-netisr", targets: services.slice(2).map((s) => `127.0.0.1:${s.metricsPort}`) },
+        // `component` as the chart's ServiceMonitor relabels it (the target alerts select by it).
+        { job: "dfly-control", targets: [`127.0.0.1:${services[0]!.metricsPort}`], labels: { component: "control" } },
+        { job: "dfly-nic", targets: [`127.0.0.1:${services[1]!.metricsPort}`], labels: { component: "nic" } },
+        { job: "dfly-netisr", targets: services.slice(2).map((s) => `127.0.0.1:${s.metricsPort}`), labels: { component: "netisr" } },
       ],
       ruleFiles: [join(repoRoot, "deploy/prometheus/rules.yml")],
       scrapeInterval: `${SCRAPE_INTERVAL_MS / 1000}s`,
@@ -235,10 +236,11 @@ describe("Prometheus scraping the running services answers every dashboard and r
     expect(sink.counter.pktgen).toBeGreaterThan(0);
   });
 
-  it("every dashboard panel expression returns data", async () => {
+  it("every dashboard panel expression returns data (the NATS exporter's panels: only where it runs; not here)", async () => {
     const exprs = dashboardExprs(buildDashboard());
     const empty: string[] = [];
     for (const { panel, expr } of exprs) {
+      if (/nats_varz_|component="nats"/.test(expr)) continue;
       const r = await prom.query(concreteExpr(expr, "15s"));
       if (r.length === 0) empty.push(`${panel}: ${expr}`);
     }
@@ -249,6 +251,11 @@ describe("Prometheus scraping the running services answers every dashboard and r
   it("every rule expression (recording rules, and each alert's measured part) returns data; the alerts judge this run", async () => {
     const empty: string[] = [];
     for (const { rule, expr } of ruleExprs()) {
+      // Its measured part is the alert itself: a control without any netisr target (day2-alerts.test.ts shows it pending).
+      if (rule === "DflyNetisrAbsent") {
+        expect(await prom.query(expr)).toEqual([]);
+        continue;
+      }
       if ((await prom.query(expr)).length === 0) empty.push(`${rule}: ${expr}`);
     }
     for (const r of recordingRules) if ((await prom.query(r.record)).length === 0) empty.push(`recorded ${r.record}`);

@@ -22,9 +22,26 @@
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
-{{- /* The NATS subject prefix (DFLY_CLUSTER): the release name unless set. */ -}}
+{{- /* The NATS subject prefix (DFLY_CLUSTER): the release name unless set. It is one subject token
+     and the prefix of the JetStream KV bucket names: letters, digits, "-" and "_" only (a "." would
+     split the subject, and bucket names allow none). */ -}}
 {{- define "dfly.cluster" -}}
-{{- .Values.cluster | default .Release.Name -}}
+{{- $c := .Values.cluster | default .Release.Name -}}
+{{- if not (regexMatch "^[A-Za-z0-9_-]+$" $c) -}}
+{{- if .Values.cluster -}}
+{{- fail (printf "cluster=%q: a NATS subject token and KV bucket prefix allows only letters, digits, \"-\" and \"_\"" $c) -}}
+{{- else -}}
+{{- fail (printf "release name %q cannot be the cluster name (DFLY_CLUSTER, a NATS subject token and KV bucket prefix: letters, digits, \"-\" and \"_\" only); set cluster, e.g. --set cluster=%s" $c (regexReplaceAll "[^A-Za-z0-9_-]" $c "-")) -}}
+{{- end -}}
+{{- end -}}
+{{- $c -}}
+{{- end -}}
+
+{{- /* The `release` label kube-prometheus-stack's Prometheus selects monitors and rules by. */ -}}
+{{- define "dfly.monitoringLabels" -}}
+{{- with .Values.monitoring.release }}
+release: {{ . | quote }}
+{{- end }}
 {{- end -}}
 
 {{- /* dfly.selectorLabels: (dict "ctx" $ "component" "netisr") */ -}}

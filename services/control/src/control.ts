@@ -12,6 +12,7 @@ import { ListenerManager } from "./listeners.js";
 import { ListenerPolicy } from "@dfly/core";
 import { startGrpcServer, type ControlParts } from "./server.js";
 import type { ControlAuth } from "./grpc_auth.js";
+import { NatsHealth, natsHealthMetrics } from "./health.js";
 
 export interface ControlOptions {
   transport: Transport;
@@ -46,8 +47,9 @@ export interface ControlHandle {
 
 export async function startControl(o: ControlOptions): Promise<ControlHandle> {
   const name = o.cluster ?? DEFAULT_CLUSTER;
+  const topologyKv = await o.transport.kv(`${name}-topology`);
   const cluster = await Cluster.load({
-    kv: await o.transport.kv(`${name}-topology`),
+    kv: topologyKv,
     ...(o.heartbeatMs !== undefined ? { heartbeatMs: o.heartbeatMs } : {}),
     ...(o.cpuTimeoutMs !== undefined ? { cpuTimeoutMs: o.cpuTimeoutMs } : {}),
   });
@@ -57,6 +59,9 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
   const listeners = await ListenerManager.load(await o.transport.kv(`${name}-listeners`), cluster, ports, o.listenerPolicy ?? ListenerPolicy.DRAGONFLY);
   const parts: ControlParts = { cluster, routes, ports, listeners, name, streams: new Set() };
   const { registry } = controlMetrics(cluster, routes);
+  const health = new NatsHealth(o.transport, topologyKv);
+  await health.start();
+  natsHealthMetrics(registry, health);
 
   // Every new topology is pushed to each live CPU's port (fire and forget; heartbeats catch misses).
   cluster.onChange((t) => ports.publishAll(t.cpus, encodeNetmsg.topology(t)));
@@ -68,7 +73,7 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
   const host = o.grpcHost ?? "127.0.0.1";
   const grpc = await startGrpcServer(parts, host, o.grpcPort ?? 50051, o.auth);
   let http: HttpServer | undefined;
-  if (o.metricsPort !== undefined) http = await serveMetrics(registry, o.metricsHost ?? "127.0.0.1", o.metricsPort, () => true);
+  if (o.metricsPort !== undefined) http = await serveMetrics(registry, o.metricsHost ?? "127.0.0.1", o.metricsPort, () => true, { health: (q) => health.healthz(q) });
   const addr = http?.address();
   const metricsAddr = addr && typeof addr === "object" ? `${o.metricsHost ?? "127.0.0.1"}:${addr.port}` : undefined;
 
@@ -79,6 +84,7 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
     registry,
     stop: async (graceMs = 5000) => {
       clearInterval(expiry);
+      health.stop();
       await grpc.shutdown(graceMs);
       if (http) {
         http.closeAllConnections();

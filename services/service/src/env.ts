@@ -40,9 +40,22 @@ export interface ServiceBaseConfig {
   kvReplicas: number;
 }
 
+/**
+ * A cluster name is one NATS subject token (`<cluster>.…`) and the prefix of JetStream KV bucket names
+ * (`<cluster>-routes`): bucket names allow letters, digits, "-" and "_", and a "." would split the token.
+ */
+const CLUSTER_NAME = /^[A-Za-z0-9_-]+$/;
+
+/** DFLY_CLUSTER, checked against CLUSTER_NAME (absent or empty: DEFAULT_CLUSTER). */
+export function clusterFromEnv(env: NodeJS.ProcessEnv = process.env, Err: EnvErrorClass = ServiceEnvError): string {
+  const c = env.DFLY_CLUSTER || DEFAULT_CLUSTER;
+  if (!CLUSTER_NAME.test(c)) throw new Err(`DFLY_CLUSTER=${c}: a cluster name is a NATS subject token and KV bucket prefix: letters, digits, "-" and "_" only`);
+  return c;
+}
+
 export function serviceBaseFromEnv(env: NodeJS.ProcessEnv = process.env, Err: EnvErrorClass = ServiceEnvError): ServiceBaseConfig {
   return {
-    cluster: env.DFLY_CLUSTER || DEFAULT_CLUSTER,
+    cluster: clusterFromEnv(env, Err),
     natsUrl: env.DFLY_NATS_URL || undefined,
     kvReplicas: kvReplicasFromEnv(env, Err),
   };

@@ -11,10 +11,10 @@ import { alertingRules, promRuleFile, recordingRules, ruleExprs } from "../../..
 import { grafanaDashboardSchema } from "../../support/grafana-schema.js";
 import { promtool } from "../../support/prometheus.js";
 
-/** Metric names an expression refers to (dfly_… series and dfly:… recording rules). */
+/** Metric names an expression refers to (dfly_… series, dfly:… recording rules, the processes' nodejs_…/process_…). */
 function referenced(expr: string): string[] {
   const noStrings = expr.replace(/"[^"]*"/g, '""');
-  return [...new Set(noStrings.match(/\bdfly[_:][a-z0-9_:]+/g) ?? [])];
+  return [...new Set(noStrings.match(/\b(?:dfly[_:][a-z0-9_:]+|nodejs_[a-z0-9_]+|process_[a-z0-9_]+)/g) ?? [])];
 }
 
 describe("observability sources: generated files", () => {
@@ -62,7 +62,7 @@ describe("Grafana dashboard", () => {
         }
     }
     const vars = (json.templating.list as { name: string; type: string }[]).map((v) => `${v.name}:${v.type}`);
-    expect(vars).toEqual(["datasource:datasource", "namespace:query", "cpu:query"]);
+    expect(vars).toEqual(["datasource:datasource", "namespace:query", "release:query", "cpu:query"]);
   });
 
   it("shows every required view", () => {
@@ -104,7 +104,7 @@ describe("Grafana dashboard", () => {
     const byTitle = Object.fromEntries(rowPanels.map((p) => [p.title, p.targets!.map((t) => t.expr)]));
     expect(byTitle["Connections handed over"]![0]).toMatch(/^sum\(increase\(dfly_tcp_handover_total\{[^}]*dir="in", result="ok"\}\[\$__range\]\)\)$/);
     expect(byTitle["Handovers/s by CPU and result"]![0]).toMatch(/^sum by \(cpu, dir, result\) \(rate\(dfly_tcp_handover_total/);
-    expect(concreteExpr(byTitle["Handover failures"]![0]!)).toBe('sum(increase(dfly_tcp_handover_total{namespace=~".*", cpu=~".*", result="failed"}[1h]))');
+    expect(concreteExpr(byTitle["Handover failures"]![0]!)).toBe('sum(increase(dfly_tcp_handover_total{namespace=~".*", release=~".*", cpu=~".*", result="failed"}[1h]))');
   });
 
   it("queries only metrics of the contract, and every metric of the contract", () => {
@@ -156,11 +156,11 @@ describe("Prometheus rules", () => {
     const file = parse(readFileSync(join(repoRoot, "deploy/prometheus/rules.yml"), "utf8")) as ReturnType<typeof promRuleFile>;
     const alerts = file.groups.flatMap((g) => g.rules as { alert?: string; expr: string; labels?: { severity: string } }[]).filter((r) => r.alert);
     const byName = Object.fromEntries(alerts.map((a) => [a.alert!, a]));
-    expect(byName.DflyRouteDigestMismatch!.expr).toMatch(/count by \(namespace, digest\) \(dfly_route_digest_info\)\) > 1$/);
-    expect(byName.DflyPacketDropsHigh!.expr).toMatch(/sum by \(namespace, reason\) \(rate\(dfly_ip_dropped_total/);
+    expect(byName.DflyRouteDigestMismatch!.expr).toMatch(/count by \(namespace, release, digest\) \(dfly_route_digest_info\)\) > 1$/);
+    expect(byName.DflyPacketDropsHigh!.expr).toMatch(/sum by \(namespace, release, reason\) \(rate\(dfly_ip_dropped_total/);
     expect(byName.DflyRedispatchRatioHigh!.expr).toContain("dfly_netisr_redispatched_total");
     expect(byName.DflyAcceptQueueOverflow!.expr).toContain('reason="listendrop"');
-    expect(byName.DflyTcpHandoverFailed!.expr).toBe('sum by (namespace, cpu, dir) (increase(dfly_tcp_handover_total{result="failed"}[5m])) > 0');
+    expect(byName.DflyTcpHandoverFailed!.expr).toBe('sum by (namespace, release, cpu, dir) (increase(dfly_tcp_handover_total{result="failed"}[5m])) > 0');
     for (const a of alerts) expect(["critical", "warning", "info"]).toContain(a.labels?.severity);
   });
 
@@ -171,5 +171,31 @@ describe("Prometheus rules", () => {
         if (name.includes(":")) expect(recorded.has(name), `${rule}: ${name}`).toBe(true);
         else expect(metricNames, `${rule}: ${name}`).toContain(name);
       }
+  });
+
+  it("every alert links its runbook, and each runbook exists in docs/runbooks", () => {
+    const file = parse(readFileSync(join(repoRoot, "deploy/prometheus/rules.yml"), "utf8")) as ReturnType<typeof promRuleFile>;
+    const alerts = file.groups.flatMap((g) => g.rules as { alert?: string; annotations?: { runbook_url?: string } }[]).filter((r) => r.alert);
+    expect(alerts.length).toBe(alertingRules.length);
+    const index = readFileSync(join(repoRoot, "docs/runbooks/README.md"), "utf8");
+    for (const a of alerts) {
+      expect(a.annotations?.runbook_url, a.alert).toBe(`https://github.com/dfly-netstack/dfly-netstack/blob/main/docs/runbooks/${a.alert}.md`);
+      expect(readFileSync(join(repoRoot, `docs/runbooks/${a.alert}.md`), "utf8")).toMatch(new RegExp(`^# ${a.alert}\n`));
+      expect(index).toContain(`[${a.alert}.md](${a.alert}.md)`);
+    }
+  });
+
+  it("every aggregation of the alerts keeps namespace and release (two releases in one namespace stay apart)", () => {
+    for (const a of alertingRules) for (const by of a.expr.matchAll(/\b(?:by|on) \(([^)]*)\)/g)) expect(by[1], a.alert).toMatch(/^namespace, release\b/);
+  });
+
+  it("promtool test rules: hand-written series fire each day-2 alert with its labels, per release (deploy/prometheus/tests)", () => {
+    const f = join(repoRoot, "deploy/prometheus/tests/alerts.test.yml");
+    const r = promtool("test", "rules", f);
+    expect(r.output).toContain("SUCCESS");
+    expect(r.code).toBe(0);
+    const cases = readFileSync(f, "utf8");
+    for (const a of ["DflyNetisrTargetDown", "DflyNetisrAbsent", "DflyCpusNotRegistered", "DflyControlDown", "DflyNatsDown", "DflyJetStreamUnavailable", "DflyTransportLagHigh", "DflyNicDropsHigh", "DflyEventLoopLagHigh"])
+      expect(cases).toMatch(new RegExp(`alertname: ${a}\\n\\s+exp_alerts:\\n\\s+- exp_labels`));
   });
 });

@@ -33,6 +33,13 @@ describe("DFLY_KV_REPLICAS", () => {
     expect(() => controlConfigFromEnv({ DFLY_KV_REPLICAS: "x" })).toThrow(ServiceEnvError);
   });
 
+  it("DFLY_CLUSTER must be one NATS subject token and a valid KV bucket prefix (NATS: bucket names ^[-\\w]+$, tokens split at '.')", () => {
+    for (const ok of ["dfly", "dfly-prod", "a_b", "R2"]) expect(serviceBaseFromEnv({ DFLY_CLUSTER: ok }).cluster).toBe(ok);
+    for (const bad of ["dfly.prod", "a*", "a>", "a b", "été"]) expect(() => serviceBaseFromEnv({ DFLY_CLUSTER: bad }), bad).toThrow(/DFLY_CLUSTER=.*letters, digits/);
+    expect(() => netisrConfigFromEnv({ DFLY_CPU: "0", DFLY_CLUSTER: "dfly.prod" })).toThrow(NetisrEnvError);
+    expect(() => controlConfigFromEnv({ DFLY_CLUSTER: "dfly.prod" })).toThrow(ServiceEnvError);
+  });
+
   it("createTransport refuses a bad replica count before connecting", async () => {
     // Port 9 on loopback: nothing listens, but the check comes first, so the error is the config's.
     await expect(createTransport({ natsUrl: "nats://127.0.0.1:9", kvReplicas: 0 })).rejects.toThrow(ServiceEnvError);

@@ -83,22 +83,45 @@ const show: Command = {
   },
 };
 
+/** GET `url`: undefined on 200, else what went wrong (status and body, or the error). */
+async function healthOf(url: string, timeoutMs = 3000): Promise<string | undefined> {
+  try {
+    const r = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    if (r.status === 200) return undefined;
+    return `HTTP ${r.status} ${(await r.text()).trim().slice(0, 200)}`;
+  } catch (err) {
+    return err instanceof Error ? (err.cause instanceof Error ? `${err.message}: ${err.cause.message}` : err.message) : String(err);
+  }
+}
+
 const verify: Command = {
   path: ["route", "verify"],
-  summary: "each CPU's route-table digest against the control's (exit 1 if any differs)",
-  usage: "dfly route verify [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
+  summary: "each CPU's route-table digest against the control's (exit 1 if any differs, or CPUs/health differ from what is expected)",
+  usage: "dfly route verify [--expect-cpus N] [--health URL]... [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
-    const { values, positionals } = parseCli(argv, clientOptions);
+    const { values, positionals } = parseCli(argv, { ...clientOptions, "expect-cpus": { type: "string" }, health: { type: "string", multiple: true } });
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const expectRaw = values["expect-cpus"] as string | undefined;
+    // An empty CPU list is "consistent": --expect-cpus is what makes 0 registered CPUs a failure.
+    const expectCpus = expectRaw === undefined ? undefined : uint("expect-cpus", expectRaw, 4096);
+    if (expectCpus === 0) throw new UsageError("--expect-cpus 0: want at least 1 CPU");
+    const urls = (values.health as string[] | undefined) ?? [];
+    for (const u of urls) if (!/^https?:\/\//.test(u)) throw new UsageError(`--health ${u}: want an http:// or https:// URL`);
     const v = await withControl(values, (c) => c.verifyRoutes());
-    if (values.json) printJson(io, v);
+    const health = await Promise.all(urls.map(async (url) => ({ url, error: await healthOf(url) })));
+    const cpusOk = expectCpus === undefined || v.cpus.length === expectCpus;
+    const healthOk = health.every((h) => h.error === undefined);
+    const ok = v.consistent && cpusOk && healthOk;
+    if (values.json) printJson(io, { ...v, expectedCpus: expectCpus ?? null, cpusOk, health, ok });
     else {
       io.stdout(`expected ${v.expectedDigest} (revision ${v.revision})\n`);
       io.stdout(`${"CPU".padEnd(5)}${"DIGEST".padEnd(34)}${"ROUTES".padEnd(8)}MATCH\n`);
       for (const c of v.cpus) io.stdout(`${String(c.cpu).padEnd(5)}${(c.digest || "-").padEnd(34)}${String(c.routes).padEnd(8)}${c.match ? "yes" : `NO${c.error ? ` (${c.error})` : ""}`}\n`);
       io.stdout(v.consistent ? `all ${v.cpus.length} CPUs agree\n` : `CPUs differ\n`);
+      if (!cpusOk) io.stdout(`CPUs registered: ${v.cpus.length}, expected ${expectCpus}\n`);
+      for (const h of health) io.stdout(`health ${h.url}: ${h.error === undefined ? "ok" : `FAILED (${h.error})`}\n`);
     }
-    return v.consistent ? 0 : 1;
+    return ok ? 0 : 1;
   },
 };
 
