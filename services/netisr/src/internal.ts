@@ -104,7 +104,7 @@ export { TcpUsrreq, RemoteOwner } from "./tcp_usrreq.js";
 export { ListenerSync, LISTENER_SYNC_MS, LISTENER_SYNC_DEADLINE_MS, type ListenerSyncReport } from "./listener_sync.js";
 export { PcbCursors } from "./pcb_cursor.js";
 export { HostListeners, listenerConnOptions } from "./tcp_listen.js";
-export { tcpHostConnect } from "./tcp_connect.js";
+export { CONNECT_FIRST, ConnectPort, tcpConnectStep, tcpHostConnect, TcpPortShareExhaustedError, type ConnectHop, type ConnectStep } from "./tcp_connect.js";
 export { FdTable, FdRec, ConnRec, RemoteConn } from "./so_fd.js";
 export { RemoteEvents } from "./so_remote.js";
 export { SoAccept } from "./so_accept.js";

@@ -84,6 +84,8 @@ export interface RemoteConnectRequest {
   laddr: number;
   faddr: number;
   fport: number;
+  /** The candidate local port the calling CPU's search chose (the owner takes it if free there). */
+  lport?: number;
   nodelay?: boolean;
   sndbuf?: number;
   rcvbuf?: number;

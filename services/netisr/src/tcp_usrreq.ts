@@ -1,11 +1,11 @@
 /** The program-socket port (DragonFly's tcp_usrreq behind so_port): socket netmsgs, and `RemoteOwner` publishing events. */
-import { InpcbAddrInUseError, ListenerPolicy, TcpState } from "@dfly/core";
+import { InpcbAddrInUseError, ListenerPolicy, NETISR_CPUMAX, TcpState } from "@dfly/core";
 import { isOwnerName, SockNetmsg, sockBodyListener, decodeNetmsg, encodeNetmsg, NetmsgType } from "@dfly/wire";
 import { subjects, type Msg } from "@dfly/transport";
 import { b64, unb64, type SockEventBody, type SockEventWire } from "./so_port.js";
 import { SockOpt } from "./so_api.js";
 import { So, SoEvent, type ListenOwner, type SoOwner } from "./so.js";
-import { TcpNotLocalError } from "./tcp_connect.js";
+import { tcpConnectStep, type ConnectStep } from "./tcp_connect.js";
 import { type TcpHost } from "./tcp_host.js";
 import { type ListenerRec } from "./tcp_listen.js";
 import type { PendingSendState } from "./rescale_netmsg.js";
@@ -295,50 +295,63 @@ export class TcpUsrreq {
     }
   }
 
-  /** connect() for a program elsewhere: a port hashing here, else the call migrates with its port to the owner CPU. */
+  /**
+   * connect() for a program elsewhere, one CPU's step of it (tcp_connect.ts `tcpConnectStep`): placed
+   * here, or passed on to the owner CPU with a candidate port, or to the next CPU with a share left.
+   */
   private connect(host: TcpHost, b: Record<string, unknown>, ok: (body?: unknown) => void, fail: (why: string) => void): void {
     const { owner, faddr, fport } = b;
+    const me = this.tn.index;
     const laddr = typeof b.laddr === "number" && b.laddr !== 0 ? b.laddr >>> 0 : this.tn.primaryAddr();
-    const lport = typeof b.lport === "number" ? b.lport : 0;
-    if (!isOwnerName(owner) || typeof faddr !== "number" || typeof fport !== "number" || !Number.isInteger(fport) || fport < 1 || fport > 65535) {
+    const lport = typeof b.lport === "number" && Number.isInteger(b.lport) && b.lport >= 0 && b.lport <= 65535 ? b.lport : 0;
+    const share = b.share === true;
+    const tried = Array.isArray(b.tried) ? b.tried : [];
+    if (
+      !isOwnerName(owner) || typeof faddr !== "number" || typeof fport !== "number" || !Number.isInteger(fport) || fport < 1 || fport > 65535 ||
+      tried.length > NETISR_CPUMAX || !tried.every((c) => Number.isInteger(c))
+    ) {
       this.tn.stats.bad++;
       return fail("bad connect body");
     }
     const ro = this.remoteOwner(owner)!;
-    const so = new So(this.tn.index, undefined as never);
+    const so = new So(me, undefined as never);
     const opts = {
       ...(b.nodelay === true ? { nodelay: true } : {}),
       ...(typeof b.sndbuf === "number" ? { sndbuf: b.sndbuf } : {}),
       ...(typeof b.rcvbuf === "number" ? { rcvbuf: b.rcvbuf } : {}),
     };
+    const fa = faddr >>> 0;
+    const rescale = this.tn.rescale;
+    let step: ConnectStep;
     try {
       host.idOf(so);
-      if (lport === 0) host.connect(this.tn.index, so, laddr, faddr >>> 0, fport, ro, opts, lport, false);
-      else {
-        // Placed by the calling CPU's port search: it lives here even if this CPU's newer view names another owner.
-        this.tn.rescale.claim(host.hashOf(faddr >>> 0, fport, laddr, lport), () => host.connect(this.tn.index, so, laddr, faddr >>> 0, fport, ro, opts, lport, true));
-        this.tn.rescale.placed(so.inp);
-      }
+      // A candidate was placed by the calling CPU's port search: it lives here even if this CPU's newer view names another owner.
+      step = tcpConnectStep(host, me, so, laddr, fa, fport, ro, opts, { lport, share, tried: tried as number[] }, rescale.netisr.liveCpus, (h, f) => rescale.claim(h, f));
     } catch (err) {
       host.forget(so);
-      if (err instanceof TcpNotLocalError && lport === 0) {
-        const to = err.cpu;
-        const req = encodeNetmsg.socket(SockNetmsg.connect, 0, { ...b, laddr, lport: err.lport });
-        this.tn.transport.request(subjects.netisr(this.tn.cluster, to), req, { timeoutMs: 5000 }).then(
-          (m) => {
-            const r = decodeNetmsg(m.data);
-            if (typeof r === "string" || r.type !== NetmsgType.reply) return fail("bad reply from the owner CPU");
-            if (r.ok) ok(r.body);
-            else fail(r.error ?? "refused by the owner CPU");
-          },
-          (e: Error) => fail(`owner cpu ${to}: ${e.message}`),
-        );
-        return;
-      }
       return fail(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
     }
+    if ("to" in step) {
+      host.forget(so);
+      return this.forwardConnect(step.to, { ...b, laddr, lport: step.hop.lport, share: step.hop.share, tried: step.hop.tried }, ok, fail);
+    }
+    if (lport !== 0 && !share) rescale.placed(so.inp);
     const i = so.inp;
-    ok({ cpu: this.tn.index, id: so.id, laddr: i.laddr >>> 0, lport: i.lport, faddr: i.faddr >>> 0, fport: i.fport });
+    ok({ cpu: me, id: so.id, laddr: i.laddr >>> 0, lport: i.lport, faddr: i.faddr >>> 0, fport: i.fport });
+  }
+
+  /** Passes a connect to CPU `to`'s port and relays its answer. */
+  private forwardConnect(to: number, body: Record<string, unknown>, ok: (body?: unknown) => void, fail: (why: string) => void): void {
+    const req = encodeNetmsg.socket(SockNetmsg.connect, 0, body);
+    this.tn.transport.request(subjects.netisr(this.tn.cluster, to), req, { timeoutMs: 5000 }).then(
+      (m) => {
+        const r = decodeNetmsg(m.data);
+        if (typeof r === "string" || r.type !== NetmsgType.reply) return fail("bad reply from the owner CPU");
+        if (r.ok) ok(r.body);
+        else fail(r.error ?? "refused by the owner CPU");
+      },
+      (e: Error) => fail(`owner cpu ${to}: ${e.message}`),
+    );
   }
 
   private sockOf(id: unknown): So | undefined {

@@ -540,6 +540,11 @@ export class InpcbHost<P = unknown> {
   portFirst: number;
   portLast: number;
   porthashTrycount: number;
+  /**
+   * 4-tuples this host's tables do not list but that are in use where they live (a netisr CPU
+   * sets it: connections homed on another CPU in its buckets). The port searches skip them.
+   */
+  tupleHeld: ((laddr: number, lport: number, faddr: number, fport: number) => boolean) | undefined = undefined;
   readonly random: () => number;
   /** Secret of the Linux-style ehash used by tcp_migrate_req's random-by-hash choice. */
   readonly ehashSecret: number;
