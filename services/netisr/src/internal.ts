@@ -54,7 +54,8 @@ export { TcpCpu, TcpCpuStats } from "./tcp_dispatch.js";
 export { tcpFrameLength, writeTcpFrame } from "./tcp_host.js";
 export { ListenerRec, type ListenCloseResult } from "./tcp_listen.js";
 export { TcpNetisr, type TcpNetisrOptions } from "./tcp_netisr.js";
-export { SockPortStats, SO_REMOTE_SEND_MAX } from "./tcp_usrreq.js";
+export { SockPortStats } from "./tcp_usrreq.js";
+export { SO_REMOTE_SEND_WINDOW } from "./so_fd.js";
 export { b64, unb64 } from "./so_port.js";
 export { tcpMetrics } from "./tcp_metrics.js";
 export {

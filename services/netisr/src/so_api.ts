@@ -76,6 +76,8 @@ export interface RemoteConnInfo {
   data?: Uint8Array;
   eof?: boolean;
   error?: string;
+  /** The socket's send buffer size on its CPU: the program's send credit. */
+  sndwin?: number;
 }
 
 export interface RemoteConnectRequest {

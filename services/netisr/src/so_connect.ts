@@ -71,6 +71,7 @@ export class SoConnect {
             return;
           }
           const rc = new RemoteConn(c.cpu, c.id, c.laddr, c.lport, c.faddr, c.fport);
+          if (Number.isSafeInteger(c.sndwin) && c.sndwin! > 0) rc.credit = c.sndwin!;
           const cr = new ConnRec(r.handler, null, rc);
           cr.sync = r.syncSend;
           this.x.fds.set(fd, cr);
