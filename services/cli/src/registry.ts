@@ -1,4 +1,5 @@
 import type { Command } from "./command.js";
+import { benchConnectCommands } from "./commands/bench-connect.js";
 import { benchCoreCommands } from "./commands/bench-core.js";
 import { benchForwardCommands } from "./commands/bench-forward.js";
 import { benchTcpMemCommands } from "./commands/bench-tcpmem.js";
@@ -24,6 +25,7 @@ import { upCommands } from "./commands/up.js";
  * by command path.
  */
 export const commands: Command[] = [
+  ...benchConnectCommands,
   ...benchCoreCommands,
   ...benchForwardCommands,
   ...httpCommands,

@@ -228,7 +228,7 @@ export {
   type InpcbHostOptions,
   type BindOptions,
 } from "./inet/in_pcb.js";
-export { inPcbBindRemote, tcpConnectPlace, type BindRemoteResult, type ConnectPlacement } from "./inet/in_pcb_bind.js";
+export { inPcbBindRemote, inPcbBindShare, tcpConnectPlace, type BindRemoteResult, type ConnectPlacement } from "./inet/in_pcb_bind.js";
 export { InpcbListCursor, inPcbList, xinpcb, type XInpcb } from "./inet/in_pcblist.js";
 export {
   SOMAXCONN,

@@ -8,8 +8,6 @@ export const IFPOLL = {
   MAX_BURST_MAX: 5000,
   EACH_BURST_DEFAULT: 50,
   USER_FRAC_DEFAULT: 50,
-  /** iopoll_reset_state(): poll_burst = 5. */
-  RESET_BURST: 5,
   /** pending_polls above this is a stall. */
   STALL_PENDING: 100,
   LIST_LEN: 128,
@@ -39,7 +37,8 @@ export class IopollCtx {
   readonly burstMax: number;
   readonly eachBurst: number;
   readonly userFrac: number;
-  pollBurst: number = IFPOLL.RESET_BURST;
+  /** iopoll_reset_state(): poll_burst = poll_each_burst (set in the constructor). */
+  pollBurst: number;
   residualBurst = 0;
   pendingPolls = 0;
   /** 0 idle, 2 scheduled (iopoll_clock), 3/4 in a round, 5/6 in iopollmore. */
@@ -67,6 +66,7 @@ export class IopollCtx {
     const uf = o.userFrac ?? IFPOLL.USER_FRAC_DEFAULT;
     if (!Number.isInteger(uf) || uf < 0 || uf > 100) throw new IfpollConfigError("userFrac", uf, "an integer in 0..100");
     this.userFrac = uf;
+    this.pollBurst = this.eachBurst;
   }
 
   /** `iopoll_clock()`: the systimer fired. Returns true when a poll was scheduled. */

@@ -54,7 +54,8 @@ export { TcpCpu, TcpCpuStats } from "./tcp_dispatch.js";
 export { tcpFrameLength, writeTcpFrame } from "./tcp_host.js";
 export { ListenerRec, type ListenCloseResult } from "./tcp_listen.js";
 export { TcpNetisr, type TcpNetisrOptions } from "./tcp_netisr.js";
-export { SockPortStats, SO_REMOTE_SEND_MAX } from "./tcp_usrreq.js";
+export { SockPortStats } from "./tcp_usrreq.js";
+export { SO_REMOTE_SEND_WINDOW } from "./so_fd.js";
 export { b64, unb64 } from "./so_port.js";
 export { tcpMetrics } from "./tcp_metrics.js";
 export {
@@ -104,7 +105,7 @@ export { TcpUsrreq, RemoteOwner } from "./tcp_usrreq.js";
 export { ListenerSync, LISTENER_SYNC_MS, LISTENER_SYNC_DEADLINE_MS, type ListenerSyncReport } from "./listener_sync.js";
 export { PcbCursors } from "./pcb_cursor.js";
 export { HostListeners, listenerConnOptions } from "./tcp_listen.js";
-export { tcpHostConnect } from "./tcp_connect.js";
+export { CONNECT_FIRST, ConnectPort, tcpConnectStep, tcpHostConnect, TcpPortShareExhaustedError, type ConnectHop, type ConnectStep } from "./tcp_connect.js";
 export { FdTable, FdRec, ConnRec, RemoteConn } from "./so_fd.js";
 export { RemoteEvents } from "./so_remote.js";
 export { SoAccept } from "./so_accept.js";

@@ -20,6 +20,11 @@ export const SoEvent = {
   CLOSED: "closed",
   /** Moved to another CPU (`err`: "<cpu>/<id>"); consumed by `Sockets`, like DragonFly's `tcp_sosetport`. */
   MOVED: "moved",
+  /**
+   * The owner CPU took bytes of a remote program's asynchronous sends into the socket's send buffer
+   * (`err`: how many): send credit back to the program; consumed by `Sockets`.
+   */
+  SENT: "sent",
 } as const;
 export type SoEvent = (typeof SoEvent)[keyof typeof SoEvent];
 

@@ -127,6 +127,7 @@ export class SoAccept {
         r.fetching!.delete(cpu);
         for (const c of conns) {
           const rc = new RemoteConn(c.cpu, c.id, c.laddr, c.lport, c.faddr, c.fport);
+          if (Number.isSafeInteger(c.sndwin) && c.sndwin! > 0) rc.credit = c.sndwin!;
           if (c.data && c.data.length) {
             rc.chunks.push(c.data);
             rc.bytes = c.data.length;

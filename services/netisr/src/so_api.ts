@@ -76,6 +76,8 @@ export interface RemoteConnInfo {
   data?: Uint8Array;
   eof?: boolean;
   error?: string;
+  /** The socket's send buffer size on its CPU: the program's send credit. */
+  sndwin?: number;
 }
 
 export interface RemoteConnectRequest {
@@ -84,6 +86,8 @@ export interface RemoteConnectRequest {
   laddr: number;
   faddr: number;
   fport: number;
+  /** The candidate local port the calling CPU's search chose (the owner takes it if free there). */
+  lport?: number;
   nodelay?: boolean;
   sndbuf?: number;
   rcvbuf?: number;

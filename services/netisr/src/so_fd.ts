@@ -6,12 +6,19 @@ import type { RemoteEvents } from "./so_remote.js";
 import type { TcpHost } from "./tcp_host.js";
 
 /** A remote connection's state on the program side: data pushed by its CPU waits here for recv(). */
+/** Send credit of a remote connection when the owner did not name its send buffer's size (tcp_sendspace). */
+export const SO_REMOTE_SEND_WINDOW = 57344;
+
 export class RemoteConn {
   chunks: Uint8Array[] = [];
   bytes = 0;
   eof = false;
   error: string | null = null;
   closed = false;
+  /** Bytes an asynchronous send may still hand the owner CPU (its send buffer's size, less what it has not yet taken in). */
+  credit = SO_REMOTE_SEND_WINDOW;
+  /** A send was short: WRITABLE follows when credit comes back. */
+  wantWrite = false;
   constructor(
     /** Where the socket lives (changes when its CPU leaves and hands it over: MOVED). */
     public cpu: number,

@@ -69,6 +69,16 @@ export class RemoteEvents {
       this.move(fd, c, err);
       return;
     }
+    if (ev === SoEvent.SENT) {
+      const n = Number(err);
+      if (!Number.isSafeInteger(n) || n <= 0) return;
+      c.credit += n;
+      if (c.wantWrite) {
+        c.wantWrite = false;
+        r.handler?.(fd, SoEvent.WRITABLE, null);
+      }
+      return;
+    }
     if (ev === SoEvent.READABLE && data && data.length) {
       c.chunks.push(data);
       c.bytes += data.length;

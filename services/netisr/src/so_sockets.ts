@@ -158,11 +158,16 @@ export class Sockets implements SoOwner, ListenOwner {
     if (!c) throw new SockError("ENOTCONN", "socket is not connected", fd);
     if (c.error) throw new TcpConnectionError(c.error as never);
     if (c.closed) throw new SockError("ENOTCONN", "socket is closed", fd);
-    this.remote!.send(c.cpu, c.id, data);
-    return data.length;
+    // What fits the owner's send buffer goes at once; 0 is EWOULDBLOCK, and WRITABLE follows when the owner takes bytes in.
+    const n = Math.min(data.length, c.credit);
+    if (n < data.length) c.wantWrite = true;
+    if (n === 0) return 0;
+    c.credit -= n;
+    this.remote!.send(c.cpu, c.id, n === data.length ? data : data.subarray(0, n));
+    return n;
   }
 
-  /** Synchronous send: resolves once the owner CPU took the data (the count it took). */
+  /** Synchronous send: resolves once the owner CPU took the data (the count it took: the rest is not queued; WRITABLE follows a short count). */
   async sendSync(fd: number, data: Uint8Array): Promise<number> {
     const r = this.fds.conn(fd);
     if (r.so) return this.send(fd, data);

@@ -25,7 +25,7 @@ import {
 import type { FrameBatchCursor } from "@dfly/transport";
 import type { ListenOwner, So, SoOwner } from "./so.js";
 import { TcpCpu } from "./tcp_dispatch.js";
-import { TcpNotLocalError, tcpHostConnect } from "./tcp_connect.js";
+import { ConnectPort, TcpNotLocalError, tcpHostConnect } from "./tcp_connect.js";
 import { HostListeners, listenerConnOptions, type ListenCloseResult, type ListenerRec } from "./tcp_listen.js";
 import type { ListenerSpec } from "@dfly/wire";
 
@@ -239,9 +239,9 @@ export class TcpHost {
     return this.listeners.accept(rec, owner);
   }
 
-  /** connect(2) from CPU `from` (tcp_connect.ts). */
-  connect(from: number, so: So | null, laddr: number, faddr: number, fport: number, owner: SoOwner, opts: TcpConnOptions = {}, lport = 0, searched = false): So {
-    return tcpHostConnect(this, from, so, laddr, faddr, fport, owner, opts, lport, searched);
+  /** connect(2) from CPU `from` (tcp_connect.ts; `mode`: how the local port is chosen). */
+  connect(from: number, so: So | null, laddr: number, faddr: number, fport: number, owner: SoOwner, opts: TcpConnOptions = {}, lport = 0, mode: ConnectPort = ConnectPort.SEARCH): So {
+    return tcpHostConnect(this, from, so, laddr, faddr, fport, owner, opts, lport, mode);
   }
 
   /** An id for remote access to `so` (kept until the socket is released). */

@@ -11,6 +11,7 @@ import type { ListenBackend, ListenCloseReply, ListenReply } from "./so_api.js";
 import { Sockets } from "./so_sockets.js";
 import { attachSockEvents, PortSockRemote } from "./so_port.js";
 import { TcpCpuIdError, TcpRescale, type TcpRescaleOptions } from "./tcp_rescale.js";
+import { tupleKey } from "./rescale_home.js";
 import { TcpOutput } from "./tcp_output.js";
 import { SockPortStats, TcpUsrreq } from "./tcp_usrreq.js";
 import { LISTENER_SYNC_MS, ListenerSync, type ListenerSyncReport } from "./listener_sync.js";
@@ -138,6 +139,9 @@ export class TcpNetisr {
       },
     });
     this.rescale.attach(this.host);
+    // connect()'s port searches skip 4-tuples living elsewhere in this CPU's buckets (home entries).
+    const foreign = this.rescale.foreign;
+    this.host.pcb.tupleHeld = (laddr, lport, faddr, fport) => foreign.size > 0 && foreign.has(tupleKey(laddr, lport, faddr, fport));
     for (const s of this.listeners.specs.values()) this.host.listenInstall(s);
     return this.host;
   }

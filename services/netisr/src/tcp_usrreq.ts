@@ -1,18 +1,17 @@
 /** The program-socket port (DragonFly's tcp_usrreq behind so_port): socket netmsgs, and `RemoteOwner` publishing events. */
-import { InpcbAddrInUseError, ListenerPolicy, TcpState } from "@dfly/core";
+import { InpcbAddrInUseError, ListenerPolicy, NETISR_CPUMAX, TcpState } from "@dfly/core";
 import { isOwnerName, SockNetmsg, sockBodyListener, decodeNetmsg, encodeNetmsg, NetmsgType } from "@dfly/wire";
 import { subjects, type Msg } from "@dfly/transport";
 import { b64, unb64, type SockEventBody, type SockEventWire } from "./so_port.js";
+import { SO_REMOTE_SEND_WINDOW } from "./so_fd.js";
 import { SockOpt } from "./so_api.js";
 import { So, SoEvent, type ListenOwner, type SoOwner } from "./so.js";
-import { TcpNotLocalError } from "./tcp_connect.js";
+import { tcpConnectStep, type ConnectStep } from "./tcp_connect.js";
 import { type TcpHost } from "./tcp_host.js";
 import { type ListenerRec } from "./tcp_listen.js";
 import type { PendingSendState } from "./rescale_netmsg.js";
 import type { TcpNetisr } from "./tcp_netisr.js";
 
-/** Remote-send bytes a CPU holds for a socket beyond its send buffer before it resets it. */
-export const SO_REMOTE_SEND_MAX = 4 * 1024 * 1024;
 
 /** Counters of the port side (socket netmsgs). */
 export class SockPortStats {
@@ -34,12 +33,18 @@ export class SockPortStats {
   listenerSyncClosed = 0;
   /** Listed listeners a reconciliation could not install (address in use here). */
   listenerSyncInstallFailed = 0;
+  /** Remote sends beyond the credit the program was given (the connection is reset). */
+  sendOverrun = 0;
+  /** Most bytes of remote sends ever held for one socket beyond its send buffer (high-water mark). */
+  sendHeldMax = 0;
 }
 
 /** A program elsewhere that owns listeners/sockets of this CPU: its events are batched and published. */
 export class RemoteOwner implements SoOwner, ListenOwner {
   ev: SockEventWire[] = [];
   acc = new Set<string>();
+  /** Send credit to return, by socket id (one SENT event per socket per flush). */
+  private readonly credits = new Map<number, number>();
   private queued = false;
   constructor(
     readonly name: string,
@@ -49,6 +54,14 @@ export class RemoteOwner implements SoOwner, ListenOwner {
   soEvent(so: So, ev: SoEvent, err: string | null): void {
     const u = this.u;
     const host = u.tn.host!;
+    if (u.isClosing(so)) {
+      if (ev === SoEvent.WRITABLE) u.flushPendingSend(so);
+      else if (ev === SoEvent.CLOSED || ev === SoEvent.ERROR) {
+        u.dropPendingSend(so);
+        so.owner = null;
+      }
+      return;
+    }
     switch (ev) {
       case SoEvent.READABLE:
       case SoEvent.EOF: {
@@ -73,6 +86,7 @@ export class RemoteOwner implements SoOwner, ListenOwner {
       }
       case SoEvent.WRITABLE:
         u.flushPendingSend(so);
+        if (u.syncWaiting(so)) this.push([so.id, SoEvent.WRITABLE, null, null]);
         return;
       case SoEvent.CONNECTED:
       case SoEvent.ERROR:
@@ -89,6 +103,13 @@ export class RemoteOwner implements SoOwner, ListenOwner {
 
   acceptable(rec: ListenerRec): void {
     this.acc.add(rec.id);
+    this.schedule();
+  }
+
+  /** `n` bytes of the program's asynchronous sends went into `so`'s send buffer: credit for the program. */
+  credit(so: So, n: number): void {
+    if (n <= 0) return;
+    this.credits.set(so.id, (this.credits.get(so.id) ?? 0) + n);
     this.schedule();
   }
 
@@ -111,9 +132,14 @@ export class RemoteOwner implements SoOwner, ListenOwner {
 
   flush(): void {
     this.queued = false;
-    if (this.ev.length === 0 && this.acc.size === 0) return;
+    if (this.ev.length === 0 && this.acc.size === 0 && this.credits.size === 0) return;
     const tn = this.u.tn;
-    const body: SockEventBody = { cpu: tn.index, ev: this.ev, acc: [...this.acc] };
+    // Credit first: a MOVED in this batch re-keys the socket on the program's side.
+    const ev: SockEventWire[] = [];
+    for (const [id, n] of this.credits) ev.push([id, SoEvent.SENT, String(n), null]);
+    this.credits.clear();
+    for (const e of this.ev) ev.push(e);
+    const body: SockEventBody = { cpu: tn.index, ev, acc: [...this.acc] };
     this.ev = [];
     this.acc.clear();
     tn.stats.eventsOut++;
@@ -138,6 +164,12 @@ interface PendingSend {
 export class TcpUsrreq {
   private readonly owners = new Map<string, RemoteOwner>();
   private readonly pending = new Map<So, PendingSend>();
+  /** The send credit each remote socket's program was given (its send buffer size then). */
+  private readonly windows = new WeakMap<So, number>();
+  /** Sockets whose synchronous send was short: their program hears WRITABLE. */
+  private readonly syncWait = new WeakSet<So>();
+  /** Sockets the program closed while bytes were still held: flushed, then closed. */
+  private readonly closing = new WeakSet<So>();
 
   constructor(readonly tn: TcpNetisr) {}
 
@@ -239,7 +271,7 @@ export class TcpUsrreq {
             eof = true;
           }
           const i = so.inp;
-          conns.push({ id, laddr: i.laddr >>> 0, lport: i.lport, faddr: i.faddr >>> 0, fport: i.fport, ...(data ? { data: b64(data) } : {}), ...(eof ? { eof } : {}) });
+          conns.push({ id, laddr: i.laddr >>> 0, lport: i.lport, faddr: i.faddr >>> 0, fport: i.fport, sndwin: this.window(so), ...(data ? { data: b64(data) } : {}), ...(eof ? { eof } : {}) });
         }
         return ok({ conns });
       }
@@ -250,8 +282,8 @@ export class TcpUsrreq {
           if (b.sync) return fail(so ? "bad send body" : `no socket ${String(b.id)}`);
           return;
         }
-        const n = this.remoteSend(host, so, data);
-        if (b.sync) ok({ n });
+        if (b.sync) return ok({ n: this.remoteSendSync(host, so, data) });
+        this.remoteSend(host, so, data);
         return;
       }
       case SockNetmsg.shutdown:
@@ -263,8 +295,10 @@ export class TcpUsrreq {
         }
         const p = this.pending.get(so);
         if (code === SockNetmsg.close) {
-          so.owner = null;
           so.fd = -1;
+          // Held bytes still go out first: the owner stays to hear WRITABLE, telling the program nothing more.
+          if (p && b.abort !== true) this.closing.add(so);
+          else so.owner = null;
         }
         if (p && b.abort !== true) {
           if (code === SockNetmsg.close) p.close = true;
@@ -295,50 +329,63 @@ export class TcpUsrreq {
     }
   }
 
-  /** connect() for a program elsewhere: a port hashing here, else the call migrates with its port to the owner CPU. */
+  /**
+   * connect() for a program elsewhere, one CPU's step of it (tcp_connect.ts `tcpConnectStep`): placed
+   * here, or passed on to the owner CPU with a candidate port, or to the next CPU with a share left.
+   */
   private connect(host: TcpHost, b: Record<string, unknown>, ok: (body?: unknown) => void, fail: (why: string) => void): void {
     const { owner, faddr, fport } = b;
+    const me = this.tn.index;
     const laddr = typeof b.laddr === "number" && b.laddr !== 0 ? b.laddr >>> 0 : this.tn.primaryAddr();
-    const lport = typeof b.lport === "number" ? b.lport : 0;
-    if (!isOwnerName(owner) || typeof faddr !== "number" || typeof fport !== "number" || !Number.isInteger(fport) || fport < 1 || fport > 65535) {
+    const lport = typeof b.lport === "number" && Number.isInteger(b.lport) && b.lport >= 0 && b.lport <= 65535 ? b.lport : 0;
+    const share = b.share === true;
+    const tried = Array.isArray(b.tried) ? b.tried : [];
+    if (
+      !isOwnerName(owner) || typeof faddr !== "number" || typeof fport !== "number" || !Number.isInteger(fport) || fport < 1 || fport > 65535 ||
+      tried.length > NETISR_CPUMAX || !tried.every((c) => Number.isInteger(c))
+    ) {
       this.tn.stats.bad++;
       return fail("bad connect body");
     }
     const ro = this.remoteOwner(owner)!;
-    const so = new So(this.tn.index, undefined as never);
+    const so = new So(me, undefined as never);
     const opts = {
       ...(b.nodelay === true ? { nodelay: true } : {}),
       ...(typeof b.sndbuf === "number" ? { sndbuf: b.sndbuf } : {}),
       ...(typeof b.rcvbuf === "number" ? { rcvbuf: b.rcvbuf } : {}),
     };
+    const fa = faddr >>> 0;
+    const rescale = this.tn.rescale;
+    let step: ConnectStep;
     try {
       host.idOf(so);
-      if (lport === 0) host.connect(this.tn.index, so, laddr, faddr >>> 0, fport, ro, opts, lport, false);
-      else {
-        // Placed by the calling CPU's port search: it lives here even if this CPU's newer view names another owner.
-        this.tn.rescale.claim(host.hashOf(faddr >>> 0, fport, laddr, lport), () => host.connect(this.tn.index, so, laddr, faddr >>> 0, fport, ro, opts, lport, true));
-        this.tn.rescale.placed(so.inp);
-      }
+      // A candidate was placed by the calling CPU's port search: it lives here even if this CPU's newer view names another owner.
+      step = tcpConnectStep(host, me, so, laddr, fa, fport, ro, opts, { lport, share, tried: tried as number[] }, rescale.netisr.liveCpus, (h, f) => rescale.claim(h, f));
     } catch (err) {
       host.forget(so);
-      if (err instanceof TcpNotLocalError && lport === 0) {
-        const to = err.cpu;
-        const req = encodeNetmsg.socket(SockNetmsg.connect, 0, { ...b, laddr, lport: err.lport });
-        this.tn.transport.request(subjects.netisr(this.tn.cluster, to), req, { timeoutMs: 5000 }).then(
-          (m) => {
-            const r = decodeNetmsg(m.data);
-            if (typeof r === "string" || r.type !== NetmsgType.reply) return fail("bad reply from the owner CPU");
-            if (r.ok) ok(r.body);
-            else fail(r.error ?? "refused by the owner CPU");
-          },
-          (e: Error) => fail(`owner cpu ${to}: ${e.message}`),
-        );
-        return;
-      }
       return fail(err instanceof Error ? `${err.name}: ${err.message}` : String(err));
     }
+    if ("to" in step) {
+      host.forget(so);
+      return this.forwardConnect(step.to, { ...b, laddr, lport: step.hop.lport, share: step.hop.share, tried: step.hop.tried }, ok, fail);
+    }
+    if (lport !== 0 && !share) rescale.placed(so.inp);
     const i = so.inp;
-    ok({ cpu: this.tn.index, id: so.id, laddr: i.laddr >>> 0, lport: i.lport, faddr: i.faddr >>> 0, fport: i.fport });
+    ok({ cpu: me, id: so.id, laddr: i.laddr >>> 0, lport: i.lport, faddr: i.faddr >>> 0, fport: i.fport, sndwin: this.window(so) });
+  }
+
+  /** Passes a connect to CPU `to`'s port and relays its answer. */
+  private forwardConnect(to: number, body: Record<string, unknown>, ok: (body?: unknown) => void, fail: (why: string) => void): void {
+    const req = encodeNetmsg.socket(SockNetmsg.connect, 0, body);
+    this.tn.transport.request(subjects.netisr(this.tn.cluster, to), req, { timeoutMs: 5000 }).then(
+      (m) => {
+        const r = decodeNetmsg(m.data);
+        if (typeof r === "string" || r.type !== NetmsgType.reply) return fail("bad reply from the owner CPU");
+        if (r.ok) ok(r.body);
+        else fail(r.error ?? "refused by the owner CPU");
+      },
+      (e: Error) => fail(`owner cpu ${to}: ${e.message}`),
+    );
   }
 
   private sockOf(id: unknown): So | undefined {
@@ -347,28 +394,76 @@ export class TcpUsrreq {
     return so;
   }
 
-  /** Queues remote-sent bytes: into the send buffer while it has room, the rest held here. */
-  private remoteSend(host: TcpHost, so: So, data: Uint8Array): number {
+  /** The send credit `so`'s program gets (fixed when first named: the socket's send buffer size). */
+  private window(so: So): number {
+    let w = this.windows.get(so);
+    if (w === undefined) this.windows.set(so, (w = so.tp?.snd_hiwat ?? SO_REMOTE_SEND_WINDOW));
+    return w;
+  }
+
+  /** @internal a short synchronous send left `so` waiting for room (cleared once told). */
+  syncWaiting(so: So): boolean {
+    if (!this.syncWait.has(so) || this.pending.has(so)) return false;
+    this.syncWait.delete(so);
+    return true;
+  }
+
+  /**
+   * An asynchronous remote send: into the send buffer while it has room, the rest held here until
+   * the buffer drains. The program sends no more than its credit (the send buffer's size), and
+   * gets credit back for what goes into the buffer, so what is held stays under one buffer; a
+   * program that sends beyond it is counted (`sendOverrun`) and its connection reset.
+   */
+  private remoteSend(host: TcpHost, so: So, data: Uint8Array): void {
     const tp = so.tp;
-    if (!tp || tp.t_state === TcpState.CLOSED) return 0;
+    if (!tp || tp.t_state === TcpState.CLOSED) return;
     const p = this.pending.get(so);
     if (p) {
       p.chunks.push(data);
       p.bytes += data.length;
-      if (p.bytes > SO_REMOTE_SEND_MAX) {
+      if (p.bytes > this.tn.stats.sendHeldMax) this.tn.stats.sendHeldMax = p.bytes;
+      if (p.bytes > this.window(so)) {
+        this.tn.stats.sendOverrun++;
         this.dropPendingSend(so);
         host.cpu(so.cpu).engine.abort(tp, host.now());
       }
-      return 0;
+      return;
     }
     let n = 0;
     try {
       n = host.cpu(so.cpu).engine.send(tp, data, host.now());
     } catch {
-      return 0;
+      return;
     }
-    if (n < data.length) this.pending.set(so, { chunks: [data.subarray(n)], bytes: data.length - n, shutdown: false, close: false });
+    this.creditOf(so, n);
+    if (n === data.length) return;
+    this.pending.set(so, { chunks: [data.subarray(n)], bytes: data.length - n, shutdown: false, close: false });
+    if (data.length - n > this.tn.stats.sendHeldMax) this.tn.stats.sendHeldMax = data.length - n;
+  }
+
+  /** SO_SYNCSEND: what fits the send buffer now (nothing while asynchronous bytes wait); the rest is the caller's to send again. */
+  private remoteSendSync(host: TcpHost, so: So, data: Uint8Array): number {
+    const tp = so.tp;
+    if (!tp || tp.t_state === TcpState.CLOSED) return 0;
+    let n = 0;
+    if (!this.pending.has(so)) {
+      try {
+        n = host.cpu(so.cpu).engine.send(tp, data, host.now());
+      } catch {
+        return 0;
+      }
+    }
+    if (n < data.length) this.syncWait.add(so);
     return n;
+  }
+
+  private creditOf(so: So, n: number): void {
+    if (so.owner instanceof RemoteOwner && !this.closing.has(so)) so.owner.credit(so, n);
+  }
+
+  /** @internal the program closed `so` while bytes were held: only the flush goes on. */
+  isClosing(so: So): boolean {
+    return this.closing.has(so);
   }
 
   /** @internal WRITABLE: move held bytes into the send buffer, then a held shutdown/close. */
@@ -387,6 +482,7 @@ export class TcpUsrreq {
         return;
       }
       p.bytes -= n;
+      this.creditOf(so, n);
       if (n < c.length) {
         p.chunks[0] = c.subarray(n);
         return;
@@ -394,8 +490,10 @@ export class TcpUsrreq {
       p.chunks.shift();
     }
     this.pending.delete(so);
-    if (p.close) eng.close(so.tp, host.now());
-    else if (p.shutdown) eng.shutdown(so.tp, host.now());
+    if (p.close) {
+      if (this.closing.delete(so)) so.owner = null;
+      eng.close(so.tp, host.now());
+    } else if (p.shutdown) eng.shutdown(so.tp, host.now());
   }
 
   /** @internal */

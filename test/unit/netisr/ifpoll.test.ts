@@ -16,13 +16,24 @@ function tick(ctx: IopollCtx, t0: number, handlers: number, workUsPerFrame: numb
 }
 
 describe("IopollCtx (sys/net/if_poll.c)", () => {
-  it("starts at poll_burst 5 and gives each handler min(residual, each_burst) per round", () => {
+  // sys/net/if_poll.c: IFPOLL_FREQ_DEFAULT 6000, IOPOLL_BURST_MAX 250, IOPOLL_EACH_BURST 50, and
+  // iopoll_ctx_create() -> iopoll_reset_state(): poll_burst = poll_each_burst.
+  it("starts at poll_burst = poll_each_burst (50) and gives each handler min(residual, each_burst) per round", () => {
     const ctx = new IopollCtx();
-    expect([ctx.pollhz, ctx.burstMax, ctx.eachBurst, ctx.pollBurst]).toEqual([6000, 250, 50, 5]);
+    expect([ctx.pollhz, ctx.burstMax, ctx.eachBurst, ctx.pollBurst]).toEqual([6000, 250, 50, 50]);
     ctx.clock(0);
-    expect(ctx.handler(0)).toBe(5);
+    expect(ctx.handler(0)).toBe(50);
     expect(ctx.more(1)).toBe(false);
-    expect(ctx.pollBurst).toBe(6); // light load: one step up
+    expect(ctx.pollBurst).toBe(51); // light load: one step up
+  });
+
+  it("a tuned each_burst is also the starting burst (each_burst 8 -> poll_burst 8, rounds of 8)", () => {
+    const ctx = new IopollCtx({ eachBurst: 8 });
+    expect(ctx.pollBurst).toBe(8);
+    ctx.clock(0);
+    expect(ctx.handler(0)).toBe(8);
+    expect(ctx.more(1)).toBe(false);
+    expect(ctx.pollBurst).toBe(9);
   });
 
   it("grows to burst_max under light load, splitting each tick into each_burst rounds", () => {

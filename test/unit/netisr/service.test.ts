@@ -69,21 +69,22 @@ describe("NetisrService", () => {
 
   it("polling mode: frames wait in the RX ring; each tick takes at most poll_burst per ring", async () => {
     const { svc, t, out } = await setup("polling");
-    t.publish(subjects.rx("c", "ix0", 0), batch(40));
+    t.publish(subjects.rx("c", "ix0", 0), batch(120));
     await settle();
     expect(out).toEqual([]); // nothing before a poll tick
-    expect(svc.iopoll.pollBurst).toBe(5);
+    // sys/net/if_poll.c iopoll_reset_state(): poll_burst starts at poll_each_burst (IOPOLL_EACH_BURST 50).
+    expect(svc.iopoll.pollBurst).toBe(50);
     svc.pollTick();
     await settle();
-    expect(svc.netisr.stats.ip.forwarded).toBe(5);
-    svc.pollTick(); // light load: the burst grew to 6
+    expect(svc.netisr.stats.ip.forwarded).toBe(50);
+    svc.pollTick(); // light load: the burst grew to 51
     await settle();
-    expect(svc.netisr.stats.ip.forwarded).toBe(11);
-    for (let i = 0; i < 10; i++) svc.pollTick();
+    expect(svc.netisr.stats.ip.forwarded).toBe(101);
+    svc.pollTick();
     await settle();
-    expect(svc.netisr.stats.ip.forwarded).toBe(40);
-    expect(out.reduce((a, b) => a + b, 0)).toBe(40);
-    expect(svc.snapshot().ifpoll.ticks).toBe(12);
+    expect(svc.netisr.stats.ip.forwarded).toBe(120);
+    expect(out.reduce((a, b) => a + b, 0)).toBe(120);
+    expect(svc.snapshot().ifpoll.ticks).toBe(3);
   });
 
   it("polling mode: a full RX descriptor ring drops and counts what does not fit", async () => {

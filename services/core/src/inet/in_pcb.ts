@@ -400,9 +400,12 @@ export class InpcbInfo<P = unknown> {
 
   /**
    * `in_pcbinslocalgrphash_oncpu`: keep the group sorted by lgrpindex; a new
-   * member fills the first gap (the first slot i whose member has an index
-   * > i) or is appended. The index is assigned once (on the first CPU) and
-   * reused on every other CPU, so a restarted worker gets its old slot back.
+   * member takes the first gap (the first slot i whose member has an index
+   * > i) or the end. The index is assigned once (on the first CPU, or by the
+   * control) and reused on every other CPU: a member that arrives with its
+   * index goes where that index sorts, so a CPU that installs a group's
+   * members later, in any order, holds them in the same order as one that
+   * saw every open and close (and a restarted worker gets its old slot back).
    */
   private insLocalGroupOncpu(inp: Inpcb<P>): void {
     let g = this.localGroup(inp.laddr, inp.lport);
@@ -413,15 +416,14 @@ export class InpcbInfo<P = unknown> {
       else this.lgroups.set(inp.lport, [g]);
     }
     const m = g.members;
-    for (let i = 0; i < m.length; i++) {
-      if (m[i].lgrpindex > i) {
-        if (inp.lgrpindex < 0) inp.lgrpindex = i;
-        m.splice(i, 0, inp);
-        return;
-      }
+    if (inp.lgrpindex < 0) {
+      let i = 0;
+      while (i < m.length && m[i].lgrpindex <= i) i++;
+      inp.lgrpindex = i;
     }
-    if (inp.lgrpindex < 0) inp.lgrpindex = m.length;
-    m.push(inp);
+    let at = m.length;
+    while (at > 0 && m[at - 1].lgrpindex > inp.lgrpindex) at--;
+    m.splice(at, 0, inp);
   }
 
   /** `in_pcbremlocalgrphash_oncpu`: compact; destroy the group when empty. */
@@ -540,6 +542,11 @@ export class InpcbHost<P = unknown> {
   portFirst: number;
   portLast: number;
   porthashTrycount: number;
+  /**
+   * 4-tuples this host's tables do not list but that are in use where they live (a netisr CPU
+   * sets it: connections homed on another CPU in its buckets). The port searches skip them.
+   */
+  tupleHeld: ((laddr: number, lport: number, faddr: number, fport: number) => boolean) | undefined = undefined;
   readonly random: () => number;
   /** Secret of the Linux-style ehash used by tcp_migrate_req's random-by-hash choice. */
   readonly ehashSecret: number;

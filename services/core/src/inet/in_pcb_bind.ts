@@ -74,7 +74,7 @@ export function inPcbBindRemote<P>(host: InpcbHost<P>, inp: Inpcb<P>, faddr: num
       }
     }
     if (lport === fport && laddr === faddr) continue; // would connect to itself
-    if (host.lookupLocalRemote(laddr, lport, faddr, fport)) continue;
+    if (host.lookupLocalRemote(laddr, lport, faddr, fport) || host.tupleHeld?.(laddr, lport, faddr, fport)) continue;
     // DragonFly sets faddr/fport before the search, so the port is held for this destination only.
     inp.faddr = faddr;
     inp.fport = fport;
@@ -87,6 +87,37 @@ export function inPcbBindRemote<P>(host: InpcbHost<P>, inp: Inpcb<P>, faddr: num
   }
   host.stats[mycpu].portSearchTries += tries;
   throw new InpcbAddrNotAvailError(laddr, faddr, fport, first, last);
+}
+
+/**
+ * The owner's share of the range: the first port from `start` on (wrapping) whose 4-tuple hashes to
+ * `mycpu` and is free in this host's tables, taken for inp as `inPcbBindRemote` takes it; null when
+ * no port of the range is both. When each CPU's tables hold every 4-tuple that hashes to it, a
+ * port found here is unique on the whole host: a 4-tuple can only ever collide on its owner CPU.
+ */
+export function inPcbBindShare<P>(host: InpcbHost<P>, inp: Inpcb<P>, faddr: number, fport: number, mycpu: number, start: number): BindRemoteResult | null {
+  if (inp.laddr === INADDR_ANY) throw new InpcbLaddrUnsetError();
+  if (inp.lport !== 0) throw new InpcbAlreadyBoundError(inp.laddr, inp.lport);
+  const laddr = inp.laddr;
+  const first = host.portFirst;
+  const last = host.portLast;
+  const count = last - first + 1;
+  const base = (toeplitzPiecemealAddr(faddr) ^ toeplitzPiecemealAddr(laddr) ^ toeplitzPiecemealPort(fport)) >>> 0;
+  let lport = start >= first && start <= last ? start : first;
+  for (let i = 0; i < count; i++, lport = lport === last ? first : lport + 1) {
+    if (host.hashcpu(toeplitzHash(base ^ toeplitzPiecemealPort(lport))) !== mycpu) continue;
+    if (lport === fport && laddr === faddr) continue;
+    if (host.lookupLocalRemote(laddr, lport, faddr, fport) || host.tupleHeld?.(laddr, lport, faddr, fport)) continue;
+    inp.faddr = faddr;
+    inp.fport = fport;
+    inp.lport = lport;
+    inp.flags |= INP.ANONPORT;
+    host.insPortHash(inp);
+    host.stats[mycpu].portSearchTries += i + 1;
+    return { lport, hash: host.hashOf(faddr, fport, laddr, lport), cpu: mycpu, tries: i + 1 };
+  }
+  host.stats[mycpu].portSearchTries += count;
+  return null;
 }
 
 export interface ConnectPlacement {
