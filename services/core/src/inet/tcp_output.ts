@@ -281,6 +281,8 @@ function tcpSackRescue(tp: TcpCb): void {
     end = scb[scb.length - 2];
     start = scb.length > 2 ? scb[scb.length - 3] : tp.snd_una;
   }
+  // Data below HighRxt went out again already in this episode: the rescue is for the tail.
+  if (SEQ_LT(start, tp.rexmt_high)) start = tp.rexmt_high;
   if (!SEQ_LT(start, end)) return;
   if (((end - start) | 0) > tp.t_maxseg) start = (end - tp.t_maxseg) | 0;
   tp.sack_flags |= TSACK.SACKRESCUED;
