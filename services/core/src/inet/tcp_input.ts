@@ -559,6 +559,7 @@ function tcpDupAck(tp: TcpCb, dsackOnly: boolean): void {
   if (tp.t_dupacks === 0 && ncr) tp.t_rxtthresh = tcpSackNcrThresh(tp);
   tp.t_dupacks++;
   const thresh = tcpSackRxtThresh(tp);
+  if (ncr && tp.t_dupacks === cfg.dupThresh && thresh > cfg.dupThresh) e.stats.ncrheld++;
   if (tp.t_dupacks >= thresh || (sack && !ncr && tcpSackFirstHoleLost(tp))) {
     if (recovered) {
       tp.t_dupacks = 0;

@@ -132,6 +132,7 @@ export class TcpStats {
   sack_send_blocks = 0;
   newreno_recovery_episode = 0;
   newreno_partialack = 0;
+  ncrheld = 0; // duplicate ACKs at the fixed DupThresh that NCR's larger threshold held back (not a BSD counter)
   sndearlyrexmit = 0; // early retransmits (RFC 5827), also counted in sndfastrexmit
   sndrtobad = 0; // spurious timeout retransmissions undone
   sndfastrexmitbad = 0; // spurious fast retransmissions undone (Eifel or D-SACK)

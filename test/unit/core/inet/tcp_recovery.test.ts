@@ -161,6 +161,7 @@ describe("NCR, non-congestion robustness (RFC 4653)", () => {
     expect(dataSentAfter(s, 0)).toEqual([]);
     expect(s.engine.stats.sndfastrexmit).toBe(0);
     expect(s.engine.stats.sndrexmitpack).toBe(0);
+    expect(s.engine.stats.ncrheld).toBe(1);
   });
 
   it("a real loss is still repaired by fast retransmit at the 10th duplicate ACK (§3.2), without a timeout", () => {
