@@ -485,7 +485,9 @@ function dataInput(tp: TcpCb, seq: number, b: Uint8Array, off: number, tlen: num
       st.rcvoopack++;
       st.rcvoobyte += tlen;
     }
-    q.insert(seq, tlen === 0 ? EMPTY : off === 0 && tlen === b.length ? b : b.subarray(off, off + tlen), fin);
+    const queued = q.insert(seq, tlen === 0 ? EMPTY : off === 0 && tlen === b.length ? b : b.subarray(off, off + tlen), fin);
+    // All of it was queued already: a duplicate of out-of-order data (RFC 2883 §4.1.3).
+    if (queued === 0 && tlen > 0 && seq !== tp.rcv_nxt) tcpDsackReport(tp, seq, (seq + tlen) | 0);
     tp.t_flags |= TF.ACKNOW;
     for (;;) {
       const s = q.takeAt(tp.rcv_nxt);

@@ -8,7 +8,7 @@
  * Segments leave through the engine's `output` callback as TcpSeg values.
  */
 import { TcpFlags, type SackBlock, type TcpOptions } from "./tcp.js";
-import { SEQ_GEQ, SEQ_GT, SEQ_LT, SEQ_MAX } from "./tcp_seq.js";
+import { SEQ_GEQ, SEQ_GT, SEQ_LEQ, SEQ_LT, SEQ_MAX } from "./tcp_seq.js";
 import { tcpSackHigh, tcpSackNextRexmit, tcpSackPipe, tcpSackRxtThresh } from "./tcp_sack.js";
 import { TCP_MAXWIN, tcpInitialWindow } from "./tcp_subr.js";
 import { tcpSetPersist, tcpTimerActive, tcpTimerSet, tcpTimerStop, TcpTimer } from "./tcp_timer.js";
@@ -59,7 +59,14 @@ function dataOptions(tp: TcpCb): TcpOptions | undefined {
     }
     if (tp.t_reass && tp.t_reass.segs.length) {
       const b = tp.t_reass.sackBlocks(max - sack.length);
+      const first = sack.length;
       for (let i = 0; i < b.length; i += 2) sack.push({ start: b[i] >>> 0, end: b[i + 1] >>> 0 });
+      // A D-SACK of out-of-order data: the block that holds it comes second (RFC 2883 §4).
+      if (first === 1) {
+        const d = sack[0];
+        const k = sack.findIndex((x, i) => i > 0 && SEQ_LEQ(x.start | 0, d.start | 0) && SEQ_GEQ(x.end | 0, d.end | 0));
+        if (k > 1) sack.splice(1, 0, ...sack.splice(k, 1));
+      }
     }
     if (sack.length) {
       tp.engine.stats.sack_send_blocks += sack.length;

@@ -242,7 +242,12 @@ describe("D-SACK (RFC 2883) sent for duplicates and used to undo (RFC 3708)", ()
     s.expect({ flags: ".", ack: 101, sack: [[51, 101], [201, 301]] });
     s.inject({ flags: "P.", seq: 301, ack: 1, data: 100 }); // the next ACK no longer reports it
     s.expect({ flags: ".", ack: 101, sack: [[201, 401]] });
-    expect(s.engine.stats.snddsackopt).toBe(2);
+    s.inject({ flags: "P.", seq: 501, ack: 1, data: 100 });
+    s.expect({ flags: ".", ack: 101, sack: [[501, 601], [201, 401]] });
+    // A duplicate of queued out-of-order data: D-SACK first, the block holding it second (§4.1.3).
+    s.inject({ flags: "P.", seq: 201, ack: 1, data: 100 });
+    s.expect({ flags: ".", ack: 101, sack: [[201, 301], [201, 401], [501, 601]] });
+    expect(s.engine.stats.snddsackopt).toBe(3);
   });
 
   it("with dsack off duplicates are ACKed without a SACK block", () => {
