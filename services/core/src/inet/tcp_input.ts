@@ -609,6 +609,7 @@ function tcpEnterRecovery(tp: TcpCb, early: boolean): void {
   if (early) tp.rxt_flags |= TRXT.EARLYREXMT;
   if (cfg.dsack && sack) tp.rxt_flags |= TRXT.DSACKEP;
   tp.t_rxtbytes = tp.t_dsackbytes = 0;
+  tp.t_rxtlow = tp.snd_una;
   tp.sack_flags &= ~TSACK.SACKRESCUED;
   if (sack) tcpSackEnterRecovery(tp);
   else tcpNewRenoEnterRecovery(tp);
@@ -630,7 +631,12 @@ function tcpDsackReport(tp: TcpCb, start: number, end: number): void {
 function tcpDsackInput(tp: TcpCb, start: number, end: number): void {
   tp.engine.stats.rcvdsack++;
   if (!tp.engine.config.dsack || !(tp.rxt_flags & TRXT.DSACKEP) || !SEQ_LT(start, end)) return;
-  tp.t_dsackbytes += (end - start) | 0;
+  // Only duplicates of what this episode could have sent again count (RFC 3708 §3); a copy the
+  // network duplicated looks the same, so a duplicating path can undo a needed retransmission.
+  const s = SEQ_LT(start, tp.t_rxtlow) ? tp.t_rxtlow : start;
+  const e = SEQ_GT(end, tp.snd_max_prev) ? tp.snd_max_prev : end;
+  if (!SEQ_LT(s, e)) return;
+  tp.t_dsackbytes += (e - s) | 0;
   if (tp.t_rxtbytes > 0 && tp.t_dsackbytes >= tp.t_rxtbytes) tcpRevertCongestionState(tp);
 }
 

@@ -333,6 +333,7 @@ export class TcpCb {
   t_rttvar_prev = 0;
   t_rxtbytes = 0; // octets retransmitted in this fast-retransmit episode
   t_dsackbytes = 0; // … and D-SACKed back
+  t_rxtlow = 0; // snd_una when the episode began: its retransmissions lie in [t_rxtlow, snd_max_prev)
   // SACK extras
   sack_flags = 0;
   rexmt_rescue = 0; // RFC 6675 RescueRxt
