@@ -385,7 +385,7 @@ function readSyn(r: Reader): HandoverSyn | undefined {
   const fl = r.u8();
   e.sackOk = (fl & 1) !== 0;
   e.tsOk = (fl & 2) !== 0;
-  e.ecnOk = (fl & 4) !== 0;
+  if (fl & 4) e.ecnOk = true; // optional in TcpSynEntry: absent means no ECN
   const wnd = r.f64();
   const listener = r.str();
   return r.bad || listener === null ? undefined : { e: e as unknown as TcpSynEntry, wnd, listener };
