@@ -18,7 +18,7 @@ import {
   type TcpOptions, type TcpSeg,
 } from "@dfly/core";
 
-/** "S", "S.", ".", "P.", "F.", "FP.", "R", "R." — S SYN, F FIN, P PSH, R RST, "." ACK. */
+/** "S", "S.", ".", "P.", "F.", "FP.", "R", "R." — S SYN, F FIN, P PSH, R RST, "." ACK; E ECE, W CWR. */
 export type FlagSpec = string;
 
 export function parseFlags(f: FlagSpec): number {
@@ -31,6 +31,8 @@ export function parseFlags(f: FlagSpec): number {
       case "R": v |= TcpFlags.RST; break;
       case ".": v |= TcpFlags.ACK; break;
       case "U": v |= TcpFlags.URG; break;
+      case "E": v |= TcpFlags.ECE; break;
+      case "W": v |= TcpFlags.CWR; break;
       default: throw new Error(`unknown flag '${c}' in "${f}"`);
     }
   }
@@ -44,6 +46,8 @@ export function flagString(v: number): string {
   if (v & TcpFlags.PSH) s += "P";
   if (v & TcpFlags.RST) s += "R";
   if (v & TcpFlags.URG) s += "U";
+  if (v & TcpFlags.ECE) s += "E";
+  if (v & TcpFlags.CWR) s += "W";
   if (v & TcpFlags.ACK) s += ".";
   return s;
 }
@@ -67,6 +71,8 @@ export interface InjectSpec {
   data?: Uint8Array | number;
   /** Skip the relative translation of seq/ack (raw wire values). */
   raw?: boolean;
+  /** IP TOS byte (its low two bits are the ECN field; 3 = CE). */
+  tos?: number;
 }
 
 export interface ExpectSpec {
@@ -88,6 +94,8 @@ export interface ExpectSpec {
   /** TSecr must equal this absolute value. */
   tsecr?: number;
   raw?: boolean;
+  /** IP TOS byte. */
+  tos?: number;
 }
 
 export interface SentSeg {
@@ -231,6 +239,7 @@ export class TcpScript {
       src: this.faddr, dst: this.laddr, sport: this.fport, dport: this.lport,
       seq, ack, flags, window: spec.win ?? 65535, payload,
     };
+    if (spec.tos !== undefined) seg.tos = spec.tos;
     if (anyOpt) seg.options = o;
     return seg;
   }
@@ -308,6 +317,7 @@ export class TcpScript {
     if (spec.mss !== undefined && s.options?.mss !== spec.mss) fail("mss", spec.mss, s.options?.mss);
     if (spec.ws !== undefined && (s.options?.wscale ?? null) !== spec.ws) fail("wscale", spec.ws, s.options?.wscale);
     if (spec.sackOk !== undefined && !!s.options?.sackPermitted !== spec.sackOk) fail("sackOK", spec.sackOk, !!s.options?.sackPermitted);
+    if (spec.tos !== undefined && (s.tos ?? 0) !== spec.tos) fail("tos", spec.tos, s.tos ?? 0);
     if (spec.tsecr !== undefined && s.options?.timestamp?.ecr !== spec.tsecr >>> 0) fail("TSecr", spec.tsecr, s.options?.timestamp?.ecr);
     if (spec.sack !== undefined) {
       const got = (s.options?.sack ?? []).map((b) => [this.relPeer(b.start), this.relPeer(b.end)]);
@@ -367,7 +377,9 @@ export class TcpScript {
     this.peerNxt = 1;
     const entry = this.engine.synEntry(synSeg, this.now, opts);
     this.engine.sendSynAck(entry, this.now);
-    const sa = this.expect({ flags: "S.", seq: 0, ack: 1 });
+    // SYN|ACK, with ECE when it answers an ECN-setup SYN (RFC 3168 §6.1.1).
+    const sa = this.expect({ seq: 0, ack: 1 });
+    if ((sa.flags & ~TcpFlags.ECE) !== (TcpFlags.SYN | TcpFlags.ACK)) throw new Error(`expected a SYN|ACK, got ${flagString(sa.flags)}`);
     const ackSeg = this.roundTrip(this.build({ flags: ".", seq: 1, ack: 1, ...ack }));
     const tp = this.engine.syncacheSocket(entry, ackSeg, this.now, opts);
     if (!tp) throw new Error("syncacheSocket refused the handshake ACK");

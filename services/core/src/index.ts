@@ -293,6 +293,8 @@ export {
   TCPS_HAVEESTABLISHED,
   TCPS_HAVERCVDFIN,
   TF,
+  TRXT,
+  TSACK,
   TcpEvent,
   TcpErrno,
   TCP_DEFAULTS,
@@ -306,7 +308,7 @@ export {
 } from "./inet/tcp_var.js";
 export { SockBuf } from "./inet/tcp_sockbuf.js";
 export { TcpReassQueue, type ReassSeg } from "./inet/tcp_reass.js";
-export { TCP_BACKOFF, TcpTimer, TcpTimerHeap, tcpTimerActive } from "./inet/tcp_timer.js";
+export { TCP_BACKOFF, TCP_EIFEL_RTOINC, TcpTimer, TcpTimerHeap, tcpTimerActive } from "./inet/tcp_timer.js";
 export {
   tcpSackUpdate,
   tcpSackPipe,
@@ -314,6 +316,9 @@ export {
   tcpSackNextRexmit,
   tcpSackHigh,
   tcpSackBytes,
+  tcpSackIsDsack,
+  tcpSackRxtThresh,
+  TCP_NCR_RXTTHRESH_MAX,
 } from "./inet/tcp_sack.js";
 export { TCP_MAXWIN, TCP_MINMSS, tcpRcvScale, tcpInitialWindow, tcpRexmtval } from "./inet/tcp_subr.js";
 export { tcpRcvWindow } from "./inet/tcp_output.js";

@@ -374,7 +374,7 @@ function readConn(r: Reader): HandoverConn | undefined {
 
 function writeSyn(w: Writer, s: HandoverSyn): void {
   for (const k of SYN_NUMBERS) w.f64(s.e[k]);
-  w.u8((s.e.sackOk ? 1 : 0) | (s.e.tsOk ? 2 : 0));
+  w.u8((s.e.sackOk ? 1 : 0) | (s.e.tsOk ? 2 : 0) | (s.e.ecnOk ? 4 : 0));
   w.f64(s.wnd);
   w.str(s.listener);
 }
@@ -385,6 +385,7 @@ function readSyn(r: Reader): HandoverSyn | undefined {
   const fl = r.u8();
   e.sackOk = (fl & 1) !== 0;
   e.tsOk = (fl & 2) !== 0;
+  if (fl & 4) e.ecnOk = true; // optional in TcpSynEntry: absent means no ECN
   const wnd = r.f64();
   const listener = r.str();
   return r.bad || listener === null ? undefined : { e: e as unknown as TcpSynEntry, wnd, listener };

@@ -1,7 +1,8 @@
 /**
  * Link impairments on an interface's wire-out (what the cable does to frames after the NIC
  * sent them): random loss, a fixed delay, and reordering (a frame swapped with the next
- * one), duplication. Deterministic from a seed, so a test sees the same losses every run. Lost frames are
+ * one), duplication, and delay spikes (every `spikeEveryMs` the link holds what is sent for
+ * `spikeMs`, then lets it all go in order: a path whose delay jumps past the RTO). Deterministic from a seed, so a test sees the same losses every run. Lost frames are
  * counted by the NIC as `impair_loss`. Off by default.
  */
 import { FrameBatchCursor, FrameBatchWriter, MAX_BATCH_BYTES } from "@dfly/transport";
@@ -15,6 +16,10 @@ export interface ImpairConfig {
   reorder?: number;
   /** Probability that a frame is sent twice (a duplicate right after it), 0..1. */
   dup?: number;
+  /** A delay spike of this many ms … */
+  spikeMs?: number;
+  /** … at the start of every period of this many ms (both set, spikeMs < spikeEveryMs, or no spikes). */
+  spikeEveryMs?: number;
   seed?: number;
 }
 
@@ -30,7 +35,16 @@ export function checkImpair(c: ImpairConfig): Required<ImpairConfig> {
   };
   const delay = c.delayMs ?? 0;
   if (!(delay >= 0 && delay <= 60_000)) throw new ImpairConfigError(`impairment delay ${c.delayMs} ms is not in 0..60000`);
-  return { loss: p("loss", c.loss), reorder: p("reorder", c.reorder), dup: p("dup", c.dup), delayMs: delay, seed: (c.seed ?? 1) >>> 0 || 1 };
+  const spikeMs = c.spikeMs ?? 0;
+  const spikeEveryMs = c.spikeEveryMs ?? 0;
+  if (!(spikeMs >= 0 && spikeMs <= 60_000) || !(spikeEveryMs >= 0 && spikeEveryMs <= 3_600_000) || (spikeMs > 0) !== (spikeEveryMs > 0) ||
+      (spikeMs > 0 && spikeMs >= spikeEveryMs)) {
+    throw new ImpairConfigError(`impairment spike ${c.spikeMs} ms every ${c.spikeEveryMs} ms: want 0 < spike < period ≤ 3600000 (spike ≤ 60000)`);
+  }
+  return {
+    loss: p("loss", c.loss), reorder: p("reorder", c.reorder), dup: p("dup", c.dup), delayMs: delay,
+    spikeMs, spikeEveryMs, seed: (c.seed ?? 1) >>> 0 || 1,
+  };
 }
 
 /** Applies loss and reordering to a batch; returns the batch to send and how many frames were lost. */
@@ -48,7 +62,15 @@ export class Impairment {
   }
 
   get active(): boolean {
-    return this.cfg.loss > 0 || this.cfg.reorder > 0 || this.cfg.dup > 0 || this.cfg.delayMs > 0;
+    return this.cfg.loss > 0 || this.cfg.reorder > 0 || this.cfg.dup > 0 || this.cfg.delayMs > 0 || this.cfg.spikeMs > 0;
+  }
+
+  /** When the delay spike that covers time `nowMs` ends (ms), or 0 when none does; periods count from `startMs`. */
+  spikeEnd(nowMs: number, startMs: number): number {
+    const { spikeMs, spikeEveryMs } = this.cfg;
+    if (spikeMs <= 0) return 0;
+    const into = (nowMs - startMs) % spikeEveryMs;
+    return into < spikeMs ? nowMs - into + spikeMs : 0;
   }
 
   private rnd(): number {

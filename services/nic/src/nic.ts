@@ -119,6 +119,9 @@ export class Nic {
   private readonly impairCfg: ImpairConfig | undefined;
   private readonly impairs = new Map<string, Impairment>();
   private readonly delayed = new Set<NodeJS.Timeout>();
+  /** Batches held by a delay spike, per wire subject, in order; and when the spike periods began. */
+  private readonly spikeHeld = new Map<string, Uint8Array[]>();
+  private readonly spikeStart = performance.now();
   private ifs = new Map<string, NicIf>();
   /** Wire-in and TX subscriptions per interface name (stable across topology changes). */
   private readonly subs = new Map<string, Subscription[]>();
@@ -330,6 +333,7 @@ export class Nic {
     const { batch, lost } = imp.apply(m.data);
     if (lost > 0) st.drop(NicDrop.impair_loss, lost);
     if (frameBatchCount(batch) === 0) return;
+    if (this.spikeHold(subject, imp, batch)) return;
     if (imp.cfg.delayMs <= 0) {
       this.t.publish(subject, batch, { transfer: true });
       return;
@@ -339,6 +343,30 @@ export class Nic {
       if (!this.closed) this.t.publish(subject, batch, { transfer: true });
     }, imp.cfg.delayMs);
     this.delayed.add(timer);
+  }
+
+  /**
+   * During a delay spike the batch waits, behind those held before it, for the spike's end;
+   * true when held. A batch sent while earlier ones are still held waits too (the link keeps order).
+   */
+  private spikeHold(subject: string, imp: Impairment, batch: Uint8Array): boolean {
+    const now = performance.now();
+    const end = imp.spikeEnd(now, this.spikeStart);
+    const q = this.spikeHeld.get(subject);
+    if (end === 0 && !q) return false;
+    if (q) {
+      q.push(batch);
+      return true;
+    }
+    const held = [batch];
+    this.spikeHeld.set(subject, held);
+    const timer = setTimeout(() => {
+      this.delayed.delete(timer);
+      this.spikeHeld.delete(subject);
+      if (!this.closed) for (const b of held) this.t.publish(subject, b, { transfer: true });
+    }, Math.max(1, Math.ceil(end - now)));
+    this.delayed.add(timer);
+    return true;
   }
 
   private impairment(ifname: string): Impairment | undefined {

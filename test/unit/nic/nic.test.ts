@@ -156,7 +156,33 @@ describe("Nic: link impairments on wire-out", () => {
     nic.close();
   });
 
+  it("a delay spike holds what is sent during it and lets it go, in order, when it ends", async () => {
+    const [nicT, t] = await bus();
+    const topo = ifnetTopology(nicInterfaceSpec({ ifname: "ix1", model: "82599", mode: "interrupt", rings: 1 }), [0]);
+    // Periods start at construction: the first 300 ms of every 60 s are a spike.
+    const nic = new Nic({ transport: nicT, cluster: "c", interfaces: [topo], impair: { spikeMs: 300, spikeEveryMs: 60_000 } });
+    const t0 = performance.now();
+    const out = collect(t, subjects.wireOut("c", "ix1"));
+    await t.flush();
+    await nicT.flush();
+    const fs = frames(4);
+    t.publish(subjects.tx("c", "ix1", 0), encodeFrameBatch(fs.slice(0, 2).map((data) => ({ data, hash: 0 }))));
+    t.publish(subjects.tx("c", "ix1", 0), encodeFrameBatch(fs.slice(2).map((data) => ({ data, hash: 0 }))));
+    await settle();
+    expect(out.length).toBe(0);
+    while (out.length < 2 && performance.now() - t0 < 2000) await new Promise((r) => setTimeout(r, 20));
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(290);
+    const ports = out.flatMap((m) => {
+      const d = decodeFrameBatch(m.data);
+      return typeof d === "string" ? [] : d;
+    }).map((f) => (f.data[20] << 8) | f.data[21]);
+    expect(ports).toEqual(fs.map((f) => (f[20] << 8) | f[21]));
+    nic.close();
+  });
+
   it("refuses impossible settings", () => {
     expect(() => new Nic({ transport: undefined as unknown as Transport, cluster: "c", interfaces: [], impair: { loss: 2 } }).close()).toThrow(/probability/);
+    expect(() => new Nic({ transport: undefined as unknown as Transport, cluster: "c", interfaces: [], impair: { spikeMs: 500, spikeEveryMs: 400 } }).close()).toThrow(/spike/);
+    expect(() => new Nic({ transport: undefined as unknown as Transport, cluster: "c", interfaces: [], impair: { spikeMs: 500 } }).close()).toThrow(/spike/);
   });
 });

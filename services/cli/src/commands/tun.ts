@@ -3,6 +3,7 @@
  * programs (curl, ab, nginx) talk to our TCP. Two workloads:
  *
  *   dfly run --tun dfly0 [--workload serve] [--duration D] [--loss P] [--reorder P] [--dup P]
+ *            [--spike 400ms@2s] [--tcp ecn=1,eifel=0]
  *   dfly run --tun dfly0 --workload http-short --target 198.18.0.2:8080 [--clients C] [--requests N]
  *
  * Run it under `ip netns exec NS` (the device is born in that namespace and goes with the
@@ -14,7 +15,8 @@ import { intOpt, parseDuration, parseFlags } from "../flags.js";
 import { runServe, runTunClient } from "../embedded/tun.js";
 
 export const tunRunUsage =
-  "dfly run --tun DEV [--tun-addr A.B.C.D/LEN] [--workload serve] [--cpus N] [--duration D] [--loss P] [--reorder P] [--dup P] [--pcap FILE] [--json]\n" +
+  "dfly run --tun DEV [--tun-addr A.B.C.D/LEN] [--workload serve] [--cpus N] [--duration D] [--loss P] [--reorder P] [--dup P]\n" +
+  "         [--spike MS@PERIOD] [--tcp SWITCH=0|1[,…]] [--pcap FILE] [--json]\n" +
   "dfly run --tun DEV --workload http-short --target A.B.C.D:PORT [--clients C] [--requests N] [--path /] [--duration D] [--pcap FILE] [--json]";
 
 function prob(name: string, v: string | undefined): number | undefined {
@@ -22,6 +24,35 @@ function prob(name: string, v: string | undefined): number | undefined {
   const x = Number(v);
   if (!/^\d*\.?\d+$/.test(v) || !(x >= 0 && x <= 1)) throw new UsageError(`--${name} ${v}: want a probability 0..1`);
   return x;
+}
+
+/** The TCP switches `--tcp` sets (TcpConfig field names). */
+const TCP_SWITCHES = ["eifel", "ncr", "rescueSack", "dsack", "earlyRetransmit", "ecn"] as const;
+type TcpSwitch = (typeof TCP_SWITCHES)[number];
+
+/** `--tcp ecn=1,eifel=0`: TcpConfig switches on every CPU. */
+function tcpSwitches(v: string | undefined): Partial<Record<TcpSwitch, boolean>> | undefined {
+  if (v === undefined) return undefined;
+  const out: Partial<Record<TcpSwitch, boolean>> = {};
+  for (const item of v.split(",")) {
+    const m = /^(\w+)=([01])$/.exec(item.trim());
+    if (!m || !(TCP_SWITCHES as readonly string[]).includes(m[1])) {
+      throw new UsageError(`--tcp ${item}: want SWITCH=0|1 with SWITCH one of ${TCP_SWITCHES.join(", ")}`);
+    }
+    out[m[1] as TcpSwitch] = m[2] === "1";
+  }
+  return out;
+}
+
+/** `--spike 400ms@2s`: a delay spike of 400 ms every 2 s on the wire out. */
+function spikeOpt(v: string | undefined): { spikeMs: number; spikeEveryMs: number } | undefined {
+  if (v === undefined) return undefined;
+  const [a, b, ...rest] = v.split("@");
+  if (b === undefined || rest.length) throw new UsageError(`--spike ${v}: want DURATION@PERIOD, e.g. 400ms@2s`);
+  const spikeMs = parseDuration(a);
+  const spikeEveryMs = parseDuration(b);
+  if (spikeMs >= spikeEveryMs || spikeMs > 60_000) throw new UsageError(`--spike ${v}: the spike must be shorter than its period and at most 60s`);
+  return { spikeMs, spikeEveryMs };
 }
 
 /** A promise that resolves on the first SIGINT/SIGTERM (the handlers go once it did, or on `done`). */
@@ -51,6 +82,8 @@ export async function runTunCli(argv: string[], io: CliIO): Promise<number> {
     loss: { type: "string" },
     reorder: { type: "string" },
     dup: { type: "string" },
+    spike: { type: "string" },
+    tcp: { type: "string" },
     pcap: { type: "string" },
     target: { type: "string" },
     clients: { type: "string" },
@@ -65,13 +98,15 @@ export async function runTunCli(argv: string[], io: CliIO): Promise<number> {
   try {
     if (workload === "serve") {
       if (v.target !== undefined) throw new UsageError("--target is for --workload http-short");
-      const impair = { loss: prob("loss", v.loss), reorder: prob("reorder", v.reorder), dup: prob("dup", v.dup) };
+      const impair = { loss: prob("loss", v.loss), reorder: prob("reorder", v.reorder), dup: prob("dup", v.dup), ...spikeOpt(v.spike) };
+      const tcpConfig = tcpSwitches(v.tcp);
       const r = await runServe({
         cpus: intOpt("cpus", v.cpus, 1, 128) ?? 2,
         tun,
         ...(v["tun-addr"] ? { tunAddr: v["tun-addr"] } : {}),
         ...(v.pcap ? { pcap: v.pcap } : {}),
-        ...(impair.loss || impair.reorder || impair.dup ? { impair } : {}),
+        ...(impair.loss || impair.reorder || impair.dup || impair.spikeMs ? { impair } : {}),
+        ...(tcpConfig ? { tcpConfig } : {}),
         ...(v.duration !== undefined ? { durationMs: parseDuration(v.duration) } : {}),
         stop: sig.stop,
         log,

@@ -8,7 +8,7 @@
  *     runs HTTP short connections against a real server on the Linux side.
  */
 import { HttpClientHost, clientSnapshot, latencyFromSnapshot, serveProgramModule, type HttpClientSnapshot } from "@dfly/apps";
-import { parseRouteAddress } from "@dfly/core";
+import { parseRouteAddress, type TcpConfig } from "@dfly/core";
 import { PcapFile, TunDevice, type ImpairConfig, type TunWireSpec } from "@dfly/nic";
 import { EmbeddedCluster } from "./cluster.js";
 
@@ -22,6 +22,8 @@ export interface ServeRunOptions {
   tunAddr?: string;
   pcap?: string;
   impair?: ImpairConfig;
+  /** TCP settings on every CPU (TcpConfig fields). */
+  tcpConfig?: Partial<TcpConfig>;
   /** Run this long; absent: until `stop` resolves. */
   durationMs?: number;
   stop: Promise<unknown>;
@@ -51,7 +53,7 @@ export async function runServe(o: ServeRunOptions): Promise<ServeReport> {
     wires: new Map([["ix0", spec]]),
     routes: [{ prefix: TUN_STACK_PREFIX, ifname: "ix0" }],
     programs: [{ module: serveProgramModule(), export: "serveProgram" }],
-    tcp: { somaxconn: 1024 },
+    tcp: { somaxconn: 1024, ...(o.tcpConfig ? { config: o.tcpConfig } : {}) },
     ...(o.impair ? { impair: o.impair } : {}),
     log: () => undefined,
   });

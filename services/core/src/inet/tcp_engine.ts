@@ -77,6 +77,9 @@ function checkConfig(c: TcpConfig): void {
     if (typeof v !== "number" || !Number.isFinite(v) || v < 0) throw new TcpConfigError(k, v);
   }
   if (c.mss > 65535 || c.mss < 64) throw new TcpConfigError("mss", c.mss);
+  for (const k of ["eifel", "ncr", "rescueSack", "dsack", "earlyRetransmit", "ecn"] as const) {
+    if (typeof c[k] !== "boolean") throw new TcpConfigError(k, c[k]);
+  }
 }
 
 export class TcpEngine {

@@ -42,6 +42,7 @@ export class TcpRxSeg implements TcpSeg {
   ack = 0;
   flags = 0;
   window = 0;
+  tos = 0;
   options: TcpOptions | undefined = undefined;
   readonly tsOptions = { timestamp: { val: 0, ecr: 0 } };
   pbuf: Uint8Array = EMPTY;
@@ -111,7 +112,7 @@ export function tcpSegFromFrameFast(b: Uint8Array, at = 0, avail = b.length - at
   if (seg === null) return null;
   const out: TcpSeg = {
     src: seg.src, dst: seg.dst, sport: seg.sport, dport: seg.dport, seq: seg.seq, ack: seg.ack,
-    flags: seg.flags, window: seg.window, payload: seg.payload,
+    flags: seg.flags, window: seg.window, payload: seg.payload, tos: seg.tos,
   };
   if (seg.options) out.options = seg.options;
   return out;
@@ -153,6 +154,7 @@ export function tcpSegDecode(
   seg.ack = i32(b, t + 8) >>> 0;
   seg.flags = b[t + 13];
   seg.window = (b[t + 14] << 8) | b[t + 15];
+  seg.tos = b[at + 1];
   seg.setPayload(b, t + hoff, plen);
   seg.options = undefined;
   if (hoff > TCP_HDRLEN) {
@@ -201,7 +203,7 @@ export function tcpFrameWrite(buf: Uint8Array, at: number, seg: TcpSeg, ipId: nu
   const tlen = hl + payload.length;
   const len = IP_HDRLEN + tlen;
   buf[at] = 0x45;
-  buf[at + 1] = 0;
+  buf[at + 1] = seg.tos ?? 0;
   buf[at + 2] = len >>> 8;
   buf[at + 3] = len;
   buf[at + 4] = ipId >>> 8;

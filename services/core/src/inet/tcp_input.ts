@@ -15,21 +15,25 @@
 import { parsePacket, type PacketParseOptions } from "./packet.js";
 import { tcpSegFromFrameFast, TcpRxSeg } from "./tcp_frame.js";
 import { TcpFlags, TCP_MAX_WINSHIFT, type TcpDropReason } from "./tcp.js";
-import { SEQ_GT, SEQ_LEQ, SEQ_LT } from "./tcp_seq.js";
+import { SEQ_GEQ, SEQ_GT, SEQ_LEQ, SEQ_LT } from "./tcp_seq.js";
 import { TcpInputDrop, type TcpStats } from "./tcp_stats.js";
 import {
-  TcpErrno, TcpEvent, TcpState, TCPS_HAVERCVDFIN, TF, tcpIsClosed,
+  TcpErrno, TcpEvent, TcpState, TCPS_HAVERCVDFIN, TF, TRXT, TSACK, tcpIsClosed,
   type TcpCb, type TcpConnOptions, type TcpSeg,
 } from "./tcp_var.js";
 import type { TcpEngine } from "./tcp_engine.js";
 import { TcpReassQueue } from "./tcp_reass.js";
-import { tcpSackFirstHoleLost, tcpSackClean, tcpSackUpdate } from "./tcp_sack.js";
+import {
+  tcpSackBytes, tcpSackClean, tcpSackFirstHoleLost, tcpSackIsDsack, tcpSackNcrThresh, tcpSackRxtThresh, tcpSackUpdate,
+} from "./tcp_sack.js";
 import { tcpOutput, tcpRespond, tcpRespondReset, tcpSackRexmit, tcpTsNow } from "./tcp_output.js";
 import {
   TCP_MAXWIN, tcpClose, tcpEstablished, tcpMss, tcpNewTcpcb, tcpRcvScale, tcpRcvSeqInit, tcpReset,
   tcpSendSeqInit, tcpTimeWait, tcpTupleHash, tcpXmitTimer,
 } from "./tcp_subr.js";
-import { tcpTimerActive, tcpTimerSet, tcpTimerStop, TcpTimer } from "./tcp_timer.js";
+import {
+  tcpRevertCongestionState, tcpSaveCongestionState, tcpTimerActive, tcpTimerSet, tcpTimerStop, TcpTimer,
+} from "./tcp_timer.js";
 
 const EMPTY = new Uint8Array(0);
 /** RFC 7323 §5.5: a ts_recent older than 24 days is invalid (TCP_PAWS_IDLE). */
@@ -74,6 +78,7 @@ export function tcpSegFromFrame(frame: Uint8Array, stats?: TcpStats, opts?: Pack
     src: r.ip.src, dst: r.ip.dst, sport: t.sport, dport: t.dport,
     seq: t.seq, ack: t.ack, flags: t.flags, window: t.win,
     payload: frame.subarray(r.l4.payloadOffset, r.l4.payloadOffset + r.l4.payloadLength),
+    tos: r.ip.tos,
   };
   const o = t.options;
   if (o.mss !== undefined || o.wscale !== undefined || o.sackPermitted || o.timestamp || o.sack) seg.options = o;
@@ -161,6 +166,9 @@ function synOptions(tp: TcpCb, seg: TcpSeg): void {
     tp.ts_recent_age = tp.engine.now;
   } else tp.t_flags &= ~TF.REQ_TSTMP;
   if (o?.sackPermitted && tp.t_flags & TF.REQ_SACK) tp.t_flags |= TF.SACK_PERMITTED;
+  // An ECN-setup SYN|ACK has ECE without CWR (RFC 3168 §6.1.1); we asked with ECE|CWR.
+  if (tp.engine.config.ecn && (seg.flags & (TcpFlags.SYN | TcpFlags.ACK | TcpFlags.ECE | TcpFlags.CWR)) ===
+      (TcpFlags.SYN | TcpFlags.ACK | TcpFlags.ECE)) tp.t_flags |= TF.ECN_PERMIT;
   tcpMss(tp, o?.mss);
 }
 
@@ -196,8 +204,8 @@ function synSentInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
     const ts = seg.options?.timestamp;
     if (ts && tp.t_flags & TF.RCVD_TSTMP && ts.ecr !== 0) {
       const rtt = (tcpTsNow(tp) - ts.ecr) | 0;
-      if (rtt >= 0 && rtt <= e.config.rexmitMax) tcpXmitTimer(tp, rtt);
-    } else if (tp.t_rtttime >= 0 && SEQ_GT(ack, tp.t_rtseq)) tcpXmitTimer(tp, e.now - tp.t_rtttime);
+      if (rtt >= 0 && rtt <= e.config.rexmitMax) tcpXmitTimer(tp, rtt, ack);
+    } else if (tp.t_rtttime >= 0 && SEQ_GT(ack, tp.t_rtseq)) tcpXmitTimer(tp, e.now - tp.t_rtttime, ack);
     tp.snd_una = ack;
     tp.snd_wl2 = ack;
     if (SEQ_LT(tp.snd_nxt, tp.snd_una)) tp.snd_nxt = tp.snd_una;
@@ -330,6 +338,7 @@ function synchronizedInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
   if (todrop > 0) {
     if (todrop > tlen || (todrop === tlen && !fin)) {
       // Complete duplicate: ACK it, but still look at its ACK field.
+      if (tlen > 0) tcpDsackReport(tp, seq, (seq + tlen) | 0);
       st.rcvduppack++;
       st.rcvdupbyte += tlen;
       tp.t_flags |= TF.ACKNOW;
@@ -340,6 +349,7 @@ function synchronizedInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
       fin = false;
       seq = tp.rcv_nxt;
     } else {
+      tcpDsackReport(tp, seq, tp.rcv_nxt);
       st.rcvpartduppack++;
       st.rcvpartdupbyte += todrop;
       poff += todrop;
@@ -375,7 +385,7 @@ function synchronizedInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
       tcpRespondReset(e, seg);
       return drop(st, TcpInputDrop.synrcvdbadack);
     }
-    if (tp.t_rtttime >= 0 && SEQ_GT(ack, tp.t_rtseq) && !ts) tcpXmitTimer(tp, e.now - tp.t_rtttime);
+    if (tp.t_rtttime >= 0 && SEQ_GT(ack, tp.t_rtseq) && !ts) tcpXmitTimer(tp, e.now - tp.t_rtttime, ack);
     tp.snd_una = (tp.iss + 1) | 0;
     if (SEQ_LT(tp.snd_nxt, tp.snd_una)) tp.snd_nxt = tp.snd_una;
     tp.rexmt_high = tp.snd_recover = tp.snd_una;
@@ -404,21 +414,26 @@ function synchronizedInput(tp: TcpCb, seg: TcpSeg): TcpInputStatus {
   // The window of a SYN (here only the simultaneous-open SYN|ACK) is never scaled.
   const tiwin = flags & TcpFlags.SYN ? seg.window : seg.window * 2 ** tp.snd_scale;
   let needOutput = false;
+  const sackOpt = o?.sack && tp.t_flags & TF.SACK_PERMITTED ? o.sack : undefined;
+  // A D-SACK block reports a duplicate the peer received (RFC 2883 §4); it is not a hole report.
+  const dsack = sackOpt !== undefined && tcpSackIsDsack(sackOpt, ack);
+  if (dsack) tcpDsackInput(tp, sackOpt[0].start | 0, sackOpt[0].end | 0);
   if (SEQ_LEQ(ack, tp.snd_una)) {
     // A duplicate ACK: the same window (RFC 5681), or new SACK information (RFC 6675 §2:
     // Linux's window grows while it holds out-of-order data).
-    const sackNew = o?.sack && tp.t_flags & TF.SACK_PERMITTED ? tcpSackUpdate(tp, o.sack) : false;
+    const sackNew = sackOpt !== undefined ? tcpSackUpdate(tp, sackOpt) : false;
     if (tlen === 0 && !fin && (tiwin === tp.snd_wnd || sackNew) && ack === tp.snd_una && tp.snd_max !== tp.snd_una &&
         tcpTimerActive(tp, TcpTimer.REXMT) && !dup) {
       st.rcvdupack++;
-      tcpDupAck(tp);
+      tcpDupAck(tp, dsack && !sackNew);
     } else if (!(tp.t_flags & TF.FASTRECOVERY)) tp.t_dupacks = 0;
   } else {
     // The echo as int32 (a uint32 above 2^31 passed to a call is a heap number; the RTT is taken mod 2^32).
     if (tcpNewAck(tp, ack, ts ? ts.ecr | 0 : undefined)) return "ok"; // LAST_ACK completed
-    if (o?.sack && tp.t_flags & TF.SACK_PERMITTED) tcpSackUpdate(tp, o.sack);
+    if (sackOpt !== undefined) tcpSackUpdate(tp, sackOpt);
     needOutput = true;
   }
+  if (tp.t_flags & TF.ECN_PERMIT) tcpEcnInput(tp, flags, seg.tos ?? 0, tlen);
 
   // Window update (RFC 9293 §3.10.7.4, sixth check under ACK).
   if (SEQ_LT(tp.snd_wl1, seq) || (tp.snd_wl1 === seq && (SEQ_LT(tp.snd_wl2, ack) || (tp.snd_wl2 === ack && tiwin > tp.snd_wnd)))) {
@@ -470,7 +485,9 @@ function dataInput(tp: TcpCb, seq: number, b: Uint8Array, off: number, tlen: num
       st.rcvoopack++;
       st.rcvoobyte += tlen;
     }
-    q.insert(seq, tlen === 0 ? EMPTY : off === 0 && tlen === b.length ? b : b.subarray(off, off + tlen), fin);
+    const queued = q.insert(seq, tlen === 0 ? EMPTY : off === 0 && tlen === b.length ? b : b.subarray(off, off + tlen), fin);
+    // All of it was queued already: a duplicate of out-of-order data (RFC 2883 §4.1.3).
+    if (queued === 0 && tlen > 0 && seq !== tp.rcv_nxt) tcpDsackReport(tp, seq, (seq + tlen) | 0);
     tp.t_flags |= TF.ACKNOW;
     for (;;) {
       const s = q.takeAt(tp.rcv_nxt);
@@ -518,8 +535,13 @@ function finInput(tp: TcpCb): void {
   }
 }
 
-/** A duplicate ACK: fast retransmit / recovery entry, or inflation during recovery. */
-function tcpDupAck(tp: TcpCb): void {
+/**
+ * A duplicate ACK: fast retransmit / recovery entry, or inflation during recovery.
+ * `dsackOnly`: it carries a D-SACK and no new SACK information — the echo of a
+ * retransmission that was not needed, so not a sign of loss (DragonFly's
+ * `ignore_redun_dsack`; RFC 3042 sends nothing for an ACK without new SACK information).
+ */
+function tcpDupAck(tp: TcpCb, dsackOnly: boolean): void {
   const e = tp.engine;
   const cfg = e.config;
   const sack = (tp.t_flags & TF.SACK_PERMITTED) !== 0;
@@ -529,20 +551,115 @@ function tcpDupAck(tp: TcpCb): void {
     tcpOutput(tp);
     return;
   }
+  // Still inside the window that was already recovered: NewReno needs the ACK to pass
+  // `recover` (RFC 6582 §3.2 step 2); with SACK, the cumulative ACK of RecoveryPoint's octet
+  // (snd_recover - 1) ends that episode and a new loss may start the next (RFC 6675 §5).
+  const recovered = (sack ? SEQ_LT(tp.snd_una, tp.snd_recover) : SEQ_LEQ(tp.snd_una, tp.snd_recover)) && tp.snd_recover !== tp.iss;
+  if (dsackOnly && cfg.dsack && sack) return;
+  const ncr = cfg.ncr && sack;
+  // RFC 4653 §3.1: at the first duplicate ACK the threshold becomes a share of the flight.
+  if (tp.t_dupacks === 0 && ncr) tp.t_rxtthresh = tcpSackNcrThresh(tp);
   tp.t_dupacks++;
-  if (tp.t_dupacks >= cfg.dupThresh || (sack && tcpSackFirstHoleLost(tp))) {
-    // Still inside the window that was already recovered: NewReno needs the ACK to pass
-    // `recover` (RFC 6582 §3.2 step 2); with SACK, the cumulative ACK of RecoveryPoint's octet
-    // (snd_recover - 1) ends that episode and a new loss may start the next (RFC 6675 §5).
-    if ((sack ? SEQ_LT(tp.snd_una, tp.snd_recover) : SEQ_LEQ(tp.snd_una, tp.snd_recover)) && tp.snd_recover !== tp.iss) {
+  const thresh = tcpSackRxtThresh(tp);
+  if (ncr && tp.t_dupacks === cfg.dupThresh && thresh > cfg.dupThresh) e.stats.ncrheld++;
+  if (tp.t_dupacks >= thresh || (sack && !ncr && tcpSackFirstHoleLost(tp))) {
+    if (recovered) {
       tp.t_dupacks = 0;
       return;
     }
-    if (sack) tcpSackEnterRecovery(tp);
-    else tcpNewRenoEnterRecovery(tp);
+    tcpEnterRecovery(tp, false);
     return;
   }
-  if (cfg.limitedTransmit) tcpOutput(tp);
+  if (!cfg.limitedTransmit && !ncr) return;
+  // Limited transmit (RFC 3042), extended under NCR (RFC 4653 §3.2): new data per duplicate ACK.
+  const maxBefore = tp.snd_max;
+  tcpOutput(tp);
+  if (tp.snd_max !== maxBefore || recovered || tcpIsClosed(tp)) return;
+  // Nothing new could go. Early retransmit (RFC 5827 §3) for a small flight; under NCR the
+  // loss test (RFC 6675 IsLost) deferred until here, so that reordering is not taken for loss.
+  if (tcpNeedEarlyRetransmit(tp)) {
+    e.stats.sndearlyrexmit++;
+    tcpEnterRecovery(tp, true);
+  } else if (ncr && tcpSackFirstHoleLost(tp)) tcpEnterRecovery(tp, false);
+}
+
+/**
+ * RFC 5827 §3.1–3.2 (DragonFly `need_early_retransmit`): fewer than DupThresh + 1
+ * segments outstanding, ER_thresh = oseg − 1 duplicate ACKs, and with SACK all but one
+ * segment's worth SACKed. As in DragonFly only with Eifel and timestamps, so that a
+ * spurious one is undone.
+ */
+function tcpNeedEarlyRetransmit(tp: TcpCb): boolean {
+  const cfg = tp.engine.config;
+  if (!cfg.earlyRetransmit || !cfg.eifel || !(tp.t_flags & TF.RCVD_TSTMP)) return false;
+  const ownd = (tp.snd_max - tp.snd_una) | 0;
+  const mss = tp.t_maxseg;
+  if (ownd >= (tcpSackRxtThresh(tp) + 1) * mss) return false;
+  if (tp.t_dupacks + 1 < Math.ceil(ownd / mss)) return false;
+  return !(tp.t_flags & TF.SACK_PERMITTED) || ownd <= mss || tcpSackBytes(tp) >= ownd - mss;
+}
+
+/** Fast (or early) retransmit: saves what an undo needs, then SACK or NewReno recovery. */
+function tcpEnterRecovery(tp: TcpCb, early: boolean): void {
+  const cfg = tp.engine.config;
+  const sack = (tp.t_flags & TF.SACK_PERMITTED) !== 0;
+  tcpSaveCongestionState(tp);
+  if (!cfg.eifel) tp.rxt_flags &= ~TRXT.FIRSTACCACK;
+  tp.rxt_flags = (tp.rxt_flags & ~(TRXT.EARLYREXMT | TRXT.REBASERTO | TRXT.DSACKEP)) | TRXT.FASTREXMT;
+  if (early) tp.rxt_flags |= TRXT.EARLYREXMT;
+  if (cfg.dsack && sack) tp.rxt_flags |= TRXT.DSACKEP;
+  tp.t_rxtbytes = tp.t_dsackbytes = 0;
+  tp.t_rxtlow = tp.snd_una;
+  tp.sack_flags &= ~TSACK.SACKRESCUED;
+  if (sack) tcpSackEnterRecovery(tp);
+  else tcpNewRenoEnterRecovery(tp);
+}
+
+/** Our receiver got [start, end) again: report it in the next ACK's first SACK block (RFC 2883 §4). */
+function tcpDsackReport(tp: TcpCb, start: number, end: number): void {
+  if (!tp.engine.config.dsack || !(tp.t_flags & TF.SACK_PERMITTED) || !SEQ_LT(start, end)) return;
+  tp.t_dsack_start = start;
+  tp.t_dsack_end = end;
+  tp.sack_flags |= TSACK.DSACKPEND;
+}
+
+/**
+ * The peer reports [start, end) twice received. When every octet this fast-retransmit
+ * episode retransmitted comes back D-SACKed, the retransmission was not needed and its
+ * congestion response is undone (RFC 3708 §3; RFC 2883 §5).
+ */
+function tcpDsackInput(tp: TcpCb, start: number, end: number): void {
+  tp.engine.stats.rcvdsack++;
+  if (!tp.engine.config.dsack || !(tp.rxt_flags & TRXT.DSACKEP) || !SEQ_LT(start, end)) return;
+  // Only duplicates of what this episode could have sent again count (RFC 3708 §3); a copy the
+  // network duplicated looks the same, so a duplicating path can undo a needed retransmission.
+  const s = SEQ_LT(start, tp.t_rxtlow) ? tp.t_rxtlow : start;
+  const e = SEQ_GT(end, tp.snd_max_prev) ? tp.snd_max_prev : end;
+  if (!SEQ_LT(s, e)) return;
+  tp.t_dsackbytes += (e - s) | 0;
+  if (tp.t_rxtbytes > 0 && tp.t_dsackbytes >= tp.t_rxtbytes) tcpRevertCongestionState(tp);
+}
+
+/**
+ * ECN on an acceptable segment (RFC 3168 §6.1): CE asks us to echo ECE until the peer's
+ * CWR (§6.1.3, a CWR and a CE on one segment leave ECE on); ECE on an ACK halves the
+ * window at most once per window of data and announces it with CWR (§6.1.2).
+ */
+function tcpEcnInput(tp: TcpCb, flags: number, tos: number, tlen: number): void {
+  const e = tp.engine;
+  if (flags & TcpFlags.CWR && tlen > 0) tp.t_flags &= ~TF.ECN_SND_ECE;
+  if ((tos & 3) === 3) {
+    e.stats.ecn_ce++;
+    tp.t_flags |= TF.ECN_SND_ECE | TF.ACKNOW;
+  }
+  if (flags & TcpFlags.ECE && !(flags & TcpFlags.SYN) && tp.snd_max !== tp.snd_una && SEQ_GEQ(tp.snd_una, tp.t_ecnrecover) &&
+      !(tp.t_flags & TF.FASTRECOVERY)) {
+    e.stats.ecn_rcwnd++;
+    tp.snd_ssthresh = tp.snd_cwnd = halfFlight(tp);
+    tp.snd_wacked = 0;
+    tp.t_ecnrecover = tp.snd_max;
+    tp.t_flags |= TF.ECN_SND_CWR;
+  }
 }
 
 /** RFC 5681 eq. (4): ssthresh = max(FlightSize / 2, 2·SMSS). */
@@ -616,6 +733,21 @@ function tcpNewAck(tp: TcpCb, ack: number, tsecr: number | undefined): boolean {
   const acked = (ack - tp.snd_una) | 0;
   let recovered = false;
 
+  // The first acceptable ACK after a retransmission: spurious if it echoes a timestamp older
+  // than the retransmission's (Eifel detection, RFC 3522 §2); without timestamps, a first
+  // timeout answered within half an RTT (DragonFly's RTT heuristic).
+  if (tp.rxt_flags & TRXT.FIRSTACCACK && tsecr !== undefined && tsecr !== 0) {
+    if (SEQ_LT(tsecr, tp.t_rexmtTS)) {
+      st.eifeldetected++;
+      if (tp.t_rxtshift !== 1 || e.now >= tp.t_badrxtwin) st.rttcantdetect++;
+      tcpRevertCongestionState(tp);
+    }
+  } else if (e.config.eifel && tp.t_rxtshift === 1 && e.now < tp.t_badrxtwin) {
+    st.rttdetected++;
+    tcpRevertCongestionState(tp);
+  }
+  tp.rxt_flags &= ~TRXT.FIRSTACCACK;
+
   if (tp.t_flags & TF.FASTRECOVERY) {
     if (SEQ_LT(ack, tp.snd_recover)) {
       if (!(tp.t_flags & TF.SACK_PERMITTED)) tcpNewRenoPartialAck(tp, ack);
@@ -633,8 +765,8 @@ function tcpNewAck(tp: TcpCb, ack: number, tsecr: number | undefined): boolean {
   // RTT sample: the timestamp echo if there is one, else the timed segment (Karn).
   if (tsecr !== undefined && tsecr !== 0) {
     const rtt = (tcpTsNow(tp) - tsecr) | 0;
-    if (rtt >= 0 && rtt <= e.config.rexmitMax) tcpXmitTimer(tp, rtt);
-  } else if (tp.t_rtttime >= 0 && SEQ_GT(ack, tp.t_rtseq)) tcpXmitTimer(tp, e.now - tp.t_rtttime);
+    if (rtt >= 0 && rtt <= e.config.rexmitMax) tcpXmitTimer(tp, rtt, ack);
+  } else if (tp.t_rtttime >= 0 && SEQ_GT(ack, tp.t_rtseq)) tcpXmitTimer(tp, e.now - tp.t_rtttime, ack);
 
   st.rcvackpack++;
   st.rcvackbyte += acked;
@@ -734,6 +866,8 @@ export interface TcpSynEntry {
    * Copy it from the syncache entry (`SyncacheEntry.rxtused`) before `syncacheSocket`.
    */
   rxtUsed: number;
+  /** The SYN asked for ECN (ECE|CWR) and we do ECN: the SYN|ACK carries ECE (RFC 3168 §6.1.1). */
+  ecnOk?: boolean;
 }
 
 /**
@@ -757,6 +891,7 @@ export function tcpSynEntryFromSyn(e: TcpEngine, syn: TcpSeg, opts?: TcpConnOpti
     tsRecent: o?.timestamp ? o.timestamp.val >>> 0 : 0,
     peerWindow: syn.window,
     rxtUsed: 0,
+    ecnOk: cfg.ecn && (syn.flags & (TcpFlags.ECE | TcpFlags.CWR)) === (TcpFlags.ECE | TcpFlags.CWR),
   };
 }
 
@@ -781,6 +916,7 @@ function tcpFromSynEntry(e: TcpEngine, sc: TcpSynEntry, opts?: TcpConnOptions): 
     tp.ts_recent_age = e.now;
   } else tp.t_flags &= ~TF.REQ_TSTMP;
   if (sc.sackOk && tp.t_flags & TF.REQ_SACK) tp.t_flags |= TF.SACK_PERMITTED;
+  if (sc.ecnOk) tp.t_flags |= TF.ECN_PERMIT;
   tp.t_rxtsyn = Math.max(0, Math.floor(sc.rxtUsed));
   tcpMss(tp, sc.peerMss);
   tp.snd_wnd = sc.peerWindow;
@@ -803,7 +939,7 @@ export function tcpSynAckSegment(e: TcpEngine, sc: TcpSynEntry): TcpSeg {
   e.stats.sndctrl++;
   return {
     src: sc.laddr, dst: sc.faddr, sport: sc.lport, dport: sc.fport,
-    seq: sc.iss >>> 0, ack: (sc.irs + 1) >>> 0, flags: TcpFlags.SYN | TcpFlags.ACK,
+    seq: sc.iss >>> 0, ack: (sc.irs + 1) >>> 0, flags: TcpFlags.SYN | TcpFlags.ACK | (sc.ecnOk ? TcpFlags.ECE : 0),
     window: Math.min(e.config.recvspace, TCP_MAXWIN), options, payload: EMPTY,
   };
 }

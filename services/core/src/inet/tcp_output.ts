@@ -8,14 +8,16 @@
  * Segments leave through the engine's `output` callback as TcpSeg values.
  */
 import { TcpFlags, type SackBlock, type TcpOptions } from "./tcp.js";
-import { SEQ_GT, SEQ_LT, SEQ_MAX } from "./tcp_seq.js";
-import { tcpSackNextRexmit, tcpSackPipe } from "./tcp_sack.js";
+import { SEQ_GEQ, SEQ_GT, SEQ_LEQ, SEQ_LT, SEQ_MAX } from "./tcp_seq.js";
+import { tcpSackHigh, tcpSackNextRexmit, tcpSackPipe, tcpSackRxtThresh } from "./tcp_sack.js";
 import { TCP_MAXWIN, tcpInitialWindow } from "./tcp_subr.js";
 import { tcpSetPersist, tcpTimerActive, tcpTimerSet, tcpTimerStop, TcpTimer } from "./tcp_timer.js";
-import { TcpState, TF, type TcpCb, type TcpSeg } from "./tcp_var.js";
+import { TcpState, TF, TRXT, TSACK, type TcpCb, type TcpSeg } from "./tcp_var.js";
 import type { TcpEngine } from "./tcp_engine.js";
 
 const EMPTY = new Uint8Array(0);
+/** The ECN field's ECT(0) codepoint (RFC 3168 §5). */
+const IPTOS_ECN_ECT0 = 0x02;
 /** Upper bound on segments one tcp_output() call may emit (a runaway guard; windows bound it first). */
 const OUTPUT_BURST_MAX = 1 << 16;
 
@@ -46,13 +48,30 @@ export function tcpRcvWindow(tp: TcpCb): number {
 function dataOptions(tp: TcpCb): TcpOptions | undefined {
   const ts = (tp.t_flags & TF.RCVD_TSTMP) !== 0;
   let sack: SackBlock[] | undefined;
-  if (tp.t_flags & TF.SACK_PERMITTED && tp.t_reass && tp.t_reass.segs.length) {
-    const b = tp.t_reass.sackBlocks(ts ? 3 : 4);
-    if (b.length) {
-      sack = [];
-      for (let i = 0; i < b.length; i += 2) sack.push({ start: b[i] >>> 0, end: b[i + 1] >>> 0 });
-      tp.engine.stats.sack_send_blocks += sack.length;
+  if (tp.t_flags & TF.SACK_PERMITTED && (tp.sack_flags & TSACK.DSACKPEND || (tp.t_reass && tp.t_reass.segs.length))) {
+    const max = ts ? 3 : 4;
+    sack = [];
+    // A D-SACK block goes first, once (RFC 2883 §4); the usual blocks follow.
+    if (tp.sack_flags & TSACK.DSACKPEND) {
+      tp.sack_flags &= ~TSACK.DSACKPEND;
+      sack.push({ start: tp.t_dsack_start >>> 0, end: tp.t_dsack_end >>> 0 });
+      tp.engine.stats.snddsackopt++;
     }
+    if (tp.t_reass && tp.t_reass.segs.length) {
+      const b = tp.t_reass.sackBlocks(max - sack.length);
+      const first = sack.length;
+      for (let i = 0; i < b.length; i += 2) sack.push({ start: b[i] >>> 0, end: b[i + 1] >>> 0 });
+      // A D-SACK of out-of-order data: the block that holds it comes second (RFC 2883 §4).
+      if (first === 1) {
+        const d = sack[0];
+        const k = sack.findIndex((x, i) => i > 0 && SEQ_LEQ(x.start | 0, d.start | 0) && SEQ_GEQ(x.end | 0, d.end | 0));
+        if (k > 1) sack.splice(1, 0, ...sack.splice(k, 1));
+      }
+    }
+    if (sack.length) {
+      tp.engine.stats.sack_send_blocks += sack.length;
+      tp.engine.stats.sndsackopt++;
+    } else sack = undefined;
   }
   if (!ts && !sack) return undefined;
   const e = tp.engine;
@@ -84,7 +103,7 @@ function txSeg(e: TcpEngine): TcpSeg {
     e.txLent = true;
     return s;
   }
-  return { src: 0, dst: 0, sport: 0, dport: 0, seq: 0, ack: 0, flags: 0, window: 0, payload: EMPTY };
+  return { src: 0, dst: 0, sport: 0, dport: 0, seq: 0, ack: 0, flags: 0, window: 0, payload: EMPTY, tos: 0 };
 }
 
 function optionsLength(o: TcpOptions | undefined): number {
@@ -134,6 +153,21 @@ function tcpXmit(tp: TcpCb, seq: number, len: number, flags: number, opts: TcpOp
   seg.dport = tp.fport;
   seg.seq = seq >>> 0;
   seg.ack = flags & TcpFlags.ACK ? tp.rcv_nxt >>> 0 : 0;
+  let tos = 0;
+  if (tp.t_flags & TF.ECN_PERMIT) {
+    // RFC 3168 §6.1: ECE on what we send until the peer's CWR; new data is ECT(0) and the
+    // first of it after a reduction carries CWR; retransmissions and pure ACKs are not ECT (§6.1.5).
+    if (tp.t_flags & TF.ECN_SND_ECE) flags |= TcpFlags.ECE;
+    if (len > 0 && SEQ_GEQ(seq, tp.snd_max) && !(tp.t_flags & TF.FORCE)) {
+      tos = IPTOS_ECN_ECT0;
+      tp.engine.stats.ecn_ect0++;
+      if (tp.t_flags & TF.ECN_SND_CWR) {
+        flags |= TcpFlags.CWR;
+        tp.t_flags &= ~TF.ECN_SND_CWR;
+      }
+    }
+  }
+  seg.tos = tos;
   seg.flags = flags;
   seg.window = win;
   seg.payload = payload;
@@ -154,10 +188,15 @@ function tcpXmitSyn(tp: TcpCb): void {
   }
   // The window of a SYN is never scaled (RFC 7323 §2.2).
   const win = Math.min(tcpRcvWindow(tp), TCP_MAXWIN);
+  // ECN setup (RFC 3168 §6.1.1): SYN with ECE|CWR (not after the third try, like the RFC 7323
+  // options: a middlebox may drop them), SYN|ACK with ECE when the SYN asked.
+  let ecn = 0;
+  if (withAck) ecn = tp.t_flags & TF.ECN_PERMIT ? TcpFlags.ECE : 0;
+  else if (e.config.ecn && tp.t_rxtshift < 3) ecn = TcpFlags.ECE | TcpFlags.CWR;
   const seg: TcpSeg = {
     src: tp.laddr, dst: tp.faddr, sport: tp.lport, dport: tp.fport,
     seq: tp.iss >>> 0, ack: withAck ? tp.rcv_nxt >>> 0 : 0,
-    flags: withAck ? TcpFlags.SYN | TcpFlags.ACK : TcpFlags.SYN,
+    flags: (withAck ? TcpFlags.SYN | TcpFlags.ACK : TcpFlags.SYN) | ecn,
     window: win, options: o, payload: EMPTY,
   };
   e.stats.sndctrl++;
@@ -205,7 +244,7 @@ function tcpSackOutput(tp: TcpCb): void {
       const dataEnd = (tp.snd_una + cc) | 0;
       const newAvail = (dataEnd - tp.snd_max) | 0;
       const winAvail = (tp.snd_una + tp.snd_wnd - tp.snd_max) | 0;
-      const opts = dataOptions(tp);
+      const opts = newAvail > 0 && winAvail > 0 ? dataOptions(tp) : undefined;
       const n = Math.min(newAvail, winAvail, tp.t_maxopd - optionsLength(opts));
       if (n > 0) {
         tp.snd_nxt = tp.snd_max;
@@ -219,17 +258,51 @@ function tcpSackOutput(tp: TcpCb): void {
         continue;
       }
       r = tcpSackNextRexmit(tp, false);
-      if (!r) return;
+      if (!r) {
+        tcpSackRescue(tp);
+        return;
+      }
     }
     tcpSackRexmit(tp, r[0], r[1]);
   }
 }
 
 /**
+ * RFC 6675 §4 NextSeg() rule 4, the rescue retransmission: when rules 1–3 find nothing,
+ * once per recovery episode (HighACK > RescueRxt), one segment that includes the highest
+ * outstanding unSACKed octet, so that a lost tail is repaired without a timeout. RescueRxt
+ * becomes RecoveryPoint; HighRxt does not move.
+ */
+function tcpSackRescue(tp: TcpCb): void {
+  const e = tp.engine;
+  if (!e.config.rescueSack || tp.sack_flags & TSACK.SACKRESCUED) return;
+  e.stats.sackrescue_try++;
+  const dataEnd = (tp.snd_una + tp.sndCc) | 0;
+  const top = SEQ_LT(tp.snd_max, dataEnd) ? tp.snd_max : dataEnd;
+  const high = tcpSackHigh(tp);
+  // The highest unSACKed data: above the last SACK block, else the top of the last hole.
+  let start = high;
+  let end = top;
+  const scb = tp.t_scb;
+  if (!SEQ_LT(high, top) && scb) {
+    end = scb[scb.length - 2];
+    start = scb.length > 2 ? scb[scb.length - 3] : tp.snd_una;
+  }
+  // Data below HighRxt went out again already in this episode: the rescue is for the tail.
+  if (SEQ_LT(start, tp.rexmt_high)) start = tp.rexmt_high;
+  if (!SEQ_LT(start, end)) return;
+  if (((end - start) | 0) > tp.t_maxseg) start = (end - tp.t_maxseg) | 0;
+  tp.sack_flags |= TSACK.SACKRESCUED;
+  tp.rexmt_rescue = tp.snd_recover;
+  e.stats.sackrescue++;
+  tcpSackRexmit(tp, start, (end - start) | 0, true);
+}
+
+/**
  * Retransmits [seq, seq+len) during SACK recovery (at most one segment) and moves
  * HighRxt past it; the FIN rides along when the range ends where the data ends.
  */
-export function tcpSackRexmit(tp: TcpCb, seq: number, len: number): void {
+export function tcpSackRexmit(tp: TcpCb, seq: number, len: number, rescue = false): void {
   const e = tp.engine;
   const opts = dataOptions(tp);
   len = Math.min(len, tp.t_maxopd - optionsLength(opts));
@@ -240,8 +313,9 @@ export function tcpSackRexmit(tp: TcpCb, seq: number, len: number): void {
   e.stats.sack_rexmit_bytes += len;
   e.stats.sndrexmitpack++;
   e.stats.sndrexmitbyte += len;
+  if (tp.rxt_flags & TRXT.DSACKEP) tp.t_rxtbytes += len;
   tcpXmit(tp, seq, len, flags, opts);
-  tp.rexmt_high = SEQ_MAX(tp.rexmt_high, flags & TcpFlags.FIN ? (end + 1) | 0 : end);
+  if (!rescue) tp.rexmt_high = SEQ_MAX(tp.rexmt_high, flags & TcpFlags.FIN ? (end + 1) | 0 : end);
   if (!tcpTimerActive(tp, TcpTimer.REXMT)) tcpTimerSet(tp, TcpTimer.REXMT, tp.t_rxtcur);
 }
 
@@ -261,7 +335,8 @@ function outputOnce(tp: TcpCb, idle: boolean): boolean {
 
   let cwnd = tp.snd_cwnd;
   // Limited transmit (RFC 3042): one more segment per duplicate ACK below the threshold.
-  if (cfg.limitedTransmit && !(tp.t_flags & TF.FASTRECOVERY) && tp.t_dupacks > 0 && tp.t_dupacks < cfg.dupThresh) {
+  const ncr = cfg.ncr && (tp.t_flags & TF.SACK_PERMITTED) !== 0;
+  if ((cfg.limitedTransmit || ncr) && !(tp.t_flags & TF.FASTRECOVERY) && tp.t_dupacks > 0 && tp.t_dupacks < tcpSackRxtThresh(tp)) {
     cwnd += tp.t_dupacks * tp.t_maxseg;
   }
   let sendwin = Math.min(tp.snd_wnd, cwnd);

@@ -10,7 +10,38 @@
  */
 import type { SackBlock } from "./tcp.js";
 import { SEQ_GEQ, SEQ_GT, SEQ_LEQ, SEQ_LT, SEQ_MAX } from "./tcp_seq.js";
-import type { TcpCb } from "./tcp_var.js";
+import { TF, type TcpCb } from "./tcp_var.js";
+
+/** Most duplicate ACKs NCR waits for (`net.inet.tcp.ncr_rxtthresh_max`). */
+export const TCP_NCR_RXTTHRESH_MAX = 16;
+
+/**
+ * RFC 4653 §3.1 with DragonFly's factor (`tcp_ncr_update_rxtthresh`, the aggressive
+ * variant's ½): DupThresh = max(3, FlightSize / SMSS / 2), at most 16.
+ */
+export function tcpSackNcrThresh(tp: TcpCb): number {
+  const segs = Math.floor(((tp.snd_max - tp.snd_una) | 0) / tp.t_maxseg) >> 1;
+  return Math.min(TCP_NCR_RXTTHRESH_MAX, Math.max(tp.engine.config.dupThresh, segs));
+}
+
+/** The duplicate-ACK threshold in force: NCR's (with SACK) or the configured one. */
+export function tcpSackRxtThresh(tp: TcpCb): number {
+  const cfg = tp.engine.config;
+  return cfg.ncr && tp.t_rxtthresh > 0 && tp.t_flags & TF.SACK_PERMITTED ? tp.t_rxtthresh : cfg.dupThresh;
+}
+
+/**
+ * Whether the first block of an ACK's SACK option is a D-SACK (RFC 2883 §4): it lies at
+ * or below the cumulative ACK, or inside the second block.
+ */
+export function tcpSackIsDsack(blocks: readonly SackBlock[], ack: number): boolean {
+  if (blocks.length === 0) return false;
+  const s = blocks[0].start | 0;
+  const e = blocks[0].end | 0;
+  if (!SEQ_LT(s, e)) return false;
+  if (SEQ_LEQ(e, ack | 0)) return true;
+  return blocks.length > 1 && SEQ_GEQ(s, blocks[1].start | 0) && SEQ_LEQ(e, blocks[1].end | 0);
+}
 
 /** Merges the peer's SACK blocks into the scoreboard; invalid blocks are ignored. */
 export function tcpSackUpdate(tp: TcpCb, blocks: readonly SackBlock[]): boolean {
@@ -89,7 +120,7 @@ export function tcpSackBytes(tp: TcpCb): number {
  * lie above it.
  */
 function holeLost(tp: TcpCb, scb: number[], k: number): boolean {
-  const dup = tp.engine.config.dupThresh;
+  const dup = tcpSackRxtThresh(tp);
   const blocksAbove = (scb.length - k) >> 1;
   if (blocksAbove >= dup) return true;
   let bytes = 0;

@@ -132,6 +132,25 @@ export class TcpStats {
   sack_send_blocks = 0;
   newreno_recovery_episode = 0;
   newreno_partialack = 0;
+  ncrheld = 0; // duplicate ACKs at the fixed DupThresh that NCR's larger threshold held back (not a BSD counter)
+  sndearlyrexmit = 0; // early retransmits (RFC 5827), also counted in sndfastrexmit
+  sndrtobad = 0; // spurious timeout retransmissions undone
+  sndfastrexmitbad = 0; // spurious fast retransmissions undone (Eifel or D-SACK)
+  sndearlyrexmitbad = 0; // … of which early retransmits
+  eifeldetected = 0; // spurious retransmissions detected by timestamps (RFC 3522)
+  rttcantdetect = 0; // … that the RTT heuristic would have missed
+  rttdetected = 0; // spurious timeouts detected by the RTT heuristic (no timestamps)
+  eifelresponse = 0; // RTOs rebased after a spurious timeout (RFC 4015)
+  sndsackopt = 0; // SACK options sent
+  snddsackopt = 0; // D-SACK options sent (RFC 2883)
+  rcvdsack = 0; // D-SACK blocks received (not a BSD counter)
+  sackrescue = 0; // rescue retransmissions sent (RFC 6675 §4 rule 4)
+  sackrescue_try = 0; // … and attempted
+  // ECN, RFC 3168 (FreeBSD's tcpstat names: DragonFly has no ECN)
+  ecn_shs = 0; // handshakes that agreed to ECN
+  ecn_ce = 0; // segments received with CE
+  ecn_ect0 = 0; // segments sent with ECT(0)
+  ecn_rcwnd = 0; // cwnd reductions for ECE
 
   /** Adds every counter of `o` into this one. */
   add(o: TcpStats): this {

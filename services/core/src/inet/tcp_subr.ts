@@ -4,9 +4,10 @@
  * RTT estimator (`tcp_xmit_timer`, tcp_input.c), ISS choice, and ending a
  * connection (`tcp_drop`, `tcp_close`).
  */
-import { TcpErrno, TcpEvent, TcpState, TF, TcpCb, type TcpConnOptions } from "./tcp_var.js";
+import { TcpErrno, TcpEvent, TcpState, TF, TcpCb, TRXT, type TcpConnOptions } from "./tcp_var.js";
 import type { TcpEngine } from "./tcp_engine.js";
-import { tcpCancelTimers, tcpTimerSet, tcpTimerStop, TcpTimer } from "./tcp_timer.js";
+import { tcpCancelTimers, tcpTimerSet, tcpTimerStop, TcpTimer, TCP_EIFEL_RTOINC } from "./tcp_timer.js";
+import { SEQ_GT } from "./tcp_seq.js";
 import { tcpRespond } from "./tcp_output.js";
 import { TcpFlags, TCP_MAX_WINSHIFT } from "./tcp.js";
 
@@ -127,12 +128,24 @@ export function tcpRangeset(tp: TcpCb, value: number, lo: number): number {
   return v < lo ? lo : v > cfg.rexmitMax ? cfg.rexmitMax : v;
 }
 
-/** Feeds one RTT measurement (ms) into the estimator (`tcp_xmit_timer`, RFC 6298 §2). */
-export function tcpXmitTimer(tp: TcpCb, rtt: number): void {
+/**
+ * Feeds one RTT measurement (ms) into the estimator (`tcp_xmit_timer`, RFC 6298 §2);
+ * `ack` is the acknowledgment that gave it. After a spurious timeout, the first sample
+ * for data sent after it rebases the estimator (RFC 4015 §2 step 6: SRTT ← max(SRTT_prev,
+ * R'), RTTVAR ← max(RTTVAR_prev, R'/2)) and keeps the RTO above the one that fired.
+ */
+export function tcpXmitTimer(tp: TcpCb, rtt: number, ack?: number): void {
   const e = tp.engine;
   e.stats.rttupdated++;
   if (rtt < 1) rtt = 1;
-  if (tp.t_srtt !== 0) {
+  let rebase = false;
+  if (tp.rxt_flags & TRXT.REBASERTO && ack !== undefined && SEQ_GT(ack, tp.snd_max_prev)) {
+    e.stats.eifelresponse++;
+    rebase = true;
+    tp.rxt_flags &= ~TRXT.REBASERTO;
+    tp.t_srtt = Math.max(tp.t_srtt_prev, rtt << 3);
+    tp.t_rttvar = Math.max(tp.t_rttvar_prev, rtt << 1);
+  } else if (tp.t_srtt !== 0) {
     // srtt is kept ×8 and rttvar ×4: SRTT += (R − SRTT)/8; RTTVAR += (|R − SRTT| − RTTVAR)/4
     const delta = rtt - (tp.t_srtt >> 3);
     tp.t_srtt += delta;
@@ -146,6 +159,7 @@ export function tcpXmitTimer(tp: TcpCb, rtt: number): void {
   tp.t_rtttime = -1;
   tp.t_rxtshift = 0;
   tp.t_rxtcur = tcpRangeset(tp, tcpRexmtval(tp), Math.max(e.config.rexmitMin, rtt + 2));
+  if (rebase && tp.t_rxtcur < tp.t_rxtcur_prev + TCP_EIFEL_RTOINC) tp.t_rxtcur = tp.t_rxtcur_prev + TCP_EIFEL_RTOINC;
 }
 
 /** Moves a TCB to ESTABLISHED (`tcp_established` plus the bookkeeping around it). */
@@ -153,6 +167,8 @@ export function tcpEstablished(tp: TcpCb): void {
   const e = tp.engine;
   tp.t_state = TcpState.ESTABLISHED;
   e.stats.connects++;
+  tp.t_ecnrecover = tp.snd_una;
+  if (tp.t_flags & TF.ECN_PERMIT) e.stats.ecn_shs++;
   if (tp.t_flags & TF.PASSIVE) e.stats.accepts++;
   tp.snd_cwnd = tcpInitialWindow(tp);
   // RFC 6298 §5.7: a retransmitted SYN means an RTO of at least 3 s once data flows.

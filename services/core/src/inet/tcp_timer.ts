@@ -11,10 +11,17 @@
  * Retransmit and persist share one slot (they are mutually exclusive, as in BSD);
  * `TF.PERSIST` says which one runs.
  */
-import { TcpErrno, TcpState, TF, TIMER_OFF, type TcpCb } from "./tcp_var.js";
-import { tcpOutput, tcpRespond } from "./tcp_output.js";
+import { TcpErrno, TcpState, TF, TIMER_OFF, TRXT, type TcpCb } from "./tcp_var.js";
+import { tcpOutput, tcpRespond, tcpTsNow } from "./tcp_output.js";
 import { tcpClose, tcpDrop, tcpRangeset, tcpRexmtval } from "./tcp_subr.js";
 import { TcpFlags } from "./tcp.js";
+import { SEQ_LT } from "./tcp_seq.js";
+
+/**
+ * What RFC 4015 adds to SRTT when a timeout turns out spurious (2·G; DragonFly's
+ * `eifel_rtoinc`, 2 ticks of 10 ms), so the rebased RTO ends above the one that fired.
+ */
+export const TCP_EIFEL_RTOINC = 20;
 
 /** Backoff multipliers for data segments (`tcp_backoff[]`). */
 export const TCP_BACKOFF: readonly number[] = [1, 2, 4, 8, 16, 32, 64, 64, 64, 64, 64, 64, 64];
@@ -239,6 +246,19 @@ function tcpTimerRexmt(tp: TcpCb): void {
     return;
   }
   e.stats.rexmttimeo++;
+  if (tp.t_rxtshift === 1 && tp.t_state >= TcpState.ESTABLISHED && cfg.eifel) {
+    // The first timeout of this segment: remember enough to undo it (RFC 3522 RetransmitTS,
+    // RFC 4015 §2 step 1: SRTT_prev = SRTT + 2G, RTTVAR_prev = RTTVAR) and, for the RTT
+    // heuristic, the half RTT within which an ACK cannot be for the retransmission.
+    tp.t_badrxtwin = e.now + (tp.t_srtt >> 4);
+    tp.t_rxtcur_prev = tp.t_rxtcur;
+    tp.t_srtt_prev = tp.t_srtt + (TCP_EIFEL_RTOINC << 3);
+    tp.t_rttvar_prev = tp.t_rttvar;
+    tcpSaveCongestionState(tp);
+    tp.rxt_flags &= ~(TRXT.FASTREXMT | TRXT.EARLYREXMT | TRXT.REBASERTO);
+  }
+  // A timeout ends any D-SACK accounting of a fast-retransmit episode.
+  tp.rxt_flags &= ~TRXT.DSACKEP;
   // Time spent in SYN or SYN|ACK retransmission (t_rxtsyn, for RFC 3390 and RFC 6298 §5.7).
   if (tp.t_state === TcpState.SYN_SENT || tp.t_state === TcpState.SYN_RECEIVED) tp.t_rxtsyn += tp.t_rxtcur;
   const table = tp.t_state === TcpState.SYN_SENT ? TCP_SYN_BACKOFF : TCP_BACKOFF;
@@ -266,6 +286,50 @@ function tcpTimerRexmt(tp: TcpCb): void {
   // The receiver may have reneged: forget what it SACKed (RFC 6675 §5.1).
   tp.t_scb = null;
   tcpOutput(tp);
+}
+
+/**
+ * Records the congestion state before a retransmission (`tcp_save_congestion_state`)
+ * so that it can be restored if the retransmission proves spurious; with timestamps,
+ * our TSval now is RetransmitTS (RFC 3522 §3.2).
+ */
+export function tcpSaveCongestionState(tp: TcpCb): void {
+  tp.snd_cwnd_prev = tp.snd_cwnd;
+  tp.snd_wacked_prev = tp.snd_wacked;
+  tp.snd_ssthresh_prev = tp.snd_ssthresh;
+  tp.snd_recover_prev = tp.snd_recover;
+  tp.snd_max_prev = tp.snd_max;
+  if (tp.t_flags & TF.RCVD_TSTMP) {
+    tp.t_rexmtTS = tcpTsNow(tp);
+    tp.rxt_flags |= TRXT.FIRSTACCACK;
+  }
+}
+
+/**
+ * Undoes a spurious retransmission (`tcp_revert_congestion_state`): cwnd and ssthresh
+ * as they were, recovery over, sending resumes with new data (RFC 4015 §2 step 4:
+ * SND.NXT ← SND.MAX); after a timeout the RTO is rebased on the next sample.
+ */
+export function tcpRevertCongestionState(tp: TcpCb): void {
+  const st = tp.engine.stats;
+  tp.snd_cwnd = tp.snd_cwnd_prev;
+  tp.snd_wacked = tp.snd_wacked_prev;
+  tp.snd_ssthresh = tp.snd_ssthresh_prev;
+  tp.snd_recover = tp.snd_recover_prev;
+  tp.t_flags &= ~TF.FASTRECOVERY;
+  tp.t_dupacks = 0;
+  if (tp.rxt_flags & TRXT.FASTREXMT) {
+    st.sndfastrexmitbad++;
+    if (tp.rxt_flags & TRXT.EARLYREXMT) st.sndearlyrexmitbad++;
+  } else {
+    st.sndrtobad++;
+    tp.rxt_flags |= TRXT.REBASERTO;
+  }
+  tp.rxt_flags &= ~TRXT.DSACKEP;
+  tp.t_badrxtwin = 0;
+  tp.t_rxtshift = 0;
+  if (SEQ_LT(tp.snd_nxt, tp.snd_max)) tp.snd_nxt = tp.snd_max;
+  if (SEQ_LT(tp.rexmt_high, tp.snd_una)) tp.rexmt_high = tp.snd_una;
 }
 
 /** Arms the persist timer with backoff (`tcp_setpersist`). */

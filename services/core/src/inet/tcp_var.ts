@@ -78,6 +78,25 @@ export const TF = {
   CLOSEDEVENT: 0x800000, // CLOSED event reported (TCB released)
   RCVEOFEVENT: 0x1000000, // PEER_CLOSED reported
   ONOUTPUTQ: 0x2000000, // queued for tcp_output at the end of the engine call (TF_ONOUTPUTQ)
+  // ECN, RFC 3168 (FreeBSD's TF_ECN_PERMIT, TF_ECN_SND_ECE, TF_ECN_SND_CWR)
+  ECN_PERMIT: 0x2000, // both sides agreed to ECN in the handshake
+  ECN_SND_ECE: 0x4000000, // a CE mark arrived: ACKs carry ECE until the peer's CWR
+  ECN_SND_CWR: 0x8000000, // we reduced cwnd for an ECE: the next new data carries CWR
+} as const;
+
+/** `rxt_flags` bits: what the last retransmission was, for undoing it (tcp_var.h TRXT_F_*). */
+export const TRXT = {
+  FIRSTACCACK: 0x1, // look at the first acceptable ACK (Eifel detection, RFC 3522)
+  FASTREXMT: 0x2, // the saved state is a fast retransmit's, not a timeout's
+  EARLYREXMT: 0x4, // … an early retransmit's (RFC 5827)
+  REBASERTO: 0x8, // Eifel response pending: rebase the RTO on the next sample (RFC 4015 §2 step 6)
+  DSACKEP: 0x10, // counting D-SACKs against this fast-retransmit episode's retransmissions (RFC 3708)
+} as const;
+
+/** `sack_flags` bits (tcp_var.h TSACK_F_*). */
+export const TSACK = {
+  SACKRESCUED: 0x1, // the rescue retransmission of this recovery episode went out (RFC 6675 §4 rule 4)
+  DSACKPEND: 0x2, // a D-SACK block waits to be reported (RFC 2883 §4)
 } as const;
 
 /** Events reported to the per-CPU `onEvent` callback. */
@@ -124,6 +143,8 @@ export interface TcpSeg {
   window: number;
   options?: TcpOptions;
   payload: Uint8Array;
+  /** The IP TOS byte; its low two bits are the ECN field (RFC 3168 §5). 0 when absent. */
+  tos?: number;
 }
 
 /** Per-CPU knobs; defaults are DragonFly's (shared/notes/dragonfly-semantics.md §9). */
@@ -182,6 +203,18 @@ export interface TcpConfig {
    * FIN. false: each asks tcp_output at once.
    */
   aggregateAcks: boolean;
+  /** Eifel detection of spurious retransmissions by timestamps, RFC 3522, with RFC 4015's response (`net.inet.tcp.eifel` 1). */
+  eifel: boolean;
+  /** Non-congestion robustness, RFC 4653: the duplicate-ACK threshold follows the flight (`net.inet.tcp.ncr` 1; needs SACK). */
+  ncr: boolean;
+  /** The rescue retransmission of RFC 6675 §4 NextSeg() rule 4 (`net.inet.tcp.rescuesack` 1). */
+  rescueSack: boolean;
+  /** D-SACK, RFC 2883: report duplicates received; undo a fast retransmit whose retransmissions all come back D-SACKed (RFC 3708). */
+  dsack: boolean;
+  /** Early retransmit, RFC 5827 (`net.inet.tcp.earlyretransmit` 1; like DragonFly only with Eifel and timestamps, so it can be undone). */
+  earlyRetransmit: boolean;
+  /** ECN, RFC 3168 (`net.inet.tcp.ecn.enable`). DragonFly's TCP has no ECN, so it is off by default. */
+  ecn: boolean;
 }
 
 export const TCP_DEFAULTS: Readonly<TcpConfig> = Object.freeze({
@@ -212,6 +245,12 @@ export const TCP_DEFAULTS: Readonly<TcpConfig> = Object.freeze({
   persMax: 60_000,
   challengeAckLimit: 1000,
   aggregateAcks: true,
+  eifel: true,
+  ncr: true,
+  rescueSack: true,
+  dsack: true,
+  earlyRetransmit: true,
+  ecn: false,
 });
 
 /** Per-connection choices made at creation (socket options, per-route overrides). */
@@ -279,6 +318,28 @@ export class TcpCb {
   snd_recover = 0; // NewReno `recover` / RFC 6675 RecoveryPoint
   rexmt_high = 0; // RFC 6675 HighRxt (one past the highest retransmitted octet)
   t_dupacks = 0;
+  t_rxtthresh = 0; // duplicate ACKs that start fast retransmit (NCR moves it); 0 = the config's dupThresh
+  // undoing a spurious retransmission (tcp_save_congestion_state; Eifel, RFC 3522/4015; RFC 3708)
+  rxt_flags = 0;
+  snd_cwnd_prev = 0;
+  snd_wacked_prev = 0;
+  snd_ssthresh_prev = 0;
+  snd_recover_prev = 0;
+  snd_max_prev = 0;
+  t_rexmtTS = 0; // our TSval when the first retransmission left (RetransmitTS)
+  t_badrxtwin = 0; // an ACK before this time (ms) makes a first timeout spurious (RTT heuristic)
+  t_rxtcur_prev = 0;
+  t_srtt_prev = 0;
+  t_rttvar_prev = 0;
+  t_rxtbytes = 0; // octets retransmitted in this fast-retransmit episode
+  t_dsackbytes = 0; // … and D-SACKed back
+  t_rxtlow = 0; // snd_una when the episode began: its retransmissions lie in [t_rxtlow, snd_max_prev)
+  // SACK extras
+  sack_flags = 0;
+  rexmt_rescue = 0; // RFC 6675 RescueRxt
+  t_dsack_start = 0; // the D-SACK block to report, [start, end)
+  t_dsack_end = 0;
+  t_ecnrecover = 0; // no second ECN reduction before this is acknowledged (RFC 3168 §6.1.2)
   // receive sequence space
   irs = 0;
   rcv_nxt = 0;

@@ -42,6 +42,7 @@ const segArb = fc.record({
   ack: fc.integer({ min: 0, max: 0xffffffff }),
   flags: fc.integer({ min: 0, max: 0xff }),
   window: fc.integer({ min: 0, max: 0xffff }),
+  tos: fc.integer({ min: 0, max: 0xff }),
   payload: fc.uint8Array({ maxLength: 300 }),
   options: fc.option(
     fc.record(
@@ -61,14 +62,14 @@ const segArb = fc.record({
 type SegRecord = typeof segArb extends fc.Arbitrary<infer T> ? T : never;
 
 function toSeg(r: SegRecord): TcpSeg {
-  const seg: TcpSeg = { src: r.src, dst: r.dst, sport: r.sport, dport: r.dport, seq: r.seq, ack: r.ack, flags: r.flags, window: r.window, payload: r.payload };
+  const seg: TcpSeg = { src: r.src, dst: r.dst, sport: r.sport, dport: r.dport, seq: r.seq, ack: r.ack, flags: r.flags, window: r.window, payload: r.payload, tos: r.tos };
   if (r.options && Object.keys(r.options).length > 0) seg.options = r.options as TcpOptions;
   return seg;
 }
 
 /** A pooled segment as a plain TcpSeg (its own options store left out). */
 function plain(r: TcpRxSeg): TcpSeg {
-  const seg: TcpSeg = { src: r.src, dst: r.dst, sport: r.sport, dport: r.dport, seq: r.seq, ack: r.ack, flags: r.flags, window: r.window, payload: r.payload };
+  const seg: TcpSeg = { src: r.src, dst: r.dst, sport: r.sport, dport: r.dport, seq: r.seq, ack: r.ack, flags: r.flags, window: r.window, payload: r.payload, tos: r.tos };
   if (r.options) seg.options = { ...r.options, ...(r.options.timestamp ? { timestamp: { ...r.options.timestamp } } : {}) };
   return seg;
 }

@@ -2,6 +2,10 @@
  * Loss recovery: SACK with RFC 6675 (retransmits exactly the holes) and NewReno
  * (RFC 6582) when SACK was not negotiated. Ten segments go out in the initial
  * window (per-CPU iwmaxsegs/iwcapsegs 10), segments 3 and 6 are "lost".
+ *
+ * These check RFC 6675 with its fixed DupThresh of 3 and NextSeg() rules 1–3, so NCR
+ * (RFC 4653, which moves the threshold with the flight) and the rescue retransmission
+ * (rule 4, which would also resend segment 10 here) are off; tcp_recovery.test.ts checks them.
  */
 import { describe, expect, it } from "vitest";
 import { TcpState, TF, tcpSackIsLost, tcpSackPipe } from "@dfly/core";
@@ -12,7 +16,7 @@ const MSS = 1460;
 const S = (k: number) => 1 + (k - 1) * MSS;
 
 function tenSegments(sack: boolean): TcpScript {
-  const s = new TcpScript({ config: { iwMaxSegs: 10, iwCapSegs: 10 } });
+  const s = new TcpScript({ config: { iwMaxSegs: 10, iwCapSegs: 10, ncr: false, rescueSack: false } });
   s.acceptHandshake(sack ? { sackOk: true } : {});
   s.engine.send(s.tp!, pattern(0, 10 * MSS), s.now);
   const first = s.drain();
