@@ -31,3 +31,6 @@ export { ListenerManager, parseListenerPolicy, type ListenResult, type CloseResu
 export { listPcbs } from "./pcblist.js";
 export type { Pcb, ListPcbsResponse } from "./gen/dfly/netstack/v1/stats.js";
 export type { ListenResponse, CloseListenerResponse, ListListenersResponse, Listener as ListenerMessage } from "./gen/dfly/netstack/v1/socket.js";
+export { IpfwManager, IpfwRuleNotFoundError, type IpfwChangeResult, type IpfwCpuShow } from "./ipfw.js";
+export { IpfwClient } from "./ipfw_client.js";
+export type { ListRulesResponse as IpfwListResponse, VerifyRulesResponse as IpfwVerifyResponse } from "./gen/dfly/netstack/v1/ipfw.js";

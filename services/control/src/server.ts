@@ -14,6 +14,8 @@ import type { RouteManager } from "./routes.js";
 import { routeProtoOf } from "./routespec.js";
 import { interfaceSpecOf, topologyProtoOf } from "./topology_proto.js";
 import { gatherStats, type ProtoCounters } from "./stats.js";
+import type { IpfwManager } from "./ipfw.js";
+import { ipfwService, IpfwServiceService } from "./ipfw_service.js";
 
 function protoStats(s: ProtoCounters): ProtocolStats[] {
   return Object.keys(s)
@@ -43,6 +45,8 @@ export interface ControlParts {
   ports: CpuPorts;
   /** SocketService (absent: its calls are UNIMPLEMENTED). */
   listeners?: ListenerManager;
+  /** IpfwService (absent: not served). */
+  ipfw?: IpfwManager;
   /** The cluster name (subject prefix). */
   name?: string;
   /** Open watch streams, ended on shutdown so tryShutdown can finish. */
@@ -162,6 +166,7 @@ export async function startGrpcServer(p: ControlParts, host: string, port: numbe
   server.addService(ClusterServiceService, clusterService(p));
   server.addService(StatsServiceService, statsService(p));
   server.addService(SocketServiceService, socketService(p));
+  if (p.ipfw) server.addService(IpfwServiceService, ipfwService(p.ipfw));
   const bound = await new Promise<number>((res, rej) =>
     server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, prt) => (err ? rej(err) : res(prt))),
   );

@@ -19,6 +19,7 @@ import { decodeNetmsg, encodeNetmsg, NetmsgType } from "@dfly/wire";
 import { So, SoEvent } from "./so.js";
 import { type TcpHost } from "./tcp_host.js";
 import { tupleKey } from "./rescale_home.js";
+import { ipfwHandStates } from "./rescale_ipfw.js";
 import type { Moved } from "./rescale_chase.js";
 import { decodeHandover, encodeHandover, encodeLeaving, type HandoverConn, type HandoverMsg, type HandoverSyn } from "./rescale_netmsg.js";
 import type { TcpRescale } from "./tcp_rescale.js";
@@ -97,6 +98,7 @@ export class RescaleHandover {
     for (const c of r.netisr.liveCpus) if (c !== me) r.publish(c, encodeLeaving(me));
     // CPUs leaving together learn of each other here, so none hands its connections to another leaver.
     if (this.announceMs > 0) await new Promise((res) => setTimeout(res, this.announceMs));
+    ipfwHandStates(r, r.ipfw);
     const rep: DrainReport = { handedOver: 0, failed: 0, synHandedOver: 0, synFailed: 0, rounds: 0, batches: 0, maxBatchMs: 0, ms: 0, byCpu: {} };
     const deadline = t0 + this.drainMs;
     let retry: Frozen[] = [];

@@ -11,3 +11,4 @@ export {
   type PcbWire,
   type PcbPageWire,
 } from "./socknetmsg.js";
+export { encodeIpfwNetmsg, decodeIpfwNetmsg, IPFW_WIRE_LIMITS, type IpfwNetmsg, type IpfwSetWire, type IpfwStateWire } from "./ipfw.js";
