@@ -6,8 +6,9 @@ import type { Msg } from "@dfly/transport";
 import type { IpfwHook } from "./ip_fw.js";
 import type { NetmsgRegistry } from "./netmsg.js";
 
-/** Expiry walk period; a whole table is walked about once a second. */
+/** Expiry walk period. A lookup expires its own state; the walk reclaims the rest, a whole table per WALK_TICKS ticks. */
 const TICK_MS = 250;
+const WALK_TICKS = 40;
 
 export interface IpfwPort {
   /** Malformed ipfw netmsgs. */
@@ -67,7 +68,7 @@ export function registerIpfwPort(port: NetmsgRegistry, h: IpfwHook): IpfwPort {
     }
   };
   port.register(["ipfwSet", "ipfwShow", "ipfwStates"], handle);
-  const budget = () => Math.max(1024, Math.ceil(h.chain.states.buckets / (1000 / TICK_MS)));
+  const budget = () => Math.max(1024, Math.ceil(h.chain.states.buckets / WALK_TICKS));
   const timer = setInterval(() => h.tick(budget()), TICK_MS);
   timer.unref();
   return st;

@@ -204,6 +204,13 @@ export class IpfwChain {
   /** Per-source state counts for `limit src-addr`. */
   private readonly perSrc = new Map<number, number>();
   private readonly key = new Int32Array(4);
+  /**
+   * The packet whose inbound check just found its state at rule 0 (check-state first): its outbound check would find
+   * the same state at the same rule, with the same flags (a no-op walk), so it passes at once — the matched dyn rule
+   * that ipfw carries with the packet. Cleared by every check.
+   */
+  private hitBuf: Uint8Array | null = null;
+  private hitOff = -1;
   /** Audit only: does another CPU hold a live state for this key? (never set on the packet path of a deployment). */
   peerProbe: ((key: Int32Array, proto: number) => boolean) | undefined = undefined;
 
@@ -295,6 +302,14 @@ export class IpfwChain {
   chk(buf: Uint8Array, off: number, hlen: number, iplen: number, dir: number, rcvif: number, oif: number): number {
     const rules = this.rules;
     const n = rules.length;
+    if (this.hitBuf === buf && this.hitOff === off && dir === IpfwDir.out) {
+      this.hitBuf = null;
+      this.stats.stateHits++;
+      this.packets[0]++;
+      this.bytes[0] += iplen;
+      return IPFW_PASS;
+    }
+    this.hitBuf = null;
     const proto = buf[off + 9];
     const src = ((buf[off + 12] << 24) | (buf[off + 13] << 16) | (buf[off + 14] << 8) | buf[off + 15]) >>> 0;
     const dst = ((buf[off + 16] << 24) | (buf[off + 17] << 16) | (buf[off + 18] << 8) | buf[off + 19]) >>> 0;
@@ -323,6 +338,10 @@ export class IpfwChain {
               this.stats.stateHits++;
               this.packets[i]++;
               this.bytes[i] += iplen;
+              if (i === 0 && dir === IpfwDir.in) {
+                this.hitBuf = buf;
+                this.hitOff = off;
+              }
               return IPFW_PASS;
             }
             if (hit < 0) this.stats.stateExpired++;

@@ -27,6 +27,16 @@ const H_FREE = 1;
 const H_LOCK = 2;
 const H_WORDS = 4;
 const STRIPES = 1024;
+/** An entry's words: next, a, b, ports, proto, expire, tcp (flags seen and ST_* bits), rule. */
+const E = 8;
+const NEXT = 0;
+const KA = 1;
+const KB = 2;
+const KP = 3;
+const KPROTO = 4;
+const EXPIRE = 5;
+const TCP = 6;
+const RULE = 7;
 
 /** One state as it crosses CPUs in a live-rescale hand-over. */
 export interface IpfwStateRecord {
@@ -55,8 +65,8 @@ function bucketsFor(max: number): number {
 }
 
 function words(max: number): number {
-  // header, heads, locks, then 8 arrays of `max` entries.
-  return H_WORDS + bucketsFor(max) + STRIPES + 8 * max;
+  // header, heads, locks, the entries (E words each, one cache line or less), sources.
+  return H_WORDS + bucketsFor(max) + STRIPES + E * max + max;
 }
 
 /** Canonical key of a packet: (a, b, ports, fwd) with a ≤ b so both directions meet one entry. Fills `k`, returns it. */
@@ -90,15 +100,8 @@ export class IpfwStateTable {
   private readonly hdr: Int32Array;
   private readonly heads: Int32Array;
   private readonly locks: Int32Array;
-  private readonly next: Int32Array;
-  private readonly ka: Int32Array;
-  private readonly kb: Int32Array;
-  private readonly kp: Int32Array;
-  private readonly kproto: Int32Array;
-  private readonly expire: Int32Array;
-  /** TCP flags seen (forward in bits 0-7, reverse in 8-15) and the ST_* bits. */
-  private readonly tcp: Int32Array;
-  private readonly rule: Int32Array;
+  /** Entries, E words each (entry e at e * E). */
+  private readonly ent: Int32Array;
   private readonly src: Int32Array;
   private sweepAt = 0;
 
@@ -114,8 +117,8 @@ export class IpfwStateTable {
     w.fill(NIL, H_WORDS, H_WORDS + nb);
     w[H_COUNT] = 0;
     w[H_FREE] = max > 0 ? 0 : NIL;
-    const next = H_WORDS + nb + STRIPES;
-    for (let i = 0; i < max; i++) w[next + i] = i + 1 < max ? i + 1 : NIL;
+    const ent = H_WORDS + nb + STRIPES;
+    for (let i = 0; i < max; i++) w[ent + i * E + NEXT] = i + 1 < max ? i + 1 : NIL;
   }
 
   constructor(o: IpfwStateTableOptions) {
@@ -141,14 +144,7 @@ export class IpfwStateTable {
     this.hdr = view(H_WORDS);
     this.heads = view(nb);
     this.locks = view(STRIPES);
-    this.next = view(o.max);
-    this.ka = view(o.max);
-    this.kb = view(o.max);
-    this.kp = view(o.max);
-    this.kproto = view(o.max);
-    this.expire = view(o.max);
-    this.tcp = view(o.max);
-    this.rule = view(o.max);
+    this.ent = view(E * o.max);
     this.src = view(o.max);
   }
 
@@ -185,21 +181,21 @@ export class IpfwStateTable {
     let prev = NIL;
     let e = this.heads[bk];
     while (e !== NIL) {
-      if (this.ka[e] === a && this.kb[e] === b && this.kp[e] === p && this.kproto[e] === proto) break;
+      if (this.ent[e * E + KA] === a && this.ent[e * E + KB] === b && this.ent[e * E + KP] === p && this.ent[e * E + KPROTO] === proto) break;
       prev = e;
-      e = this.next[e];
+      e = this.ent[e * E + NEXT];
     }
     let r = 0;
     if (e !== NIL) {
-      if (this.expire[e] <= now) {
+      if (this.ent[e * E + EXPIRE] <= now) {
         this.unlink(bk, prev, e);
         r = -1;
       } else {
         if (proto === 6) {
-          const fwd = ((this.tcp[e] & ST_FWD_AB) !== 0) === (k[3] === 1);
+          const fwd = ((this.ent[e * E + TCP] & ST_FWD_AB) !== 0) === (k[3] === 1);
           this.tcpUpdate(e, fwd ? thflags & TH_FLAGS : (thflags & TH_FLAGS) << 8, now);
-        } else this.expire[e] = now + (proto === 17 ? IPFW_DYN_LIFETIME.udp : IPFW_DYN_LIFETIME.short);
-        r = this.rule[e];
+        } else this.ent[e * E + EXPIRE] = now + (proto === 17 ? IPFW_DYN_LIFETIME.udp : IPFW_DYN_LIFETIME.short);
+        r = this.ent[e * E + RULE];
       }
     }
     if (this.shared) this.unlock(this.locks, s);
@@ -208,21 +204,21 @@ export class IpfwStateTable {
   }
 
   private tcpUpdate(e: number, bits: number, now: number): void {
-    const st = (this.tcp[e] |= bits);
+    const st = (this.ent[e * E + TCP] |= bits);
     switch (st & TCP_FLAGS) {
       case TH_SYN:
-        this.expire[e] = now + IPFW_DYN_LIFETIME.syn;
+        this.ent[e * E + EXPIRE] = now + IPFW_DYN_LIFETIME.syn;
         break;
       case BOTH_SYN:
       case BOTH_SYN | TH_FIN:
       case BOTH_SYN | (TH_FIN << 8):
-        this.expire[e] = now + IPFW_DYN_LIFETIME.ack;
+        this.ent[e * E + EXPIRE] = now + IPFW_DYN_LIFETIME.ack;
         break;
       case BOTH_SYN | BOTH_FIN:
-        this.expire[e] = now + IPFW_DYN_LIFETIME.fin;
+        this.ent[e * E + EXPIRE] = now + IPFW_DYN_LIFETIME.fin;
         break;
       default:
-        this.expire[e] = now + IPFW_DYN_LIFETIME.rst;
+        this.ent[e * E + EXPIRE] = now + IPFW_DYN_LIFETIME.rst;
     }
   }
 
@@ -233,19 +229,19 @@ export class IpfwStateTable {
     const a = k[0];
     const b = k[1];
     const p = k[2];
-    this.ka[e] = a;
-    this.kb[e] = b;
-    this.kp[e] = p;
-    this.kproto[e] = proto;
-    this.rule[e] = rule;
+    this.ent[e * E + KA] = a;
+    this.ent[e * E + KB] = b;
+    this.ent[e * E + KP] = p;
+    this.ent[e * E + KPROTO] = proto;
+    this.ent[e * E + RULE] = rule;
     this.src[e] = src;
-    this.tcp[e] = (k[3] === 1 ? ST_FWD_AB : 0) | (limited ? ST_LIMITED : 0);
+    this.ent[e * E + TCP] = (k[3] === 1 ? ST_FWD_AB : 0) | (limited ? ST_LIMITED : 0);
     if (proto === 6) this.tcpUpdate(e, thflags & TH_FLAGS, now);
-    else this.expire[e] = now + (proto === 17 ? IPFW_DYN_LIFETIME.udp : IPFW_DYN_LIFETIME.short);
+    else this.ent[e * E + EXPIRE] = now + (proto === 17 ? IPFW_DYN_LIFETIME.udp : IPFW_DYN_LIFETIME.short);
     const bk = this.bucket(a, b, p, proto);
     const s = bk & (STRIPES - 1);
     if (this.shared) this.lock(this.locks, s);
-    this.next[e] = this.heads[bk];
+    this.ent[e * E + NEXT] = this.heads[bk];
     this.heads[bk] = e;
     if (this.shared) this.unlock(this.locks, s);
     return true;
@@ -256,7 +252,7 @@ export class IpfwStateTable {
     if (this.shared) this.lock(h, H_LOCK);
     const e = h[H_FREE];
     if (e !== NIL) {
-      h[H_FREE] = this.next[e];
+      h[H_FREE] = this.ent[e * E + NEXT];
       h[H_COUNT]++;
     }
     if (this.shared) this.unlock(h, H_LOCK);
@@ -267,18 +263,18 @@ export class IpfwStateTable {
   onLimitedRelease: (src: number) => void = () => {};
 
   private release(e: number): void {
-    if (this.tcp[e] & ST_LIMITED) this.onLimitedRelease(this.src[e]);
+    if (this.ent[e * E + TCP] & ST_LIMITED) this.onLimitedRelease(this.src[e]);
     const h = this.hdr;
     if (this.shared) this.lock(h, H_LOCK);
-    this.next[e] = h[H_FREE];
+    this.ent[e * E + NEXT] = h[H_FREE];
     h[H_FREE] = e;
     h[H_COUNT]--;
     if (this.shared) this.unlock(h, H_LOCK);
   }
 
   private unlink(bk: number, prev: number, e: number): void {
-    if (prev === NIL) this.heads[bk] = this.next[e];
-    else this.next[prev] = this.next[e];
+    if (prev === NIL) this.heads[bk] = this.ent[e * E + NEXT];
+    else this.ent[prev * E + NEXT] = this.ent[e * E + NEXT];
   }
 
   /** ipfw_tick's walk, `budget` buckets at a time from where the last one stopped: removes expired states. Returns how many. */
@@ -291,20 +287,19 @@ export class IpfwStateTable {
       if (this.heads[bk] === NIL) continue;
       const s = bk & (STRIPES - 1);
       if (this.shared) this.lock(this.locks, s);
-      const freed: number[] = [];
       let prev = NIL;
       let e = this.heads[bk];
       while (e !== NIL) {
-        const nx = this.next[e];
-        if (this.expire[e] <= now || !keep(this.rule[e])) {
+        const nx = this.ent[e * E + NEXT];
+        if (this.ent[e * E + EXPIRE] <= now || !keep(this.ent[e * E + RULE])) {
           this.unlink(bk, prev, e);
-          freed.push(e);
+          // Lock order bucket stripe → allocation, never the reverse: no deadlock.
+          this.release(e);
+          n++;
         } else prev = e;
         e = nx;
       }
       if (this.shared) this.unlock(this.locks, s);
-      for (const f of freed) this.release(f);
-      n += freed.length;
     }
     return n;
   }
@@ -328,9 +323,9 @@ export class IpfwStateTable {
       let prev = NIL;
       let e = this.heads[bk];
       while (e !== NIL) {
-        const nx = this.next[e];
-        if (this.expire[e] > now && pick(this.ka[e], this.kb[e], this.kp[e], this.kproto[e])) {
-          out.push({ a: this.ka[e], b: this.kb[e], ports: this.kp[e], proto: this.kproto[e], ttl: this.expire[e] - now, tcp: this.tcp[e], rule: this.rule[e], src: this.src[e] });
+        const nx = this.ent[e * E + NEXT];
+        if (this.ent[e * E + EXPIRE] > now && pick(this.ent[e * E + KA], this.ent[e * E + KB], this.ent[e * E + KP], this.ent[e * E + KPROTO])) {
+          out.push({ a: this.ent[e * E + KA], b: this.ent[e * E + KB], ports: this.ent[e * E + KP], proto: this.ent[e * E + KPROTO], ttl: this.ent[e * E + EXPIRE] - now, tcp: this.ent[e * E + TCP], rule: this.ent[e * E + RULE], src: this.src[e] });
           this.unlink(bk, prev, e);
           this.release(e);
         } else prev = e;
@@ -344,16 +339,16 @@ export class IpfwStateTable {
   put(r: IpfwStateRecord, now: number): boolean {
     const e = this.alloc();
     if (e === NIL) return false;
-    this.ka[e] = r.a;
-    this.kb[e] = r.b;
-    this.kp[e] = r.ports;
-    this.kproto[e] = r.proto;
-    this.rule[e] = r.rule;
+    this.ent[e * E + KA] = r.a;
+    this.ent[e * E + KB] = r.b;
+    this.ent[e * E + KP] = r.ports;
+    this.ent[e * E + KPROTO] = r.proto;
+    this.ent[e * E + RULE] = r.rule;
     this.src[e] = r.src;
-    this.tcp[e] = r.tcp;
-    this.expire[e] = now + Math.max(1, Math.min(r.ttl, IPFW_DYN_LIFETIME.ack));
+    this.ent[e * E + TCP] = r.tcp;
+    this.ent[e * E + EXPIRE] = now + Math.max(1, Math.min(r.ttl, IPFW_DYN_LIFETIME.ack));
     const bk = this.bucket(r.a, r.b, r.ports, r.proto);
-    this.next[e] = this.heads[bk];
+    this.ent[e * E + NEXT] = this.heads[bk];
     this.heads[bk] = e;
     return true;
   }
@@ -362,8 +357,8 @@ export class IpfwStateTable {
   has(k: Int32Array, proto: number, now: number): boolean {
     let e = this.heads[this.bucket(k[0], k[1], k[2], proto)];
     while (e !== NIL) {
-      if (this.ka[e] === k[0] && this.kb[e] === k[1] && this.kp[e] === k[2] && this.kproto[e] === proto) return this.expire[e] > now;
-      e = this.next[e];
+      if (this.ent[e * E + KA] === k[0] && this.ent[e * E + KB] === k[1] && this.ent[e * E + KP] === k[2] && this.ent[e * E + KPROTO] === proto) return this.ent[e * E + EXPIRE] > now;
+      e = this.ent[e * E + NEXT];
     }
     return false;
   }
