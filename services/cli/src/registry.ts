@@ -6,6 +6,7 @@ import { benchTunCommands } from "./commands/bench-tun.js";
 import { controlCommands } from "./commands/control.js";
 import { httpCommands } from "./commands/http.js";
 import { ifconfigCommands } from "./commands/ifconfig.js";
+import { ipfwCommands } from "./commands/ipfw.js";
 import { loadCommands } from "./commands/load.js";
 import { netstatCommands } from "./commands/netstat.js";
 import { netstatAnCommands } from "./commands/netstat-an.js";
@@ -30,6 +31,7 @@ export const commands: Command[] = [
   ...benchTunCommands,
   ...controlCommands,
   ...ifconfigCommands,
+  ...ipfwCommands,
   ...loadCommands,
   ...netstatCommands,
   ...netstatAnCommands,

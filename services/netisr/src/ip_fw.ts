@@ -94,12 +94,14 @@ export class IpfwHook {
   /** Makes `n` UDP states of made-up flows (198.18.0.0/15 sources, distinct per `cpu`) as if created now: a loaded table. */
   prefill(n: number, cpu: number): number {
     const k = new Int32Array(4);
+    // Made by the keep-state rule, so installing the same set elsewhere (a shared table) keeps them.
+    const rule = this.chain.ruleset.rules.find((r) => r.keepState)?.num ?? 1;
     let made = 0;
     for (let i = 0; i < n; i++) {
       const src = (0xc6120000 + ((cpu * n + i) >>> 8)) >>> 0;
       ipfwStateKey(k, src, 0x0a0000fe, 1024 + ((cpu * n + i) & 0xff), 80);
       // An established TCP state (SYN both ways: ipfw's ack lifetime, 300 s), so the table stays full for the run.
-      if (!this.chain.states.insert(k, 6, 0x02, 1, src | 0, false, this.chain.now)) break;
+      if (!this.chain.states.insert(k, 6, 0x02, rule, src | 0, false, this.chain.now)) break;
       k[3] ^= 1;
       this.chain.states.lookup(k, 6, 0x12, this.chain.now);
       made++;
