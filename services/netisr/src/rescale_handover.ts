@@ -98,7 +98,6 @@ export class RescaleHandover {
     for (const c of r.netisr.liveCpus) if (c !== me) r.publish(c, encodeLeaving(me));
     // CPUs leaving together learn of each other here, so none hands its connections to another leaver.
     if (this.announceMs > 0) await new Promise((res) => setTimeout(res, this.announceMs));
-    ipfwHandStates(r, r.ipfw);
     const rep: DrainReport = { handedOver: 0, failed: 0, synHandedOver: 0, synFailed: 0, rounds: 0, batches: 0, maxBatchMs: 0, ms: 0, byCpu: {} };
     const deadline = t0 + this.drainMs;
     let retry: Frozen[] = [];
@@ -190,6 +189,7 @@ export class RescaleHandover {
         break;
       }
     }
+    ipfwHandStates(r, r.ipfw);
     r.home.flush();
     rep.ms = Math.round(r.now() - t0);
     r.stats.lastDrainMs = rep.ms;

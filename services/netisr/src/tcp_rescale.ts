@@ -121,6 +121,8 @@ export class TcpRescale {
   readonly handover: RescaleHandover;
   /** This CPU's firewall: its states travel with the connections (rescale_ipfw.ts). */
   ipfw: IpfwHook | undefined;
+  /** This CPU's states were handed to their flows' future owners (the end of a drain). */
+  ipfwHanded = false;
   /** CPUs known to be leaving (their drain announced). */
   readonly leaving = new Set<number>();
   /** The hash whose segment is being processed here outside its bucket (see claim). */
