@@ -238,6 +238,15 @@ export function buildDashboard(): dashboard.Dashboard {
   b.withPanel(series({ title: "Transport lag per CPU", description: "dfly_transport_lag_seconds: age of the last frame batch each CPU consumed.", unit: "s", w: 12, queries: [{ expr: `max by (cpu) (${m("transportLag")}${cpuSel()})`, legend: "cpu {{cpu}}" }] }));
   b.withPanel(series({ title: "Frame batches/s", description: "dfly_transport_batches_total per CPU and direction (many frames per NATS message).", unit: "ops", w: 12, queries: [{ expr: `sum by (cpu, dir) (${rate(m("transportBatches"), cpuSel())})`, legend: "cpu {{cpu}} {{dir}}" }] }));
 
+  // ipfw: the replicated rule set and each CPU's own state table.
+  b.withRow(row("Firewall (ipfw)"));
+  b.withPanel(series({ title: "ipfw states per CPU", description: "dfly_ipfw_states against dfly_ipfw_state_max: each CPU holds the states of the flows it owns (symmetric RSS puts both directions on it).", w: 6, min: 0, queries: [{ expr: `max by (cpu) (${m("ipfwStates")}${cpuSel()})`, legend: "cpu {{cpu}}" }, { expr: `max(${m("ipfwStateMax")}${cpuSel()})`, legend: "limit" }] }));
+  b.withPanel(series({ title: "ipfw state creations and expiries/s", description: "dfly_ipfw_state_created_total (keep-state, limit), dfly_ipfw_state_expired_total (TCP state and lifetimes) and states received from a draining CPU.", unit: "ops", w: 6, queries: [{ expr: `sum by (cpu) (${rate(m("ipfwStateCreated"), cpuSel())})`, legend: "created cpu {{cpu}}" }, { expr: `sum by (cpu) (${rate(m("ipfwStateExpired"), cpuSel())})`, legend: "expired cpu {{cpu}}" }, { expr: `sum(${rate(m("ipfwStateHandover"), cpuSel())})`, legend: "handed over" }] }));
+  b.withPanel(series({ title: "ipfw rejected/s by reason", description: "dfly_ipfw_rejected_total: deny and reset rules, limit src-addr, a full state table (statefull).", unit: "pps", w: 6, queries: [{ expr: `sum by (reason) (${rate(m("ipfwRejected"), cpuSel())})`, legend: "{{reason}}" }] }));
+  b.withPanel(series({ title: "ipfw packets/s per rule", description: "dfly_ipfw_rule_packets_total summed over the CPUs (65535: the default rule).", unit: "pps", w: 6, queries: [{ expr: `sum by (rule) (${rate(m("ipfwRulePackets"), cpuSel())})`, legend: "rule {{rule}}" }] }));
+  b.withPanel(grid({ title: "ipfw rule-set digest per CPU", description: "dfly_ipfw_digest_info: equal digests = the same rule set on every CPU.", w: 12, queries: [{ expr: `max by (cpu, digest) (${m("ipfwDigest")}${cpuSel()})` }] }));
+  b.withPanel(series({ title: "ipfw bytes/s per rule", description: "dfly_ipfw_rule_bytes_total summed over the CPUs.", unit: "Bps", w: 12, queries: [{ expr: `sum by (rule) (${rate(m("ipfwRuleBytes"), cpuSel())})`, legend: "rule {{rule}}" }] }));
+
   return b.build();
 }
 

@@ -115,6 +115,17 @@ export const alertingRules: readonly AlertingRule[] = [
     description:
       "CPU {{ $labels.cpu }} in {{ $labels.namespace }} failed to hand over (out) or to install (in) {{ $value | humanize }} TCP connections in the last 5 minutes while a CPU drained: their peers were reset. Look at the leaving pod's log (`drained: … failed`) and the drain timeout (DFLY_DRAIN_MS).",
   },
+  {
+    alert: "DflyIpfwStateTableNearFull",
+    expr: `max by (${byNs}, cpu) (${m("ipfwStates")} / ${m("ipfwStateMax")})`,
+    op: ">",
+    threshold: 0.9,
+    for: "5m",
+    severity: "warning",
+    summary: "a CPU's ipfw state table is nearly full",
+    description:
+      "CPU {{ $labels.cpu }} in {{ $labels.namespace }} holds {{ $value | humanizePercentage }} of its ipfw state limit: new stateful flows will be refused (dfly_ipfw_rejected_total{reason=\"statefull\"}). Raise the state limit or add CPUs (states are partitioned by CPU).",
+  },
 ];
 
 export function ruleGroups(): RuleGroup[] {
