@@ -31,6 +31,16 @@ export const Metric = {
   foreignEntries: { name: "dfly_tcp_foreign_entries", labels: ["cpu"] },
   handover: { name: "dfly_tcp_handover_total", labels: ["cpu", "dir", "result"] },
   handoverLastSeconds: { name: "dfly_tcp_handover_last_seconds", labels: ["cpu"] },
+  // netisr ipfw (services/netisr/src/ip_fw_metrics.ts)
+  ipfwRulePackets: { name: "dfly_ipfw_rule_packets_total", labels: ["cpu", "rule"] },
+  ipfwRuleBytes: { name: "dfly_ipfw_rule_bytes_total", labels: ["cpu", "rule"] },
+  ipfwStates: { name: "dfly_ipfw_states", labels: ["cpu"] },
+  ipfwStateMax: { name: "dfly_ipfw_state_max", labels: ["cpu"] },
+  ipfwStateCreated: { name: "dfly_ipfw_state_created_total", labels: ["cpu"] },
+  ipfwStateExpired: { name: "dfly_ipfw_state_expired_total", labels: ["cpu"] },
+  ipfwStateHandover: { name: "dfly_ipfw_state_handover_received_total", labels: ["cpu"] },
+  ipfwRejected: { name: "dfly_ipfw_rejected_total", labels: ["cpu", "reason"] },
+  ipfwDigest: { name: "dfly_ipfw_digest_info", labels: ["cpu", "digest"] },
   // nic
   nicRx: { name: "dfly_nic_rx_frames_total", labels: ["ifname", "ring"] },
   nicTx: { name: "dfly_nic_tx_frames_total", labels: ["ifname", "ring"] },

@@ -220,6 +220,17 @@ export const alertingRules: readonly AlertingRule[] = [
     description:
       "The p99 event-loop lag of {{ $labels.component }} {{ $labels.instance }} in {{ $labels.namespace }}/{{ $labels.release }} is {{ $value | humanizeDuration }}: the process is CPU-bound or blocked; its packets, heartbeats and scrapes wait.",
   },
+  {
+    alert: "DflyIpfwStateTableNearFull",
+    expr: `max by (${byNs}, cpu) (${m("ipfwStates")} / ${m("ipfwStateMax")})`,
+    op: ">",
+    threshold: 0.9,
+    for: "5m",
+    severity: "warning",
+    summary: "a CPU's ipfw state table is nearly full",
+    description:
+      "CPU {{ $labels.cpu }} of {{ $labels.namespace }}/{{ $labels.release }} holds {{ $value | humanizePercentage }} of its ipfw state limit: new stateful flows will be refused (dfly_ipfw_rejected_total{reason=\"statefull\"}). Raise the state limit or add CPUs (states are partitioned by CPU).",
+  },
 ];
 
 export function ruleGroups(): RuleGroup[] {

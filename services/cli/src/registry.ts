@@ -8,6 +8,7 @@ import { controlCommands } from "./commands/control.js";
 import { experimentCommands } from "./commands/experiment.js";
 import { httpCommands } from "./commands/http.js";
 import { ifconfigCommands } from "./commands/ifconfig.js";
+import { ipfwCommands } from "./commands/ipfw.js";
 import { loadCommands } from "./commands/load.js";
 import { netstatCommands } from "./commands/netstat.js";
 import { netstatAnCommands } from "./commands/netstat-an.js";
@@ -34,6 +35,7 @@ export const commands: Command[] = [
   ...controlCommands,
   ...experimentCommands,
   ...ifconfigCommands,
+  ...ipfwCommands,
   ...loadCommands,
   ...netstatCommands,
   ...netstatAnCommands,

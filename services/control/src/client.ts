@@ -53,7 +53,7 @@ export class ControlClient {
     readonly addr: string = process.env.DFLY_CONTROL_ADDR ?? DEFAULT_CONTROL_ADDR,
     readonly deadlineMs = 10_000,
     /** CA, client certificate, token; default from the environment (DFLY_CONTROL_TLS_CA, DFLY_CONTROL_TOKEN, …). */
-    private readonly auth: ControlClientAuth = controlClientAuthFromEnv(),
+    readonly auth: ControlClientAuth = controlClientAuthFromEnv(),
   ) {
     const creds = channelCredentialsOf(auth);
     // A restarted control is found again quickly (the default backoff grows to 120 s).

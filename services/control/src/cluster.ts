@@ -53,6 +53,7 @@ export class Cluster {
   private epochN = 0;
   private current: TopologyMsg | undefined;
   private readonly listeners = new Set<TopologyListener>();
+  private readonly registerListeners = new Set<(cpu: number) => void>();
 
   private constructor(opts: ClusterOptions) {
     this.kv = opts.kv;
@@ -105,6 +106,12 @@ export class Cluster {
     return (this.current ??= this.build());
   }
 
+  /** Called with the id of every CPU that registers (also one already known: it may have restarted). */
+  onRegister(fn: (cpu: number) => void): () => void {
+    this.registerListeners.add(fn);
+    return () => void this.registerListeners.delete(fn);
+  }
+
   onChange(fn: TopologyListener): () => void {
     this.listeners.add(fn);
     return () => void this.listeners.delete(fn);
@@ -116,6 +123,7 @@ export class Cluster {
     this.cpus.set(cpu, { cpu, metricsAddr, lastSeen: this.now() });
     if (!known || known.metricsAddr !== metricsAddr) await this.kv.put(`cpu.${cpu}`, enc({ cpu, metricsAddr }));
     if (!known) await this.changed();
+    for (const f of [...this.registerListeners]) f(cpu);
     return this.topology();
   }
 

@@ -8,6 +8,7 @@ import { Cluster } from "./cluster.js";
 import { controlMetrics } from "./metrics.js";
 import { CpuPorts } from "./ports.js";
 import { RouteManager } from "./routes.js";
+import { IpfwManager } from "./ipfw.js";
 import { ListenerManager } from "./listeners.js";
 import { ListenerPolicy } from "@dfly/core";
 import { startGrpcServer, type ControlParts } from "./server.js";
@@ -57,7 +58,8 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
   const ports = new CpuPorts(o.transport, name, o.applyTimeoutMs ?? 2000);
   const routes = await RouteManager.load(await o.transport.kv(`${name}-routes`), cluster, ports);
   const listeners = await ListenerManager.load(await o.transport.kv(`${name}-listeners`), cluster, ports, o.listenerPolicy ?? ListenerPolicy.DRAGONFLY);
-  const parts: ControlParts = { cluster, routes, ports, listeners, name, streams: new Set() };
+  const ipfw = await IpfwManager.load(await o.transport.kv(`${name}-ipfw`), cluster, ports);
+  const parts: ControlParts = { cluster, routes, ports, listeners, ipfw, name, streams: new Set() };
   const { registry } = controlMetrics(cluster, routes);
   const health = new NatsHealth(o.transport, topologyKv);
   await health.start();
@@ -65,8 +67,14 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
 
   // Every new topology is pushed to each live CPU's port (fire and forget; heartbeats catch misses).
   cluster.onChange((t) => ports.publishAll(t.cpus, encodeNetmsg.topology(t)));
+  // A CPU that (re)registers starts with no rules: it is sent the set (and again by the expiry tick until it confirms).
+  cluster.onRegister((cpu) => {
+    ipfw.forget(cpu);
+    void ipfw.reconcile();
+  });
   const expiry = setInterval(() => {
     cluster.expire().catch((err) => console.error("control: expiring CPUs failed:", err));
+    void ipfw.reconcile();
   }, cluster.heartbeatMs);
   expiry.unref();
 

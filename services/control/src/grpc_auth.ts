@@ -28,6 +28,11 @@ export const MUTATING_RPCS: ReadonlySet<string> = new Set([
   "registerInterface",
   "listen",
   "closeListener",
+  "addRules",
+  "deleteRules",
+  "flush",
+  "tableAdd",
+  "tableDelete",
 ]);
 
 /** A security file that cannot be read (a clear line, not a stack). */

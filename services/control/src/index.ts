@@ -40,3 +40,6 @@ export {
   type ControlClientAuth,
   type ControlTls,
 } from "./grpc_auth.js";
+export { IpfwManager, IpfwRuleNotFoundError, type IpfwChangeResult, type IpfwCpuShow } from "./ipfw.js";
+export { IpfwClient } from "./ipfw_client.js";
+export type { ListRulesResponse as IpfwListResponse, VerifyRulesResponse as IpfwVerifyResponse } from "./gen/dfly/netstack/v1/ipfw.js";

@@ -15,6 +15,8 @@ import { routeProtoOf } from "./routespec.js";
 import { interfaceSpecOf, topologyProtoOf } from "./topology_proto.js";
 import { gatherStats, type ProtoCounters } from "./stats.js";
 import { guardService, serverCredentialsOf, type ControlAuth } from "./grpc_auth.js";
+import type { IpfwManager } from "./ipfw.js";
+import { ipfwService, IpfwServiceService } from "./ipfw_service.js";
 
 function protoStats(s: ProtoCounters): ProtocolStats[] {
   return Object.keys(s)
@@ -44,6 +46,8 @@ export interface ControlParts {
   ports: CpuPorts;
   /** SocketService (absent: its calls are UNIMPLEMENTED). */
   listeners?: ListenerManager;
+  /** IpfwService (absent: not served). */
+  ipfw?: IpfwManager;
   /** The cluster name (subject prefix). */
   name?: string;
   /** Open watch streams, ended on shutdown so tryShutdown can finish. */
@@ -163,6 +167,7 @@ export async function startGrpcServer(p: ControlParts, host: string, port: numbe
   server.addService(ClusterServiceService, guardService(clusterService(p), auth));
   server.addService(StatsServiceService, guardService(statsService(p), auth));
   server.addService(SocketServiceService, guardService(socketService(p), auth));
+  if (p.ipfw) server.addService(IpfwServiceService, guardService(ipfwService(p.ipfw), auth));
   const bound = await new Promise<number>((res, rej) =>
     server.bindAsync(`${host}:${port}`, serverCredentialsOf(auth), (err, prt) => (err ? rej(err) : res(prt))),
   );

@@ -347,3 +347,4 @@ export {
   type TcpHandoverTimes,
 } from "./inet/tcp_handover.js";
 export { TraceArea, parseTraceSpec, traceEnabled, trace, setTrace } from "./trace.js";
+export * from "./net/ipfw/index.js";

@@ -13,6 +13,9 @@ import { tcpMetrics } from "./tcp_metrics.js";
 import type { DrainReport, TcpRescaleOptions } from "./tcp_rescale.js";
 import { rescaleMetrics } from "./tcp_rescale_metrics.js";
 import type { IfStatLayout } from "./if_stats.js";
+import { IpfwHook, type IpfwHookOptions } from "./ip_fw.js";
+import { ipfwMetrics } from "./ip_fw_metrics.js";
+import { registerIpfwPort } from "./ip_fw_port.js";
 
 export interface StartNetisrOptions {
   transport: Transport;
@@ -36,6 +39,8 @@ export interface StartNetisrOptions {
   tcp?: { config?: Partial<TcpConfig>; somaxconn?: number; policy?: ListenerPolicy; tickMs?: number; rescale?: TcpRescaleOptions; listenerSyncMs?: number; listenerSyncDeadlineMs?: number } | false;
   /** After the drain's deregistration, how long the CPU keeps forwarding and serving /metrics for a last scrape (default 500 ms). */
   lingerMs?: number;
+  /** The firewall's per-CPU state table size (and, for the benchmark, a state table shared by every CPU's thread). */
+  ipfw?: IpfwHookOptions;
 }
 
 export interface NetisrDrainOptions {
@@ -114,8 +119,13 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
     tcp.rescale.onTopology();
   }
   if (o.controlAddr === undefined) for (const r of o.routes ?? []) routes.add(r.prefix, routeAttrsOf(r));
+  const ipfw = new IpfwHook(service.netisr, o.ipfw);
+  service.netisr.ipfw = ipfw;
+  const ipfwPort = registerIpfwPort(service.port, ipfw);
+  tcp?.rescale.setIpfw(ipfw);
 
   const registry = netisrMetrics(service);
+  ipfwMetrics(registry, o.cpu, ipfw, ipfwPort);
   if (tcp) {
     tcpMetrics(registry, tcp);
     rescaleMetrics(registry, o.cpu, tcp.rescale);
@@ -177,6 +187,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
       return r;
     },
     stop: async () => {
+      ipfwPort.stop();
       await agent?.stop();
       await tcp?.stop();
       await service.stop();

@@ -110,3 +110,5 @@ export { FdTable, FdRec, ConnRec, RemoteConn } from "./so_fd.js";
 export { RemoteEvents } from "./so_remote.js";
 export { SoAccept } from "./so_accept.js";
 export { SoConnect } from "./so_connect.js";
+export { IpfwHook, IPFW_STATE_MAX_DEFAULT, type IpfwHookOptions } from "./ip_fw.js";
+export { registerIpfwPort, ipfwShowBody, type IpfwPort } from "./ip_fw_port.js";

@@ -13,6 +13,7 @@ import {
   writeIcmpError,
 } from "./ip_icmp.js";
 import { ipDoOptions, ipInputCheck, IP_OK, OptVerdict } from "./ip_input.js";
+import type { IpfwHook } from "./ip_fw.js";
 import { IpDrop, IpStats } from "./ipstat.js";
 import { copyFrame, IfTx, takeExact } from "./if_tx.js";
 import { IfStatCounters, type IfStatLayout } from "./if_stats.js";
@@ -143,6 +144,10 @@ export class Netisr {
   forwarding: boolean;
   epoch = 0;
   readonly ifstat: IfStatCounters | undefined;
+  /** The firewall (ip_fw.ts), when this CPU runs one. */
+  ipfw: IpfwHook | undefined = undefined;
+  /** Interface the frame being processed came in on (-1: redispatched from another CPU). */
+  private rcvif = -1;
 
   private readonly cursor = new FrameBatchCursor();
   private readonly keep = new Uint8Array(MAX_BATCH_FRAMES);
@@ -242,6 +247,7 @@ export class Netisr {
       return 0;
     }
     this.stats.batchesRx++;
+    this.rcvif = ifx;
     const n = Math.min(c.count, to);
     const inPlace = whole && from === 0 && n === c.count;
     const keep = this.keep;
@@ -289,6 +295,7 @@ export class Netisr {
       return;
     }
     this.stats.batchesPortIn++;
+    this.rcvif = -1;
     const keep = this.keep;
     let primary = OUT_NONE;
     let kept = 0;
@@ -331,6 +338,7 @@ export class Netisr {
         return OUT_NONE;
       }
     }
+    if (this.ipfw !== undefined && !this.ipfw.input(buf, off, hlen, iplen, this.rcvif)) return OUT_NONE;
     const dst = rd32(buf, off + 16);
     const la = this.localAddrs;
     for (let k = 0; k < la.length; k++) if (la[k] === dst) return this.ours(buf, off, len, hlen, iplen, false, hash);
@@ -347,6 +355,7 @@ export class Netisr {
     }
     const res = this.fwd;
     const r = ipForward(buf, off, iplen, this.fib, res);
+    if (r <= FWD_OK && this.ipfw !== undefined && !this.ipfw.output(buf, off, hlen, iplen, this.rcvif, res.ifindex)) return OUT_NONE;
     if (r === FWD_OK) {
       st.forwarded++;
       this.ifstat?.output(iplen);

@@ -1,5 +1,5 @@
 /** The netmsg registry of a CPU's port: type byte → name and handler (DragonFly's `nm_dispatch`); unknown types are counted, never thrown. */
-import { SockNetmsg, encodeNetmsg, NetmsgType } from "@dfly/wire";
+import { NETMSG, SockNetmsg, encodeNetmsg, NetmsgType } from "@dfly/wire";
 import { type Msg } from "@dfly/transport";
 import { RescaleNetmsg } from "./rescale_netmsg.js";
 import type { PortGate } from "./port_check.js";
@@ -28,6 +28,9 @@ export const PORT_NETMSGS = {
   leaving: RescaleNetmsg.leaving,
   chase: RescaleNetmsg.chase,
   fence: RescaleNetmsg.fence,
+  ipfwSet: NETMSG.ipfwSet,
+  ipfwShow: NETMSG.ipfwShow,
+  ipfwStates: NETMSG.ipfwStates,
 } as const;
 export type PortNetmsgName = keyof typeof PORT_NETMSGS;
 

@@ -19,6 +19,7 @@ import { decodeNetmsg, encodeNetmsg, NetmsgType } from "@dfly/wire";
 import { So, SoEvent } from "./so.js";
 import { type TcpHost } from "./tcp_host.js";
 import { tupleKey } from "./rescale_home.js";
+import { ipfwHandStates } from "./rescale_ipfw.js";
 import type { Moved } from "./rescale_chase.js";
 import { decodeHandover, encodeHandover, encodeLeaving, type HandoverConn, type HandoverMsg, type HandoverSyn } from "./rescale_netmsg.js";
 import type { TcpRescale } from "./tcp_rescale.js";
@@ -188,6 +189,7 @@ export class RescaleHandover {
         break;
       }
     }
+    ipfwHandStates(r, r.ipfw);
     r.home.flush();
     rep.ms = Math.round(r.now() - t0);
     r.stats.lastDrainMs = rep.ms;

@@ -9,6 +9,8 @@ import { RescaleGrace } from "./rescale_grace.js";
 import { RescaleHandover, type DrainReport } from "./rescale_handover.js";
 import { RescaleHome, tupleKey } from "./rescale_home.js";
 import { decodeLeaving } from "./rescale_netmsg.js";
+import type { IpfwHook } from "./ip_fw.js";
+import { ipfwRescaleBind } from "./rescale_ipfw.js";
 
 export { MAX_HOPS } from "./rescale_home.js";
 export { RescaleNetmsg, type PendingSendState } from "./rescale_netmsg.js";
@@ -117,6 +119,10 @@ export class TcpRescale {
   readonly grace: RescaleGrace;
   readonly chase: RescaleChase;
   readonly handover: RescaleHandover;
+  /** This CPU's firewall: its states travel with the connections (rescale_ipfw.ts). */
+  ipfw: IpfwHook | undefined;
+  /** This CPU's states were handed to their flows' future owners (the end of a drain). */
+  ipfwHanded = false;
   /** CPUs known to be leaving (their drain announced). */
   readonly leaving = new Set<number>();
   /** The hash whose segment is being processed here outside its bucket (see claim). */
@@ -137,6 +143,11 @@ export class TcpRescale {
     this.grace = new RescaleGrace(this, o.graceMs ?? 2000, o.holdMax ?? 8192);
     this.chase = new RescaleChase(this, o.fenceMs ?? 3000, requestMs);
     this.handover = new RescaleHandover(this, o.drainMs ?? 6000, requestMs, o.announceMs ?? 50);
+  }
+
+  setIpfw(h: IpfwHook): void {
+    this.ipfw = h;
+    ipfwRescaleBind(this, h);
   }
 
   /** Connections living on another CPU whose bucket this CPU owns: key → home. */

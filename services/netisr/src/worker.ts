@@ -6,6 +6,9 @@ import { startNetisr, type NetisrHandle, type StartNetisrOptions } from "./cpu.j
 import { loadProgram, type Program, type ProgramSpec } from "./program.js";
 import type { IopollOptions } from "./ifpoll.js";
 import type { IfStatLayout } from "./if_stats.js";
+import type { IpfwSetWire } from "@dfly/wire";
+import type { IpfwHookOptions } from "./ip_fw.js";
+import { ipfwShowBody } from "./ip_fw_port.js";
 
 export interface NetisrWorkerData {
   cpu: number;
@@ -25,6 +28,8 @@ export interface NetisrWorkerData {
   ifstat?: IfStatLayout;
   /** TCP on this CPU (startNetisr's `tcp`). */
   tcp?: StartNetisrOptions["tcp"];
+  /** The firewall: state table options, a rule set installed at start, states made up front (the benchmark). */
+  ipfw?: { options?: IpfwHookOptions; set?: IpfwSetWire; prefill?: number };
   /** Programs to run in this thread once the CPU is ready. */
   programs?: ProgramSpec[];
 }
@@ -96,7 +101,11 @@ async function run(): Promise<void> {
         ...(d.icmplim !== undefined ? { icmplim: d.icmplim } : {}),
         ...(d.ifstat ? { ifstat: d.ifstat } : {}),
         ...(d.tcp !== undefined ? { tcp: d.tcp } : {}),
+        ...(d.ipfw?.options ? { ipfw: d.ipfw.options } : {}),
       });
+      const fw = h.service.netisr.ipfw;
+      if (fw && d.ipfw?.set) fw.install(d.ipfw.set, 1);
+      if (fw && d.ipfw?.prefill) fw.prefill(d.ipfw.prefill, d.cpu);
     }
   } catch (err) {
     port.postMessage({ op: "error", message: (err as Error).message } satisfies NetisrWorkerEvent);
@@ -122,7 +131,7 @@ async function run(): Promise<void> {
   } else port.postMessage({ op: "ready" } satisfies NetisrWorkerEvent);
   port.on("message", (c: NetisrWorkerCommand) => {
     if (c.op === "snapshot") {
-      const snap = h ? { ...h.service.snapshot(), tcp: h.tcp?.statsBody(), rescale: h.tcp?.rescale.statsBody(), programs: programs.map((p) => p.snapshot?.()) } : echo?.snapshot();
+      const snap = h ? { ...h.service.snapshot(), tcp: h.tcp?.statsBody(), rescale: h.tcp?.rescale.statsBody(), programs: programs.map((p) => p.snapshot?.()), ipfw: h.service.netisr.ipfw ? ipfwShowBody(h.service.netisr.ipfw) : undefined } : echo?.snapshot();
       port.postMessage({ op: "snapshot", id: c.id, snap } satisfies NetisrWorkerEvent);
     } else if (c.op === "call") {
       const p = programs[c.program];

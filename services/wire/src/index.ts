@@ -12,3 +12,4 @@ export {
   type PcbPageWire,
 } from "./socknetmsg.js";
 export { TOPOLOGY_LIMITS, checkTopology, isCidr, topologyAddresses } from "./topology_check.js";
+export { encodeIpfwNetmsg, decodeIpfwNetmsg, IPFW_WIRE_LIMITS, type IpfwNetmsg, type IpfwSetWire, type IpfwStateWire } from "./ipfw.js";

@@ -26,6 +26,7 @@ import { spawnSync } from "node:child_process";
 import { freePort } from "../local/freeport.js";
 import os from "node:os";
 import { FlowSet } from "@dfly/apps";
+import { IpfwStateTable } from "@dfly/core";
 import { nicInterfaceSpec, ifnetTopology } from "@dfly/nic";
 import { BATCH_HEADER_BYTES, createTransport, FRAME_HEADER_BYTES, frameBatchCount, FrameBatchWriter, InprocHub, subjects, type Subscription, type Transport } from "@dfly/transport";
 import { type InterfaceTopology, type TopologyMsg } from "@dfly/wire";
@@ -33,6 +34,38 @@ import { IFSTAT_SHARED_BYTES, type IfStatLayout, type NetisrSnapshot } from "@df
 import { forwardRoutes } from "../embedded/forward.js";
 import { CpuWorker } from "../embedded/workers.js";
 import { AllocSampler, ALLOC_SAMPLE_BYTES, type AllocSite } from "./alloc.js";
+import type { NetisrWorkerData } from "@dfly/netisr";
+
+interface IpfwSnap {
+  states: number;
+  hits: number;
+  rejected: Record<string, number>;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return Math.round((s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2) * 1000) / 1000;
+}
+
+/**
+ * The firewall of the ipfw phase: rule 100 check-state, then `rules - 2` deny rules for sources the traffic does not
+ * come from (a packet of a new flow walks them all), then the keep-state rule for the benchmark's UDP flows. Each phase
+ * gets fresh workers, so a fresh table: states made up front, and the flows' own states in the warm-up.
+ */
+function ipfwBenchSetup(o: { rules: number; states: number; shared?: boolean }, cpus: number): () => NetisrWorkerData["ipfw"] {
+  const rules = ["100 check-state"];
+  for (let i = 0; i < o.rules - 2; i++) rules.push(`${200 + i * 10} deny udp from 192.0.${(i >> 8) & 255}.${i & 255} to any 7`);
+  rules.push(`${200 + o.rules * 10} allow udp from any to 10.0.0.0/8 keep-state`);
+  const perCpu = Math.ceil(o.states / cpus);
+  // Room for the made-up states and the flows' own.
+  const max = Math.max(1024, (o.shared ? o.states : perCpu) + 65536);
+  return () => ({
+    options: { stateMax: max, ...(o.shared ? { sharedStates: IpfwStateTable.sharedBuffer(max) } : {}) },
+    set: { rules, tables: {} },
+    prefill: perCpu,
+  });
+}
 
 export interface BenchForwardOptions {
   cpus: number;
@@ -53,6 +86,12 @@ export interface BenchForwardOptions {
   window?: number;
   /** Phases are repeated this often; the best of each is kept (default 2). */
   runs?: number;
+  /**
+   * The firewall: `rules` ipfw rules (check-state first, then rules the traffic does not match, the keep-state rule
+   * last) and `states` states made up front over the CPUs. The baseline is then the netisr without the firewall, in the
+   * same run; `shared` puts every CPU's states in one table shared by the threads (per-bucket-stripe locks).
+   */
+  ipfw?: { rules: number; states: number; shared?: boolean };
   /** Run one more netisr phase with the CPUs' heap allocations sampled (default true). */
   alloc?: boolean;
   log?: (s: string) => void;
@@ -88,6 +127,8 @@ export interface BenchForwardResult {
   /** What `ratio` divides by (measured ÷ baseline, higher is better). */
   baseline: string;
   machine: { cpus: number; model: string; node: string; loadavg: number[] };
+  /** With --ipfw-rules: the firewall phase's set-up and what the CPUs' chains counted in the best run. */
+  ipfw?: { rules: number; states: number; shared: boolean; perCpuStates: number[]; stateHits: number; rejected: number; medianRatio: number };
   targets: { embeddedOneCpuPps: number; natsRatio: number; twoCpuScaling: number };
 }
 
@@ -206,7 +247,8 @@ async function phase(
   batches: Uint8Array[][],
   echo: boolean,
   sample = false,
-): Promise<{ phase: BenchPhase; perCpu: number[]; rxMessages: number; cpuMs: number; snaps: (NetisrSnapshot | undefined)[]; alloc?: { bytes: number; packets: number; top: AllocSite[] } }> {
+  ipfw?: NetisrWorkerData["ipfw"],
+): Promise<{ phase: BenchPhase; perCpu: number[]; rxMessages: number; cpuMs: number; snaps: (NetisrSnapshot | undefined)[]; ipfw?: IpfwSnap[]; alloc?: { bytes: number; packets: number; top: AllocSite[] } }> {
   const ix0 = topo.interfaces[0];
   const ix1 = topo.interfaces[1];
   const workers: CpuWorker[] = [];
@@ -225,6 +267,7 @@ async function phase(
             icmplim: 0,
             ...(echo ? { echo: true, echoIfname: "ix1" } : {}),
             ...(o.ifstat ? { ifstat: o.ifstat } : {}),
+            ...(ipfw ? { ipfw } : {}),
           },
           w.link ? w.link.transferList : [],
         ),
@@ -291,13 +334,14 @@ async function phase(
     const fw1 = sample ? await forwarded() : 0;
     for (const s of subs) s.unsubscribe();
     subs.length = 0;
-    const snaps = await Promise.all(workers.map((w) => w.snapshot<NetisrSnapshot & { echo?: boolean }>()));
+    const snaps = await Promise.all(workers.map((w) => w.snapshot<NetisrSnapshot & { echo?: boolean; ipfw?: IpfwSnap }>()));
     return {
       phase: { pps: Math.round(((f1 - f0) / ms) * 1000), frames: f1 - f0, ms: Math.round(ms) },
       perCpu: snaps.map((s) => s?.forwarded ?? 0),
       rxMessages: m1 - m0,
       cpuMs: Math.round((cpu.user + cpu.system) / 1000),
       snaps,
+      ...(ipfw ? { ipfw: snaps.map((s) => s?.ipfw ?? { states: 0, hits: 0, rejected: {} }) } : {}),
       ...(heap ? { alloc: { bytes: heap.workers.reduce((a, b) => a + b, 0), packets: fw1 - fw0, top: heap.top } } : {}),
     };
   } finally {
@@ -322,18 +366,20 @@ export async function benchForward(o: BenchForwardOptions): Promise<BenchForward
   const batches = ringBatches(topo.interfaces[0], flows, batch, 8);
   const bus = await openBus(o, log);
   const runs: { baseline: BenchPhase; netisr: BenchPhase }[] = [];
-  let best = { pps: 0, perCpu: [] as number[] };
+  let best = { pps: 0, perCpu: [] as number[], ipfw: [] as IpfwSnap[] };
+  const fw = o.ipfw ? ipfwBenchSetup(o.ipfw, o.cpus) : undefined;
   let alloc: { bytes: number; packets: number; top: AllocSite[] } | null = null;
   try {
     for (let i = 0; i < (o.runs ?? 2); i++) {
-      const b = await phase(bus, cfg, topo, batches, true);
-      log(`run ${i + 1}: baseline ${b.phase.pps} pps`);
-      const n = await phase(bus, cfg, topo, batches, false);
-      log(`run ${i + 1}: netisr   ${n.phase.pps} pps  per CPU forwarded ${n.perCpu.join(" ")}`);
+      // With the firewall, the baseline is the netisr without it (same run, same batches).
+      const b = await phase(bus, cfg, topo, batches, !fw);
+      log(`run ${i + 1}: baseline ${b.phase.pps} pps${fw ? " (netisr, no firewall)" : ""}`);
+      const n = await phase(bus, cfg, topo, batches, false, false, fw?.());
+      log(`run ${i + 1}: netisr${fw ? "+ipfw" : "  "} ${n.phase.pps} pps  per CPU forwarded ${n.perCpu.join(" ")}`);
       runs.push({ baseline: b.phase, netisr: n.phase });
-      if (n.phase.pps > best.pps) best = { pps: n.phase.pps, perCpu: n.perCpu };
+      if (n.phase.pps > best.pps) best = { pps: n.phase.pps, perCpu: n.perCpu, ipfw: n.ipfw ?? [] };
     }
-    if (o.alloc !== false) {
+    if (o.alloc !== false && !fw) {
       const a = await phase(bus, { ...cfg, durationMs: Math.min(cfg.durationMs, 1000) }, topo, batches, false, true);
       alloc = a.alloc ?? null;
       if (alloc) log(`alloc: ${alloc.bytes} heap bytes over ${alloc.packets} forwarded frames`);
@@ -362,6 +408,20 @@ export async function benchForward(o: BenchForwardOptions): Promise<BenchForward
     baseline: "the same batches echoed by the same CPUs without the netisr (raw transport)",
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? "", node: process.version, loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100) },
     targets: { embeddedOneCpuPps: 5_000_000, natsRatio: 0.7, twoCpuScaling: 1.8 },
+    ...(o.ipfw
+      ? {
+          ipfw: {
+            rules: o.ipfw.rules,
+            states: o.ipfw.states,
+            shared: o.ipfw.shared ?? false,
+            perCpuStates: best.ipfw.map((s) => s.states),
+            stateHits: best.ipfw.reduce((n, s) => n + s.hits, 0),
+            rejected: best.ipfw.reduce((n, s) => n + Object.values(s.rejected).reduce((a, b) => a + b, 0), 0),
+            medianRatio: median(runs.map((r) => (r.baseline.pps > 0 ? r.netisr.pps / r.baseline.pps : 0))),
+          },
+          baseline: "the netisr forwarding the same batches without the firewall, same run",
+        }
+      : {}),
   };
 }
 

@@ -24,6 +24,9 @@ export const benchForwardCommand: Command = {
   usage:
     "dfly bench forward [--cpus N] [--transport embedded|nats] [--nats URL] [--duration D] [--batch FRAMES]\n" +
     "                   [--size BYTES] [--flows F] [--window BATCHES] [--runs N] [--json]\n" +
+    "                   [--ipfw-rules N --ipfw-states M [--ipfw-shared]]\n" +
+    "  --ipfw-rules: the netisr with an ipfw chain of N rules and M states against the netisr without it, same run;\n" +
+    "  --ipfw-shared puts the states of all CPUs in one table shared by their threads (the comparison)\n" +
     "  defaults: 1 CPU, embedded, 2s per phase, 64-byte frames, 4096 flows, 2 runs; batches of 1024 frames with 4 in flight\n" +
     "  per ring embedded, 256 frames with 16 in flight over NATS\n" +
     "  --transport nats starts a local nats-server unless --nats URL is given",
@@ -40,7 +43,13 @@ export const benchForwardCommand: Command = {
       window: { type: "string" },
       runs: { type: "string" },
       json: { type: "boolean", default: false },
+      "ipfw-rules": { type: "string" },
+      "ipfw-states": { type: "string" },
+      "ipfw-shared": { type: "boolean", default: false },
     });
+    const ipfwRules = intOpt("ipfw-rules", v["ipfw-rules"], 2, 4096);
+    const ipfwStates = intOpt("ipfw-states", v["ipfw-states"], 0, 4_000_000);
+    if (ipfwRules === undefined && (ipfwStates !== undefined || v["ipfw-shared"])) throw new UsageError("--ipfw-states and --ipfw-shared need --ipfw-rules N");
     const transport = v.transport ?? (v.nats ? "nats" : "embedded");
     if (transport !== "embedded" && transport !== "nats") throw new UsageError(`--transport ${transport}: want embedded or nats`);
     if (v.nats !== undefined && !/^nats:\/\/[^\s/]+:\d{1,5}$/.test(v.nats)) throw new UsageError(`--nats ${v.nats}: want nats://HOST:PORT`);
@@ -58,6 +67,7 @@ export const benchForwardCommand: Command = {
         flows: intOpt("flows", v.flows, 16, 1_000_000),
         window: intOpt("window", v.window, 1, 64),
         runs: intOpt("runs", v.runs, 1, 10),
+        ...(ipfwRules !== undefined ? { ipfw: { rules: ipfwRules, states: ipfwStates ?? 0, shared: v["ipfw-shared"] === true } } : {}),
         log: v.json ? undefined : (s) => io.stderr(`${s}\n`),
       });
       io.stdout(v.json ? JSON.stringify(r, null, 2) + "\n" : text(r));
