@@ -342,3 +342,4 @@ export {
   type TcpHandoverTimes,
 } from "./inet/tcp_handover.js";
 export { TraceArea, parseTraceSpec, traceEnabled, trace, setTrace } from "./trace.js";
+export { IpReass, IPFRAGTTL_MS, IP_MAXFRAGPACKETS, IP_MAXFRAGPACKETS_LIMIT, IP_MAXFRAGSPERPACKET, IP_MAXFRAGSPERPACKET_LIMIT, type IpReassOptions, type IpReassStats } from "./inet/ip_reass.js";

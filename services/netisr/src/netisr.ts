@@ -1,5 +1,5 @@
 /** One netisr CPU (DragonFly's `netisr N` thread, sys/net/netisr.c): owner CPU, ip_input, local delivery or forwarding per frame; no I/O, no allocation per packet. */
-import { ICMP, ICMP_UNREACH, ipFragment, netisrHashcpu, NETISR_CPUMAX, type RouteTable } from "@dfly/core";
+import { ICMP, ICMP_UNREACH, ipFragment, ipPacketHash, IpReass, netisrHashcpu, NETISR_CPUMAX, type RouteTable } from "@dfly/core";
 import { compactFrameBatch, FrameBatchCursor, FrameBatchWriter, MAX_BATCH_FRAMES } from "@dfly/transport";
 import { type InterfaceTopology, type TopologyMsg } from "@dfly/wire";
 import { Fib, ForwardResult, FWD_FRAGMENT, FWD_OK, ipForward, IF_MTU_DEFAULT } from "./ip_forward.js";
@@ -139,6 +139,8 @@ export class Netisr {
   private readonly localInput: LocalInput | undefined;
   forwarding: boolean;
   epoch = 0;
+  /** ip_reass queues of this CPU (net.inet.ip.maxfragpackets, maxfragsperpacket). */
+  readonly reass = new IpReass();
 
   private readonly cursor = new FrameBatchCursor();
   private readonly keep = new Uint8Array(MAX_BATCH_FRAMES);
@@ -364,11 +366,7 @@ export class Netisr {
   private ours(buf: Uint8Array, off: number, len: number, hlen: number, iplen: number, bcast: boolean, hash: number): number {
     const st = this.stats.ip;
     const ipoff = (buf[off + 6] << 8) | buf[off + 7];
-    if (ipoff & 0x3fff) {
-      // Limit: no reassembly queue (ip_reass); fragments to a local address are dropped.
-      st.dropped[IpDrop.fragdropped]++;
-      return OUT_NONE;
-    }
+    if (ipoff & 0x3fff) return this.reassInput(buf, off, hlen, iplen, bcast);
     const p = buf[off + 9];
     if (p === 1) {
       const v = icmpInputCheck(buf, off, hlen, iplen);
@@ -404,6 +402,47 @@ export class Netisr {
     }
     st.dropped[IpDrop.noproto]++;
     this.icmpError(buf, off, ICMP.UNREACH, ICMP_UNREACH.PROTOCOL, 0, bcast);
+    return OUT_NONE;
+  }
+
+  /**
+   * ip_reass for a fragment to this host. Every fragment of a datagram hashes to the address pair (pkthash.ts), so
+   * they all meet on this CPU; the whole datagram is hashed again (a TCP one by its 4-tuple) and goes to its owner.
+   */
+  private reassInput(buf: Uint8Array, off: number, hlen: number, iplen: number, bcast: boolean): number {
+    const st = this.stats.ip;
+    const rs = this.reass.stats;
+    const dropped = rs.fragdropped;
+    const toosmall = rs.toosmall;
+    const d = this.reass.input(buf, off, hlen, iplen, this.nowMs());
+    st.dropped[IpDrop.fragdropped] += rs.fragdropped - dropped;
+    st.dropped[IpDrop.toosmall] += rs.toosmall - toosmall;
+    if (d === null) return OUT_NONE;
+    const hash = ipPacketHash(d, 0) | 0;
+    const owner = this.bucketCpu[hash & 0x7f];
+    if (owner !== this.cpu) {
+      this.redispatchFrame(owner, d, 0, d.length, hash, 0);
+      this.flushRedispatch();
+      return OUT_NONE;
+    }
+    const out = this.ours(d, 0, d.length, (d[0] & 0x0f) << 2, d.length, bcast, hash);
+    if (out < 0) return OUT_NONE;
+    const mtu = this.ifs[out]?.mtu ?? IF_MTU_DEFAULT;
+    if (d.length <= mtu) {
+      this.tx.copy(out, d, 0, d.length, hash);
+      return OUT_NONE;
+    }
+    // A reply as large as the request (echo): fragmented for the interface, as ip_output does.
+    let frags: Uint8Array[];
+    try {
+      frags = ipFragment(d, mtu);
+    } catch {
+      st.dropped[IpDrop.cantfrag]++;
+      return OUT_NONE;
+    }
+    st.fragmented++;
+    st.ofragments += frags.length;
+    for (const f of frags) this.tx.copy(out, f, 0, f.length, hash);
     return OUT_NONE;
   }
 

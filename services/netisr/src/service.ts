@@ -264,6 +264,10 @@ export class NetisrService {
       delivered: s.ip.delivered,
       fragmented: s.ip.fragmented,
       ofragments: s.ip.ofragments,
+      fragments: this.netisr.reass.stats.fragments,
+      reassembled: this.netisr.reass.stats.reassembled,
+      fragtimeout: this.netisr.reass.stats.fragtimeout,
+      toolong: this.netisr.reass.stats.toolong,
     };
     for (let i = 0; i < IP_DROP_REASONS.length; i++) ip[IP_DROP_REASONS[i]] = s.ip.dropped[i];
     const icmp: Record<string, number> = { ratelimited: s.ip.icmpRatelimited };

@@ -35,10 +35,13 @@ export interface ServeReport {
   serve: Record<string, number>;
   nic: Record<string, { rx: number[]; tx: number[]; dropped: Record<string, number>; interrupts: number }>;
   tcp: Record<string, number>;
+  /** ipstat sums (ip_reass: fragments, reassembled, fragdropped, …). */
+  ip: Record<string, number>;
   pcap?: { file: string; frames: number };
 }
 
 interface ServeSnap {
+  ip?: Record<string, number>;
   tcp?: Record<string, Record<string, number>>;
   programs?: (Record<string, number> | undefined)[];
 }
@@ -67,7 +70,9 @@ export async function runServe(o: ServeRunOptions): Promise<ServeReport> {
     const snaps = (await Promise.all(ec.workers.map((w) => w.snapshot<ServeSnap>()))).map((s) => s ?? {});
     const serve: Record<string, number> = {};
     const tcp: Record<string, number> = {};
+    const ip: Record<string, number> = {};
     for (const s of snaps) {
+      for (const [k, v] of Object.entries(s.ip ?? {})) ip[k] = (ip[k] ?? 0) + v;
       for (const [k, v] of Object.entries(s.programs?.[0] ?? {})) serve[k] = (serve[k] ?? 0) + v;
       for (const [k, v] of Object.entries(s.tcp?.tcp ?? {})) tcp[k] = (tcp[k] ?? 0) + v;
     }
@@ -79,6 +84,7 @@ export async function runServe(o: ServeRunOptions): Promise<ServeReport> {
       serve,
       nic: ec.nic.nic.snapshot(),
       tcp,
+      ip,
       ...(tw?.pcap ? { pcap: { file: tw.pcap.path, frames: tw.pcap.frames } } : {}),
     };
   } finally {
