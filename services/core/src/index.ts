@@ -261,7 +261,9 @@ export {
   type SyncacheExpandResult,
   type SyncacheTimerResult,
   type SyncacheOptions,
+  type SyncacheCookieRequest,
 } from "./inet/tcp_syncache.js";
+export { SynCookieJar, TCP_MSSTAB, SYNCOOKIE_TIMEOUT_MS, type SynCookie } from "./inet/tcp_syncookie.js";
 export {
   tcpListen,
   tcpListenClose,
