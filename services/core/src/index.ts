@@ -345,3 +345,4 @@ export {
 } from "./inet/tcp_handover.js";
 export { TraceArea, parseTraceSpec, traceEnabled, trace, setTrace } from "./trace.js";
 export { IpReass, IPFRAGTTL_MS, IP_MAXFRAGPACKETS, IP_MAXFRAGPACKETS_LIMIT, IP_MAXFRAGSPERPACKET, IP_MAXFRAGSPERPACKET_LIMIT, type IpReassOptions, type IpReassStats } from "./inet/ip_reass.js";
+export { TcpCtl, tcpCtlOf, tcpCtlinput, tcpMtudisc, ipNextMtu } from "./inet/tcp_subr.js";

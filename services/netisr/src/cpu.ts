@@ -81,6 +81,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
     ...(o.rxd !== undefined ? { rxd: o.rxd } : {}),
     ...(o.icmplim !== undefined ? { icmplim: o.icmplim } : {}),
     ...(o.tcp !== false ? { localInput: (p, b, off, hl, len, hash) => (tcp ? tcp.localInput(p, b, off, hl, len, hash) : false) } : {}),
+    ...(o.tcp !== false ? { ctlInput: (q, hash) => tcp?.ctlInput(q, hash) } : {}),
     ...(o.controlAddr !== undefined
       ? {
           onControl: (m) => {

@@ -1,5 +1,5 @@
 /** One netisr CPU (DragonFly's `netisr N` thread, sys/net/netisr.c): owner CPU, ip_input, local delivery or forwarding per frame; no I/O, no allocation per packet. */
-import { ICMP, ICMP_UNREACH, ipFragment, ipPacketHash, IpReass, netisrHashcpu, NETISR_CPUMAX, type RouteTable } from "@dfly/core";
+import { ICMP, ICMP_UNREACH, ipFragment, ipPacketHash, IpReass, netisrHashcpu, NETISR_CPUMAX, symmetric, type RouteTable } from "@dfly/core";
 import { compactFrameBatch, FrameBatchCursor, FrameBatchWriter, MAX_BATCH_FRAMES } from "@dfly/transport";
 import { type InterfaceTopology, type TopologyMsg } from "@dfly/wire";
 import { Fib, ForwardResult, FWD_FRAGMENT, FWD_OK, ipForward, IF_MTU_DEFAULT } from "./ip_forward.js";
@@ -10,6 +10,8 @@ import {
   icmpErrorLength,
   icmpInputCheck,
   IcmpRateLimit,
+  IcmpTcpQuote,
+  icmpTcpQuote,
   writeIcmpError,
 } from "./ip_icmp.js";
 import { ipDoOptions, ipInputCheck, IP_OK, OptVerdict } from "./ip_input.js";
@@ -25,6 +27,9 @@ export interface NetisrOutput {
 }
 
 /** A local protocol hook: true when it consumed `buf[off, off+iplen)`; `hash` (16-bit, from the NIC) absent: checked and hashed again. */
+/** An ICMP error quoting a TCP segment of ours (`q`, reused: read it during the call), with the quote's 16-bit hash. */
+export type CtlInput = (q: IcmpTcpQuote, hash: number) => void;
+
 export type LocalInput = (proto: number, buf: Uint8Array, off: number, hlen: number, iplen: number, hash?: number) => boolean;
 
 /** This CPU's view of one interface. */
@@ -110,6 +115,7 @@ export interface NetisrConfig {
   /** Milliseconds clock (tests inject one). */
   nowMs?: () => number;
   localInput?: LocalInput;
+  ctlInput?: CtlInput;
 }
 
 const OUT_NONE = -1;
@@ -139,6 +145,9 @@ export class Netisr {
   private readonly localInput: LocalInput | undefined;
   forwarding: boolean;
   epoch = 0;
+  /** tcp_ctlinput: an ICMP error about one of our TCP segments, on the CPU that owns the connection. */
+  private readonly ctlInput: CtlInput | undefined;
+  private readonly quote = new IcmpTcpQuote();
   /** ip_reass queues of this CPU (net.inet.ip.maxfragpackets, maxfragsperpacket). */
   readonly reass = new IpReass();
 
@@ -158,6 +167,7 @@ export class Netisr {
     this.limiter = new IcmpRateLimit(c.icmplim);
     this.nowMs = c.nowMs ?? (() => performance.now());
     this.localInput = c.localInput;
+    this.ctlInput = c.ctlInput;
     this.tx = new IfTx(c.output, this.stats);
     this.fib = new Fib(c.routes, (n) => this.ifByName.get(n) ?? -1, (i) => this.ifs[i]?.mtu ?? IF_MTU_DEFAULT);
     this.setTopology(c.topology);
@@ -375,8 +385,8 @@ export class Netisr {
         return OUT_NONE;
       }
       if (buf[off + hlen] !== ICMP.ECHO) {
-        // Other types go to raw sockets in DragonFly; there are none here.
-        st.delivered++;
+        // Errors about our TCP segments go to tcp_ctlinput; other types go to raw sockets in DragonFly (none here).
+        if (!this.icmpCtl(buf, off, len, hlen, iplen, hash)) st.delivered++;
         return OUT_NONE;
       }
       if (bcast) {
@@ -403,6 +413,26 @@ export class Netisr {
     st.dropped[IpDrop.noproto]++;
     this.icmpError(buf, off, ICMP.UNREACH, ICMP_UNREACH.PROTOCOL, 0, bcast);
     return OUT_NONE;
+  }
+
+  /**
+   * An ICMP error quoting a TCP segment: tcp_ctlinput on the CPU that owns the quoted connection. The quote's
+   * 4-tuple hashes (symmetric key) as the connection's own segments do; on another CPU the frame is redispatched
+   * carrying that hash, and a frame that already carries it is handled here. True when it was redispatched.
+   */
+  private icmpCtl(buf: Uint8Array, off: number, len: number, hlen: number, iplen: number, hash: number): boolean {
+    if (this.ctlInput === undefined) return false;
+    const q = this.quote;
+    if (!icmpTcpQuote(buf, off, hlen, iplen, q)) return false;
+    const h = symmetric.hash4(q.src, q.dst, q.sport, q.dport) | 0;
+    const owner = this.bucketCpu[h & 0x7f];
+    if (owner !== this.cpu && hash !== h) {
+      this.redispatchFrame(owner, buf, off, len, h, 0);
+      this.flushRedispatch();
+      return true;
+    }
+    this.ctlInput(q, h & 0xffff);
+    return false;
   }
 
   /**

@@ -5,7 +5,7 @@ import { compactFrameBatch, frameBatchCount, subjects, validateFrameBatch, type 
 import { NetmsgRegistry } from "./netmsg.js";
 import { IFPOLL, IopollCtx, RxRing, type IopollOptions } from "./ifpoll.js";
 import { IP_DROP_REASONS } from "./ipstat.js";
-import { Netisr, type LocalInput, type NetisrOutput } from "./netisr.js";
+import { Netisr, type CtlInput, type LocalInput, type NetisrOutput } from "./netisr.js";
 
 export interface NetisrServiceOptions {
   transport: Transport;
@@ -19,6 +19,7 @@ export interface NetisrServiceOptions {
   rxd?: number;
   icmplim?: number;
   localInput?: LocalInput;
+  ctlInput?: CtlInput;
   /** Takes the port's control netmsgs (the control agent); without it the service answers them itself. */
   onControl?: (msg: Msg) => void;
   /** Called after a route change or topology change was applied (e.g. to refresh /readyz). */
@@ -84,6 +85,7 @@ export class NetisrService {
       output,
       ...(o.icmplim !== undefined ? { icmplim: o.icmplim } : {}),
       ...(o.localInput ? { localInput: o.localInput } : {}),
+      ...(o.ctlInput ? { ctlInput: o.ctlInput } : {}),
     });
   }
 

@@ -16,6 +16,7 @@ import {
   type TcpSynEntry,
   type TcpSyncache,
   type SynCookie,
+  type TcpCtl,
 } from "@dfly/core";
 import { So, SoEvent } from "./so.js";
 import type { TcpHost } from "./tcp_host.js";
@@ -33,6 +34,9 @@ export class TcpCpuStats {
   accepted = 0;
   /** Connect calls that started here and the connections they made (possibly on another CPU). */
   connects = 0;
+  /** ICMP errors quoting a segment of a connection or syncache entry here (tcp_ctlinput), and those that matched nothing. */
+  ctlinput = 0;
+  ctlnomatch = 0;
 }
 
 export class TcpCpu {
@@ -194,6 +198,25 @@ export class TcpCpu {
       st.rcvtotal++;
       if (r.kind === SyncacheExpandKind.OVERFLOW) this.host.dropFn?.(this.index, "listendrop");
     }
+  }
+
+  /**
+   * `tcp_ctlinput` for an ICMP error quoting laddr:lport → faddr:fport at `seq`: the connection's
+   * engine acts on it; with no connection, a syncache entry whose SYN|ACK it quotes (`syncache_unreach`).
+   */
+  ctlinput(ctl: TcpCtl, laddr: number, lport: number, faddr: number, fport: number, seq: number, nextMtu: number, quotedIpLen: number): string {
+    const inp = this.host.pcb.pcbinfo[this.index].lookupConn(faddr, fport, laddr, lport);
+    const tp = inp?.ppcb;
+    if (tp) {
+      this.stats.ctlinput++;
+      return this.engine.ctlinput(tp, ctl, seq, nextMtu, quotedIpLen, this.host.now());
+    }
+    if (this.syncache.lookup(faddr, fport, laddr, lport)) {
+      this.stats.ctlinput++;
+      return this.syncache.unreach(faddr, fport, laddr, lport, seq) ? "dropped" : "marked";
+    }
+    this.stats.ctlnomatch++;
+    return "nomatch";
   }
 
   /**

@@ -1,9 +1,9 @@
 /** TCP inside one netisr CPU: its `TcpHost` replica with output, socket port, listener sync, PCB cursor and rescale. */
-import { INP, NETISR_CPUMAX, InpcbStateError, ListenerPolicy, TCP_STATE_NAMES, type TcpConfig } from "@dfly/core";
+import { INP, NETISR_CPUMAX, InpcbStateError, ListenerPolicy, TCP_STATE_NAMES, tcpCtlOf, type TcpConfig, type TcpCtl } from "@dfly/core";
 import { ControlClient } from "@dfly/control";
 import { isOwnerName, type ListenRequest } from "@dfly/wire";
 import type { Transport } from "@dfly/transport";
-import type { LocalInput, Netisr } from "./netisr.js";
+import type { CtlInput, LocalInput, Netisr } from "./netisr.js";
 import type { NetmsgRegistry } from "./netmsg.js";
 import { IpDrop } from "./ipstat.js";
 import { TcpHost } from "./tcp_host.js";
@@ -75,6 +75,8 @@ export class TcpNetisr {
   private syncTimer: NodeJS.Timeout | undefined;
   private client: ControlClient | undefined;
   readonly localInput: LocalInput;
+  /** tcp_ctlinput for the ICMP errors the netisr steered here (by the quote's hash). */
+  readonly ctlInput: CtlInput;
 
   constructor(o: TcpNetisrOptions) {
     this.o = o;
@@ -93,6 +95,11 @@ export class TcpNetisr {
       if (proto !== 6) return false;
       this.rescale.input(buf, off, iplen, hash ?? -1);
       return true;
+    };
+    this.ctlInput = (q) => {
+      const ctl = tcpCtlOf(q.type, q.code);
+      if (ctl < 0) return;
+      this.host?.cpus[this.index]?.ctlinput(ctl as TcpCtl, q.src, q.sport, q.dst, q.dport, q.seq, q.nextMtu, q.iplen);
     };
   }
 

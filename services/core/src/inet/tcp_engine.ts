@@ -25,7 +25,7 @@ import {
   type TcpInputStatus, type TcpSynEntry,
 } from "./tcp_input.js";
 import { tcpOutput, tcpRespondReset } from "./tcp_output.js";
-import { tcpTupleHash } from "./tcp_subr.js";
+import { tcpCtlinput, tcpTupleHash, type TcpCtl } from "./tcp_subr.js";
 import {
   tcpUsrAbort, tcpUsrClose, tcpUsrConnect, tcpUsrRecv,
   tcpUsrRecvInto, tcpUsrSend, tcpUsrSetNodelay, tcpUsrShutdown,
@@ -321,6 +321,16 @@ export class TcpEngine {
     this.enter(now);
     try {
       return tcpSyncacheSocket(this, entry, ack, opts);
+    } finally {
+      this.leave();
+    }
+  }
+
+  /** An ICMP error quoting one of `tp`'s segments (`tcp_ctlinput`, tcp_subr.ts). */
+  ctlinput(tp: TcpCb, ctl: TcpCtl, seq: number, nextMtu: number, quotedIpLen: number, now: number): ReturnType<typeof tcpCtlinput> {
+    this.enter(now);
+    try {
+      return tcpCtlinput(tp, ctl, seq, nextMtu, quotedIpLen);
     } finally {
       this.leave();
     }
