@@ -9,6 +9,7 @@ import { controlMetrics } from "./metrics.js";
 import { CpuPorts } from "./ports.js";
 import { RouteManager } from "./routes.js";
 import { ListenerManager } from "./listeners.js";
+import { SysctlManager } from "./sysctl.js";
 import { ListenerPolicy } from "@dfly/core";
 import { startGrpcServer, type ControlParts } from "./server.js";
 
@@ -52,7 +53,8 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
   const ports = new CpuPorts(o.transport, name, o.applyTimeoutMs ?? 2000);
   const routes = await RouteManager.load(await o.transport.kv(`${name}-routes`), cluster, ports);
   const listeners = await ListenerManager.load(await o.transport.kv(`${name}-listeners`), cluster, ports, o.listenerPolicy ?? ListenerPolicy.DRAGONFLY);
-  const parts: ControlParts = { cluster, routes, ports, listeners, name, streams: new Set() };
+  const sysctl = await SysctlManager.load(await o.transport.kv(`${name}-sysctl`), cluster, ports);
+  const parts: ControlParts = { cluster, routes, ports, listeners, sysctl, name, streams: new Set() };
   const { registry } = controlMetrics(cluster, routes);
 
   // Every new topology is pushed to each live CPU's port (fire and forget; heartbeats catch misses).

@@ -14,6 +14,8 @@ import type { RouteManager } from "./routes.js";
 import { routeProtoOf } from "./routespec.js";
 import { interfaceSpecOf, topologyProtoOf } from "./topology_proto.js";
 import { gatherStats, type ProtoCounters } from "./stats.js";
+import { SysctlServiceService, type SysctlServiceServer } from "./gen/dfly/netstack/v1/sysctl.js";
+import type { SysctlManager } from "./sysctl.js";
 
 function protoStats(s: ProtoCounters): ProtocolStats[] {
   return Object.keys(s)
@@ -43,6 +45,8 @@ export interface ControlParts {
   ports: CpuPorts;
   /** SocketService (absent: its calls are UNIMPLEMENTED). */
   listeners?: ListenerManager;
+  /** SysctlService (absent: its calls are UNIMPLEMENTED). */
+  sysctl?: SysctlManager;
   /** The cluster name (subject prefix). */
   name?: string;
   /** Open watch streams, ended on shutdown so tryShutdown can finish. */
@@ -147,6 +151,25 @@ export function socketService(p: ControlParts): SocketServiceServer {
   };
 }
 
+/** net.inet sysctls of the cluster (sysctl.ts). */
+export function sysctlService(p: ControlParts): SysctlServiceServer {
+  const need = (): SysctlManager => {
+    if (!p.sysctl) throw new NotImplementedError("SysctlService");
+    return p.sysctl;
+  };
+  return {
+    getSysctl: unary(async (req) => {
+      const r = await need().get(req.names);
+      return { rows: r.rows, unreachableCpus: r.unreachable };
+    }),
+    setSysctl: unary(async (req) => {
+      const r = await need().set(req.assignments);
+      return { settings: r.settings, appliedCpus: r.applied };
+    }),
+    listSysctl: unary(() => ({ settings: need().list() })),
+  };
+}
+
 export interface GrpcServerHandle {
   server: Server;
   port: number;
@@ -162,6 +185,7 @@ export async function startGrpcServer(p: ControlParts, host: string, port: numbe
   server.addService(ClusterServiceService, clusterService(p));
   server.addService(StatsServiceService, statsService(p));
   server.addService(SocketServiceService, socketService(p));
+  server.addService(SysctlServiceService, sysctlService(p));
   const bound = await new Promise<number>((res, rej) =>
     server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, prt) => (err ? rej(err) : res(prt))),
   );

@@ -346,3 +346,17 @@ export {
 export { TraceArea, parseTraceSpec, traceEnabled, trace, setTrace } from "./trace.js";
 export { IpReass, IPFRAGTTL_MS, IP_MAXFRAGPACKETS, IP_MAXFRAGPACKETS_LIMIT, IP_MAXFRAGSPERPACKET, IP_MAXFRAGSPERPACKET_LIMIT, type IpReassOptions, type IpReassStats } from "./inet/ip_reass.js";
 export { TcpCtl, tcpCtlOf, tcpCtlinput, tcpMtudisc, ipNextMtu } from "./inet/tcp_subr.js";
+export {
+  SYSCTL_TABLE,
+  SysctlLayer,
+  SysctlUnknownError,
+  SysctlValueError,
+  sysctlLookup,
+  sysctlMatch,
+  sysctlParseValue,
+  sysctlParseAssignments,
+  sysctlRead,
+  sysctlPatch,
+  type SysctlOid,
+  type SysctlTargets,
+} from "./inet/in_sysctl.js";

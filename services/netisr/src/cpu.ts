@@ -1,7 +1,7 @@
 /** A whole netisr CPU: `NetisrService`, its `ControlAgent` and /metrics (fixed topology and routes without a control address). */
 import type { Server } from "node:http";
 import { RouteTable, trace, TraceArea, type ListenerPolicy, type TcpConfig } from "@dfly/core";
-import { ControlAgent } from "@dfly/control";
+import { ControlAgent, ControlClient } from "@dfly/control";
 import type { Transport } from "@dfly/transport";
 import { routeAttrsOf, type RouteSpec, type TopologyMsg } from "@dfly/wire";
 import type { Registry } from "prom-client";
@@ -12,6 +12,7 @@ import { TcpNetisr } from "./tcp_netisr.js";
 import { tcpMetrics } from "./tcp_metrics.js";
 import type { DrainReport, TcpRescaleOptions } from "./tcp_rescale.js";
 import { rescaleMetrics } from "./tcp_rescale_metrics.js";
+import { NetisrSysctl } from "./sysctl.js";
 
 export interface StartNetisrOptions {
   transport: Transport;
@@ -112,6 +113,31 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
   }
   if (o.controlAddr === undefined) for (const r of o.routes ?? []) routes.add(r.prefix, routeAttrsOf(r));
 
+  const sysctl = new NetisrSysctl(service.netisr, tcp);
+  service.port.register(["sysctlSet", "sysctlGet"], (m) => sysctl.handle(m));
+  // A CPU that (re)registers loads the stored sysctls before it reports ready.
+  let sysctlLoaded = o.controlAddr === undefined;
+  let sysctlClient: ControlClient | undefined;
+  let stopped = false;
+  const sysctlWaiters: (() => void)[] = [];
+  const sysctlSync = async (): Promise<void> => {
+    sysctlClient ??= new ControlClient(o.controlAddr!, 5000);
+    while (!stopped) {
+      try {
+        const l = await sysctlClient.listSysctl();
+        sysctl.apply(Object.fromEntries(l.settings.map((x) => [x.name, { value: x.value, revision: x.revision }])));
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== undefined) {
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
+        console.error(`netisr ${o.cpu}: stored sysctls not applied: ${(err as Error).message}`);
+      }
+      sysctlLoaded = true;
+      for (const w of sysctlWaiters.splice(0)) w();
+      return;
+    }
+  };
   const registry = netisrMetrics(service);
   if (tcp) {
     tcpMetrics(registry, tcp);
@@ -120,7 +146,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
   let http: Server | undefined;
   let metricsAddr: string | undefined;
   let leaving = false;
-  const ready = () => !leaving && (agent ? agent.ready : true);
+  const ready = () => !leaving && (agent ? agent.ready && sysctlLoaded : true);
   const host = o.metricsHost ?? "127.0.0.1";
   if (o.metricsPort !== undefined) {
     http = await serveNetisrMetrics(registry, host, o.metricsPort, ready);
@@ -143,7 +169,10 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
       },
       onRoutes: () => service.netisr.routesChanged(),
       // Back in touch with the control: install the listeners it made meanwhile, close the ones it closed.
-      ...(tcp ? { onSync: () => void tcp!.reconcileListeners().catch(() => undefined) } : {}),
+      onSync: () => {
+        if (tcp) void tcp.reconcileListeners().catch(() => undefined);
+        void sysctlSync();
+      },
       metricsAddr: o.metricsAdvertise ?? metricsAddr ?? "",
     });
   }
@@ -163,7 +192,10 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
     registry,
     metricsAddr,
     ready,
-    whenReady: () => (agent ? agent.whenReady() : Promise.resolve()),
+    whenReady: async () => {
+      if (agent) await agent.whenReady();
+      if (!sysctlLoaded) await new Promise<void>((r) => sysctlWaiters.push(r));
+    },
     drain: async (d = {}) => {
       leaving = true;
       const r = tcp ? await tcp.rescale.drain() : undefined;
@@ -174,6 +206,8 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
       return r;
     },
     stop: async () => {
+      stopped = true;
+      sysctlClient?.close();
       await agent?.stop();
       await tcp?.stop();
       await service.stop();

@@ -139,7 +139,8 @@ export class Netisr {
   private bcastAddrs = new Uint32Array(0);
   private readonly fib: Fib;
   private readonly fwd = new ForwardResult();
-  private readonly limiter: IcmpRateLimit;
+  /** net.inet.icmp.icmplim (its `limit` is the sysctl). */
+  readonly limiter: IcmpRateLimit;
   private readonly output: NetisrOutput;
   private readonly nowMs: () => number;
   private readonly localInput: LocalInput | undefined;

@@ -1,5 +1,5 @@
 /** The netmsg registry of a CPU's port: type byte → name and handler (DragonFly's `nm_dispatch`); unknown types are counted, never thrown. */
-import { SockNetmsg, encodeNetmsg, NetmsgType } from "@dfly/wire";
+import { NETMSG, SockNetmsg, encodeNetmsg, NetmsgType } from "@dfly/wire";
 import { type Msg } from "@dfly/transport";
 import { RescaleNetmsg } from "./rescale_netmsg.js";
 
@@ -11,6 +11,8 @@ export const PORT_NETMSGS = {
   statsRequest: NetmsgType.statsRequest,
   digestRequest: NetmsgType.digestRequest,
   topology: NetmsgType.topology,
+  sysctlSet: NETMSG.sysctlSet,
+  sysctlGet: NETMSG.sysctlGet,
   listen: SockNetmsg.listen,
   closeListener: SockNetmsg.closeListener,
   accept: SockNetmsg.accept,

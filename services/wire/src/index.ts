@@ -11,3 +11,4 @@ export {
   type PcbWire,
   type PcbPageWire,
 } from "./socknetmsg.js";
+export { encodeSysctlNetmsg, decodeSysctlNetmsg, SYSCTL_MAX_NAMES, type SysctlNetmsg, type SysctlSetting } from "./sysctl.js";

@@ -5,6 +5,8 @@ export const NETMSG = {
   statsRequest: 0x12,
   digestRequest: 0x13,
   topology: 0x14,
+  sysctlSet: 0x15,
+  sysctlGet: 0x16,
   frames: 0x1b,
   reply: 0x1f,
   listen: 0x20,

@@ -81,7 +81,8 @@ function checkConfig(c: TcpConfig): void {
 
 export class TcpEngine {
   readonly cpu: number;
-  readonly config: Readonly<TcpConfig>;
+  /** Replaced whole by `setConfig` (sysctl writes); never mutated in place. */
+  config: Readonly<TcpConfig>;
   readonly stats = new TcpStats();
   readonly timers = new TcpTimerHeap();
   /** Engine time: integer ms since `epoch`. */
@@ -324,6 +325,13 @@ export class TcpEngine {
     } finally {
       this.leave();
     }
+  }
+
+  /** A sysctl write: the new values apply from the next segment, timer or connection on. Invalid → TcpConfigError, nothing changed. */
+  setConfig(patch: Partial<TcpConfig>): void {
+    const cfg = { ...this.config, ...patch };
+    checkConfig(cfg);
+    this.config = Object.freeze(cfg);
   }
 
   /** An ICMP error quoting one of `tp`'s segments (`tcp_ctlinput`, tcp_subr.ts). */
