@@ -14,7 +14,7 @@ import { intOpt, parseDuration, parseFlags } from "../flags.js";
 import { runServe, runTunClient } from "../embedded/tun.js";
 
 export const tunRunUsage =
-  "dfly run --tun DEV [--tun-addr A.B.C.D/LEN] [--workload serve] [--cpus N] [--duration D] [--loss P] [--reorder P] [--dup P] [--pcap FILE] [--json]\n" +
+  "dfly run --tun DEV [--tun-addr A.B.C.D/LEN] [--workload serve] [--cpus N] [--duration D] [--loss P] [--reorder P] [--dup P] [--pcap FILE] [--sysctl NAME=VALUE]... [--json]\n" +
   "dfly run --tun DEV --workload http-short --target A.B.C.D:PORT [--clients C] [--requests N] [--path /] [--duration D] [--pcap FILE] [--json]";
 
 function prob(name: string, v: string | undefined): number | undefined {
@@ -22,6 +22,13 @@ function prob(name: string, v: string | undefined): number | undefined {
   const x = Number(v);
   if (!/^\d*\.?\d+$/.test(v) || !(x >= 0 && x <= 1)) throw new UsageError(`--${name} ${v}: want a probability 0..1`);
   return x;
+}
+
+/** `--sysctl NAME=VALUE` (checked by the control when the stack starts). */
+function assignment(a: string): { name: string; value: string } {
+  const i = a.indexOf("=");
+  if (i <= 0) throw new UsageError(`--sysctl ${a}: want NAME=VALUE`);
+  return { name: a.slice(0, i), value: a.slice(i + 1) };
 }
 
 /** A promise that resolves on the first SIGINT/SIGTERM (the handlers go once it did, or on `done`). */
@@ -52,6 +59,7 @@ export async function runTunCli(argv: string[], io: CliIO): Promise<number> {
     reorder: { type: "string" },
     dup: { type: "string" },
     pcap: { type: "string" },
+    sysctl: { type: "string", multiple: true },
     target: { type: "string" },
     clients: { type: "string" },
     requests: { type: "string" },
@@ -72,6 +80,7 @@ export async function runTunCli(argv: string[], io: CliIO): Promise<number> {
         ...(v["tun-addr"] ? { tunAddr: v["tun-addr"] } : {}),
         ...(v.pcap ? { pcap: v.pcap } : {}),
         ...(impair.loss || impair.reorder || impair.dup ? { impair } : {}),
+        ...(v.sysctl ? { sysctl: v.sysctl.map(assignment) } : {}),
         ...(v.duration !== undefined ? { durationMs: parseDuration(v.duration) } : {}),
         stop: sig.stop,
         log,

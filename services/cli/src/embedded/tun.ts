@@ -26,6 +26,8 @@ export interface ServeRunOptions {
   durationMs?: number;
   stop: Promise<unknown>;
   log: (s: string) => void;
+  /** net.inet sysctls written through the control once every CPU is up (as `dfly sysctl -w`). */
+  sysctl?: { name: string; value: string }[];
 }
 
 export interface ServeReport {
@@ -59,6 +61,7 @@ export async function runServe(o: ServeRunOptions): Promise<ServeReport> {
     log: () => undefined,
   });
   try {
+    if (o.sysctl) await ec.control.parts.sysctl!.set(o.sysctl);
     for (const w of ec.workers) await w.call(0, "listen");
     const t0 = performance.now();
     o.log(`dfly serve: ${TUN_STACK_ADDR} http :80, echo :7, discard :9 on ${o.cpus} CPUs; tun ${o.tun} (Linux side ${o.tunAddr ?? "198.18.0.2/24"})`);
