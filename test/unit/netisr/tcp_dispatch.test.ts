@@ -3,7 +3,7 @@
  * with a RST; an accepted connection takes its route's initial window and MTU.
  */
 import { describe, expect, it } from "vitest";
-import { TcpConnectionError, TcpCtl } from "@dfly/core";
+import { buildTcpPacket, TcpConnectionError, TcpCtl, TcpFlags } from "@dfly/core";
 import { HostListenBackend, Sockets, SoEvent } from "@dfly/netisr/internal";
 import { CLIENT, recorder, SERVER, Wire } from "../../support/tcp-wire.js";
 
@@ -59,5 +59,25 @@ describe("tcp_ctlinput on the connection's CPU", () => {
     expect(tp.t_maxopd).toBe(960);
     expect(cpu.ctlinput(TcpCtl.MSGSIZE, SERVER, 80, CLIENT, fport + 1, 0, 1000, 1500)).toBe("nomatch");
     expect(cpu.stats).toMatchObject({ ctlinput: 1, ctlnomatch: 1 });
+  });
+});
+
+describe("syncache_unreach from tcp_ctlinput", () => {
+  it("an unreachable quoting a SYN|ACK marks the entry; one after the third retransmit drops it (tcps_sc_unreach)", async () => {
+    const w = new Wire(1);
+    const ss = new Sockets({ host: w.server, cpu: 0, owner: "s", listen: new HostListenBackend(w.server) });
+    const lfd = ss.socket();
+    ss.bind(lfd, 0, 80);
+    await ss.listen(lfd);
+    w.server.inputFrame(buildTcpPacket({ src: CLIENT, dst: SERVER, sport: 3333, dport: 80, seq: 5, ack: 0, flags: TcpFlags.SYN, window: 65535 }));
+    const sc = w.server.syncaches[0];
+    const e = sc.lookup(CLIENT, 3333, SERVER, 80)!;
+    const cpu = w.server.cpus[0]!;
+    expect(cpu.ctlinput(TcpCtl.UNREACH, SERVER, 80, CLIENT, 3333, e.iss, 0, 44)).toBe("marked");
+    for (let ms = 0; ms < 7000; ms += 100) w.server.tick((w.t += 100));
+    expect(e.rxtslot).toBe(3);
+    expect(cpu.ctlinput(TcpCtl.UNREACH, SERVER, 80, CLIENT, 3333, e.iss, 0, 44)).toBe("dropped");
+    expect(sc.lookup(CLIENT, 3333, SERVER, 80)).toBeUndefined();
+    expect(sc.stats.sc_unreach).toBe(1);
   });
 });
