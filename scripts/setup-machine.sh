@@ -19,6 +19,8 @@ command -v ping >/dev/null || need+=(iputils-ping)
 command -v dockerd >/dev/null || need+=(docker.io)
 # gcc + libc headers: `dfly bench core` compiles its C Toeplitz baseline (test/bench/toeplitz_ref.c).
 { command -v gcc >/dev/null && [ -e /usr/include/stdio.h ]; } || need+=(gcc libc6-dev)
+# A real browser for the `dfly experiment report` test (report.html loads headless, screenshot).
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   [ "$(id -u)" = 0 ] || { echo "setup-machine: need root to install ${need[*]}" >&2; exit 1; }
   # Never start services from package postinst scripts (there is no init system here).
@@ -27,7 +29,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
-echo "setup-machine: tshark nats-server prometheus iproute2 socat curl apache2-utils nginx-light docker.io gcc present"
+echo "setup-machine: tshark nats-server prometheus iproute2 socat curl apache2-utils nginx-light docker.io gcc chromium present"
 
 # A Docker engine for the testcontainers tests and `make images`. No init system here: start dockerd
 # in the background when no engine answers. --bridge=none/--iptables=false: containers use host

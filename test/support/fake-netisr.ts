@@ -50,7 +50,7 @@ export async function startFakeCpu(o: {
     retryMs: 100,
   });
   fake.agent = agent;
-  const sub = o.transport.subscribe(subjects.netisr(o.cluster ?? "dfly", o.cpu), (m) => {
+  const sub = o.transport.subscribe(subjects.ctl(o.cluster ?? "dfly", o.cpu), (m) => {
     const t = netmsgType(m.data);
     if ((t === NetmsgType.routeAdd || t === NetmsgType.routeDelete) && fake.mode !== "ok") {
       if (fake.mode === "refuse") {

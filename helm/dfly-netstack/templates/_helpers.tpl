@@ -116,6 +116,11 @@ app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
   valueFrom:
     fieldRef:
       fieldPath: status.podIP
+# Outside Kubernetes the services bind loopback; in a pod they serve on the pod's addresses.
+- name: DFLY_METRICS_HOST
+  value: "0.0.0.0"
+- name: DFLY_GRPC_HOST
+  value: "0.0.0.0"
 {{- end -}}
 
 {{- /* extraEnv: map name → string, or name → {valueFrom: ...}. */ -}}

@@ -51,6 +51,8 @@ export interface HttpdWorkerOptions {
    * response before closing. Default asynchronous (send returns at once).
    */
   syncSend?: boolean;
+  /** SO_REUSEPORT on the listener (default true; false: one listener for every worker, nginx without `reuseport`). */
+  reuseport?: boolean;
 }
 
 export class HttpdStats {
@@ -111,7 +113,7 @@ export class HttpdWorker {
   async start(): Promise<ListenReply> {
     const s = this.sockets;
     const fd = s.socket((f, ev) => this.listenEvent(f, ev));
-    s.setsockopt(fd, SockOpt.SO_REUSEPORT, true);
+    if (this.o.reuseport !== false) s.setsockopt(fd, SockOpt.SO_REUSEPORT, true);
     if (this.o.nodelay !== false) s.setsockopt(fd, SockOpt.TCP_NODELAY, true);
     s.bind(fd, this.o.laddr ?? INADDR_ANY, this.o.port ?? 80);
     this.lfd = fd;
@@ -352,6 +354,7 @@ export interface HttpdProgramOptions {
   /** Listen at once (default false: the parent calls "listen" on each CPU in order, so worker w gets SO_REUSEPORT slot w). */
   listenNow?: boolean;
   syncSend?: boolean;
+  reuseport?: boolean;
 }
 
 /**
@@ -367,6 +370,7 @@ export async function httpdProgram(ctx: ProgramContext): Promise<Program> {
     ...(o.objectSize !== undefined ? { objectSize: o.objectSize } : {}),
     ...(o.backlog !== undefined ? { backlog: o.backlog } : {}),
     ...(o.syncSend ? { syncSend: true } : {}),
+    ...(o.reuseport === false ? { reuseport: false } : {}),
   });
   if (o.listenNow) await w.start();
   const snapshot = () => ({ ...w.stats, listening: w.listening, listener: w.listen ?? null, open: w.sockets.open });

@@ -5,3 +5,5 @@ export { runHttpShort, formatHttpShortReport, type HttpShortRunOptions, type Htt
 export { EmbeddedCluster, type EmbeddedOptions } from "./embedded/cluster.js";
 export { measureTcpMemory, type TcpMemResult } from "./bench/tcpmem.js";
 export { durationArg, LoadArgError, Progress, resolveTarget, type LoadTarget } from "./load/target.js";
+export { makeLocalPki, CertGenError, type LocalPki } from "./local/certs.js";
+export { natsPermissions, natsAuthConf, NatsRoles, type NatsRole, type NatsPermissions } from "./local/secure.js";

@@ -4,6 +4,7 @@ import { benchForwardCommands } from "./commands/bench-forward.js";
 import { benchTcpMemCommands } from "./commands/bench-tcpmem.js";
 import { benchTunCommands } from "./commands/bench-tun.js";
 import { controlCommands } from "./commands/control.js";
+import { experimentCommands } from "./commands/experiment.js";
 import { httpCommands } from "./commands/http.js";
 import { ifconfigCommands } from "./commands/ifconfig.js";
 import { loadCommands } from "./commands/load.js";
@@ -30,6 +31,7 @@ export const commands: Command[] = [
   ...benchTcpMemCommands,
   ...benchTunCommands,
   ...controlCommands,
+  ...experimentCommands,
   ...ifconfigCommands,
   ...loadCommands,
   ...netstatCommands,

@@ -89,7 +89,7 @@ export class ControlAgent {
   async start(): Promise<void> {
     if (this.o.subscribe) {
       const c = this.o.cluster ?? DEFAULT_CLUSTER;
-      this.sub = this.o.transport.subscribe(subjects.netisr(c, this.cpu), (m) => void this.handleNetmsg(m));
+      this.sub = this.o.transport.subscribe(subjects.ctl(c, this.cpu), (m) => void this.handleNetmsg(m));
       await this.o.transport.flush();
     }
     this.schedule(0);

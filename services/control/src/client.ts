@@ -1,5 +1,5 @@
 /** A promise-based client of the control API: each call has a deadline and waits for the connection up to it; gRPC errors keep code and metadata. */
-import { credentials, Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from "@grpc/grpc-js";
+import { Metadata, type CallOptions, type ClientUnaryCall, type ServiceError } from "@grpc/grpc-js";
 import type { InterfaceSpecT, ListenerSpec, ListenRequest as ListenRequestSpec, TopologyMsg } from "@dfly/wire";
 import {
   ClusterServiceClient,
@@ -39,6 +39,7 @@ import {
 } from "./gen/dfly/netstack/v1/sysctl.js";
 import { listenerSpecOf, listenRequestProtoOf } from "./listener_proto.js";
 import { interfaceSpecProtoOf, topologyMsgOf } from "./topology_proto.js";
+import { authMetadata, channelCredentialsOf, controlClientAuthFromEnv, type ControlClientAuth } from "./grpc_auth.js";
 
 type Unary<Req, Res> = (
   req: Req,
@@ -59,8 +60,10 @@ export class ControlClient {
   constructor(
     readonly addr: string = process.env.DFLY_CONTROL_ADDR ?? DEFAULT_CONTROL_ADDR,
     readonly deadlineMs = 10_000,
+    /** CA, client certificate, token; default from the environment (DFLY_CONTROL_TLS_CA, DFLY_CONTROL_TOKEN, …). */
+    private readonly auth: ControlClientAuth = controlClientAuthFromEnv(),
   ) {
-    const creds = credentials.createInsecure();
+    const creds = channelCredentialsOf(auth);
     // A restarted control is found again quickly (the default backoff grows to 120 s).
     const opts = { "grpc.initial_reconnect_backoff_ms": 100, "grpc.max_reconnect_backoff_ms": 1000 };
     this.route = new RouteServiceClient(addr, creds, opts);
@@ -72,7 +75,7 @@ export class ControlClient {
 
   private call<Req, Res>(client: object, fn: Unary<Req, Res>, req: Req, deadlineMs = this.deadlineMs): Promise<Res> {
     return new Promise((res, rej) => {
-      fn.call(client, req, new Metadata({ waitForReady: true }), { deadline: Date.now() + deadlineMs }, (err, r) => (err ? rej(err) : res(r)));
+      fn.call(client, req, authMetadata(this.auth, { waitForReady: true }), { deadline: Date.now() + deadlineMs }, (err, r) => (err ? rej(err) : res(r)));
     });
   }
 
@@ -158,14 +161,14 @@ export class ControlClient {
 
   /** Streams topologies (the current one first) until the returned function is called. */
   watchTopology(fn: (t: Topology) => void, onError?: (e: ServiceError) => void): () => void {
-    const s = this.cluster.watchTopology({});
+    const s = this.cluster.watchTopology({}, authMetadata(this.auth));
     s.on("data", (d: { topology?: Topology }) => d.topology && fn(d.topology));
     s.on("error", (e: ServiceError) => onError?.(e));
     return () => s.cancel();
   }
 
   watchRoutes(fn: (e: WatchRoutesResponse) => void, onError?: (e: ServiceError) => void): () => void {
-    const s = this.route.watchRoutes({});
+    const s = this.route.watchRoutes({}, authMetadata(this.auth));
     s.on("data", fn);
     s.on("error", (e: ServiceError) => onError?.(e));
     return () => s.cancel();

@@ -12,6 +12,7 @@ import { ListenerManager } from "./listeners.js";
 import { SysctlManager } from "./sysctl.js";
 import { ListenerPolicy } from "@dfly/core";
 import { startGrpcServer, type ControlParts } from "./server.js";
+import type { ControlAuth } from "./grpc_auth.js";
 
 export interface ControlOptions {
   transport: Transport;
@@ -31,6 +32,8 @@ export interface ControlOptions {
   interfaces?: InterfaceSpecT[];
   /** What closing a SO_REUSEPORT listener does by default (DFLY_LISTENER_POLICY; default dragonfly). */
   listenerPolicy?: ListenerPolicy;
+  /** TLS and the token of the gRPC API (grpc_auth.ts); default: plaintext, open. */
+  auth?: ControlAuth;
 }
 
 export interface ControlHandle {
@@ -65,7 +68,7 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
   expiry.unref();
 
   const host = o.grpcHost ?? "127.0.0.1";
-  const grpc = await startGrpcServer(parts, host, o.grpcPort ?? 50051);
+  const grpc = await startGrpcServer(parts, host, o.grpcPort ?? 50051, o.auth);
   let http: HttpServer | undefined;
   if (o.metricsPort !== undefined) http = await serveMetrics(registry, o.metricsHost ?? "127.0.0.1", o.metricsPort, () => true);
   const addr = http?.address();

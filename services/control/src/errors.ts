@@ -106,10 +106,14 @@ export interface GrpcStatusOf {
   metadata?: Metadata;
 }
 
+/** Longest status text: a message quoting a huge input would not fit the trailers, and the call would never be answered. */
+export const STATUS_DETAILS_MAX = 240;
+
 /** The status an error maps to; unknown errors are INTERNAL. */
 export function grpcStatusOf(err: unknown): GrpcStatusOf {
   const e = err as Error;
-  const details = e?.message ?? String(err);
+  const full = e?.message ?? String(err);
+  const details = full.length > STATUS_DETAILS_MAX ? `${full.slice(0, STATUS_DETAILS_MAX)}… (${full.length} chars)` : full;
   if (
     err instanceof RoutePrefixSyntaxError ||
     err instanceof RoutePrefixLengthError ||

@@ -33,3 +33,12 @@ export type { Pcb, ListPcbsResponse } from "./gen/dfly/netstack/v1/stats.js";
 export type { ListenResponse, CloseListenerResponse, ListListenersResponse, Listener as ListenerMessage } from "./gen/dfly/netstack/v1/socket.js";
 export { SysctlManager, type SysctlRowResult } from "./sysctl.js";
 export type { GetSysctlResponse, SetSysctlResponse, ListSysctlResponse, SysctlRow } from "./gen/dfly/netstack/v1/sysctl.js";
+export {
+  controlAuthFromEnv,
+  controlClientAuthFromEnv,
+  ControlAuthConfigError,
+  MUTATING_RPCS,
+  type ControlAuth,
+  type ControlClientAuth,
+  type ControlTls,
+} from "./grpc_auth.js";

@@ -2,7 +2,7 @@
 // SO_REUSEPORT slots in one order everywhere (`inp_lgrpindex`), close with inheritance under a policy. Changes are serialized.
 import { formatRouteAddress, INADDR_ANY, ListenerPolicy, parseRouteAddress, trace, TraceArea } from "@dfly/core";
 import { kvKey, type KvStore } from "@dfly/transport";
-import { encodeNetmsg, isOwnerName, SockNetmsg, type ListenerCloseWire, type ListenerQueueWire, type ListenerSpec, type ListenRequest } from "@dfly/wire";
+import { encodeNetmsg, isOwnerName, SockNetmsg, topologyAddresses, type ListenerCloseWire, type ListenerQueueWire, type ListenerSpec, type ListenRequest } from "@dfly/wire";
 import type { Cluster } from "./cluster.js";
 import { BadRequestError, CpuApplyError, ListenerAddrInUseError, ListenerNotFoundError } from "./errors.js";
 import type { CpuPorts } from "./ports.js";
@@ -89,6 +89,11 @@ export class ListenerManager {
 
   private validate(a: ListenRequest): void {
     if (!Number.isInteger(a.laddr) || a.laddr < 0 || a.laddr > 0xffffffff) throw new BadRequestError("address", `${a.laddr} is not an IPv4 address`);
+    // in_pcbbind's EADDRNOTAVAIL: a specific address must be one of the host's (unchecked until an interface has addresses).
+    const mine = topologyAddresses(this.cluster.topology());
+    if (a.laddr !== 0 && mine.length > 0 && !mine.includes(a.laddr >>> 0)) {
+      throw new BadRequestError("address", `${formatRouteAddress(a.laddr >>> 0)} is not an address of this host (${mine.map(formatRouteAddress).join(", ")})`);
+    }
     if (!Number.isInteger(a.lport) || a.lport < 1 || a.lport > 65535) throw new BadRequestError("port", `${a.lport} is not 1..65535`);
     if (!isOwnerName(a.owner)) throw new BadRequestError("owner", `"${a.owner}" must be 1-64 of [-_a-zA-Z0-9] (it names the subject <c>.sock.<owner>)`);
     if (!Number.isInteger(a.backlog)) throw new BadRequestError("backlog", `${a.backlog} is not an integer`);

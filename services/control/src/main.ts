@@ -4,6 +4,7 @@ import { createTransport, type Transport } from "@dfly/transport";
 import { ListenerPolicy } from "@dfly/core";
 import { startControl, type ControlHandle } from "./control.js";
 import { parseListenerPolicy } from "./listeners.js";
+import { controlAuthFromEnv, type ControlAuth } from "./grpc_auth.js";
 
 export interface ControlConfig extends ServiceBaseConfig {
   grpcHost: string;
@@ -13,6 +14,8 @@ export interface ControlConfig extends ServiceBaseConfig {
   cpuTimeoutMs: number;
   /** DFLY_LISTENER_POLICY: dragonfly (default) | linux | linux_migrate_req. */
   listenerPolicy: ListenerPolicy;
+  /** DFLY_CONTROL_TLS_*, DFLY_CONTROL_TOKEN(_FILE), DFLY_CONTROL_OPEN_READS. */
+  auth: ControlAuth;
 }
 
 const int = (name: string, v: string | undefined, dflt: number) => envInt(name, v, dflt, 0, 65535 * 1000);
@@ -20,12 +23,14 @@ const int = (name: string, v: string | undefined, dflt: number) => envInt(name, 
 export function controlConfigFromEnv(env: NodeJS.ProcessEnv = process.env): ControlConfig {
   return {
     ...serviceBaseFromEnv(env),
-    grpcHost: env.DFLY_GRPC_HOST || "0.0.0.0",
+    // Loopback unless told otherwise (the chart sets the pod's address).
+    grpcHost: env.DFLY_GRPC_HOST || "127.0.0.1",
     grpcPort: int("DFLY_GRPC_PORT", env.DFLY_GRPC_PORT, 50051),
     metricsPort: int("DFLY_METRICS_PORT", env.DFLY_METRICS_PORT, 9463),
     heartbeatMs: int("DFLY_HEARTBEAT_MS", env.DFLY_HEARTBEAT_MS, 1000),
     cpuTimeoutMs: int("DFLY_CPU_TIMEOUT_MS", env.DFLY_CPU_TIMEOUT_MS, 5000),
     listenerPolicy: parseListenerPolicy(env.DFLY_LISTENER_POLICY, ListenerPolicy.DRAGONFLY),
+    auth: controlAuthFromEnv(env),
   };
 }
 
@@ -46,6 +51,7 @@ export async function main(cfg: ControlConfig = controlConfigFromEnv(), log: (s:
         heartbeatMs: cfg.heartbeatMs,
         cpuTimeoutMs: cfg.cpuTimeoutMs,
         listenerPolicy: cfg.listenerPolicy,
+        auth: cfg.auth,
       }),
     started: (h, transport) =>
       log(`dfly control: gRPC ${h.grpcAddr}, metrics ${h.metricsAddr ?? "off"}, transport ${transport.kind}, cluster ${cfg.cluster}`),

@@ -1,4 +1,4 @@
-/** Requests to every CPU's netisr port at once, keeping each CPU's outcome so a caller can name the ones that failed. */
+/** Requests to every CPU's control port (`<c>.ctl.<cpu>`, the one path of everything the control says to CPUs) at once, keeping each CPU's outcome so a caller can name the ones that failed. */
 import { NoRespondersError, RequestTimeoutError, subjects, type Transport } from "@dfly/transport";
 import { NetmsgType, decodeNetmsg } from "@dfly/wire";
 
@@ -27,7 +27,7 @@ export class CpuPorts {
   async request(cpu: number, make: (id: number) => Uint8Array): Promise<CpuReply> {
     const id = this.nextId++ >>> 0;
     try {
-      const m = await this.transport.request(subjects.netisr(this.cluster, cpu), make(id), { timeoutMs: this.timeoutMs });
+      const m = await this.transport.request(subjects.ctl(this.cluster, cpu), make(id), { timeoutMs: this.timeoutMs });
       const r = decodeNetmsg(m.data);
       if (typeof r === "string") return { cpu, ok: false, error: `bad reply: ${r}` };
       if (r.type !== NetmsgType.reply) return { cpu, ok: false, error: `bad reply: type ${String(r.type)}` };
@@ -42,6 +42,6 @@ export class CpuPorts {
 
   /** Fire-and-forget to every CPU (topology pushes). */
   publishAll(cpus: readonly number[], data: Uint8Array): void {
-    for (const cpu of cpus) this.transport.publish(subjects.netisr(this.cluster, cpu), data);
+    for (const cpu of cpus) this.transport.publish(subjects.ctl(this.cluster, cpu), data);
   }
 }

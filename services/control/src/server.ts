@@ -1,5 +1,5 @@
 /** The gRPC face of the control plane: generated service definitions bound to the logic modules; errors mapped by `grpcStatusOf`. */
-import { Server, ServerCredentials, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from "@grpc/grpc-js";
+import { Server, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from "@grpc/grpc-js";
 import { ClusterServiceService, type Topology, type ClusterServiceServer } from "./gen/dfly/netstack/v1/cluster.js";
 import { RouteOp, RouteServiceService, type RouteServiceServer } from "./gen/dfly/netstack/v1/route.js";
 import { SocketServiceService, type SocketServiceServer } from "./gen/dfly/netstack/v1/socket.js";
@@ -16,6 +16,7 @@ import { interfaceSpecOf, topologyProtoOf } from "./topology_proto.js";
 import { gatherStats, type ProtoCounters } from "./stats.js";
 import { SysctlServiceService, type SysctlServiceServer } from "./gen/dfly/netstack/v1/sysctl.js";
 import type { SysctlManager } from "./sysctl.js";
+import { guardService, serverCredentialsOf, type ControlAuth } from "./grpc_auth.js";
 
 function protoStats(s: ProtoCounters): ProtocolStats[] {
   return Object.keys(s)
@@ -177,17 +178,17 @@ export interface GrpcServerHandle {
   shutdown(graceMs?: number): Promise<void>;
 }
 
-export async function startGrpcServer(p: ControlParts, host: string, port: number): Promise<GrpcServerHandle> {
+export async function startGrpcServer(p: ControlParts, host: string, port: number, auth: ControlAuth = {}): Promise<GrpcServerHandle> {
   p.streams ??= new Set();
   const streams = p.streams;
   const server = new Server();
-  server.addService(RouteServiceService, routeService(p));
-  server.addService(ClusterServiceService, clusterService(p));
-  server.addService(StatsServiceService, statsService(p));
-  server.addService(SocketServiceService, socketService(p));
-  server.addService(SysctlServiceService, sysctlService(p));
+  server.addService(RouteServiceService, guardService(routeService(p), auth));
+  server.addService(ClusterServiceService, guardService(clusterService(p), auth));
+  server.addService(StatsServiceService, guardService(statsService(p), auth));
+  server.addService(SocketServiceService, guardService(socketService(p), auth));
+  server.addService(SysctlServiceService, guardService(sysctlService(p), auth));
   const bound = await new Promise<number>((res, rej) =>
-    server.bindAsync(`${host}:${port}`, ServerCredentials.createInsecure(), (err, prt) => (err ? rej(err) : res(prt))),
+    server.bindAsync(`${host}:${port}`, serverCredentialsOf(auth), (err, prt) => (err ? rej(err) : res(prt))),
   );
   return {
     server,

@@ -13,6 +13,7 @@ import { tcpMetrics } from "./tcp_metrics.js";
 import type { DrainReport, TcpRescaleOptions } from "./tcp_rescale.js";
 import { rescaleMetrics } from "./tcp_rescale_metrics.js";
 import { NetisrSysctl } from "./sysctl.js";
+import type { IfStatLayout } from "./if_stats.js";
 
 export interface StartNetisrOptions {
   transport: Transport;
@@ -30,6 +31,8 @@ export interface StartNetisrOptions {
   ifpoll?: IopollOptions;
   rxd?: number;
   icmplim?: number;
+  /** ifnet's per-packet counters, per CPU or shared (if_stats.ts). */
+  ifstat?: IfStatLayout;
   /** TCP and sockets on this CPU (tcp_netisr.ts); false turns them off. */
   tcp?: { config?: Partial<TcpConfig>; somaxconn?: number; policy?: ListenerPolicy; tickMs?: number; rescale?: TcpRescaleOptions; listenerSyncMs?: number; listenerSyncDeadlineMs?: number } | false;
   /** After the drain's deregistration, how long the CPU keeps forwarding and serving /metrics for a last scrape (default 500 ms). */
@@ -81,6 +84,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
     ...(o.ifpoll ? { ifpoll: o.ifpoll } : {}),
     ...(o.rxd !== undefined ? { rxd: o.rxd } : {}),
     ...(o.icmplim !== undefined ? { icmplim: o.icmplim } : {}),
+    ...(o.ifstat ? { ifstat: o.ifstat } : {}),
     ...(o.tcp !== false ? { localInput: (p, b, off, hl, len, hash) => (tcp ? tcp.localInput(p, b, off, hl, len, hash) : false) } : {}),
     ...(o.tcp !== false ? { ctlInput: (q, hash) => tcp?.ctlInput(q, hash) } : {}),
     ...(o.controlAddr !== undefined

@@ -6,6 +6,7 @@ export type { NetisrWorkerData, NetisrWorkerEvent, NetisrWorkerCommand } from ".
 export type { NetisrSnapshot } from "./service.js";
 export { IfpollConfigError, type IopollOptions } from "./ifpoll.js";
 export { NetisrConfigError } from "./netisr.js";
+export { IfStatCounters, IfStatConfigError, IfStat, IFSTAT_SHARED_BYTES, type IfStatLayout } from "./if_stats.js";
 export { SoEvent, So, type SoOwner, type ListenOwner } from "./so.js";
 export { TcpNotLocalError } from "./tcp_connect.js";
 export { TcpHost, TcpHostError, type TcpHostOptions, type TcpOutputFn } from "./tcp_host.js";

@@ -45,7 +45,7 @@ export function netisrConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Netis
     ...serviceBaseFromEnv(env, NetisrEnvError),
     controlAddr: env.DFLY_CONTROL_ADDR || DEFAULT_CONTROL_ADDR,
     metricsPort: int("DFLY_METRICS_PORT", env.DFLY_METRICS_PORT, 9464 + cpu, 0, 65535),
-    metricsHost: env.DFLY_METRICS_HOST || "0.0.0.0",
+    metricsHost: env.DFLY_METRICS_HOST || "127.0.0.1",
     advertiseHost: env.POD_IP || "127.0.0.1",
     pollhz: int("DFLY_POLLHZ", env.DFLY_POLLHZ, 6000, 1, 30000),
     burstMax: int("DFLY_IFPOLL_BURST_MAX", env.DFLY_IFPOLL_BURST_MAX, 250, 10, 5000),

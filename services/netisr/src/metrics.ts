@@ -2,6 +2,7 @@
 import { Counter, Gauge, Registry } from "prom-client";
 import { IP_DROP_REASONS } from "./ipstat.js";
 import { PortDrop } from "./netmsg.js";
+import { PortRefuse } from "./port_check.js";
 import type { NetisrService } from "./service.js";
 
 const ICMP_TYPE_NAMES: Record<number, string> = { 0: "echoreply", 3: "unreach", 11: "timxceed", 12: "paramprob" };
@@ -67,6 +68,18 @@ export function netisrMetrics(svc: NetisrService): Registry {
   simple("dfly_ip_delivered_total", "IPv4 datagrams delivered to this host (ips_delivered).", () => st.ip.delivered);
   simple("dfly_netisr_redispatched_total", "Frames sent to their owner CPU's port (received on a ring of this CPU).", () => st.redispatched);
   simple("dfly_netisr_redispatch_received_total", "Frames other CPUs sent to this CPU's port.", () => st.redispatchReceived);
+  new Counter({
+    name: "dfly_netisr_port_refused_total",
+    help: "Port messages refused before their handler: a control-only type on the open port, or a body the control's API would refuse, by reason.",
+    labelNames: ["cpu", "reason"],
+    registers: [reg],
+    collect() {
+      this.reset();
+      for (const reason of Object.values(PortRefuse)) this.inc({ cpu, reason }, svc.gate.refused[reason]);
+    },
+  });
+  simple("dfly_netisr_bad_port_msgs_total", "Control messages on the port that did not decode (netstat -s bad_port_msgs).", () => svc.badPortMsgs);
+  simple("dfly_netisr_bad_batches_total", "Frame batches that did not decode (netstat -s bad_batches).", () => st.badBatches);
   simple("dfly_icmp_ratelimited_total", "ICMP messages suppressed by icmplim.", () => st.ip.icmpRatelimited);
   new Counter({
     name: "dfly_ip_dropped_total",

@@ -17,6 +17,7 @@ import {
 import { ipDoOptions, ipInputCheck, IP_OK, OptVerdict } from "./ip_input.js";
 import { IpDrop, IpStats } from "./ipstat.js";
 import { copyFrame, IfTx, takeExact } from "./if_tx.js";
+import { IfStatCounters, type IfStatLayout } from "./if_stats.js";
 
 /** Where a netisr's output goes (the transport adapter in main.ts / the embedded runner). */
 export interface NetisrOutput {
@@ -116,6 +117,8 @@ export interface NetisrConfig {
   nowMs?: () => number;
   localInput?: LocalInput;
   ctlInput?: CtlInput;
+  /** ifnet's per-packet counters, per CPU or shared (if_stats.ts); absent: not kept. */
+  ifstat?: IfStatLayout;
 }
 
 const OUT_NONE = -1;
@@ -151,6 +154,7 @@ export class Netisr {
   private readonly quote = new IcmpTcpQuote();
   /** ip_reass queues of this CPU (net.inet.ip.maxfragpackets, maxfragsperpacket). */
   readonly reass = new IpReass();
+  readonly ifstat: IfStatCounters | undefined;
 
   private readonly cursor = new FrameBatchCursor();
   private readonly keep = new Uint8Array(MAX_BATCH_FRAMES);
@@ -169,6 +173,7 @@ export class Netisr {
     this.nowMs = c.nowMs ?? (() => performance.now());
     this.localInput = c.localInput;
     this.ctlInput = c.ctlInput;
+    this.ifstat = c.ifstat ? new IfStatCounters(c.ifstat) : undefined;
     this.tx = new IfTx(c.output, this.stats);
     this.fib = new Fib(c.routes, (n) => this.ifByName.get(n) ?? -1, (i) => this.ifs[i]?.mtu ?? IF_MTU_DEFAULT);
     this.setTopology(c.topology);
@@ -322,6 +327,7 @@ export class Netisr {
   private input(buf: Uint8Array, off: number, len: number, hash: number): number {
     const st = this.stats.ip;
     st.total++;
+    this.ifstat?.input(len);
     const v = ipInputCheck(buf, off, len);
     if (v !== IP_OK) {
       st.dropped[v]++;
@@ -356,6 +362,7 @@ export class Netisr {
     const r = ipForward(buf, off, iplen, this.fib, res);
     if (r === FWD_OK) {
       st.forwarded++;
+      this.ifstat?.output(iplen);
       if (len !== iplen) {
         // ip_input trims frames longer than ip_len; the trimmed frame leaves by copy.
         this.tx.copy(res.ifindex, buf, off, iplen, hash);

@@ -2,6 +2,7 @@
 import { NETMSG, SockNetmsg, encodeNetmsg, NetmsgType } from "@dfly/wire";
 import { type Msg } from "@dfly/transport";
 import { RescaleNetmsg } from "./rescale_netmsg.js";
+import type { PortGate } from "./port_check.js";
 
 /** Every netmsg type a CPU's port takes, by name. */
 export const PORT_NETMSGS = {
@@ -62,6 +63,9 @@ export class NetmsgRegistry {
   /** Messages handled, by type name. */
   readonly handled: Partial<Record<PortNetmsgName, number>> = {};
 
+  /** Checks each message before its handler (port_check.ts); refusals are counted there. */
+  gate: PortGate | undefined;
+
   constructor(private readonly cpu: number) {}
 
   /** Registers the handler of one or more types (by name). */
@@ -78,8 +82,8 @@ export class NetmsgRegistry {
     return this.table[type & 255]?.name;
   }
 
-  /** One message on the port: to its type's handler, or counted. */
-  dispatch(m: Msg): void {
+  /** One message on the port: to its type's handler, or counted. `fromControl`: it came on the control-only subject. */
+  dispatch(m: Msg, fromControl = false): void {
     const d = m.data;
     if (d.length === 0) {
       this.dropped.tooshort++;
@@ -89,6 +93,12 @@ export class NetmsgRegistry {
     if (!e) {
       this.dropped.unknown++;
       if (m.reply) m.respond(encodeNetmsg.reply(0, false, undefined, `netisr ${this.cpu}: unknown netmsg 0x${d[0].toString(16)}`));
+      return;
+    }
+    const refused = this.gate?.check(d, fromControl);
+    if (refused !== undefined) {
+      const id = d.length >= 5 ? d[1] | (d[2] << 8) | (d[3] << 16) | (d[4] << 24) : 0;
+      if (m.reply) m.respond(encodeNetmsg.reply(id >>> 0, false, undefined, `netisr ${this.cpu}: ${e.name} refused: ${refused}`));
       return;
     }
     this.handled[e.name] = (this.handled[e.name] ?? 0) + 1;

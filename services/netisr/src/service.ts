@@ -1,11 +1,13 @@
 /** A `Netisr` on a Transport (sys/net/netisr.c's thread and port): RX ring subscriptions, polling, the port's netmsg registry, snapshots. */
 import { RouteError, type RouteTable } from "@dfly/core";
-import { routeAttrsOf, decodeNetmsg, encodeNetmsg, NetmsgType, type TopologyMsg } from "@dfly/wire";
+import { routeAttrsOf, decodeNetmsg, encodeNetmsg, NetmsgType, topologyAddresses, type TopologyMsg } from "@dfly/wire";
 import { compactFrameBatch, frameBatchCount, subjects, validateFrameBatch, type Msg, type Subscription, type Transport } from "@dfly/transport";
 import { NetmsgRegistry } from "./netmsg.js";
+import { PortGate } from "./port_check.js";
 import { IFPOLL, IopollCtx, RxRing, type IopollOptions } from "./ifpoll.js";
 import { IP_DROP_REASONS } from "./ipstat.js";
 import { Netisr, type CtlInput, type LocalInput, type NetisrOutput } from "./netisr.js";
+import type { IfStatCounters, IfStatLayout } from "./if_stats.js";
 
 export interface NetisrServiceOptions {
   transport: Transport;
@@ -20,6 +22,7 @@ export interface NetisrServiceOptions {
   icmplim?: number;
   localInput?: LocalInput;
   ctlInput?: CtlInput;
+  ifstat?: IfStatLayout;
   /** Takes the port's control netmsgs (the control agent); without it the service answers them itself. */
   onControl?: (msg: Msg) => void;
   /** Called after a route change or topology change was applied (e.g. to refresh /readyz). */
@@ -51,6 +54,7 @@ export class NetisrService {
   /** RX ring subscriptions by `ifname/ring/mode`. */
   private readonly rings = new Map<string, RingSub>();
   private portSub: Subscription | undefined;
+  private ctlSub: Subscription | undefined;
   private polled: PolledRing[] = [];
   readonly iopoll: IopollCtx;
   private pollTimer: NodeJS.Timeout | undefined;
@@ -61,6 +65,8 @@ export class NetisrService {
   /** Port messages of a registered type that did not decode. */
   badPortMsgs = 0;
   readonly port: NetmsgRegistry;
+  /** What the port refused, by reason. */
+  readonly gate: PortGate;
 
   constructor(o: NetisrServiceOptions) {
     this.o = o;
@@ -70,6 +76,8 @@ export class NetisrService {
     this.routes = o.routes;
     this.iopoll = new IopollCtx(o.ifpoll);
     this.port = new NetmsgRegistry(o.cpu);
+    this.gate = new PortGate({ epoch: () => this.netisr.epoch, addresses: () => this.addresses() });
+    this.port.gate = this.gate;
     this.port.register("frames", (m) => this.netisr.portFrames(m.data));
     this.port.register(["routeAdd", "routeDelete", "statsRequest", "digestRequest", "topology"], o.onControl ?? ((m) => this.handleControl(m)));
     const t = this.t;
@@ -86,12 +94,14 @@ export class NetisrService {
       ...(o.icmplim !== undefined ? { icmplim: o.icmplim } : {}),
       ...(o.localInput ? { localInput: o.localInput } : {}),
       ...(o.ctlInput ? { ctlInput: o.ctlInput } : {}),
+      ...(o.ifstat ? { ifstat: o.ifstat } : {}),
     });
   }
 
   /** Subscribes the port and this CPU's rings; resolves once the subscriptions reached the bus. */
   async start(): Promise<void> {
     this.portSub = this.t.subscribe(subjects.netisr(this.c, this.cpu), (m) => this.port.dispatch(m));
+    this.ctlSub = this.t.subscribe(subjects.ctl(this.c, this.cpu), (m) => this.port.dispatch(m, true));
     this.subscribeRings();
     await this.t.flush();
   }
@@ -278,10 +288,17 @@ export class NetisrService {
       redispatched: s.redispatched,
       redispatch_received: s.redispatchReceived,
       bad_batches: s.badBatches,
+      bad_port_msgs: this.badPortMsgs,
       rx: this.netisr.interfaces.reduce((n, i) => n + i.rxFrames.reduce((a, b) => a + b, 0), 0),
       tx: this.netisr.interfaces.reduce((n, i) => n + i.txFrames, 0),
     };
+    for (const [reason, n] of Object.entries(this.gate.refused)) netisr[`port_refused_${reason}`] = n;
     return { ip, icmp, netisr };
+  }
+
+  /** This host's addresses (u32) in the topology this CPU runs. */
+  private addresses(): number[] {
+    return topologyAddresses({ epoch: 0, cpus: [], rssKey: "", interfaces: this.netisr.interfaces.map((i) => i.topo) });
   }
 
   /** A JSON snapshot of this CPU (reports, the embedded runner). */
@@ -307,6 +324,7 @@ export class NetisrService {
       routes: this.routes.size,
       routeDigest: this.routes.digest(),
       ifpoll: { burst: this.iopoll.pollBurst, ticks: this.iopoll.ticks, stalled: this.iopoll.stalled, kernFrac: this.iopoll.kernFrac },
+      ...(this.netisr.ifstat ? { ifstat: this.netisr.ifstat.read() } : {}),
     };
   }
 
@@ -317,6 +335,8 @@ export class NetisrService {
     this.rings.clear();
     this.portSub?.unsubscribe();
     this.portSub = undefined;
+    this.ctlSub?.unsubscribe();
+    this.ctlSub = undefined;
   }
 }
 
@@ -336,4 +356,6 @@ export interface NetisrSnapshot {
   routes: number;
   routeDigest: string;
   ifpoll: { burst: number; ticks: number; stalled: number; kernFrac: number };
+  /** ifnet counters when kept (if_stats.ts). */
+  ifstat?: ReturnType<IfStatCounters["read"]>;
 }

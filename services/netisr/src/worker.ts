@@ -5,6 +5,7 @@ import { type RouteSpec, type TopologyMsg } from "@dfly/wire";
 import { startNetisr, type NetisrHandle, type StartNetisrOptions } from "./cpu.js";
 import { loadProgram, type Program, type ProgramSpec } from "./program.js";
 import type { IopollOptions } from "./ifpoll.js";
+import type { IfStatLayout } from "./if_stats.js";
 
 export interface NetisrWorkerData {
   cpu: number;
@@ -20,6 +21,8 @@ export interface NetisrWorkerData {
   icmplim?: number;
   echo?: boolean;
   echoIfname?: string;
+  /** ifnet's per-packet counters (if_stats.ts): a shared layout's buffer is the same memory in every CPU's thread. */
+  ifstat?: IfStatLayout;
   /** TCP on this CPU (startNetisr's `tcp`). */
   tcp?: StartNetisrOptions["tcp"];
   /** Programs to run in this thread once the CPU is ready. */
@@ -91,6 +94,7 @@ async function run(): Promise<void> {
         ...(d.ifpoll ? { ifpoll: d.ifpoll } : {}),
         ...(d.rxd !== undefined ? { rxd: d.rxd } : {}),
         ...(d.icmplim !== undefined ? { icmplim: d.icmplim } : {}),
+        ...(d.ifstat ? { ifstat: d.ifstat } : {}),
         ...(d.tcp !== undefined ? { tcp: d.tcp } : {}),
       });
     }

@@ -9,7 +9,7 @@
  *   DFLY_NIC_MODERATION_FRAMES (256) · DFLY_NIC_LOSS / DFLY_NIC_REORDER / DFLY_NIC_DUP (probabilities,
  *   wire impairments, default 0) · DFLY_NIC_WIRE (`ix0=tun:dfly0`: the wire is a TUN device;
  *   DFLY_NIC_TUN_ADDR its Linux address, default 198.18.0.2/24; DFLY_NIC_PCAP a capture of it) · DFLY_NIC_DELAY_MS (0) · DFLY_CLUSTER · DFLY_NATS_URL · DFLY_KV_REPLICAS · DFLY_CONTROL_ADDR ·
- *   DFLY_METRICS_PORT (9462) · DFLY_METRICS_HOST (0.0.0.0).
+ *   DFLY_METRICS_PORT (9462) · DFLY_METRICS_HOST (127.0.0.1; the chart sets the pod address).
  */
 import { DEFAULT_CONTROL_ADDR } from "@dfly/control";
 import { type InterfaceSpecT } from "@dfly/wire";
@@ -117,7 +117,7 @@ export function nicConfigFromEnv(env: NodeJS.ProcessEnv = process.env): NicProce
     ...serviceBaseFromEnv(env, NicEnvError),
     controlAddr: env.DFLY_CONTROL_ADDR || DEFAULT_CONTROL_ADDR,
     metricsPort: int("DFLY_METRICS_PORT", env.DFLY_METRICS_PORT, 9462, 0, 65535),
-    metricsHost: env.DFLY_METRICS_HOST || "0.0.0.0",
+    metricsHost: env.DFLY_METRICS_HOST || "127.0.0.1",
     specs,
     moderationFrames: int("DFLY_NIC_MODERATION_FRAMES", env.DFLY_NIC_MODERATION_FRAMES, 256, 1, 16384),
     impair: impairFromEnv(env),

@@ -1,4 +1,5 @@
 /** Picks the transport from configuration: NATS when a URL is given (`natsUrl` or DFLY_NATS_URL), else the in-process mesh. */
+import { readFileSync } from "node:fs";
 import { kvReplicasFromEnv, MAX_KV_REPLICAS, ServiceEnvError } from "@dfly/service";
 import { connectInproc, InprocHub, type InprocLink } from "./inproc.js";
 import { NatsTransport } from "./nats.js";
@@ -24,13 +25,30 @@ export function defaultHub(): InprocHub {
   return (processHub ??= new InprocHub());
 }
 
+/** NATS credentials from the environment: DFLY_NATS_USER with DFLY_NATS_PASSWORD or DFLY_NATS_PASSWORD_FILE (a mounted Secret), DFLY_NATS_CA (TLS). */
+export function natsAuthFromEnv(env: NodeJS.ProcessEnv = process.env): { user?: string; pass?: string; tlsCa?: string } {
+  const pass = env.DFLY_NATS_PASSWORD || (env.DFLY_NATS_PASSWORD_FILE ? readSecretFile("DFLY_NATS_PASSWORD_FILE", env.DFLY_NATS_PASSWORD_FILE) : undefined);
+  return {
+    ...(env.DFLY_NATS_USER ? { user: env.DFLY_NATS_USER, pass: pass ?? "" } : {}),
+    ...(env.DFLY_NATS_CA ? { tlsCa: env.DFLY_NATS_CA } : {}),
+  };
+}
+
+function readSecretFile(name: string, path: string): string {
+  try {
+    return readFileSync(path, "utf8").trim();
+  } catch (err) {
+    throw new ServiceEnvError(`${name}=${path}: ${(err as Error).message}`);
+  }
+}
+
 export async function createTransport(config: TransportConfig = {}): Promise<Transport> {
   const url = config.natsUrl ?? process.env.DFLY_NATS_URL ?? "";
   if (url !== "") {
     const kvReplicas = config.kvReplicas ?? kvReplicasFromEnv(process.env);
     if (!Number.isInteger(kvReplicas) || kvReplicas < 1 || kvReplicas > MAX_KV_REPLICAS)
       throw new ServiceEnvError(`kvReplicas ${kvReplicas} is not an integer in 1..${MAX_KV_REPLICAS}`);
-    return NatsTransport.connect({ url, kvReplicas, ...(config.name ? { name: config.name } : {}) });
+    return NatsTransport.connect({ url, kvReplicas, ...natsAuthFromEnv(), ...(config.name ? { name: config.name } : {}) });
   }
   if (config.link) return connectInproc(config.link);
   return (config.hub ?? defaultHub()).connect();

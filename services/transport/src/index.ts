@@ -42,4 +42,4 @@ export {
 export { MemKv } from "./memkv.js";
 export { InprocHub, InprocTransport, connectInproc, type InprocLink } from "./inproc.js";
 export { NatsTransport, NatsKv, type NatsTransportOptions } from "./nats.js";
-export { createTransport, defaultHub, type TransportConfig } from "./factory.js";
+export { createTransport, defaultHub, natsAuthFromEnv, type TransportConfig } from "./factory.js";

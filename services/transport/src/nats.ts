@@ -12,6 +12,11 @@ export interface NatsTransportOptions {
   name?: string;
   /** Replicas of the KV buckets this transport creates (1 for a single server). */
   kvReplicas?: number;
+  /** The NATS user of this role (the server's per-role permissions) and its password. */
+  user?: string;
+  pass?: string;
+  /** PEM CA file: TLS to the server, verified against it. */
+  tlsCa?: string;
 }
 
 function wrap(m: NatsMsg): Msg {
@@ -37,6 +42,8 @@ export class NatsTransport implements Transport {
     const nc = await connect({
       servers: opts.url.split(","),
       name: opts.name,
+      ...(opts.user !== undefined ? { user: opts.user, pass: opts.pass ?? "" } : {}),
+      ...(opts.tlsCa !== undefined ? { tls: { caFile: opts.tlsCa } } : {}),
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
     });

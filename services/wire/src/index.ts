@@ -12,3 +12,4 @@ export {
   type PcbPageWire,
 } from "./socknetmsg.js";
 export { encodeSysctlNetmsg, decodeSysctlNetmsg, SYSCTL_MAX_NAMES, type SysctlNetmsg, type SysctlSetting } from "./sysctl.js";
+export { TOPOLOGY_LIMITS, checkTopology, isCidr, topologyAddresses } from "./topology_check.js";

@@ -16,7 +16,7 @@ describe("a listener with every field set", () => {
   it("survives proto → control → KV → netisr → core → ListListeners unchanged", async () => {
     const hub = new InprocHub();
     const t = await hub.connect();
-    const control = await startControl({ transport: t, grpcPort: 0, interfaces: [nicInterfaceSpec({ ifname: "ix0", model: "82599", mode: "interrupt" })] });
+    const control = await startControl({ transport: t, grpcPort: 0, interfaces: [nicInterfaceSpec({ ifname: "ix0", model: "82599", mode: "interrupt", addresses: ["10.9.8.7/24"] })] });
     const cpus: NetisrHandle[] = [await startNetisr({ transport: t, cluster: "dfly", cpu: 0, controlAddr: control.grpcAddr })];
     await cpus[0].whenReady();
     const client = new ControlClient(control.grpcAddr);

@@ -91,7 +91,7 @@ async function rig(listenerSyncMs: number): Promise<Rig> {
   const cpus: NetisrHandle[] = [];
   for (const cpu of [0, 1]) {
     const h = await startNetisr({
-      transport: cpu === 1 ? gated(t, subjects.netisr("dfly", 1), gate) : t,
+      transport: cpu === 1 ? gated(t, subjects.ctl("dfly", 1), gate) : t,
       cluster: "dfly",
       cpu,
       controlAddr: control.grpcAddr,

@@ -479,10 +479,13 @@ describe("merge and patch overrides", () => {
 });
 
 /** `nats-server -t` on a generated config ("" = valid). */
+/** What the server's container gets from the auth Secret (nats.conf refers to them). */
+const NATS_PASSWORDS = { NATS_PASSWORD_CONTROL: "a", NATS_PASSWORD_NETISR: "b", NATS_PASSWORD_NIC: "c", NATS_PASSWORD_LOAD: "d" };
+
 function natsConfigTest(conf: string): string {
   const f = join(dir, `nats-${Math.random().toString(36).slice(2)}.conf`);
   writeFileSync(f, conf);
-  const r = spawnSync("nats-server", ["-c", f, "-t"], { encoding: "utf8", env: { ...process.env, SERVER_NAME: "nats-0" } });
+  const r = spawnSync("nats-server", ["-c", f, "-t"], { encoding: "utf8", env: { ...process.env, SERVER_NAME: "nats-0", ...NATS_PASSWORDS } });
   if (r.error) throw new Error(`nats-server is not installed (scripts/setup-machine.sh): ${r.error.message}`);
   return r.status === 0 && /is valid/.test(r.stdout + r.stderr) ? "" : `${r.stdout}${r.stderr}`;
 }

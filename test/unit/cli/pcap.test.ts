@@ -160,4 +160,21 @@ describe("dfly pcap flows", () => {
     expect((await run(["pcap", "flows", "--cpus", "2"])).err).toMatch(/want one FILE/);
     expect((await run(["pcap", "flows", text, "--cpus", "2", "--bogus"])).code).toBe(2);
   });
+
+  it("/dev/zero is refused at once (no magic) with bounded memory; an unknown link type exits 1 naming it", async () => {
+    const heap = process.memoryUsage().rss;
+    const t0 = Date.now();
+    const z = await run(["pcap", "flows", "/dev/zero", "--cpus", "2"]);
+    expect(z.code).toBe(1);
+    expect(z.err).toMatch(/not a pcap or pcapng file \(magic 0x00000000\)/);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    expect(process.memoryUsage().rss - heap).toBeLessThan(64 << 20);
+    // Link type 147 (LINKTYPE_USER0): records this reader cannot take apart.
+    const user0 = join(tmp, "user0.pcap");
+    writeFileSync(user0, writePcap([buildUdpPacket({ src: ipAddr("10.0.0.1"), dst: ipAddr("10.0.0.2"), sport: 1, dport: 2 })], { linktype: 147 }));
+    const u = await run(["pcap", "flows", user0, "--cpus", "2"]);
+    expect(u.code).toBe(1);
+    expect(u.err.trimEnd().split("\n")).toHaveLength(1);
+    expect(u.err).toMatch(/link type 147 is not supported/);
+  });
 });

@@ -17,9 +17,9 @@ describe("ControlAgent", () => {
     const fake = await startFakeCpu({ cpu: 7, transport: ct, controlAddr: control.grpcAddr, wait: false });
     expect(fake.agent.ready).toBe(false);
     // A change newer than any snapshot, sent straight to the port before the agent loaded.
-    const early = t.request(subjects.netisr("dfly", 7), encodeNetmsg.routeAdd(1, { prefix: "192.0.2.0/25", ifname: "ix1" }, rev + 1000), { timeoutMs: 5000 });
+    const early = t.request(subjects.ctl("dfly", 7), encodeNetmsg.routeAdd(1, { prefix: "192.0.2.0/25", ifname: "ix1" }, rev + 1000), { timeoutMs: 5000 });
     // One the snapshot already has (older revision): answered, not applied twice.
-    const old = t.request(subjects.netisr("dfly", 7), encodeNetmsg.routeAdd(2, { prefix: "10.0.0.0/8", gateway: "192.0.2.9" }, rev), { timeoutMs: 5000 });
+    const old = t.request(subjects.ctl("dfly", 7), encodeNetmsg.routeAdd(2, { prefix: "10.0.0.0/8", gateway: "192.0.2.9" }, rev), { timeoutMs: 5000 });
     const reply = decodeNetmsg((await early).data);
     expect(fake.agent.ready).toBe(true);
     expect(reply).toMatchObject({ type: NetmsgType.reply, id: 1, ok: true });

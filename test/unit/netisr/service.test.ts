@@ -98,13 +98,13 @@ describe("NetisrService", () => {
   it("answers control netmsgs on its port: route add, digest, stats", async () => {
     const { svc, t } = await setup("interrupt");
     const before = svc.routes.size;
-    const r = decodeNetmsg((await t.request(subjects.netisr("c", 0), encodeNetmsg.routeAdd(9, { prefix: "172.16.0.0/12", ifname: "ix1" }, 5))).data);
+    const r = decodeNetmsg((await t.request(subjects.ctl("c", 0), encodeNetmsg.routeAdd(9, { prefix: "172.16.0.0/12", ifname: "ix1" }, 5))).data);
     expect(typeof r !== "string" && r.type === NetmsgType.reply && r.ok && r.id === 9).toBe(true);
     expect(svc.routes.size).toBe(before + 1);
-    const d = decodeNetmsg((await t.request(subjects.netisr("c", 0), encodeNetmsg.digestRequest(10))).data);
+    const d = decodeNetmsg((await t.request(subjects.ctl("c", 0), encodeNetmsg.digestRequest(10))).data);
     if (typeof d === "string" || d.type !== NetmsgType.reply) throw new Error("no reply");
     expect(d.body).toMatchObject({ digest: svc.routes.digest(), routes: before + 1, revision: 5 });
-    const s = decodeNetmsg((await t.request(subjects.netisr("c", 0), encodeNetmsg.statsRequest(11))).data);
+    const s = decodeNetmsg((await t.request(subjects.ctl("c", 0), encodeNetmsg.statsRequest(11))).data);
     if (typeof s === "string" || s.type !== NetmsgType.reply) throw new Error("no reply");
     expect(s.body).toHaveProperty("ip.forward");
     svc.routes.delete("172.16.0.0/12");

@@ -24,8 +24,9 @@ describe("tcp_usrreq", () => {
     });
     const h = await startNetisr({ transport: t, cluster: "c", cpu: 0, topology: { epoch: 1, cpus: [0], interfaces: [], rssKey: "" } });
     cleanups.push(() => h.stop());
-    const call = async (data: Uint8Array) => {
-      const r = decodeNetmsg((await t.request(subjects.netisr("c", 0), data, { timeoutMs: 2000 })).data);
+    // Socket calls on the open port; listener calls are the control's (its subject).
+    const call = async (data: Uint8Array, control = false) => {
+      const r = decodeNetmsg((await t.request((control ? subjects.ctl : subjects.netisr)("c", 0), data, { timeoutMs: 2000 })).data);
       if (typeof r === "string" || r.type !== 0x1f) throw new Error("not a reply");
       return r;
     };
@@ -35,10 +36,10 @@ describe("tcp_usrreq", () => {
     const send = await call(encodeNetmsg.socket(SockNetmsg.send, 2, { id: 999, data: "aGk=", sync: true }));
     expect([send.ok, send.error]).toEqual([false, "no socket 999"]);
     expect(h.tcp!.stats.nosock).toBe(1);
-    const listen = (id: string) => call(encodeNetmsg.socket(SockNetmsg.listen, 3, { listener: { id, laddr: 0, lport: 80, reuseport: false, backlog: 8, owner: "app" } }));
+    const listen = (id: string) => call(encodeNetmsg.socket(SockNetmsg.listen, 3, { listener: { id, laddr: 0, lport: 80, reuseport: false, backlog: 8, owner: "app" } }), true);
     expect((await listen("L1")).ok).toBe(true);
     expect((await listen("L2")).ok).toBe(false);
-    const ls = await call(encodeNetmsg.socket(SockNetmsg.listeners, 4, {}));
+    const ls = await call(encodeNetmsg.socket(SockNetmsg.listeners, 4, {}), true);
     expect((ls.body as { listeners: { id: string }[] }).listeners.map((l) => l.id)).toEqual(["L1"]);
     expect(h.tcp!.stats.calls).toBe(5);
   });

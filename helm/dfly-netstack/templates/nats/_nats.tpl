@@ -29,6 +29,14 @@ cluster {
     {{- end }}
   ]
   connect_retries: 120
+  {{- if $v.tls.enabled }}
+  tls {
+    cert_file: /etc/nats-tls/tls.crt
+    key_file: /etc/nats-tls/tls.key
+    ca_file: /etc/nats-tls/ca.crt
+  }
+  {{- end }}
 }
 {{- end }}
+{{- include "dfly.nats.authConf" . }}
 {{- end -}}

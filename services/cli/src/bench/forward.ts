@@ -29,7 +29,7 @@ import { FlowSet } from "@dfly/apps";
 import { nicInterfaceSpec, ifnetTopology } from "@dfly/nic";
 import { BATCH_HEADER_BYTES, createTransport, FRAME_HEADER_BYTES, frameBatchCount, FrameBatchWriter, InprocHub, subjects, type Subscription, type Transport } from "@dfly/transport";
 import { type InterfaceTopology, type TopologyMsg } from "@dfly/wire";
-import type { NetisrSnapshot } from "@dfly/netisr";
+import { IFSTAT_SHARED_BYTES, type IfStatLayout, type NetisrSnapshot } from "@dfly/netisr";
 import { forwardRoutes } from "../embedded/forward.js";
 import { CpuWorker } from "../embedded/workers.js";
 import { AllocSampler, ALLOC_SAMPLE_BYTES, type AllocSite } from "./alloc.js";
@@ -133,10 +133,10 @@ export async function startLocalNats(extra: string[] = []): Promise<{ url: strin
   };
 }
 
-/** The static topology of the benchmark: one ring per CPU on ix0 and ix1. */
-export function benchTopology(cpus: number): TopologyMsg {
+/** The static topology of the benchmark: one ring per CPU on ix0 and ix1 (or `rings`, spread over the CPUs by the ringmap). */
+export function benchTopology(cpus: number, rings = cpus): TopologyMsg {
   const ids = Array.from({ length: cpus }, (_, i) => i);
-  const interfaces = ["ix0", "ix1"].map((ifname) => ifnetTopology(nicInterfaceSpec({ ifname, model: "82599", mode: "interrupt", rings: cpus }), ids));
+  const interfaces = ["ix0", "ix1"].map((ifname) => ifnetTopology(nicInterfaceSpec({ ifname, model: "82599", mode: "interrupt", rings }), ids));
   return { epoch: 1, cpus: ids, interfaces, rssKey: "6d5a".repeat(20) };
 }
 
@@ -201,12 +201,12 @@ async function openBus(o: BenchForwardOptions, log: (s: string) => void): Promis
 
 async function phase(
   bus: Bus,
-  o: Required<Pick<BenchForwardOptions, "cpus" | "durationMs" | "warmupMs" | "window">>,
+  o: Required<Pick<BenchForwardOptions, "cpus" | "durationMs" | "warmupMs" | "window">> & { ifstat?: IfStatLayout },
   topo: TopologyMsg,
   batches: Uint8Array[][],
   echo: boolean,
   sample = false,
-): Promise<{ phase: BenchPhase; perCpu: number[]; alloc?: { bytes: number; packets: number; top: AllocSite[] } }> {
+): Promise<{ phase: BenchPhase; perCpu: number[]; rxMessages: number; cpuMs: number; snaps: (NetisrSnapshot | undefined)[]; alloc?: { bytes: number; packets: number; top: AllocSite[] } }> {
   const ix0 = topo.interfaces[0];
   const ix1 = topo.interfaces[1];
   const workers: CpuWorker[] = [];
@@ -224,6 +224,7 @@ async function phase(
             routes: forwardRoutes(["10.0.0.0/8"]),
             icmplim: 0,
             ...(echo ? { echo: true, echoIfname: "ix1" } : {}),
+            ...(o.ifstat ? { ifstat: o.ifstat } : {}),
           },
           w.link ? w.link.transferList : [],
         ),
@@ -235,6 +236,7 @@ async function phase(
     const rxRingsOfCpu = new Map<number, number[]>();
     for (let r = 0; r < ix0.rings; r++) rxRingsOfCpu.set(ix0.ringToCpu[r], [...(rxRingsOfCpu.get(ix0.ringToCpu[r]) ?? []), r]);
     let frames = 0;
+    let rxMessages = 0;
     const next = new Int32Array(ix0.rings);
     const rr = new Int32Array(ix1.rings);
     const rxSubject = Array.from({ length: ix0.rings }, (_, r) => subjects.rx(CLUSTER, "ix0", r));
@@ -245,6 +247,7 @@ async function phase(
      * forwarding itself. NATS copies into its socket buffer, so the template goes as is.
      */
     const send = (ring: number, recycle?: Uint8Array) => {
+      rxMessages++;
       const list = batches[ring];
       const tpl = list[next[ring]++ % list.length];
       if (recycle && recycle.byteOffset === 0 && recycle.buffer.byteLength >= tpl.length && recycle.buffer instanceof ArrayBuffer) {
@@ -276,9 +279,13 @@ async function phase(
     const fw0 = sample ? await forwarded() : 0;
     const sampler = sample ? await AllocSampler.start({ workers: true }) : undefined;
     const f0 = frames;
+    const m0 = rxMessages;
+    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     await new Promise((r) => setTimeout(r, o.durationMs));
     const f1 = frames;
+    const m1 = rxMessages;
+    const cpu = process.cpuUsage(cpu0);
     const ms = performance.now() - t0;
     const heap = await sampler?.stop();
     const fw1 = sample ? await forwarded() : 0;
@@ -288,6 +295,9 @@ async function phase(
     return {
       phase: { pps: Math.round(((f1 - f0) / ms) * 1000), frames: f1 - f0, ms: Math.round(ms) },
       perCpu: snaps.map((s) => s?.forwarded ?? 0),
+      rxMessages: m1 - m0,
+      cpuMs: Math.round((cpu.user + cpu.system) / 1000),
+      snaps,
       ...(heap ? { alloc: { bytes: heap.workers.reduce((a, b) => a + b, 0), packets: fw1 - fw0, top: heap.top } } : {}),
     };
   } finally {
@@ -353,4 +363,67 @@ export async function benchForward(o: BenchForwardOptions): Promise<BenchForward
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model ?? "", node: process.version, loadavg: os.loadavg().map((x) => Math.round(x * 100) / 100) },
     targets: { embeddedOneCpuPps: 5_000_000, natsRatio: 0.7, twoCpuScaling: 1.8 },
   };
+}
+
+export interface ForwardOnceOptions {
+  /** Netisr threads (each one owns its share of the rings). */
+  threads: number;
+  /** RX/TX rings per interface (default one per thread). */
+  rings?: number;
+  transport: "embedded" | "nats";
+  natsUrl?: string;
+  durationMs: number;
+  warmupMs: number;
+  batch: number;
+  window: number;
+  flows?: number;
+  size?: number;
+  /** ifnet's per-packet counters: per CPU, or one set shared by every thread (Atomics on a SharedArrayBuffer). */
+  ifstat?: "percpu" | "shared";
+  log?: (s: string) => void;
+}
+
+export interface ForwardOnceResult extends BenchPhase {
+  /** RX ring messages (batches) the threads were handed in the timed part: each one a wake-up of its thread. */
+  rxMessages: number;
+  /**
+   * CPU time this process (every thread: the CPUs', the publisher's, V8's) used in the timed
+   * part: what the frames cost, whatever share of the cores the scheduler gave it.
+   */
+  cpuMs: number;
+  perThread: number[];
+  /** The ifnet counters summed over the threads (percpu) or as the shared set holds them (mod 2^32). */
+  ifstat?: { ipackets: number; opackets: number };
+}
+
+/** One timed netisr forwarding phase (no echo baseline): the knobs the experiments vary. */
+export async function forwardOnce(o: ForwardOnceOptions): Promise<ForwardOnceResult> {
+  const log = o.log ?? (() => undefined);
+  const rings = o.rings ?? o.threads;
+  if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > 16) throw new BenchForwardError(`threads ${o.threads}: want 1..16`);
+  if (!Number.isInteger(rings) || rings < o.threads || rings > 16) throw new BenchForwardError(`rings ${rings}: want ${o.threads}..16 (82599)`);
+  const flows = new FlowSet({ flows: o.flows ?? 4096, size: o.size ?? 64, dst: ["10.0.0.0/8"], ttl: 255 });
+  const topo = benchTopology(o.threads, rings);
+  const batches = ringBatches(topo.interfaces[0], flows, o.batch, 8);
+  const shared = o.ifstat === "shared" ? new SharedArrayBuffer(IFSTAT_SHARED_BYTES) : undefined;
+  const ifstat: IfStatLayout | undefined = shared ? { layout: "shared", buffer: shared } : o.ifstat === "percpu" ? { layout: "percpu" } : undefined;
+  const bus = await openBus({ cpus: o.threads, transport: o.transport, ...(o.natsUrl ? { natsUrl: o.natsUrl } : {}) }, log);
+  try {
+    const r = await phase(bus, { cpus: o.threads, durationMs: o.durationMs, warmupMs: o.warmupMs, window: o.window, ...(ifstat ? { ifstat } : {}) }, topo, batches, false);
+    let counters: ForwardOnceResult["ifstat"];
+    if (shared) {
+      // Read here, in another thread: the same memory the CPUs' threads updated.
+      const v = new Int32Array(shared);
+      counters = { ipackets: Atomics.load(v, 0) >>> 0, opackets: Atomics.load(v, 2) >>> 0 };
+    } else if (ifstat) {
+      counters = { ipackets: 0, opackets: 0 };
+      for (const s of r.snaps) {
+        counters.ipackets += s?.ifstat?.ipackets ?? 0;
+        counters.opackets += s?.ifstat?.opackets ?? 0;
+      }
+    }
+    return { ...r.phase, rxMessages: r.rxMessages, cpuMs: r.cpuMs, perThread: r.perCpu, ...(counters ? { ifstat: counters } : {}) };
+  } finally {
+    await bus.close();
+  }
 }

@@ -4,14 +4,18 @@
  * gRPC errors printed as STATUS: details).
  */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { ControlClient, DEFAULT_CONTROL_ADDR, GrpcConnectivityState as connectivityState, GrpcStatus as status, controlConfigFromEnv, main as controlMain, type ServiceError } from "@dfly/control";
+import { ControlClient, DEFAULT_CONTROL_ADDR, controlClientAuthFromEnv, type ControlClientAuth, GrpcConnectivityState as connectivityState, GrpcStatus as status, controlConfigFromEnv, main as controlMain, type ServiceError } from "@dfly/control";
 import { UsageError, type CliIO, type Command } from "../command.js";
+import { readFileSync } from "node:fs";
 import { contextFile, readContext } from "../local/context.js";
+import { secureClient } from "../local/secure.js";
 
 type Options = NonNullable<ParseArgsConfig["options"]>;
 
 export const clientOptions: Options = {
   control: { type: "string" },
+  "tls-ca": { type: "string" },
+  token: { type: "string" },
   json: { type: "boolean", default: false },
 };
 
@@ -68,14 +72,39 @@ export function connected(c: ControlClient, addr: string, from: string): Promise
   });
 }
 
+/** The control flags of a command (`--control`, `--tls-ca`, `--token`). */
+export interface ControlFlags {
+  control?: unknown;
+  "tls-ca"?: unknown;
+  token?: unknown;
+}
+
+/** What the client presents: --tls-ca/--token, else DFLY_CONTROL_TLS_CA/DFLY_CONTROL_TOKEN, else the `dfly up --secure` context's. */
+export function controlAuthOf(f: ControlFlags, env: NodeJS.ProcessEnv = process.env): ControlClientAuth {
+  const fromEnv = controlClientAuthFromEnv(env);
+  const ctx = f.control === undefined && !env.DFLY_CONTROL_ADDR ? readContext(env) : undefined;
+  const sec = ctx?.secureDir && (f["tls-ca"] === undefined || f.token === undefined) && !fromEnv.token ? secureClient(ctx.secureDir) : undefined;
+  let ca = fromEnv.ca ?? sec?.ca;
+  if (typeof f["tls-ca"] === "string") {
+    try {
+      ca = readFileSync(f["tls-ca"]);
+    } catch (e) {
+      throw new UsageError(`--tls-ca ${f["tls-ca"]}: ${(e as Error).message}`);
+    }
+  }
+  const token = typeof f.token === "string" ? f.token : (fromEnv.token ?? sec?.token);
+  return { ...fromEnv, ...(ca ? { ca } : {}), ...(token ? { token } : {}) };
+}
+
 /**
  * Runs `f` with a client of `--control` (else DFLY_CONTROL_ADDR, else the `dfly up` context, else
  * 127.0.0.1:50051). The connection must be up within CONNECT_TIMEOUT_MS, else ControlUnreachableError.
  */
-export async function withControl<T>(addr: string | undefined, f: (c: ControlClient) => Promise<T>): Promise<T> {
-  const { addr: a, from } = controlAddrOf(addr);
+export async function withControl<T>(flags: string | undefined | ControlFlags, f: (c: ControlClient) => Promise<T>): Promise<T> {
+  const fl: ControlFlags = typeof flags === "object" ? flags : { control: flags };
+  const { addr: a, from } = controlAddrOf(typeof fl.control === "string" ? fl.control : undefined);
   if (!/^[^\s:]+:\d{1,5}$/.test(a)) throw new UsageError(`--control ${a}: want HOST:PORT (from ${from})`);
-  const c = new ControlClient(a, 5000);
+  const c = new ControlClient(a, 5000, controlAuthOf(fl));
   try {
     await connected(c, a, from);
     return await f(c);

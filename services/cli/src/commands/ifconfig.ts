@@ -23,11 +23,11 @@ export function formatTopology(t: TopologyMsg, only?: string): string {
 const ifconfig: Command = {
   path: ["ifconfig"],
   summary: "interfaces: rings, ring->CPU map, redirection table, mode",
-  usage: "dfly ifconfig [IFNAME] [--json] [--control HOST:PORT]",
+  usage: "dfly ifconfig [IFNAME] [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
     const { values, positionals } = parseCli(argv, clientOptions);
     if (positionals.length > 1) throw new UsageError(`unexpected argument "${positionals[1]}"`);
-    const r = await withControl(values.control as string | undefined, (c) => c.getTopology());
+    const r = await withControl(values, (c) => c.getTopology());
     const t = topologyMsgOf(r.topology!);
     const only = positionals[0];
     if (only && !t.interfaces.some((i) => i.ifname === only)) {

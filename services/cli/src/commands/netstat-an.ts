@@ -29,13 +29,13 @@ export function formatPcbs(pcbs: readonly Pcb[]): string {
 const netstatAn: Command = {
   path: ["netstat", "-an"],
   summary: "netstat -an: every CPU's PCBs (state, addresses, owner CPU, queues), walked CPU after CPU",
-  usage: "dfly netstat -an [--page N] [--json] [--control HOST:PORT]",
+  usage: "dfly netstat -an [--page N] [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
     const { values, positionals } = parseCli(argv, { ...clientOptions, page: { type: "string" } });
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     const page = values.page === undefined ? 256 : Number(values.page);
     if (!Number.isInteger(page) || page < 1 || page > 4096) throw new UsageError(`--page ${String(values.page)}: want 1..4096`);
-    const r = await withControl(values.control as string | undefined, (c) => c.listPcbs(page));
+    const r = await withControl(values, (c) => c.listPcbs(page));
     if (values.json) printJson(io, { pcbs: r.pcbs, unreachableCpus: r.unreachableCpus });
     else io.stdout(formatPcbs(r.pcbs));
     if (r.unreachableCpus.length > 0) io.stderr(`dfly netstat: cpus ${r.unreachableCpus.join(",")} did not answer (not listed)\n`);

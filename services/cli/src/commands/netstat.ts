@@ -20,12 +20,12 @@ const counters = (ps: readonly ProtocolStats[]) => Object.fromEntries(ps.map((p)
 const netstat: Command = {
   path: ["netstat"],
   summary: "netstat -s: protocol statistics summed over the CPUs (--per-cpu: each CPU's)",
-  usage: "dfly netstat -s [--per-cpu] [--json] [--control HOST:PORT]",
+  usage: "dfly netstat -s [--per-cpu] [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
     const { values, positionals } = parseCli(argv, { ...clientOptions, s: { type: "boolean", short: "s", default: false }, "per-cpu": { type: "boolean", default: false } });
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
     if (!values.s) throw new UsageError("only -s (statistics) is supported here");
-    const s = await withControl(values.control as string | undefined, (c) => c.getStats());
+    const s = await withControl(values, (c) => c.getStats());
     const perCpu = values["per-cpu"] === true;
     if (values.json) {
       printJson(io, {

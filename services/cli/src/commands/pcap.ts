@@ -4,12 +4,13 @@
  * toeplitz_hash = raw & 0xffff, netisr_hashcpu = (h & 127) % N) and print one
  * line per connection, both directions together.
  */
-import { readFileSync } from "node:fs";
+import { closeSync, openSync, readSync } from "node:fs";
 import { parseArgs } from "node:util";
 import {
   IPPROTO,
   IP_MF,
   IP_OFFMASK,
+  LINKTYPE,
   PcapFormatError,
   buildRingmap,
   ipPacketHash,
@@ -55,6 +56,8 @@ export interface PcapFlowsResult {
   records: number;
   /** Records that were not IPv4 (ARP, IPv6, unknown link type) or too short for an IPv4 header. */
   notIpv4: number;
+  /** Link types of records this reader does not know (their records count in notIpv4). */
+  unknownLinktypes: number[];
   error?: PcapFormatError;
 }
 
@@ -82,8 +85,10 @@ export function pcapFlows(bytes: Uint8Array, ncpus: number, rings?: number): Pca
   const read = readPcap(bytes);
   const flows = new Map<string, FlowAcc>();
   const fragFlow = new Map<string, string>();
+  const unknown = new Set<number>();
   let notIpv4 = 0;
   for (const rec of read.records) {
+    if (!KNOWN_LINKTYPES.has(rec.linktype)) unknown.add(rec.linktype);
     let frame = rawIpOf(rec.linktype, rec.data);
     if (!frame || frame.length < 20) {
       notIpv4++;
@@ -154,7 +159,43 @@ export function pcapFlows(bytes: Uint8Array, ncpus: number, rings?: number): Pca
     }
     out.push(f);
   }
-  return { flows: out, records: read.records.length, notIpv4, error: read.error };
+  return { flows: out, records: read.records.length, notIpv4, unknownLinktypes: sorted(unknown), error: read.error };
+}
+
+const KNOWN_LINKTYPES: ReadonlySet<number> = new Set(Object.values(LINKTYPE));
+
+/** The largest capture `pcap flows` reads (it holds the whole file). */
+export const PCAP_FLOWS_MAX_BYTES = 256 * 1024 * 1024;
+const MAGICS = new Set([0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1, 0x0a0d0d0a]);
+
+/** Reads a capture, bounded: the magic first (/dev/zero or a text file stops there), then at most `max` bytes. */
+export function readCaptureFile(file: string, max = PCAP_FLOWS_MAX_BYTES): Uint8Array {
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch (e) {
+    throw new PcapFileError(file, e);
+  }
+  try {
+    const head = Buffer.alloc(4);
+    const n = readSync(fd, head, 0, 4, null);
+    const magic = n === 4 ? head.readUInt32BE(0) : -1;
+    // Not a capture: the reader names the problem from these bytes alone.
+    if (!MAGICS.has(magic)) return head.subarray(0, n);
+    const chunks: Buffer[] = [head];
+    let total = 4;
+    for (;;) {
+      const b = Buffer.allocUnsafe(Math.min(1 << 20, max + 1 - total));
+      const got = readSync(fd, b, 0, b.length, null);
+      if (got === 0) break;
+      chunks.push(b.subarray(0, got));
+      total += got;
+      if (total > max) throw new PcapFileError(file, new Error(`larger than ${max / (1024 * 1024)} MiB`));
+    }
+    return Buffer.concat(chunks, total);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function intOption(name: string, v: unknown, min: number, max: number): number | undefined {
@@ -212,14 +253,12 @@ export const pcapFlowsCommand: Command = {
     if (ncpus === undefined) throw new UsageError("--cpus is required");
     const rings = intOption("rings", values.rings, 1, 1024);
     const file = positionals[0];
-    let bytes: Uint8Array;
-    try {
-      bytes = readFileSync(file);
-    } catch (e) {
-      throw new PcapFileError(file, e);
-    }
-    const r = pcapFlows(bytes, ncpus, rings);
+    const r = pcapFlows(readCaptureFile(file), ncpus, rings);
     if (r.error && r.records === 0) throw r.error;
+    if (r.unknownLinktypes.length > 0) {
+      io.stderr(`dfly pcap flows: ${file}: link type ${r.unknownLinktypes.join(", ")} is not supported (known: ${[...KNOWN_LINKTYPES].join(", ")}; www.tcpdump.org/linktypes.html)\n`);
+      return 1;
+    }
     if (values.json === true) {
       io.stdout(r.flows.map((f) => JSON.stringify(f) + "\n").join(""));
     } else {

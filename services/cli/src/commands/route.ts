@@ -24,7 +24,7 @@ export function formatRoutes(routes: readonly RouteMessage[]): string {
 const add: Command = {
   path: ["route", "add"],
   summary: "add a route on every CPU (returns when all applied it)",
-  usage: "dfly route add PREFIX GATEWAY|-interface IF [--metric N] [--mtu N] [--iw N] [--json] [--control HOST:PORT]",
+  usage: "dfly route add PREFIX GATEWAY|-interface IF [--metric N] [--mtu N] [--iw N] [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
     // BSD spells it `-interface`; accept `--interface` too.
     const args = argv.map((a) => (a === "-interface" ? "--interface" : a));
@@ -48,7 +48,7 @@ const add: Command = {
       mtu: uint("mtu", values.mtu, 65535),
       iw: uint("iw", values.iw, 0xffffffff),
     };
-    const r = await withControl(values.control as string | undefined, (c) => c.addRoute(route));
+    const r = await withControl(values, (c) => c.addRoute(route));
     if (values.json) printJson(io, { op: "add", route, revision: r.revision, appliedCpus: r.appliedCpus });
     else io.stdout(`add net ${prefix}: ${gateway ? `gateway ${gateway}` : `interface ${ifname}`} (applied on cpus ${r.appliedCpus.join(",") || "none"}; revision ${r.revision})\n`);
     return 0;
@@ -58,11 +58,11 @@ const add: Command = {
 const del: Command = {
   path: ["route", "delete"],
   summary: "delete a route on every CPU",
-  usage: "dfly route delete PREFIX [--json] [--control HOST:PORT]",
+  usage: "dfly route delete PREFIX [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
     const { values, positionals } = parseCli(argv, clientOptions);
     if (positionals.length !== 1) throw new UsageError("want exactly one PREFIX");
-    const r = await withControl(values.control as string | undefined, (c) => c.deleteRoute(positionals[0]));
+    const r = await withControl(values, (c) => c.deleteRoute(positionals[0]));
     if (values.json) printJson(io, { op: "delete", route: r.route, revision: r.revision, appliedCpus: r.appliedCpus });
     else io.stdout(`delete net ${positionals[0]} (applied on cpus ${r.appliedCpus.join(",") || "none"}; revision ${r.revision})\n`);
     return 0;
@@ -72,11 +72,11 @@ const del: Command = {
 const show: Command = {
   path: ["route", "show"],
   summary: "the route table (the control's authoritative copy)",
-  usage: "dfly route show [--json] [--control HOST:PORT]",
+  usage: "dfly route show [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
     const { values, positionals } = parseCli(argv, clientOptions);
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const l = await withControl(values.control as string | undefined, (c) => c.listRoutes());
+    const l = await withControl(values, (c) => c.listRoutes());
     if (values.json) printJson(io, { revision: l.revision, digest: l.digest, routes: l.routes });
     else io.stdout(`Routing tables (revision ${l.revision}, digest ${l.digest})\n\n` + formatRoutes(l.routes));
     return 0;
@@ -86,11 +86,11 @@ const show: Command = {
 const verify: Command = {
   path: ["route", "verify"],
   summary: "each CPU's route-table digest against the control's (exit 1 if any differs)",
-  usage: "dfly route verify [--json] [--control HOST:PORT]",
+  usage: "dfly route verify [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
     const { values, positionals } = parseCli(argv, clientOptions);
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const v = await withControl(values.control as string | undefined, (c) => c.verifyRoutes());
+    const v = await withControl(values, (c) => c.verifyRoutes());
     if (values.json) printJson(io, v);
     else {
       io.stdout(`expected ${v.expectedDigest} (revision ${v.revision})\n`);

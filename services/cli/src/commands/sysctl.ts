@@ -19,7 +19,7 @@ function unreachable(g: GetSysctlResponse): string {
 const sysctl: Command = {
   path: ["sysctl"],
   summary: "read or write net.inet sysctls on every CPU (a write returns when all applied it)",
-  usage: "dfly sysctl [-a] [NAME|PREFIX…] | dfly sysctl -w NAME=VALUE… [--json] [--control HOST:PORT]",
+  usage: "dfly sysctl [-a] [NAME|PREFIX…] | dfly sysctl -w NAME=VALUE… [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
     const { values, positionals } = parseCli(argv, {
       ...clientOptions,
@@ -31,13 +31,12 @@ const sysctl: Command = {
     if (values.write && assigns.length === 0) throw new UsageError("-w wants at least one NAME=VALUE");
     if (assigns.length > 0 && assigns.length !== positionals.length) throw new UsageError("give names to read or NAME=VALUE pairs to write, not both");
     if (assigns.length === 0 && positionals.length === 0 && !values.all) throw new UsageError("give -a, NAMEs to read, or -w NAME=VALUE");
-    const control = values.control as string | undefined;
     if (assigns.length > 0) {
       const assignments = assigns.map((a) => {
         const i = a.indexOf("=");
         return { name: a.slice(0, i), value: a.slice(i + 1) };
       });
-      const r = await withControl(control, async (c) => {
+      const r = await withControl(values, async (c) => {
         const before = await c.getSysctl(assignments.map((a) => a.name));
         const set = await c.setSysctl(assignments);
         return { before, set };
@@ -50,7 +49,7 @@ const sysctl: Command = {
       for (const s of r.set.settings) io.stdout(`${s.name}: ${old.get(s.name) ?? "?"} -> ${s.value}\n`);
       return 0;
     }
-    const g = await withControl(control, (c) => c.getSysctl(values.all ? [] : positionals));
+    const g = await withControl(values, (c) => c.getSysctl(values.all ? [] : positionals));
     if (values.json) {
       printJson(io, { rows: g.rows, unreachableCpus: g.unreachableCpus });
       return 0;

@@ -12,7 +12,8 @@ export const upCommand: Command = {
   path: ["up"],
   summary: "start control, NIC and N netisr CPUs as processes on this machine (NATS; state in .dfly/)",
   usage:
-    "dfly up [--cpus N] [--nats URL] [--state-dir DIR] [--ifname ix0,ix1] [--model M] [--mode interrupt|polling] [--rings R] [--json]\n" +
+    "dfly up [--cpus N] [--nats URL] [--state-dir DIR] [--ifname ix0,ix1] [--model M] [--mode interrupt|polling] [--rings R] [--secure] [--json]\n" +
+    "  --secure: NATS users per role (only the control may publish routes/topology), a control token and TLS, generated into DIR/secure\n" +
     "  without --nats a local nats-server -js is started; processes log to DIR/logs; stop them with dfly down\n" +
     "  records the context (control, NATS, DIR) in $DFLY_CONTEXT, else $XDG_STATE_HOME/dfly/context.json (~/.local/state/…):\n" +
     "  dfly route/netstat/ifconfig/down use it",
@@ -26,6 +27,7 @@ export const upCommand: Command = {
       mode: { type: "string" },
       rings: { type: "string" },
       json: { type: "boolean", default: false },
+      secure: { type: "boolean", default: false },
     }) as Record<string, string | boolean | undefined>;
     const mode = v.mode as string | undefined;
     if (mode !== undefined && mode !== "interrupt" && mode !== "polling") throw new UsageError(`--mode ${mode}: want interrupt or polling`);
@@ -42,9 +44,10 @@ export const upCommand: Command = {
         ...(v.model ? { model: v.model as string } : {}),
         ...(mode ? { mode: mode as "interrupt" | "polling" } : {}),
         rings: intOpt("rings", v.rings as string | undefined, 1, 1024),
+        ...(v.secure ? { secure: true } : {}),
         log: v.json ? undefined : (s) => io.stderr(`${s}\n`),
       });
-      const ctx = writeContext({ controlAddr: st.controlAddr, natsUrl: st.natsUrl, stateDir: stateDirOf(v["state-dir"] as string | undefined), cluster: st.cluster });
+      const ctx = writeContext({ controlAddr: st.controlAddr, natsUrl: st.natsUrl, stateDir: stateDirOf(v["state-dir"] as string | undefined), cluster: st.cluster, ...(st.secureDir ? { secureDir: st.secureDir } : {}) });
       if (v.json) io.stdout(JSON.stringify({ ...st, context: ctx }, null, 2) + "\n");
       else {
         io.stdout(`up: ${st.cpus} netisr CPUs, NIC, control ${st.controlAddr}, NATS ${st.natsUrl}\n`);

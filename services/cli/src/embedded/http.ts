@@ -56,6 +56,14 @@ export interface HttpShortRunOptions extends HttpShortCommon {
   /** httpd sends synchronously (waits for the CPU) instead of asynchronously. */
   syncSend?: boolean;
   /**
+   * "per-cpu" (default): one SO_REUSEPORT listener per CPU's httpd worker; "one": a single
+   * listener without SO_REUSEPORT, held by CPU 0's worker, which accepts every connection
+   * (the other CPUs' connections over the ports), as nginx without `reuseport`.
+   */
+  listeners?: "per-cpu" | "one";
+  /** ix0's NIC model and mode (default 82599, interrupt). */
+  nic?: { model?: string; mode?: "interrupt" | "polling" };
+  /**
    * Run the client host in a worker thread of its own (default false: in this thread, with
    * the NIC — measured faster on 2 cores: one thread fewer competing for them).
    */
@@ -76,6 +84,8 @@ export interface HttpShortRunOptions extends HttpShortCommon {
 export interface HttpShortRunReport extends HttpShortReport {
   /** What closing the listener did (when asked for). */
   listenerClose?: { cpu: number; atMs: number; migrated: number; dropped: number; heir: string; error?: string };
+  /** CPU time this process (every thread) used while the `completed` transactions were measured. */
+  cpuMs: number;
   /** Per-CPU TCP counters as the CPUs report them (netstat -s tcp). */
   tcpPerCpu: Record<string, number>[];
   /** What each CPU's httpd worker did (it may accept other CPUs' connections, e.g. as an heir). */
@@ -105,6 +115,7 @@ interface WorkerSnap {
 
 export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRunReport> {
   const log = o.log ?? (() => undefined);
+  if (o.listeners === "one" && o.httpd === "remote") throw new Error('listeners "one" needs the httpd workers in the CPUs\' threads (httpd "cpu")');
   const config = { ...HTTP_SHORT_TCP, ...o.config };
   const mode = o.transport ?? "embedded";
   let nats: Awaited<ReturnType<typeof startLocalNats>> | undefined;
@@ -132,10 +143,13 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
     ec = await EmbeddedCluster.start({
       cpus: o.cpus,
       ...(cluster ? { cluster } : {}),
-      interfaces: [{ ifname: "ix0", model: "82599", mode: "interrupt" }],
+      interfaces: [{ ifname: "ix0", model: o.nic?.model ?? "82599", mode: o.nic?.mode ?? "interrupt" }],
       routes: [{ prefix: "198.18.0.0/24", ifname: "ix0" }],
       tcp: { config, somaxconn: o.somaxconn ?? 1024 },
-      programs: o.httpd === "remote" ? [] : [{ module: httpdProgramModule(), export: "httpdProgram", options: { ...(o.syncSend ? { syncSend: true } : {}) } }],
+      programs:
+        o.httpd === "remote"
+          ? []
+          : [{ module: httpdProgramModule(), export: "httpdProgram", options: { ...(o.syncSend ? { syncSend: true } : {}), ...(o.listeners === "one" ? { reuseport: false } : {}) } }],
       ...(o.policy ? { listenerPolicy: o.policy } : {}),
       ...(natsUrl ? { natsUrl } : {}),
       ...(o.moderation ? { moderation: o.moderation } : {}),
@@ -143,7 +157,7 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
     });
     // nginx's master starts its workers in order: worker w gets SO_REUSEPORT slot w.
     const remote = o.httpd === "remote" ? await remoteHttpd(ec, o.cpus, o.syncSend === true) : undefined;
-    if (!remote) for (const w of ec.workers) await w.call(0, "listen");
+    if (!remote) for (const w of o.listeners === "one" ? ec.workers.slice(0, 1) : ec.workers) await w.call(0, "listen");
     log(`httpd: ${ec.workers.length} workers ${remote ? "in this thread (remote sockets)" : "in the CPUs' threads"} listening on ${HTTP_SERVER_ADDR}:80`);
 
     const t = ec.transport;
@@ -214,6 +228,7 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
       client.reset();
     }
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     if (o.closeListener) {
       const { cpu, atMs } = o.closeListener;
       timers.push(
@@ -250,6 +265,7 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
     const atEnd = await client.snapshot();
     const completed = atEnd.completed;
     const elapsed = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
     const { drained } = await client.stop(5000);
     for (const x of timers) clearTimeout(x);
     await Promise.allSettled(side);
@@ -309,6 +325,7 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
       server: { ...httpd, perCpu },
       client: { started: cs.started, ...cc },
       ...(o.warmupMs ? { warmupMs: o.warmupMs } : {}),
+      cpuMs: Math.round((cpu.user + cpu.system) / 1000),
       tcpPerCpu: snaps.map((s) => s.tcp?.tcp ?? {}),
       httpdPerCpu: snaps.map((s, i) => {
         const p = s.programs?.[0];

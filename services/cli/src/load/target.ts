@@ -6,10 +6,11 @@
  */
 import { writeFileSync } from "node:fs";
 import { PcapWriter } from "@dfly/core";
-import { FrameBatchCursor, NatsTransport, subjects, type Transport } from "@dfly/transport";
+import { FrameBatchCursor, NatsTransport, natsAuthFromEnv, subjects, type Transport } from "@dfly/transport";
 import { ControlClient } from "@dfly/control";
 import type { CliIO } from "../command.js";
-import { connected } from "../commands/control.js";
+import { connected, controlAuthOf } from "../commands/control.js";
+import { secureClient } from "../local/secure.js";
 import { readContext } from "../local/context.js";
 import { onInterrupt } from "../local/interrupt.js";
 
@@ -26,6 +27,8 @@ export interface LoadTarget {
   controlFrom: string;
   /** Where each came from (for the first line the commands print). */
   from: string;
+  /** NATS user and password (DFLY_NATS_USER/…, else the `dfly up --secure` context's load role). */
+  natsAuth?: { user?: string; pass?: string; tlsCa?: string };
 }
 
 /** Flags every load command takes. */
@@ -52,13 +55,16 @@ export function resolveTarget(v: { nats?: string; cluster?: string; control?: st
   const controlAddr = v.control ?? env.DFLY_CONTROL_ADDR ?? ctx?.controlAddr;
   const controlFrom = v.control !== undefined ? "--control" : env.DFLY_CONTROL_ADDR ? "DFLY_CONTROL_ADDR" : "the dfly up context";
   if (controlAddr !== undefined && !/^[^\s:]+:\d{1,5}$/.test(controlAddr)) throw new LoadArgError(`--control ${controlAddr}: want HOST:PORT (from ${controlFrom})`);
-  return { natsUrl, cluster, controlAddr, controlFrom, from };
+  const envAuth = natsAuthFromEnv(env);
+  const sec = envAuth.user === undefined && from === "the dfly up context" && ctx?.secureDir ? secureClient(ctx.secureDir) : undefined;
+  const natsAuth = sec ? { user: sec.natsUser, pass: sec.natsPass } : envAuth;
+  return { natsUrl, cluster, controlAddr, controlFrom, from, natsAuth };
 }
 
 /** A client of the target's control, its connection up (else one line naming the address, within 1.5 s). */
 export async function controlOf(t: LoadTarget, why: string): Promise<ControlClient> {
   if (!t.controlAddr) throw new LoadArgError(`${why}: no control to reach: pass --control HOST:PORT, set DFLY_CONTROL_ADDR, or start a stack with dfly up`);
-  const c = new ControlClient(t.controlAddr, 5000);
+  const c = new ControlClient(t.controlAddr, 5000, controlAuthOf({ control: t.controlFrom === "--control" ? t.controlAddr : undefined }));
   try {
     await connected(c, t.controlAddr, t.controlFrom);
     return c;
@@ -74,7 +80,7 @@ export async function connectTarget(t: LoadTarget, name: string, timeoutMs = 500
   const timeout = new Promise<never>((_, rej) => {
     timer = setTimeout(() => rej(new Error(`cannot reach NATS at ${t.natsUrl} (${t.from}) within ${timeoutMs} ms`)), timeoutMs);
   });
-  const conn = NatsTransport.connect({ url: t.natsUrl, name });
+  const conn = NatsTransport.connect({ url: t.natsUrl, name, ...(t.natsAuth ?? {}) });
   try {
     return await Promise.race([conn, timeout]);
   } catch (e) {

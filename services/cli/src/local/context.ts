@@ -14,6 +14,8 @@ export interface DflyContext {
   /** The state directory of the `dfly up` that wrote it (its pids and logs). */
   stateDir: string;
   cluster: string;
+  /** `dfly up --secure`: where its credentials are (the control's CA and token, the load role's NATS password). */
+  secureDir?: string;
 }
 
 export function contextFile(env: NodeJS.ProcessEnv = process.env): string {
@@ -29,7 +31,12 @@ export function readContext(env: NodeJS.ProcessEnv = process.env): DflyContext |
   try {
     const c = JSON.parse(readFileSync(f, "utf8")) as Partial<DflyContext>;
     // Any process can write the file: every field must be a string, or the context is ignored.
-    const ok = typeof c.controlAddr === "string" && typeof c.stateDir === "string" && typeof c.natsUrl === "string" && typeof c.cluster === "string";
+    const ok =
+      typeof c.controlAddr === "string" &&
+      typeof c.stateDir === "string" &&
+      typeof c.natsUrl === "string" &&
+      typeof c.cluster === "string" &&
+      (c.secureDir === undefined || typeof c.secureDir === "string");
     return ok ? (c as DflyContext) : undefined;
   } catch {
     return undefined;
@@ -39,7 +46,7 @@ export function readContext(env: NodeJS.ProcessEnv = process.env): DflyContext |
 export function writeContext(c: DflyContext, env: NodeJS.ProcessEnv = process.env): string {
   const f = contextFile(env);
   mkdirSync(dirname(f), { recursive: true });
-  writeFileSync(f, JSON.stringify(c, null, 2) + "\n");
+  writeFileSync(f, JSON.stringify(c, null, 2) + "\n", { mode: 0o600 });
   return f;
 }
 

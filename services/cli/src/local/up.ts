@@ -12,6 +12,7 @@ import { createRequire } from "node:module";
 import { dirname, join, resolve } from "node:path";
 import { ControlClient } from "@dfly/control";
 import { readContext, removeContext } from "./context.js";
+import { makeSecure, NatsRoles, secureEnv, type SecureFiles } from "./secure.js";
 
 export interface UpOptions {
   cpus: number;
@@ -25,6 +26,8 @@ export interface UpOptions {
   /** Add the connected route of each interface (198.18.<unit>.0/24 dev ixU). Default true. */
   connectedRoutes?: boolean;
   timeoutMs?: number;
+  /** NATS users with per-role permissions, a control token and TLS (generated into `<state>/secure`). */
+  secure?: boolean;
   log?: (s: string) => void;
 }
 
@@ -44,6 +47,8 @@ export interface UpState {
   cpus: number;
   startedAt: string;
   processes: ProcRecord[];
+  /** `--secure`: the directory of its credentials. */
+  secureDir?: string;
 }
 
 export class LocalClusterError extends Error {
@@ -127,6 +132,13 @@ export async function up(o: UpOptions): Promise<UpState> {
     save();
     return rec;
   };
+  let sec: SecureFiles | undefined;
+  if (o.secure) {
+    if (o.natsUrl) throw new LocalClusterError("--secure starts its own nats-server with the generated users; drop --nats");
+    sec = makeSecure(join(dir, "secure"), cluster);
+    state.secureDir = sec.dir;
+  }
+  const role = (r: keyof typeof NatsRoles) => (sec ? secureEnv(sec, NatsRoles[r]) : {});
   try {
     let natsUrl = o.natsUrl;
     if (!natsUrl) {
@@ -135,7 +147,8 @@ export async function up(o: UpOptions): Promise<UpState> {
       if (!exe) throw new LocalClusterError("nats-server is not installed: run scripts/setup-machine.sh, or pass --nats URL");
       const port = await freePort();
       const monitor = await freePort();
-      start("nats", exe, ["-js", "-a", "127.0.0.1", "-p", String(port), "-m", String(monitor), "-sd", join(dir, "nats")], process.env, "nats-server");
+      const conf = sec ? ["-c", sec.natsConf] : [];
+      start("nats", exe, [...conf, "-js", "-a", "127.0.0.1", "-p", String(port), "-m", String(monitor), "-sd", join(dir, "nats")], process.env, "nats-server");
       natsUrl = `nats://127.0.0.1:${port}`;
       await waitHttp(`http://127.0.0.1:${monitor}/healthz`, deadline, "nats-server", join(dir, "logs", "nats.log"));
       log(`nats-server: ${natsUrl}`);
@@ -152,7 +165,7 @@ export async function up(o: UpOptions): Promise<UpState> {
       "control",
       process.execPath,
       [cliMain(), "control"],
-      { ...base, DFLY_GRPC_HOST: "127.0.0.1", DFLY_GRPC_PORT: String(grpcPort), DFLY_METRICS_PORT: String(controlMetrics) },
+      { ...base, ...role("control"), DFLY_GRPC_HOST: "127.0.0.1", DFLY_GRPC_PORT: String(grpcPort), DFLY_METRICS_PORT: String(controlMetrics) },
       "main.js control",
     );
     c.metrics = `127.0.0.1:${controlMetrics}`;
@@ -165,6 +178,7 @@ export async function up(o: UpOptions): Promise<UpState> {
       [cliMain(), "nic"],
       {
         ...withControl,
+        ...role("nic"),
         DFLY_METRICS_PORT: String(nicMetrics),
         DFLY_IFNAME: (o.ifnames ?? ["ix0", "ix1"]).join(","),
         ...(o.model ? { DFLY_NIC_MODEL: o.model } : {}),
@@ -176,7 +190,7 @@ export async function up(o: UpOptions): Promise<UpState> {
     nic.metrics = `127.0.0.1:${nicMetrics}`;
     for (let cpu = 0; cpu < o.cpus; cpu++) {
       const port = await freePort();
-      const p = start(`netisr-${cpu}`, process.execPath, [cliMain(), "netisr"], { ...withControl, DFLY_CPU: String(cpu), DFLY_METRICS_PORT: String(port) }, "main.js netisr");
+      const p = start(`netisr-${cpu}`, process.execPath, [cliMain(), "netisr"], { ...withControl, ...role("netisr"), DFLY_CPU: String(cpu), DFLY_METRICS_PORT: String(port) }, "main.js netisr");
       p.metrics = `127.0.0.1:${port}`;
     }
     save();
@@ -184,7 +198,7 @@ export async function up(o: UpOptions): Promise<UpState> {
       await waitHttp(`http://${p.metrics}/readyz`, deadline, p.name, p.log);
     }
     if (o.connectedRoutes ?? true) {
-      const client = new ControlClient(state.controlAddr, 10_000);
+      const client = new ControlClient(state.controlAddr, 10_000, sec ? { ca: readFileSync(sec.controlCa), token: readFileSync(sec.controlToken, "utf8") } : {});
       try {
         const have = new Set((await client.listRoutes()).routes.map((r) => r.prefix));
         for (const ifname of o.ifnames ?? ["ix0", "ix1"]) {
