@@ -14,6 +14,8 @@ command -v curl >/dev/null || need+=(curl)
 command -v ab >/dev/null || need+=(apache2-utils)
 command -v nginx >/dev/null || need+=(nginx-light)
 command -v setpriv >/dev/null || need+=(util-linux)
+# ping -s 4000 from Linux: the reassembly test (test/integration/tun/reass.test.ts).
+command -v ping >/dev/null || need+=(iputils-ping)
 command -v dockerd >/dev/null || need+=(docker.io)
 # gcc + libc headers: `dfly bench core` compiles its C Toeplitz baseline (test/bench/toeplitz_ref.c).
 { command -v gcc >/dev/null && [ -e /usr/include/stdio.h ]; } || need+=(gcc libc6-dev)

@@ -17,6 +17,7 @@ import { pcapCommands } from "./commands/pcap.js";
 import { pktgenCommands } from "./commands/pktgen.js";
 import { replayCommands } from "./commands/replay.js";
 import { routeCommands } from "./commands/route.js";
+import { sysctlCommands } from "./commands/sysctl.js";
 import { runCommands } from "./commands/run.js";
 import { rssCommands } from "./commands/rss.js";
 import { upCommands } from "./commands/up.js";
@@ -44,6 +45,7 @@ export const commands: Command[] = [
   ...pktgenCommands,
   ...replayCommands,
   ...routeCommands,
+  ...sysctlCommands,
   ...runCommands,
   ...rssCommands,
   ...upCommands,

@@ -30,6 +30,13 @@ import {
   type ListListenersResponse,
 } from "./gen/dfly/netstack/v1/socket.js";
 import { StatsServiceClient, type GetStatsResponse, type ListPcbsResponse } from "./gen/dfly/netstack/v1/stats.js";
+import {
+  SysctlServiceClient,
+  type GetSysctlResponse,
+  type ListSysctlResponse,
+  type SetSysctlResponse,
+  type SysctlAssignment,
+} from "./gen/dfly/netstack/v1/sysctl.js";
 import { listenerSpecOf, listenRequestProtoOf } from "./listener_proto.js";
 import { interfaceSpecProtoOf, topologyMsgOf } from "./topology_proto.js";
 import { authMetadata, channelCredentialsOf, controlClientAuthFromEnv, type ControlClientAuth } from "./grpc_auth.js";
@@ -48,6 +55,7 @@ export class ControlClient {
   readonly cluster: ClusterServiceClient;
   readonly stats: StatsServiceClient;
   readonly socket: SocketServiceClient;
+  readonly sysctl: SysctlServiceClient;
 
   constructor(
     readonly addr: string = process.env.DFLY_CONTROL_ADDR ?? DEFAULT_CONTROL_ADDR,
@@ -62,12 +70,23 @@ export class ControlClient {
     this.cluster = new ClusterServiceClient(addr, creds, opts);
     this.stats = new StatsServiceClient(addr, creds, opts);
     this.socket = new SocketServiceClient(addr, creds, opts);
+    this.sysctl = new SysctlServiceClient(addr, creds, opts);
   }
 
   private call<Req, Res>(client: object, fn: Unary<Req, Res>, req: Req, deadlineMs = this.deadlineMs): Promise<Res> {
     return new Promise((res, rej) => {
       fn.call(client, req, authMetadata(this.auth, { waitForReady: true }), { deadline: Date.now() + deadlineMs }, (err, r) => (err ? rej(err) : res(r)));
     });
+  }
+
+  getSysctl(names: string[]): Promise<GetSysctlResponse> {
+    return this.call(this.sysctl, this.sysctl.getSysctl as Unary<{ names: string[] }, GetSysctlResponse>, { names });
+  }
+  setSysctl(assignments: SysctlAssignment[]): Promise<SetSysctlResponse> {
+    return this.call(this.sysctl, this.sysctl.setSysctl as Unary<{ assignments: SysctlAssignment[] }, SetSysctlResponse>, { assignments });
+  }
+  listSysctl(): Promise<ListSysctlResponse> {
+    return this.call(this.sysctl, this.sysctl.listSysctl as Unary<object, ListSysctlResponse>, {});
   }
 
   addRoute(route: Partial<Route> & { prefix: string }): Promise<AddRouteResponse> {
@@ -160,5 +179,6 @@ export class ControlClient {
     this.cluster.close();
     this.stats.close();
     this.socket.close();
+    this.sysctl.close();
   }
 }

@@ -10,6 +10,7 @@ import { CpuPorts } from "./ports.js";
 import { RouteManager } from "./routes.js";
 import { IpfwManager } from "./ipfw.js";
 import { ListenerManager } from "./listeners.js";
+import { SysctlManager } from "./sysctl.js";
 import { ListenerPolicy } from "@dfly/core";
 import { startGrpcServer, type ControlParts } from "./server.js";
 import type { ControlAuth } from "./grpc_auth.js";
@@ -59,7 +60,8 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
   const routes = await RouteManager.load(await o.transport.kv(`${name}-routes`), cluster, ports);
   const listeners = await ListenerManager.load(await o.transport.kv(`${name}-listeners`), cluster, ports, o.listenerPolicy ?? ListenerPolicy.DRAGONFLY);
   const ipfw = await IpfwManager.load(await o.transport.kv(`${name}-ipfw`), cluster, ports);
-  const parts: ControlParts = { cluster, routes, ports, listeners, ipfw, name, streams: new Set() };
+  const sysctl = await SysctlManager.load(await o.transport.kv(`${name}-sysctl`), cluster, ports);
+  const parts: ControlParts = { cluster, routes, ports, listeners, ipfw, sysctl, name, streams: new Set() };
   const { registry } = controlMetrics(cluster, routes);
   const health = new NatsHealth(o.transport, topologyKv);
   await health.start();

@@ -10,6 +10,8 @@ import {
   RoutePrefixSyntaxError,
   RouteTableFullError,
   RingmapConfigError,
+  SysctlUnknownError,
+  SysctlValueError,
 } from "@dfly/core";
 
 /** A required request field is missing or malformed (not a route error). */
@@ -119,7 +121,9 @@ export function grpcStatusOf(err: unknown): GrpcStatusOf {
     err instanceof RouteAttributeError ||
     err instanceof RouteNoNextHopError ||
     err instanceof BadRequestError ||
-    err instanceof RingmapConfigError
+    err instanceof RingmapConfigError ||
+    err instanceof SysctlUnknownError ||
+    err instanceof SysctlValueError
   ) {
     return { code: status.INVALID_ARGUMENT, details };
   }

@@ -33,6 +33,7 @@ export const MUTATING_RPCS: ReadonlySet<string> = new Set([
   "flush",
   "tableAdd",
   "tableDelete",
+  "setSysctl",
 ]);
 
 /** A security file that cannot be read (a clear line, not a stack). */

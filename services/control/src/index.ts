@@ -31,6 +31,8 @@ export { ListenerManager, parseListenerPolicy, type ListenResult, type CloseResu
 export { listPcbs } from "./pcblist.js";
 export type { Pcb, ListPcbsResponse } from "./gen/dfly/netstack/v1/stats.js";
 export type { ListenResponse, CloseListenerResponse, ListListenersResponse, Listener as ListenerMessage } from "./gen/dfly/netstack/v1/socket.js";
+export { SysctlManager, type SysctlRowResult } from "./sysctl.js";
+export type { GetSysctlResponse, SetSysctlResponse, ListSysctlResponse, SysctlRow } from "./gen/dfly/netstack/v1/sysctl.js";
 export {
   controlAuthFromEnv,
   controlClientAuthFromEnv,

@@ -14,6 +14,8 @@ import type { RouteManager } from "./routes.js";
 import { routeProtoOf } from "./routespec.js";
 import { interfaceSpecOf, topologyProtoOf } from "./topology_proto.js";
 import { gatherStats, type ProtoCounters } from "./stats.js";
+import { SysctlServiceService, type SysctlServiceServer } from "./gen/dfly/netstack/v1/sysctl.js";
+import type { SysctlManager } from "./sysctl.js";
 import { guardService, serverCredentialsOf, type ControlAuth } from "./grpc_auth.js";
 import type { IpfwManager } from "./ipfw.js";
 import { ipfwService, IpfwServiceService } from "./ipfw_service.js";
@@ -48,6 +50,8 @@ export interface ControlParts {
   listeners?: ListenerManager;
   /** IpfwService (absent: not served). */
   ipfw?: IpfwManager;
+  /** SysctlService (absent: its calls are UNIMPLEMENTED). */
+  sysctl?: SysctlManager;
   /** The cluster name (subject prefix). */
   name?: string;
   /** Open watch streams, ended on shutdown so tryShutdown can finish. */
@@ -152,6 +156,25 @@ export function socketService(p: ControlParts): SocketServiceServer {
   };
 }
 
+/** net.inet sysctls of the cluster (sysctl.ts). */
+export function sysctlService(p: ControlParts): SysctlServiceServer {
+  const need = (): SysctlManager => {
+    if (!p.sysctl) throw new NotImplementedError("SysctlService");
+    return p.sysctl;
+  };
+  return {
+    getSysctl: unary(async (req) => {
+      const r = await need().get(req.names);
+      return { rows: r.rows, unreachableCpus: r.unreachable };
+    }),
+    setSysctl: unary(async (req) => {
+      const r = await need().set(req.assignments);
+      return { settings: r.settings, appliedCpus: r.applied };
+    }),
+    listSysctl: unary(() => ({ settings: need().list() })),
+  };
+}
+
 export interface GrpcServerHandle {
   server: Server;
   port: number;
@@ -168,6 +191,7 @@ export async function startGrpcServer(p: ControlParts, host: string, port: numbe
   server.addService(StatsServiceService, guardService(statsService(p), auth));
   server.addService(SocketServiceService, guardService(socketService(p), auth));
   if (p.ipfw) server.addService(IpfwServiceService, guardService(ipfwService(p.ipfw), auth));
+  server.addService(SysctlServiceService, guardService(sysctlService(p), auth));
   const bound = await new Promise<number>((res, rej) =>
     server.bindAsync(`${host}:${port}`, serverCredentialsOf(auth), (err, prt) => (err ? rej(err) : res(prt))),
   );

@@ -261,7 +261,9 @@ export {
   type SyncacheExpandResult,
   type SyncacheTimerResult,
   type SyncacheOptions,
+  type SyncacheCookieRequest,
 } from "./inet/tcp_syncache.js";
+export { SynCookieJar, TCP_MSSTAB, SYNCOOKIE_TIMEOUT_MS, type SynCookie } from "./inet/tcp_syncookie.js";
 export {
   tcpListen,
   tcpListenClose,
@@ -348,3 +350,19 @@ export {
 } from "./inet/tcp_handover.js";
 export { TraceArea, parseTraceSpec, traceEnabled, trace, setTrace } from "./trace.js";
 export * from "./net/ipfw/index.js";
+export { IpReass, IPFRAGTTL_MS, IP_MAXFRAGPACKETS, IP_MAXFRAGPACKETS_LIMIT, IP_MAXFRAGSPERPACKET, IP_MAXFRAGSPERPACKET_LIMIT, type IpReassOptions, type IpReassStats } from "./inet/ip_reass.js";
+export { TcpCtl, tcpCtlOf, tcpCtlinput, tcpMtudisc, ipNextMtu } from "./inet/tcp_subr.js";
+export {
+  SYSCTL_TABLE,
+  SysctlLayer,
+  SysctlUnknownError,
+  SysctlValueError,
+  sysctlLookup,
+  sysctlMatch,
+  sysctlParseValue,
+  sysctlParseAssignments,
+  sysctlRead,
+  sysctlPatch,
+  type SysctlOid,
+  type SysctlTargets,
+} from "./inet/in_sysctl.js";

@@ -1,7 +1,7 @@
 /** A whole netisr CPU: `NetisrService`, its `ControlAgent` and /metrics (fixed topology and routes without a control address). */
 import type { Server } from "node:http";
 import { RouteTable, trace, TraceArea, type ListenerPolicy, type TcpConfig } from "@dfly/core";
-import { ControlAgent } from "@dfly/control";
+import { ControlAgent, ControlClient } from "@dfly/control";
 import type { Transport } from "@dfly/transport";
 import { routeAttrsOf, type RouteSpec, type TopologyMsg } from "@dfly/wire";
 import type { Registry } from "prom-client";
@@ -12,6 +12,7 @@ import { TcpNetisr } from "./tcp_netisr.js";
 import { tcpMetrics } from "./tcp_metrics.js";
 import type { DrainReport, TcpRescaleOptions } from "./tcp_rescale.js";
 import { rescaleMetrics } from "./tcp_rescale_metrics.js";
+import { NetisrSysctl } from "./sysctl.js";
 import type { IfStatLayout } from "./if_stats.js";
 import { IpfwHook, type IpfwHookOptions } from "./ip_fw.js";
 import { ipfwMetrics } from "./ip_fw_metrics.js";
@@ -90,6 +91,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
     ...(o.icmplim !== undefined ? { icmplim: o.icmplim } : {}),
     ...(o.ifstat ? { ifstat: o.ifstat } : {}),
     ...(o.tcp !== false ? { localInput: (p, b, off, hl, len, hash) => (tcp ? tcp.localInput(p, b, off, hl, len, hash) : false) } : {}),
+    ...(o.tcp !== false ? { ctlInput: (q, hash) => tcp?.ctlInput(q, hash) } : {}),
     ...(o.controlAddr !== undefined
       ? {
           onControl: (m) => {
@@ -124,6 +126,31 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
   const ipfwPort = registerIpfwPort(service.port, ipfw);
   tcp?.rescale.setIpfw(ipfw);
 
+  const sysctl = new NetisrSysctl(service.netisr, tcp);
+  service.port.register(["sysctlSet", "sysctlGet"], (m) => sysctl.handle(m));
+  // A CPU that (re)registers loads the stored sysctls before it reports ready.
+  let sysctlLoaded = o.controlAddr === undefined;
+  let sysctlClient: ControlClient | undefined;
+  let stopped = false;
+  const sysctlWaiters: (() => void)[] = [];
+  const sysctlSync = async (): Promise<void> => {
+    sysctlClient ??= new ControlClient(o.controlAddr!, 5000);
+    while (!stopped) {
+      try {
+        const l = await sysctlClient.listSysctl();
+        sysctl.apply(Object.fromEntries(l.settings.map((x) => [x.name, { value: x.value, revision: x.revision }])));
+      } catch (err) {
+        if ((err as { code?: unknown }).code !== undefined) {
+          await new Promise((r) => setTimeout(r, 500));
+          continue;
+        }
+        console.error(`netisr ${o.cpu}: stored sysctls not applied: ${(err as Error).message}`);
+      }
+      sysctlLoaded = true;
+      for (const w of sysctlWaiters.splice(0)) w();
+      return;
+    }
+  };
   const registry = netisrMetrics(service);
   ipfwMetrics(registry, o.cpu, ipfw, ipfwPort);
   if (tcp) {
@@ -133,7 +160,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
   let http: Server | undefined;
   let metricsAddr: string | undefined;
   let leaving = false;
-  const ready = () => !leaving && (agent ? agent.ready : true);
+  const ready = () => !leaving && (agent ? agent.ready && sysctlLoaded : true);
   const host = o.metricsHost ?? "127.0.0.1";
   if (o.metricsPort !== undefined) {
     http = await serveNetisrMetrics(registry, host, o.metricsPort, ready);
@@ -156,7 +183,10 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
       },
       onRoutes: () => service.netisr.routesChanged(),
       // Back in touch with the control: install the listeners it made meanwhile, close the ones it closed.
-      ...(tcp ? { onSync: () => void tcp!.reconcileListeners().catch(() => undefined) } : {}),
+      onSync: () => {
+        if (tcp) void tcp.reconcileListeners().catch(() => undefined);
+        void sysctlSync();
+      },
       metricsAddr: o.metricsAdvertise ?? metricsAddr ?? "",
     });
   }
@@ -176,7 +206,10 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
     registry,
     metricsAddr,
     ready,
-    whenReady: () => (agent ? agent.whenReady() : Promise.resolve()),
+    whenReady: async () => {
+      if (agent) await agent.whenReady();
+      if (!sysctlLoaded) await new Promise<void>((r) => sysctlWaiters.push(r));
+    },
     drain: async (d = {}) => {
       leaving = true;
       const r = tcp ? await tcp.rescale.drain() : undefined;
@@ -188,6 +221,8 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
     },
     stop: async () => {
       ipfwPort.stop();
+      stopped = true;
+      sysctlClient?.close();
       await agent?.stop();
       await tcp?.stop();
       await service.stop();

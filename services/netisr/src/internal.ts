@@ -36,6 +36,8 @@ export {
   writeIcmpError,
   icmpInputCheck,
   icmpEchoReflect,
+  IcmpTcpQuote,
+  icmpTcpQuote,
   type BandlimKind,
 } from "./ip_icmp.js";
 export { IFPOLL, IopollCtx, RxRing } from "./ifpoll.js";

@@ -151,3 +151,47 @@ export function icmpEchoReflect(buf: Uint8Array, off: number, hlen: number, src:
   buf[off + 10] = hsum >>> 8;
   buf[off + 11] = hsum;
 }
+
+/** The TCP segment an ICMP error quotes: the inner header's addresses and ports (ours as source), the sequence number, and the error. */
+export class IcmpTcpQuote {
+  type = 0;
+  code = 0;
+  /** Next-hop MTU of a frag-needed message (0 when the router left it out). */
+  nextMtu = 0;
+  /** Inner source (this host) and destination (the peer). */
+  src = 0;
+  dst = 0;
+  sport = 0;
+  dport = 0;
+  seq = 0;
+  /** The quoted datagram's total length (for ip_next_mtu when nextMtu is 0). */
+  iplen = 0;
+}
+
+/**
+ * `icmp_input()`'s hand-off to a protocol's ctlinput: an error (unreachable, time exceeded,
+ * parameter problem) whose quote is an IPv4 header (IHL ≥ 5) and at least the 8 bytes of TCP
+ * that hold the ports and sequence number (ICMP_ADVLENMIN). Fills `q`; false for anything else.
+ */
+export function icmpTcpQuote(buf: Uint8Array, off: number, hlen: number, iplen: number, q: IcmpTcpQuote): boolean {
+  const i = off + hlen;
+  const type = buf[i];
+  if (type !== ICMP.UNREACH && type !== ICMP.TIMXCEED && type !== ICMP.PARAMPROB) return false;
+  const icmplen = iplen - hlen;
+  if (icmplen < ICMP_MINLEN + 20 + 8) return false;
+  const inner = i + ICMP_MINLEN;
+  const ihl = (buf[inner] & 0x0f) << 2;
+  if (buf[inner] >>> 4 !== 4 || ihl < 20 || icmplen < ICMP_MINLEN + ihl + 8) return false;
+  if (buf[inner + 9] !== 6) return false;
+  const th = inner + ihl;
+  q.type = type;
+  q.code = buf[i + 1];
+  q.nextMtu = type === ICMP.UNREACH && q.code === ICMP_UNREACH.NEEDFRAG ? (buf[i + 6] << 8) | buf[i + 7] : 0;
+  q.iplen = (buf[inner + 2] << 8) | buf[inner + 3];
+  q.src = rd32(buf, inner + 12);
+  q.dst = rd32(buf, inner + 16);
+  q.sport = (buf[th] << 8) | buf[th + 1];
+  q.dport = (buf[th + 2] << 8) | buf[th + 3];
+  q.seq = rd32(buf, th + 4);
+  return true;
+}

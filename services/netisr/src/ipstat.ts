@@ -32,7 +32,7 @@ export const IpDrop = {
   cantfrag: 13,
   /** TTL ran out here (ICMP time exceeded sent; icmpstat counts it as icps_outhist[ICMP_TIMXCEED]). */
   timxceed: 14,
-  /** ips_fragdropped: a fragment addressed to us (no reassembly here; see ip_input.ts). */
+  /** ips_fragdropped: a fragment to us that ip_reass dropped (limits, overlaps, inconsistent lengths). */
   fragdropped: 15,
   /** ips_noproto: to us, a protocol nobody handles (ICMP protocol unreachable sent). */
   noproto: 16,

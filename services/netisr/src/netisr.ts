@@ -1,5 +1,5 @@
 /** One netisr CPU (DragonFly's `netisr N` thread, sys/net/netisr.c): owner CPU, ip_input, local delivery or forwarding per frame; no I/O, no allocation per packet. */
-import { ICMP, ICMP_UNREACH, ipFragment, netisrHashcpu, NETISR_CPUMAX, type RouteTable } from "@dfly/core";
+import { ICMP, ICMP_UNREACH, ipFragment, ipPacketHash, IpReass, netisrHashcpu, NETISR_CPUMAX, symmetric, type RouteTable } from "@dfly/core";
 import { compactFrameBatch, FrameBatchCursor, FrameBatchWriter, MAX_BATCH_FRAMES } from "@dfly/transport";
 import { type InterfaceTopology, type TopologyMsg } from "@dfly/wire";
 import { Fib, ForwardResult, FWD_FRAGMENT, FWD_OK, ipForward, IF_MTU_DEFAULT } from "./ip_forward.js";
@@ -10,6 +10,8 @@ import {
   icmpErrorLength,
   icmpInputCheck,
   IcmpRateLimit,
+  IcmpTcpQuote,
+  icmpTcpQuote,
   writeIcmpError,
 } from "./ip_icmp.js";
 import { ipDoOptions, ipInputCheck, IP_OK, OptVerdict } from "./ip_input.js";
@@ -27,6 +29,9 @@ export interface NetisrOutput {
 }
 
 /** A local protocol hook: true when it consumed `buf[off, off+iplen)`; `hash` (16-bit, from the NIC) absent: checked and hashed again. */
+/** An ICMP error quoting a TCP segment of ours (`q`, reused: read it during the call), with the quote's 16-bit hash. */
+export type CtlInput = (q: IcmpTcpQuote, hash: number) => void;
+
 export type LocalInput = (proto: number, buf: Uint8Array, off: number, hlen: number, iplen: number, hash?: number) => boolean;
 
 /** This CPU's view of one interface. */
@@ -112,6 +117,7 @@ export interface NetisrConfig {
   /** Milliseconds clock (tests inject one). */
   nowMs?: () => number;
   localInput?: LocalInput;
+  ctlInput?: CtlInput;
   /** ifnet's per-packet counters, per CPU or shared (if_stats.ts); absent: not kept. */
   ifstat?: IfStatLayout;
 }
@@ -137,12 +143,18 @@ export class Netisr {
   private bcastAddrs = new Uint32Array(0);
   private readonly fib: Fib;
   private readonly fwd = new ForwardResult();
-  private readonly limiter: IcmpRateLimit;
+  /** net.inet.icmp.icmplim (its `limit` is the sysctl). */
+  readonly limiter: IcmpRateLimit;
   private readonly output: NetisrOutput;
   private readonly nowMs: () => number;
   private readonly localInput: LocalInput | undefined;
   forwarding: boolean;
   epoch = 0;
+  /** tcp_ctlinput: an ICMP error about one of our TCP segments, on the CPU that owns the connection. */
+  private readonly ctlInput: CtlInput | undefined;
+  private readonly quote = new IcmpTcpQuote();
+  /** ip_reass queues of this CPU (net.inet.ip.maxfragpackets, maxfragsperpacket). */
+  readonly reass = new IpReass();
   readonly ifstat: IfStatCounters | undefined;
   /** The firewall (ip_fw.ts), when this CPU runs one. */
   ipfw: IpfwHook | undefined = undefined;
@@ -165,6 +177,7 @@ export class Netisr {
     this.limiter = new IcmpRateLimit(c.icmplim);
     this.nowMs = c.nowMs ?? (() => performance.now());
     this.localInput = c.localInput;
+    this.ctlInput = c.ctlInput;
     this.ifstat = c.ifstat ? new IfStatCounters(c.ifstat) : undefined;
     this.tx = new IfTx(c.output, this.stats);
     this.fib = new Fib(c.routes, (n) => this.ifByName.get(n) ?? -1, (i) => this.ifs[i]?.mtu ?? IF_MTU_DEFAULT);
@@ -380,11 +393,7 @@ export class Netisr {
   private ours(buf: Uint8Array, off: number, len: number, hlen: number, iplen: number, bcast: boolean, hash: number): number {
     const st = this.stats.ip;
     const ipoff = (buf[off + 6] << 8) | buf[off + 7];
-    if (ipoff & 0x3fff) {
-      // Limit: no reassembly queue (ip_reass); fragments to a local address are dropped.
-      st.dropped[IpDrop.fragdropped]++;
-      return OUT_NONE;
-    }
+    if (ipoff & 0x3fff) return this.reassInput(buf, off, hlen, iplen, bcast);
     const p = buf[off + 9];
     if (p === 1) {
       const v = icmpInputCheck(buf, off, hlen, iplen);
@@ -393,8 +402,8 @@ export class Netisr {
         return OUT_NONE;
       }
       if (buf[off + hlen] !== ICMP.ECHO) {
-        // Other types go to raw sockets in DragonFly; there are none here.
-        st.delivered++;
+        // Errors about our TCP segments go to tcp_ctlinput; other types go to raw sockets in DragonFly (none here).
+        if (!this.icmpCtl(buf, off, len, hlen, iplen, hash)) st.delivered++;
         return OUT_NONE;
       }
       if (bcast) {
@@ -420,6 +429,67 @@ export class Netisr {
     }
     st.dropped[IpDrop.noproto]++;
     this.icmpError(buf, off, ICMP.UNREACH, ICMP_UNREACH.PROTOCOL, 0, bcast);
+    return OUT_NONE;
+  }
+
+  /**
+   * An ICMP error quoting a TCP segment: tcp_ctlinput on the CPU that owns the quoted connection. The quote's
+   * 4-tuple hashes (symmetric key) as the connection's own segments do; on another CPU the frame is redispatched
+   * carrying that hash, and a frame that already carries it is handled here. True when it was redispatched.
+   */
+  private icmpCtl(buf: Uint8Array, off: number, len: number, hlen: number, iplen: number, hash: number): boolean {
+    if (this.ctlInput === undefined) return false;
+    const q = this.quote;
+    if (!icmpTcpQuote(buf, off, hlen, iplen, q)) return false;
+    const h = symmetric.hash4(q.src, q.dst, q.sport, q.dport) | 0;
+    const owner = this.bucketCpu[h & 0x7f];
+    if (owner !== this.cpu && hash !== h) {
+      this.redispatchFrame(owner, buf, off, len, h, 0);
+      this.flushRedispatch();
+      return true;
+    }
+    this.ctlInput(q, h & 0xffff);
+    return false;
+  }
+
+  /**
+   * ip_reass for a fragment to this host. Every fragment of a datagram hashes to the address pair (pkthash.ts), so
+   * they all meet on this CPU; the whole datagram is hashed again (a TCP one by its 4-tuple) and goes to its owner.
+   */
+  private reassInput(buf: Uint8Array, off: number, hlen: number, iplen: number, bcast: boolean): number {
+    const st = this.stats.ip;
+    const rs = this.reass.stats;
+    const dropped = rs.fragdropped;
+    const toosmall = rs.toosmall;
+    const d = this.reass.input(buf, off, hlen, iplen, this.nowMs());
+    st.dropped[IpDrop.fragdropped] += rs.fragdropped - dropped;
+    st.dropped[IpDrop.toosmall] += rs.toosmall - toosmall;
+    if (d === null) return OUT_NONE;
+    const hash = ipPacketHash(d, 0) | 0;
+    const owner = this.bucketCpu[hash & 0x7f];
+    if (owner !== this.cpu) {
+      this.redispatchFrame(owner, d, 0, d.length, hash, 0);
+      this.flushRedispatch();
+      return OUT_NONE;
+    }
+    const out = this.ours(d, 0, d.length, (d[0] & 0x0f) << 2, d.length, bcast, hash);
+    if (out < 0) return OUT_NONE;
+    const mtu = this.ifs[out]?.mtu ?? IF_MTU_DEFAULT;
+    if (d.length <= mtu) {
+      this.tx.copy(out, d, 0, d.length, hash);
+      return OUT_NONE;
+    }
+    // A reply as large as the request (echo): fragmented for the interface, as ip_output does.
+    let frags: Uint8Array[];
+    try {
+      frags = ipFragment(d, mtu);
+    } catch {
+      st.dropped[IpDrop.cantfrag]++;
+      return OUT_NONE;
+    }
+    st.fragmented++;
+    st.ofragments += frags.length;
+    for (const f of frags) this.tx.copy(out, f, 0, f.length, hash);
     return OUT_NONE;
   }
 

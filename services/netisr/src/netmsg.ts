@@ -12,6 +12,8 @@ export const PORT_NETMSGS = {
   statsRequest: NetmsgType.statsRequest,
   digestRequest: NetmsgType.digestRequest,
   topology: NetmsgType.topology,
+  sysctlSet: NETMSG.sysctlSet,
+  sysctlGet: NETMSG.sysctlGet,
   listen: SockNetmsg.listen,
   closeListener: SockNetmsg.closeListener,
   accept: SockNetmsg.accept,

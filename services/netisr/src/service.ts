@@ -6,7 +6,7 @@ import { NetmsgRegistry } from "./netmsg.js";
 import { PortGate } from "./port_check.js";
 import { IFPOLL, IopollCtx, RxRing, type IopollOptions } from "./ifpoll.js";
 import { IP_DROP_REASONS } from "./ipstat.js";
-import { Netisr, type LocalInput, type NetisrOutput } from "./netisr.js";
+import { Netisr, type CtlInput, type LocalInput, type NetisrOutput } from "./netisr.js";
 import type { IfStatCounters, IfStatLayout } from "./if_stats.js";
 
 export interface NetisrServiceOptions {
@@ -21,6 +21,7 @@ export interface NetisrServiceOptions {
   rxd?: number;
   icmplim?: number;
   localInput?: LocalInput;
+  ctlInput?: CtlInput;
   ifstat?: IfStatLayout;
   /** Takes the port's control netmsgs (the control agent); without it the service answers them itself. */
   onControl?: (msg: Msg) => void;
@@ -92,6 +93,7 @@ export class NetisrService {
       output,
       ...(o.icmplim !== undefined ? { icmplim: o.icmplim } : {}),
       ...(o.localInput ? { localInput: o.localInput } : {}),
+      ...(o.ctlInput ? { ctlInput: o.ctlInput } : {}),
       ...(o.ifstat ? { ifstat: o.ifstat } : {}),
     });
   }
@@ -274,6 +276,10 @@ export class NetisrService {
       delivered: s.ip.delivered,
       fragmented: s.ip.fragmented,
       ofragments: s.ip.ofragments,
+      fragments: this.netisr.reass.stats.fragments,
+      reassembled: this.netisr.reass.stats.reassembled,
+      fragtimeout: this.netisr.reass.stats.fragtimeout,
+      toolong: this.netisr.reass.stats.toolong,
     };
     for (let i = 0; i < IP_DROP_REASONS.length; i++) ip[IP_DROP_REASONS[i]] = s.ip.dropped[i];
     const icmp: Record<string, number> = { ratelimited: s.ip.icmpRatelimited };

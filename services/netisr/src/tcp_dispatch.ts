@@ -15,6 +15,8 @@ import {
   type TcpSeg,
   type TcpSynEntry,
   type TcpSyncache,
+  type SynCookie,
+  type TcpCtl,
 } from "@dfly/core";
 import { So, SoEvent } from "./so.js";
 import type { TcpHost } from "./tcp_host.js";
@@ -32,6 +34,9 @@ export class TcpCpuStats {
   accepted = 0;
   /** Connect calls that started here and the connections they made (possibly on another CPU). */
   connects = 0;
+  /** ICMP errors quoting a segment of a connection or syncache entry here (tcp_ctlinput), and those that matched nothing. */
+  ctlinput = 0;
+  ctlnomatch = 0;
 }
 
 export class TcpCpu {
@@ -147,6 +152,8 @@ export class TcpCpu {
       const rec = this.host.listenerOf(ls);
       const ro = this.host.routeOpts?.(seg.src);
       const o = this.engine.synEntry(seg, now, ro || rec ? tcpConnOptionsMerge(ro, rec ? this.host.connOptions(rec.spec) : undefined) : undefined);
+      const cookie = sc.cookieIss(seg.src, seg.sport, seg.dst, seg.dport, o.irs, o.peerMss, now);
+      if (cookie !== undefined && !sc.lookup(seg.src, seg.sport, seg.dst, seg.dport)) o.iss = cookie;
       const { entry } = sc.add(
         { faddr: seg.src, fport: seg.sport, laddr: seg.dst, lport: seg.dport, hash, listener: ls, iss: o.iss, irs: o.irs, wnd: this.synWnd, opts: o },
         now,
@@ -162,14 +169,14 @@ export class TcpCpu {
     // One engine call around expansion and accept, so the program's response (and close) leaves as one output.
     this.engine.enter(now);
     try {
-      this.expand(seg, now);
+      this.expand(ls, seg, now);
     } finally {
       this.engine.leave();
     }
   }
 
   /** The handshake's last ACK: the syncache entry becomes a connection on the listener's queue. */
-  private expand(seg: TcpSeg, now: number): void {
+  private expand(ls: ListenSocket<TcpCb>, seg: TcpSeg, now: number): void {
     const st = this.engine.stats;
     const r = this.syncache.expand(seg.src, seg.sport, seg.dst, seg.dport, seg.ack, (e, cinp) => {
       const so = new So(this.index, cinp);
@@ -178,7 +185,7 @@ export class TcpCpu {
       const tp = this.engine.syncacheSocket(e.opts, seg, now, opts);
       so.tp = tp;
       return tp;
-    });
+    }, { seq: seg.seq, listener: ls, now, opts: (k) => this.cookieEntry(ls, seg, k) });
     if (r.reset) {
       st.rcvtotal++;
       this.engine.respondReset(seg, now);
@@ -191,6 +198,39 @@ export class TcpCpu {
       st.rcvtotal++;
       if (r.kind === SyncacheExpandKind.OVERFLOW) this.host.dropFn?.(this.index, "listendrop");
     }
+  }
+
+  /**
+   * `tcp_ctlinput` for an ICMP error quoting laddr:lport → faddr:fport at `seq`: the connection's
+   * engine acts on it; with no connection, a syncache entry whose SYN|ACK it quotes (`syncache_unreach`).
+   */
+  ctlinput(ctl: TcpCtl, laddr: number, lport: number, faddr: number, fport: number, seq: number, nextMtu: number, quotedIpLen: number): string {
+    const inp = this.host.pcb.pcbinfo[this.index].lookupConn(faddr, fport, laddr, lport);
+    const tp = inp?.ppcb;
+    if (tp) {
+      this.stats.ctlinput++;
+      return this.engine.ctlinput(tp, ctl, seq, nextMtu, quotedIpLen, this.host.now());
+    }
+    if (this.syncache.lookup(faddr, fport, laddr, lport)) {
+      this.stats.ctlinput++;
+      return this.syncache.unreach(faddr, fport, laddr, lport, seq) ? "dropped" : "marked";
+    }
+    this.stats.ctlnomatch++;
+    return "nomatch";
+  }
+
+  /**
+   * The entry a SYN cookie stands for: the ISNs and the peer's MSS it carries, the MSS our SYN|ACK advertised;
+   * no window scaling, SACK or timestamps (DragonFly's cookie does not carry them).
+   */
+  private cookieEntry(ls: ListenSocket<TcpCb>, seg: TcpSeg, k: SynCookie): TcpSynEntry {
+    const rec = this.host.listenerOf(ls);
+    const o = tcpConnOptionsMerge(this.host.routeOpts?.(seg.src), rec ? this.host.connOptions(rec.spec) : undefined);
+    return {
+      laddr: seg.dst >>> 0, lport: seg.dport, faddr: seg.src >>> 0, fport: seg.sport,
+      irs: k.irs, iss: k.iss, peerMss: k.peerMss, mss: o.mss ?? this.engine.config.mss,
+      peerWscale: -1, rcvWscale: 0, sackOk: false, tsOk: false, tsRecent: 0, peerWindow: seg.window, rxtUsed: 0,
+    };
   }
 
   /** Timers due by `now`: the engine's (retransmit, delayed ACK, 2MSL, …) and the syncache's. */

@@ -1,9 +1,9 @@
 /** TCP inside one netisr CPU: its `TcpHost` replica with output, socket port, listener sync, PCB cursor and rescale. */
-import { INP, NETISR_CPUMAX, InpcbStateError, ListenerPolicy, TCP_STATE_NAMES, type TcpConfig } from "@dfly/core";
+import { INP, NETISR_CPUMAX, InpcbStateError, ListenerPolicy, TCP_DEFAULTS, TCP_STATE_NAMES, tcpCtlOf, TcpEngine, type TcpConfig, type TcpCtl } from "@dfly/core";
 import { ControlClient } from "@dfly/control";
 import { isOwnerName, type ListenRequest } from "@dfly/wire";
 import type { Transport } from "@dfly/transport";
-import type { LocalInput, Netisr } from "./netisr.js";
+import type { CtlInput, LocalInput, Netisr } from "./netisr.js";
 import type { NetmsgRegistry } from "./netmsg.js";
 import { IpDrop } from "./ipstat.js";
 import { TcpHost } from "./tcp_host.js";
@@ -76,6 +76,11 @@ export class TcpNetisr {
   private syncTimer: NodeJS.Timeout | undefined;
   private client: ControlClient | undefined;
   readonly localInput: LocalInput;
+  /** sysctl writes, kept for a host built later. */
+  private configPatch: Partial<TcpConfig> | undefined;
+  private syncookies = true;
+  /** tcp_ctlinput for the ICMP errors the netisr steered here (by the quote's hash). */
+  readonly ctlInput: CtlInput;
 
   constructor(o: TcpNetisrOptions) {
     this.o = o;
@@ -95,6 +100,33 @@ export class TcpNetisr {
       this.rescale.input(buf, off, iplen, hash ?? -1);
       return true;
     };
+    this.ctlInput = (q) => {
+      const ctl = tcpCtlOf(q.type, q.code);
+      if (ctl < 0) return;
+      this.host?.cpus[this.index]?.ctlinput(ctl as TcpCtl, q.src, q.sport, q.dst, q.dport, q.seq, q.nextMtu, q.iplen);
+    };
+  }
+
+  /** The TCP knobs in force on this CPU (sysctl reads). */
+  tcpConfig(): Readonly<TcpConfig> {
+    return this.host?.cpus[this.index]?.engine.config ?? { ...TCP_DEFAULTS, ...this.o.config, ...this.configPatch };
+  }
+
+  get synCookies(): boolean {
+    return this.syncookies;
+  }
+
+  /** A sysctl write: checked by a trial engine config first (TcpConfigError: nothing changed), then in force here. */
+  setTcpConfig(patch: Partial<TcpConfig>, syncookies?: boolean): void {
+    const engine = this.host?.cpus[this.index]?.engine;
+    if (engine) engine.setConfig(patch);
+    else new TcpEngine({ config: { ...this.o.config, ...this.configPatch, ...patch }, output: () => undefined });
+    this.configPatch = { ...this.configPatch, ...patch };
+    if (syncookies !== undefined) {
+      this.syncookies = syncookies;
+      const sc = this.host?.syncaches[this.index];
+      if (sc) sc.syncookies = syncookies;
+    }
   }
 
   start(): void {
@@ -125,7 +157,7 @@ export class TcpNetisr {
       ncpus: NETISR_CPUMAX,
       local: [this.index],
       hashcpu: (h) => this.rescale.hashcpu(h),
-      ...(this.o.config ? { config: this.o.config } : {}),
+      ...(this.o.config || this.configPatch ? { config: { ...this.o.config, ...this.configPatch } } : {}),
       ...(this.o.somaxconn !== undefined ? { somaxconn: this.o.somaxconn } : {}),
       ...(this.o.policy ? { policy: this.o.policy } : {}),
       ...(this.o.now ? { now: this.o.now } : {}),
@@ -138,6 +170,7 @@ export class TcpNetisr {
         if (TCP_IP_DROPS.has(reason)) this.netisr.stats.ip.dropped[(IpDrop as Record<string, number>)[reason]]++;
       },
     });
+    this.host.syncaches[this.index].syncookies = this.syncookies;
     this.rescale.attach(this.host);
     // connect()'s port searches skip 4-tuples living elsewhere in this CPU's buckets (home entries).
     const foreign = this.rescale.foreign;

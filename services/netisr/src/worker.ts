@@ -131,7 +131,7 @@ async function run(): Promise<void> {
   } else port.postMessage({ op: "ready" } satisfies NetisrWorkerEvent);
   port.on("message", (c: NetisrWorkerCommand) => {
     if (c.op === "snapshot") {
-      const snap = h ? { ...h.service.snapshot(), tcp: h.tcp?.statsBody(), rescale: h.tcp?.rescale.statsBody(), programs: programs.map((p) => p.snapshot?.()), ipfw: h.service.netisr.ipfw ? ipfwShowBody(h.service.netisr.ipfw) : undefined } : echo?.snapshot();
+      const snap = h ? { ...h.service.snapshot(), ip: h.service.statsBody().ip, tcp: h.tcp?.statsBody(), rescale: h.tcp?.rescale.statsBody(), programs: programs.map((p) => p.snapshot?.()), ipfw: h.service.netisr.ipfw ? ipfwShowBody(h.service.netisr.ipfw) : undefined } : echo?.snapshot();
       port.postMessage({ op: "snapshot", id: c.id, snap } satisfies NetisrWorkerEvent);
     } else if (c.op === "call") {
       const p = programs[c.program];

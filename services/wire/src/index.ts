@@ -11,5 +11,6 @@ export {
   type PcbWire,
   type PcbPageWire,
 } from "./socknetmsg.js";
+export { encodeSysctlNetmsg, decodeSysctlNetmsg, SYSCTL_MAX_NAMES, type SysctlNetmsg, type SysctlSetting } from "./sysctl.js";
 export { TOPOLOGY_LIMITS, checkTopology, isCidr, topologyAddresses } from "./topology_check.js";
 export { encodeIpfwNetmsg, decodeIpfwNetmsg, IPFW_WIRE_LIMITS, type IpfwNetmsg, type IpfwSetWire, type IpfwStateWire } from "./ipfw.js";

@@ -8,6 +8,8 @@ export const NETMSG = {
   ipfwSet: 0x19,
   ipfwShow: 0x1a,
   ipfwStates: 0x1c,
+  sysctlSet: 0x15,
+  sysctlGet: 0x16,
   frames: 0x1b,
   reply: 0x1f,
   listen: 0x20,

@@ -51,7 +51,7 @@ describe("netmsg type bytes", () => {
       expect(bytes.length, line).toBe(names.length);
       names.forEach((n, i) => documented.push([n, bytes[i]]));
     }
-    expect(documented.length).toBe(25);
+    expect(documented.length).toBe(27);
     for (const [name, b] of documented) expect(NETMSG[name as keyof typeof NETMSG], name).toBe(b);
   });
 

@@ -16,7 +16,7 @@ import { runServe, runTunClient } from "../embedded/tun.js";
 
 export const tunRunUsage =
   "dfly run --tun DEV [--tun-addr A.B.C.D/LEN] [--workload serve] [--cpus N] [--duration D] [--loss P] [--reorder P] [--dup P]\n" +
-  "         [--spike MS@PERIOD] [--tcp SWITCH=0|1[,…]] [--pcap FILE] [--json]\n" +
+  "         [--spike MS@PERIOD] [--tcp SWITCH=0|1[,…]] [--pcap FILE] [--sysctl NAME=VALUE]... [--json]\n" +
   "dfly run --tun DEV --workload http-short --target A.B.C.D:PORT [--clients C] [--requests N] [--path /] [--duration D] [--pcap FILE] [--json]";
 
 function prob(name: string, v: string | undefined): number | undefined {
@@ -55,6 +55,13 @@ function spikeOpt(v: string | undefined): { spikeMs: number; spikeEveryMs: numbe
   return { spikeMs, spikeEveryMs };
 }
 
+/** `--sysctl NAME=VALUE` (checked by the control when the stack starts). */
+function assignment(a: string): { name: string; value: string } {
+  const i = a.indexOf("=");
+  if (i <= 0) throw new UsageError(`--sysctl ${a}: want NAME=VALUE`);
+  return { name: a.slice(0, i), value: a.slice(i + 1) };
+}
+
 /** A promise that resolves on the first SIGINT/SIGTERM (the handlers go once it did, or on `done`). */
 function untilSignal(): { stop: Promise<string>; done(): void } {
   let off = () => undefined as void;
@@ -85,6 +92,7 @@ export async function runTunCli(argv: string[], io: CliIO): Promise<number> {
     spike: { type: "string" },
     tcp: { type: "string" },
     pcap: { type: "string" },
+    sysctl: { type: "string", multiple: true },
     target: { type: "string" },
     clients: { type: "string" },
     requests: { type: "string" },
@@ -107,6 +115,7 @@ export async function runTunCli(argv: string[], io: CliIO): Promise<number> {
         ...(v.pcap ? { pcap: v.pcap } : {}),
         ...(impair.loss || impair.reorder || impair.dup || impair.spikeMs ? { impair } : {}),
         ...(tcpConfig ? { tcpConfig } : {}),
+        ...(v.sysctl ? { sysctl: v.sysctl.map(assignment) } : {}),
         ...(v.duration !== undefined ? { durationMs: parseDuration(v.duration) } : {}),
         stop: sig.stop,
         log,

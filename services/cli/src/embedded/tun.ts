@@ -28,6 +28,8 @@ export interface ServeRunOptions {
   durationMs?: number;
   stop: Promise<unknown>;
   log: (s: string) => void;
+  /** net.inet sysctls written through the control once every CPU is up (as `dfly sysctl -w`). */
+  sysctl?: { name: string; value: string }[];
 }
 
 export interface ServeReport {
@@ -37,10 +39,13 @@ export interface ServeReport {
   serve: Record<string, number>;
   nic: Record<string, { rx: number[]; tx: number[]; dropped: Record<string, number>; interrupts: number }>;
   tcp: Record<string, number>;
+  /** ipstat sums (ip_reass: fragments, reassembled, fragdropped, …). */
+  ip: Record<string, number>;
   pcap?: { file: string; frames: number };
 }
 
 interface ServeSnap {
+  ip?: Record<string, number>;
   tcp?: Record<string, Record<string, number>>;
   programs?: (Record<string, number> | undefined)[];
 }
@@ -58,6 +63,7 @@ export async function runServe(o: ServeRunOptions): Promise<ServeReport> {
     log: () => undefined,
   });
   try {
+    if (o.sysctl) await ec.control.parts.sysctl!.set(o.sysctl);
     for (const w of ec.workers) await w.call(0, "listen");
     const t0 = performance.now();
     o.log(`dfly serve: ${TUN_STACK_ADDR} http :80, echo :7, discard :9 on ${o.cpus} CPUs; tun ${o.tun} (Linux side ${o.tunAddr ?? "198.18.0.2/24"})`);
@@ -69,7 +75,9 @@ export async function runServe(o: ServeRunOptions): Promise<ServeReport> {
     const snaps = (await Promise.all(ec.workers.map((w) => w.snapshot<ServeSnap>()))).map((s) => s ?? {});
     const serve: Record<string, number> = {};
     const tcp: Record<string, number> = {};
+    const ip: Record<string, number> = {};
     for (const s of snaps) {
+      for (const [k, v] of Object.entries(s.ip ?? {})) ip[k] = (ip[k] ?? 0) + v;
       for (const [k, v] of Object.entries(s.programs?.[0] ?? {})) serve[k] = (serve[k] ?? 0) + v;
       for (const [k, v] of Object.entries(s.tcp?.tcp ?? {})) tcp[k] = (tcp[k] ?? 0) + v;
     }
@@ -81,6 +89,7 @@ export async function runServe(o: ServeRunOptions): Promise<ServeReport> {
       serve,
       nic: ec.nic.nic.snapshot(),
       tcp,
+      ip,
       ...(tw?.pcap ? { pcap: { file: tw.pcap.path, frames: tw.pcap.frames } } : {}),
     };
   } finally {

@@ -25,7 +25,7 @@ import {
   type TcpInputStatus, type TcpSynEntry,
 } from "./tcp_input.js";
 import { tcpOutput, tcpRespondReset } from "./tcp_output.js";
-import { tcpTupleHash } from "./tcp_subr.js";
+import { tcpCtlinput, tcpTupleHash, type TcpCtl } from "./tcp_subr.js";
 import {
   tcpUsrAbort, tcpUsrClose, tcpUsrConnect, tcpUsrRecv,
   tcpUsrRecvInto, tcpUsrSend, tcpUsrSetNodelay, tcpUsrShutdown,
@@ -84,7 +84,8 @@ function checkConfig(c: TcpConfig): void {
 
 export class TcpEngine {
   readonly cpu: number;
-  readonly config: Readonly<TcpConfig>;
+  /** Replaced whole by `setConfig` (sysctl writes); never mutated in place. */
+  config: Readonly<TcpConfig>;
   readonly stats = new TcpStats();
   readonly timers = new TcpTimerHeap();
   /** Engine time: integer ms since `epoch`. */
@@ -324,6 +325,23 @@ export class TcpEngine {
     this.enter(now);
     try {
       return tcpSyncacheSocket(this, entry, ack, opts);
+    } finally {
+      this.leave();
+    }
+  }
+
+  /** A sysctl write: the new values apply from the next segment, timer or connection on. Invalid → TcpConfigError, nothing changed. */
+  setConfig(patch: Partial<TcpConfig>): void {
+    const cfg = { ...this.config, ...patch };
+    checkConfig(cfg);
+    this.config = Object.freeze(cfg);
+  }
+
+  /** An ICMP error quoting one of `tp`'s segments (`tcp_ctlinput`, tcp_subr.ts). */
+  ctlinput(tp: TcpCb, ctl: TcpCtl, seq: number, nextMtu: number, quotedIpLen: number, now: number): ReturnType<typeof tcpCtlinput> {
+    this.enter(now);
+    try {
+      return tcpCtlinput(tp, ctl, seq, nextMtu, quotedIpLen);
     } finally {
       this.leave();
     }

@@ -123,6 +123,7 @@ export class TcpStats {
   synrcvdbadack = 0;
   listendrop = 0;
   twrst = 0;
+  mturesent = 0; // resends after ICMP frag-needed lowered the MSS (tcp_mtudisc)
   // loss recovery
   sndfastrexmit = 0; // fast retransmits (NewReno or SACK, first retransmission)
   sack_recovery_episode = 0;

@@ -2,13 +2,14 @@
  * TCB life cycle and shared helpers (sys/netinet/tcp_subr.c): creating a tcpcb
  * (`tcp_newtcpcb`), MSS and initial window (`tcp_mss`, `tcp_initial_window`), the
  * RTT estimator (`tcp_xmit_timer`, tcp_input.c), ISS choice, and ending a
- * connection (`tcp_drop`, `tcp_close`).
+ * connection (`tcp_drop`, `tcp_close`), and ICMP errors reaching a connection
+ * (`tcp_ctlinput`, `tcp_notify`, `tcp_mtudisc`).
  */
 import { TcpErrno, TcpEvent, TcpState, TF, TcpCb, TRXT, type TcpConnOptions } from "./tcp_var.js";
 import type { TcpEngine } from "./tcp_engine.js";
 import { tcpCancelTimers, tcpTimerSet, tcpTimerStop, TcpTimer, TCP_EIFEL_RTOINC } from "./tcp_timer.js";
 import { SEQ_GT } from "./tcp_seq.js";
-import { tcpRespond } from "./tcp_output.js";
+import { tcpOutput, tcpRespond } from "./tcp_output.js";
 import { TcpFlags, TCP_MAX_WINSHIFT } from "./tcp.js";
 
 /** Largest unscaled window (TCP_MAXWIN). */
@@ -187,11 +188,13 @@ export function tcpEstablished(tp: TcpCb): void {
 
 /**
  * Drops a connection with an error (`tcp_drop`): a RST goes out if the peer knows
- * of us (we received its SYN), RESET is reported, then the TCB is released.
+ * of us (we received its SYN), RESET is reported, then the TCB is released. A
+ * timeout reports the last ICMP error instead, when there was one (t_softerror).
  */
 export function tcpDrop(tp: TcpCb, err: TcpErrno): void {
   const e = tp.engine;
   if (tp.t_state === TcpState.CLOSED) return;
+  if (err === TcpErrno.ETIMEDOUT && tp.t_softerror !== null) err = tp.t_softerror;
   if (tp.t_state >= TcpState.SYN_RECEIVED) {
     tcpRespond(tp, tp.snd_nxt, tp.rcv_nxt, TcpFlags.RST | TcpFlags.ACK);
   }
@@ -235,4 +238,108 @@ export function tcpTimeWait(tp: TcpCb): void {
   tp.snd_sb = null;
   tp.t_reass = null;
   tp.t_scb = null;
+}
+
+// ---------------------------------------------------------------------------------
+// ICMP errors (tcp_ctlinput)
+
+/** What an ICMP error means to TCP (BSD's PRC_* commands that tcp_ctlinput acts on). */
+export const TcpCtl = {
+  /** Net/host unreachable and the like: a soft error (`tcp_notify`). */
+  UNREACH: 0,
+  /** Port or administratively prohibited unreachable: aborts a SYN_SENT connection (`tcp_drop_syn_sent`). */
+  UNREACH_PORT: 1,
+  /** Fragmentation needed and DF set (PRC_MSGSIZE): `tcp_mtudisc`. */
+  MSGSIZE: 2,
+  /** Time exceeded in transit: as UNREACH_PORT (`icmp_may_rst`). */
+  TIMXCEED: 3,
+  /** Parameter problem: a soft error. */
+  PARAMPROB: 4,
+} as const;
+export type TcpCtl = (typeof TcpCtl)[keyof typeof TcpCtl];
+
+/** ICMP type and code → TcpCtl, or -1 for what TCP ignores (source quench, redirects, informational types). */
+export function tcpCtlOf(type: number, code: number): TcpCtl | -1 {
+  switch (type) {
+    case 3:
+      if (code === 4) return TcpCtl.MSGSIZE;
+      if (code === 2 || code === 3 || code === 9 || code === 10 || code === 13) return TcpCtl.UNREACH_PORT;
+      return code <= 15 ? TcpCtl.UNREACH : -1;
+    case 11:
+      return code === 0 ? TcpCtl.TIMXCEED : -1;
+    case 12:
+      return TcpCtl.PARAMPROB;
+    default:
+      return -1;
+  }
+}
+
+/** RFC 1191 §7 plateaus, for a frag-needed message from a router that leaves the next-hop MTU 0 (`ip_next_mtu`). */
+const MTU_PLATEAUS = [65535, 32000, 17914, 8166, 4352, 2002, 1492, 1006, 508, 296, 68];
+
+/** The next plateau below `iplen` (the quoted datagram's length). */
+export function ipNextMtu(iplen: number): number {
+  for (const p of MTU_PLATEAUS) if (p < iplen) return p;
+  return 68;
+}
+
+/**
+ * `tcp_ctlinput` once the connection is found: acts only when the quoted sequence number is
+ * one we have sent and not had acknowledged (snd_una ≤ seq < snd_max), so a forged error for
+ * old or unsent data does nothing (RFC 5927 §4.1). Returns what it did.
+ */
+export function tcpCtlinput(tp: TcpCb, ctl: TcpCtl, seq: number, nextMtu: number, quotedIpLen: number): "ignored" | "mtu" | "dropped" | "softerror" {
+  const s = seq | 0;
+  if (((s - tp.snd_una) | 0) < 0 || ((s - tp.snd_max) | 0) >= 0) return "ignored";
+  const cfg = tp.engine.config;
+  switch (ctl) {
+    case TcpCtl.MSGSIZE:
+      if (!cfg.pathMtuDiscovery) return "ignored";
+      return tcpMtudisc(tp, nextMtu > 0 ? nextMtu : ipNextMtu(quotedIpLen)) ? "mtu" : "ignored";
+    case TcpCtl.UNREACH_PORT:
+    case TcpCtl.TIMXCEED:
+      if (cfg.icmpMayRst && tp.t_state === TcpState.SYN_SENT) {
+        tcpDrop(tp, ctl === TcpCtl.TIMXCEED ? TcpErrno.EHOSTUNREACH : TcpErrno.ECONNREFUSED);
+        return "dropped";
+      }
+      return tcpNotify(tp, ctl === TcpCtl.TIMXCEED ? TcpErrno.EHOSTUNREACH : TcpErrno.ECONNREFUSED);
+    case TcpCtl.PARAMPROB:
+      return tcpNotify(tp, TcpErrno.ENOPROTOOPT);
+    default:
+      return tcpNotify(tp, TcpErrno.EHOSTUNREACH);
+  }
+}
+
+/**
+ * `tcp_notify`: an established connection ignores unreachables (RFC 1122 §4.2.3.9: they are
+ * soft); one still opening is dropped once it has retransmitted more than 3 times and already
+ * had an error; otherwise the error is kept to report if the connection times out.
+ */
+function tcpNotify(tp: TcpCb, err: TcpErrno): "dropped" | "softerror" | "ignored" {
+  if (tp.t_state === TcpState.ESTABLISHED && err === TcpErrno.EHOSTUNREACH) return "ignored";
+  if (tp.t_state < TcpState.ESTABLISHED && tp.t_rxtshift > 3 && tp.t_softerror !== null) {
+    tcpDrop(tp, err);
+    return "dropped";
+  }
+  tp.t_softerror = err;
+  return "softerror";
+}
+
+/**
+ * `tcp_mtudisc` (RFC 1191 §6.2): the path MTU fell to `mtu`, so segments shrink to
+ * mtu − 40 (less the timestamp option when in use), never below TCP_MINMSS; everything
+ * unacknowledged goes again at the new size now (tcps_mturesent). False when the MSS
+ * does not fall.
+ */
+export function tcpMtudisc(tp: TcpCb, mtu: number): boolean {
+  const maxopd = Math.max(TCP_MINMSS, mtu - 40);
+  if (maxopd >= tp.t_maxopd) return false;
+  tp.t_maxopd = maxopd;
+  const mss = tp.t_flags & TF.RCVD_TSTMP ? maxopd - TCPOLEN_TSTAMP_APPA : maxopd;
+  tp.t_maxseg = mss;
+  tp.engine.stats.mturesent++;
+  tp.t_rtttime = -1;
+  tp.snd_nxt = tp.snd_una;
+  tcpOutput(tp);
+  return true;
 }

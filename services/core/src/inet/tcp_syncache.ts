@@ -26,13 +26,17 @@
  * arrives (Linux's migration points 2 and 3), counted as
  * TcpMigrateReqSuccess / TcpMigrateReqFailure.
  *
- * Deviation: SYN cookies are not implemented (DragonFly's default is on);
- * a SYN that overflows the cache evicts the oldest entry, as DragonFly does.
+ * A SYN that overflows a bucket or the cache evicts the oldest entry, as
+ * DragonFly does; with `syncookies` (net.inet.tcp.syncookies, on) every
+ * SYN|ACK's ISS is a cookie (tcp_syncookie.ts), so the evicted entry's final
+ * ACK still makes its connection (`expand` with a cookie request:
+ * tcps_sc_recvcookie).
  * Bounds: TCP_SYNCACHE_HASHSIZE buckets × TCP_SYNCACHE_BUCKETLIMIT entries.
  */
 import { INP, InpcbAddrInUseError, InpcbStateError, InpcbWrongCpuError, type Inpcb, type InpcbHost } from "./in_pcb.js";
 import { ListenerPolicy, soqAdmits, soqinsque, type ListenSocket } from "./so_listen.js";
 import { reuseportMigrateSelect } from "./reuseport.js";
+import { SYNCOOKIE_TIMEOUT_MS, SynCookieJar, type SynCookie } from "./tcp_syncookie.js";
 
 /** SYN|ACK retransmissions before an entry expires. */
 export const SYNCACHE_MAXREXMTS = 3;
@@ -63,6 +67,10 @@ export interface SyncacheStats {
   sc_inherited: number;
   /** sonewconn refused: the listener's queue was over 3 × qlimit / 2. */
   listendrop: number;
+  /** SYN|ACKs sent with a cookie as ISS. */
+  sc_sendcookie: number;
+  /** Connections made from a valid cookie (no entry left). */
+  sc_recvcookie: number;
 }
 
 function newSyncacheStats(): SyncacheStats {
@@ -81,6 +89,8 @@ function newSyncacheStats(): SyncacheStats {
     sc_unreach: 0,
     sc_inherited: 0,
     listendrop: 0,
+    sc_sendcookie: 0,
+    sc_recvcookie: 0,
   };
 }
 
@@ -160,6 +170,17 @@ export type SyncacheExpandResult<O, P> =
   | { kind: "overflow"; reset: false; entry: SyncacheEntry<O, P>; listener: ListenSocket<P> }
   | { kind: "stale" | "migrate_failed" | "aborted"; reset: true; entry: SyncacheEntry<O, P> };
 
+/** What `expand` needs to make a connection from a cookie when no entry is left. */
+export interface SyncacheCookieRequest<O, P> {
+  /** The ACK's sequence number (the peer's ISN + 1). */
+  seq: number;
+  /** The listener the PCB lookup found for the ACK. */
+  listener: ListenSocket<P>;
+  now: number;
+  /** The entry's options from the cookie's content (ISNs, MSS; no other option). */
+  opts(c: SynCookie): O;
+}
+
 export interface SyncacheTimerResult<O, P> {
   /** Resend these entries' SYN|ACK now. */
   retransmit: SyncacheEntry<O, P>[];
@@ -213,6 +234,12 @@ export class TcpSyncache<O = unknown, P = unknown> {
   private readonly tqHead: (SyncacheEntry<O, P> | null)[] = [];
   private readonly tqTail: (SyncacheEntry<O, P> | null)[] = [];
   private readonly secret: number;
+  /** net.inet.tcp.syncookies. */
+  syncookies = true;
+  /** `tcp_secret[]` of this CPU. */
+  readonly cookies = new SynCookieJar();
+  /** When each listener last lost an entry to an overflow (DragonFly's `ts_recent` of the listen tcpcb). */
+  private readonly overflowedAt = new WeakMap<ListenSocket<P>, number>();
 
   constructor(
     readonly host: InpcbHost<P>,
@@ -315,13 +342,13 @@ export class TcpSyncache<O = unknown, P = unknown> {
     const bi = this.bucketOf(req.faddr, req.fport, req.lport);
     const bucket = this.buckets[bi];
     if (bucket.length >= this.bucketLimit) {
-      this.drop(bucket[0]);
+      this.evict(bucket[0], now);
       this.stats.sc_bucketoverflow++;
     } else if (this.count >= this.cacheLimit) {
       for (let s = SYNCACHE_MAXREXMTS; s >= 0; s--) {
         const oldest = this.tqHead[s];
         if (oldest) {
-          this.drop(oldest);
+          this.evict(oldest, now);
           break;
         }
       }
@@ -346,6 +373,31 @@ export class TcpSyncache<O = unknown, P = unknown> {
     this.count++;
     this.stats.sc_added++;
     return { entry: sc, dup: false };
+  }
+
+  /** Drops an entry for room, noting that its listener overflowed (cookies for it are accepted for a while). */
+  private evict(sc: SyncacheEntry<O, P>, now: number): void {
+    if (sc.listener) this.overflowedAt.set(sc.listener, now);
+    this.drop(sc);
+  }
+
+  /** The ISS for a SYN: a cookie when syncookies are on (counted), else undefined (the caller's own ISS). */
+  cookieIss(faddr: number, fport: number, laddr: number, lport: number, irs: number, peerMss: number, now: number): number | undefined {
+    if (!this.syncookies) return undefined;
+    this.stats.sc_sendcookie++;
+    return this.cookies.generate(laddr, lport, faddr, fport, irs >>> 0, peerMss, now);
+  }
+
+  /** `syncookie_lookup` for an ACK with no entry: a transient entry from a valid cookie, or undefined. */
+  private fromCookie(faddr: number, fport: number, laddr: number, lport: number, ack: number, c: SyncacheCookieRequest<O, P>): SyncacheEntry<O, P> | undefined {
+    if (!this.syncookies) return undefined;
+    const at = this.overflowedAt.get(c.listener);
+    if (at === undefined || at + SYNCOOKIE_TIMEOUT_MS < c.now) return undefined;
+    const k = this.cookies.lookup(laddr, lport, faddr, fport, c.seq, ack, c.now);
+    if (!k) return undefined;
+    this.stats.sc_recvcookie++;
+    const hash = this.host.hashOf(faddr, fport, laddr, lport);
+    return new SyncacheEntry<O, P>(this.cpu, faddr, fport, laddr, lport, hash, k.iss, k.irs, 0, c.opts(k), c.listener);
   }
 
   /**
@@ -377,7 +429,8 @@ export class TcpSyncache<O = unknown, P = unknown> {
    * tail of the listener's accept queue. If `attach` returns null (the engine
    * could not establish it) the PCB is removed, the entry dropped
    * (tcps_sc_aborted) and the result is "aborted" (RST); if it throws, the
-   * same cleanup happens and the error is rethrown.
+   * same cleanup happens and the error is rethrown. With no entry, `cookie`
+   * (when given) lets a valid SYN cookie stand in for it.
    */
   expand(
     faddr: number,
@@ -386,8 +439,9 @@ export class TcpSyncache<O = unknown, P = unknown> {
     lport: number,
     ack: number,
     attach: (entry: SyncacheEntry<O, P>, inp: Inpcb<P>) => P | null,
+    cookie?: SyncacheCookieRequest<O, P>,
   ): SyncacheExpandResult<O, P> {
-    const sc = this.lookup(faddr, fport, laddr, lport);
+    const sc = this.lookup(faddr, fport, laddr, lport) ?? (cookie ? this.fromCookie(faddr, fport, laddr, lport, ack, cookie) : undefined);
     if (!sc) return { kind: SyncacheExpandKind.NONE, reset: true };
     if (ack >>> 0 !== (sc.iss + 1) >>> 0) return { kind: SyncacheExpandKind.BADACK, reset: true, entry: sc };
     const wasMigrating = sc.listener !== null && !sc.listener.listening;

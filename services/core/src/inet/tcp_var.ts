@@ -122,6 +122,8 @@ export const TcpErrno = {
   ECONNRESET: "ECONNRESET",
   ETIMEDOUT: "ETIMEDOUT",
   ECONNABORTED: "ECONNABORTED",
+  EHOSTUNREACH: "EHOSTUNREACH",
+  ENOPROTOOPT: "ENOPROTOOPT",
 } as const;
 export type TcpErrno = (typeof TcpErrno)[keyof typeof TcpErrno];
 
@@ -215,6 +217,10 @@ export interface TcpConfig {
   earlyRetransmit: boolean;
   /** ECN, RFC 3168 (`net.inet.tcp.ecn.enable`). DragonFly's TCP has no ECN, so it is off by default. */
   ecn: boolean;
+  /** Path MTU discovery, RFC 1191 (`net.inet.tcp.path_mtu_discovery`, 1): ICMP frag-needed lowers the MSS. */
+  pathMtuDiscovery: boolean;
+  /** ICMP port/admin unreachable or time exceeded aborts a connection in SYN_SENT (`net.inet.tcp.icmp_may_rst`, 1). */
+  icmpMayRst: boolean;
 }
 
 export const TCP_DEFAULTS: Readonly<TcpConfig> = Object.freeze({
@@ -251,6 +257,8 @@ export const TCP_DEFAULTS: Readonly<TcpConfig> = Object.freeze({
   dsack: true,
   earlyRetransmit: true,
   ecn: false,
+  pathMtuDiscovery: true,
+  icmpMayRst: true,
 });
 
 /** Per-connection choices made at creation (socket options, per-route overrides). */
@@ -301,6 +309,8 @@ export class TcpCb {
   t_flags = 0;
   /** Why the connection failed (set with RESET), else null. */
   t_error: TcpErrno | null = null;
+  /** The last ICMP error (`t_softerror`): reported if the connection then times out. */
+  t_softerror: TcpErrno | null = null;
 
   // send sequence space (RFC 9293 §3.3.1)
   iss = 0;
