@@ -3,7 +3,7 @@
 import type { RouteTable } from "@dfly/core";
 import { subjects, type Msg, type Subscription, type Transport } from "@dfly/transport";
 import { DEFAULT_CLUSTER } from "@dfly/service";
-import { NetmsgType, decodeNetmsg, encodeNetmsg, netmsgType, normalizeRouteSpec, routeAttrsOf, type Netmsg, type NetmsgDropReason, type TopologyMsg } from "@dfly/wire";
+import { NetmsgType, decodeNetmsg, decodeRouteLines, encodeNetmsg, netmsgType, routeAttrsOf, type Netmsg, type NetmsgDropReason, type TopologyMsg } from "@dfly/wire";
 import { ControlClient } from "./client.js";
 import { topologyMsgOf } from "./topology_proto.js";
 
@@ -30,9 +30,11 @@ export interface ControlAgentOptions {
   subscribe?: boolean;
   /** Delay between retries while the control is unreachable (default 500 ms). */
   retryMs?: number;
+  /** Where the table load is reported (default stderr). */
+  log?: (s: string) => void;
 }
 
-type RouteChange = Extract<Netmsg, { type: typeof NetmsgType.routeAdd } | { type: typeof NetmsgType.routeDelete }>;
+type RouteChange = Extract<Netmsg, { type: typeof NetmsgType.routeAdd } | { type: typeof NetmsgType.routeDelete } | { type: typeof NetmsgType.routeBatch }>;
 
 export class ControlAgent {
   readonly cpu: number;
@@ -44,7 +46,7 @@ export class ControlAgent {
   private registered = false;
   private snapshotRevision = 0;
   private appliedRevision = 0;
-  private held: { msg: Msg; change: RouteChange }[] = [];
+  private held: RouteChange[] = [];
   private topo: TopologyMsg | undefined;
   private heartbeatMs = 1000;
   private timer: NodeJS.Timeout | undefined;
@@ -118,8 +120,18 @@ export class ControlAgent {
     switch (m.type) {
       case NetmsgType.routeAdd:
       case NetmsgType.routeDelete:
-        if (!this.loaded) this.held.push({ msg, change: m });
-        else this.answer(msg, m.id, () => this.apply(m));
+      case NetmsgType.routeBatch:
+        // While the table loads, a change is queued and answered at once: it is applied, in
+        // order, right after the load (when newer than the loaded table); the chain goes on.
+        if (!this.loaded) {
+          this.held.push(m);
+          this.answer(msg, m.id, () => ({ revision: this.appliedRevision, held: true }));
+        } else this.answer(msg, m.id, () => this.apply(m));
+        return true;
+      case NetmsgType.routeResync:
+        this.answer(msg, m.id, () => ({ resync: true }));
+        this.registered = false;
+        void this.sync().catch(() => undefined);
         return true;
       case NetmsgType.digestRequest:
         this.answer(msg, m.id, () => ({ digest: this.o.routes.digest(), routes: this.o.routes.size, revision: this.appliedRevision }));
@@ -147,9 +159,16 @@ export class ControlAgent {
 
   private apply(c: RouteChange): { revision: number } {
     const t = this.o.routes;
-    if (c.type === NetmsgType.routeAdd) {
-      if (t.has(c.route.prefix)) t.delete(c.route.prefix);
-      t.add(c.route.prefix, routeAttrsOf(c.route));
+    const add = (r: { prefix: string } & Parameters<typeof routeAttrsOf>[0]) => {
+      if (t.has(r.prefix)) t.delete(r.prefix);
+      t.add(r.prefix, routeAttrsOf(r));
+    };
+    if (c.type === NetmsgType.routeAdd) add(c.route);
+    else if (c.type === NetmsgType.routeBatch) {
+      for (const o of c.ops) {
+        if (o.op === "add") add(o.route);
+        else if (t.has(o.prefix)) t.delete(o.prefix);
+      }
     } else if (t.has(c.prefix)) t.delete(c.prefix);
     this.appliedRevision = Math.max(this.appliedRevision, c.revision);
     this.o.onRoutes?.();
@@ -203,19 +222,31 @@ export class ControlAgent {
         this.registered = true;
         if (reg.topology) this.setTopology(topologyMsgOf(reg.topology));
         this.loaded = false;
-        const list = await this.client.listRoutes();
+        const t0 = performance.now();
         const t = this.o.routes;
-        for (const r of t.list()) t.delete(r.prefix);
-        for (const r of list.routes) t.add(r.prefix, routeAttrsOf(normalizeRouteSpec(r)));
-        this.snapshotRevision = list.revision;
-        this.appliedRevision = list.revision;
-        this.loaded = true;
+        // A resync over a held table: empty it first (a fresh CPU's is empty already).
+        if (t.size > 0) for (const r of t.list()) t.delete(r.prefix);
+        let revision = 0;
+        let bad = 0;
+        await this.client.streamRoutes({ compact: true }, (c) => {
+          revision = Number(c.revision);
+          const p = decodeRouteLines(c.lines);
+          bad += p.bad.length;
+          for (const r of p.routes) {
+            if (t.has(r.prefix)) t.delete(r.prefix);
+            t.add(r.prefix, routeAttrsOf(r));
+          }
+        });
+        if (bad > 0) throw new Error(`cpu ${this.cpu}: ${bad} malformed lines in the route table stream`);
+        this.snapshotRevision = revision;
+        this.appliedRevision = revision;
         const held = this.held;
         this.held = [];
-        for (const h of held) {
-          if (h.change.revision > this.snapshotRevision) this.answer(h.msg, h.change.id, () => this.apply(h.change));
-          else this.answer(h.msg, h.change.id, () => ({ revision: this.appliedRevision }));
-        }
+        for (const h of held) if (h.revision > this.snapshotRevision) this.apply(h);
+        this.loaded = true;
+        (this.o.log ?? ((l: string) => console.error(l)))(
+          `netisr cpu ${this.cpu}: loaded ${t.size} routes (revision ${revision}) in ${(performance.now() - t0).toFixed(0)} ms; ready`,
+        );
         this.o.onRoutes?.();
         this.hbFailed = false;
         const w = this.readyWaiters;

@@ -8,6 +8,7 @@ import { Cluster } from "./cluster.js";
 import { controlMetrics } from "./metrics.js";
 import { CpuPorts } from "./ports.js";
 import { RouteManager } from "./routes.js";
+import type { ApplyMode } from "./routechain.js";
 import { ListenerManager } from "./listeners.js";
 import { ListenerPolicy } from "@dfly/core";
 import { startGrpcServer, type ControlParts } from "./server.js";
@@ -30,6 +31,8 @@ export interface ControlOptions {
   interfaces?: InterfaceSpecT[];
   /** What closing a SO_REUSEPORT listener does by default (DFLY_LISTENER_POLICY; default dragonfly). */
   listenerPolicy?: ListenerPolicy;
+  /** Route changes CPU by CPU ("chain", DragonFly's order; default) or to all at once ("parallel", for measuring). */
+  routeApplyMode?: ApplyMode;
 }
 
 export interface ControlHandle {
@@ -50,7 +53,7 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
   });
   for (const i of o.interfaces ?? []) await cluster.registerInterface(i);
   const ports = new CpuPorts(o.transport, name, o.applyTimeoutMs ?? 2000);
-  const routes = await RouteManager.load(await o.transport.kv(`${name}-routes`), cluster, ports);
+  const routes = await RouteManager.load(await o.transport.kv(`${name}-routes`), cluster, ports, { bucket: `${name}-routes`, ...(o.routeApplyMode ? { mode: o.routeApplyMode } : {}) });
   const listeners = await ListenerManager.load(await o.transport.kv(`${name}-listeners`), cluster, ports, o.listenerPolicy ?? ListenerPolicy.DRAGONFLY);
   const parts: ControlParts = { cluster, routes, ports, listeners, name, streams: new Set() };
   const { registry } = controlMetrics(cluster, routes);
@@ -61,6 +64,9 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
     cluster.expire().catch((err) => console.error("control: expiring CPUs failed:", err));
   }, cluster.heartbeatMs);
   expiry.unref();
+  // CPUs that missed a stored route change are asked to reload the table until they re-register.
+  const repair = setInterval(() => void routes.chain.repair().catch(() => undefined), cluster.heartbeatMs);
+  repair.unref();
 
   const host = o.grpcHost ?? "127.0.0.1";
   const grpc = await startGrpcServer(parts, host, o.grpcPort ?? 50051);
@@ -76,6 +82,7 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
     registry,
     stop: async (graceMs = 5000) => {
       clearInterval(expiry);
+      clearInterval(repair);
       await grpc.shutdown(graceMs);
       if (http) {
         http.closeAllConnections();

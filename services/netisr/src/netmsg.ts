@@ -11,6 +11,8 @@ export const PORT_NETMSGS = {
   statsRequest: NetmsgType.statsRequest,
   digestRequest: NetmsgType.digestRequest,
   topology: NetmsgType.topology,
+  routeBatch: NetmsgType.routeBatch,
+  routeResync: NetmsgType.routeResync,
   listen: SockNetmsg.listen,
   closeListener: SockNetmsg.closeListener,
   accept: SockNetmsg.accept,

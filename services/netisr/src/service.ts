@@ -70,7 +70,7 @@ export class NetisrService {
     this.iopoll = new IopollCtx(o.ifpoll);
     this.port = new NetmsgRegistry(o.cpu);
     this.port.register("frames", (m) => this.netisr.portFrames(m.data));
-    this.port.register(["routeAdd", "routeDelete", "statsRequest", "digestRequest", "topology"], o.onControl ?? ((m) => this.handleControl(m)));
+    this.port.register(["routeAdd", "routeDelete", "statsRequest", "digestRequest", "topology", "routeBatch", "routeResync"], o.onControl ?? ((m) => this.handleControl(m)));
     const t = this.t;
     const c = this.c;
     const output: NetisrOutput = {

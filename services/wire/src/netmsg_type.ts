@@ -5,6 +5,8 @@ export const NETMSG = {
   statsRequest: 0x12,
   digestRequest: 0x13,
   topology: 0x14,
+  routeBatch: 0x17,
+  routeResync: 0x18,
   frames: 0x1b,
   reply: 0x1f,
   listen: 0x20,
@@ -35,6 +37,8 @@ export const NetmsgType = {
   statsRequest: NETMSG.statsRequest,
   digestRequest: NETMSG.digestRequest,
   topology: NETMSG.topology,
+  routeBatch: NETMSG.routeBatch,
+  routeResync: NETMSG.routeResync,
   reply: NETMSG.reply,
   /** First and last byte framed as a socket call (`encodeNetmsg.socket`). */
   socketFirst: NETMSG.listen,
