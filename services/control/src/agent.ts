@@ -98,12 +98,12 @@ export class ControlAgent {
     await this.whenReady();
   }
 
-  /** Stops heartbeats and deregisters (a clean leave: the control drops this CPU at once). */
-  async stop(): Promise<void> {
+  /** Stops heartbeats and deregisters (a clean leave: the control drops this CPU at once); `deregister` false leaves as a crash does. */
+  async stop(deregister = true): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.sub?.unsubscribe();
-    if (this.registered) await this.client.deregister(this.cpu, 1000).catch(() => undefined);
+    if (this.registered && deregister) await this.client.deregister(this.cpu, 1000).catch(() => undefined);
     this.registered = false;
     this.client.close();
   }
