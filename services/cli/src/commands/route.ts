@@ -88,16 +88,21 @@ const show: Command = {
     const routes: RouteMessage[] = [];
     let head = { revision: 0, digest: "", total: 0 };
     let printed = false;
+    let shown = 0;
     await withControl(values.control as string | undefined, (c) =>
       c.streamRoutes({ limit, prefix }, (ch) => {
         head = { revision: Number(ch.revision), digest: ch.digest, total: ch.total };
         if (values.json) routes.push(...ch.routes);
-        else io.stdout(formatRoutes(ch.routes, printed ? "rows" : "header"));
+        else {
+          if (!printed) io.stdout(`Routing tables (revision ${head.revision}, digest ${head.digest})\n\n`);
+          io.stdout(formatRoutes(ch.routes, printed ? "rows" : "header"));
+          shown += ch.routes.length;
+        }
         printed = true;
       }),
     );
     if (values.json) printJson(io, { revision: head.revision, digest: head.digest, total: head.total, routes });
-    else io.stdout(`(${head.total} routes${prefix ? ` within ${prefix}` : ""}, revision ${head.revision}, digest ${head.digest})\n`);
+    else if (shown < head.total) io.stdout(`(${shown} of ${head.total} routes${prefix ? ` within ${prefix}` : ""}; --limit)\n`);
     return 0;
   },
 };
@@ -129,7 +134,7 @@ const load: Command = {
       io.stdout(`${r.status}\n`);
       io.stdout(`stored in ${r.storeMs.toFixed(0)} ms, applied in ${r.applyMs.toFixed(0)} ms (${r.cpuMs.map((c) => `cpu ${c.cpu} ${c.ms.toFixed(0)} ms`).join(", ")}); ${ms.toFixed(0)} ms in all\n`);
     }
-    return r.pendingCpus.length > 0 ? 1 : 0;
+    return 0;
   },
 };
 
