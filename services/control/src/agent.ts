@@ -3,7 +3,7 @@
 import type { RouteTable } from "@dfly/core";
 import { subjects, type Msg, type Subscription, type Transport } from "@dfly/transport";
 import { DEFAULT_CLUSTER } from "@dfly/service";
-import { NetmsgType, decodeNetmsg, decodeRouteLines, encodeNetmsg, netmsgType, routeAttrsOf, type Netmsg, type NetmsgDropReason, type TopologyMsg } from "@dfly/wire";
+import { NetmsgType, decodeNetmsg, decodeRouteRecs, encodeNetmsg, netmsgType, recAttrs, recPrefix, routeAttrsOf, type Netmsg, type NetmsgDropReason, type TopologyMsg } from "@dfly/wire";
 import { ControlClient } from "./client.js";
 import { topologyMsgOf } from "./topology_proto.js";
 
@@ -166,8 +166,9 @@ export class ControlAgent {
     if (c.type === NetmsgType.routeAdd) add(c.route);
     else if (c.type === NetmsgType.routeBatch) {
       for (const o of c.ops) {
-        if (o.op === "add") add(o.route);
-        else if (t.has(o.prefix)) t.delete(o.prefix);
+        const p = recPrefix(o);
+        if (t.has(p)) t.delete(p);
+        if (!o.del) t.add(p, recAttrs(o));
       }
     } else if (t.has(c.prefix)) t.delete(c.prefix);
     this.appliedRevision = Math.max(this.appliedRevision, c.revision);
@@ -227,17 +228,17 @@ export class ControlAgent {
         // A resync over a held table: empty it first (a fresh CPU's is empty already).
         if (t.size > 0) for (const r of t.list()) t.delete(r.prefix);
         let revision = 0;
-        let bad = 0;
         await this.client.streamRoutes({ compact: true }, (c) => {
           revision = Number(c.revision);
-          const p = decodeRouteLines(c.lines);
-          bad += p.bad.length;
-          for (const r of p.routes) {
-            if (t.has(r.prefix)) t.delete(r.prefix);
-            t.add(r.prefix, routeAttrsOf(r));
+          if (c.records.length === 0) return; // an empty table's one chunk
+          const recs = decodeRouteRecs(c.records);
+          if (typeof recs === "string") throw new Error(`cpu ${this.cpu}: malformed route table chunk: ${recs}`);
+          for (const r of recs) {
+            const p = recPrefix(r);
+            if (t.has(p)) t.delete(p);
+            t.add(p, recAttrs(r));
           }
         });
-        if (bad > 0) throw new Error(`cpu ${this.cpu}: ${bad} malformed lines in the route table stream`);
         this.snapshotRevision = revision;
         this.appliedRevision = revision;
         const held = this.held;

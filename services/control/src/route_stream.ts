@@ -27,11 +27,11 @@ export function streamRoutesCall(routes: RouteManager, call: ServerWritableStrea
         const base = { routes: [], revision: s.revision, digest: s.digest, total: s.total };
         const chunks = s.chunks.length > 0 ? s.chunks : [new Uint8Array(0)];
         await writeAll(call, (function* () {
-          for (const lines of chunks) yield { ...base, lines: Buffer.from(lines.buffer, lines.byteOffset, lines.byteLength) };
+          for (const lines of chunks) yield { ...base, records: Buffer.from(lines.buffer, lines.byteOffset, lines.byteLength) };
         })());
       } else {
         const l = routes.list(req.limit || Infinity, req.prefix);
-        const base = { lines: Buffer.alloc(0), revision: l.revision, digest: l.digest, total: l.total };
+        const base = { records: Buffer.alloc(0), revision: l.revision, digest: l.digest, total: l.total };
         await writeAll(call, (function* () {
           if (l.routes.length === 0) yield { ...base, routes: [] };
           for (let i = 0; i < l.routes.length; i += SHOW_CHUNK) yield { ...base, routes: l.routes.slice(i, i + SHOW_CHUNK).map(routeProtoOf) };

@@ -3,8 +3,8 @@
  * (one prefix a line, CRLF) or a plain `prefix gateway` list; blank lines and `#` comments ignored,
  * IPv6 lines skipped and counted (the table is IPv4). Streamed messages may split a line.
  */
-import { ROUTE_MAX_ROUTES } from "@dfly/core";
-import { addressShapeError, prefixShapeError, type RouteSpec } from "@dfly/wire";
+import { parsePrefix, parseRouteAddress, ROUTE_MAX_ROUTES } from "@dfly/core";
+import { addressShapeError, type RouteRec } from "@dfly/wire";
 import { BadRequestError } from "./errors.js";
 
 export interface LoadDefaults {
@@ -14,18 +14,19 @@ export interface LoadDefaults {
 }
 
 export class RouteLoadParser {
-  readonly routes: RouteSpec[] = [];
+  readonly routes: RouteRec[] = [];
   skippedIpv6 = 0;
   private line = 0;
   private rest = "";
+  private gw: number | undefined;
   private readonly dec = new TextDecoder("utf-8", { fatal: true });
 
   constructor(private readonly d: LoadDefaults) {
     if (d.gateway) {
       const bad = addressShapeError(d.gateway);
       if (bad) throw new BadRequestError("gateway", bad);
+      this.gw = parseRouteAddress(d.gateway);
     }
-    if (!d.gateway && !d.ifname) throw new BadRequestError("gateway", "give a default gateway or interface for lines without one");
   }
 
   push(data: Uint8Array): void {
@@ -41,7 +42,7 @@ export class RouteLoadParser {
     for (const l of lines) this.take(l);
   }
 
-  end(): RouteSpec[] {
+  end(): RouteRec[] {
     if (this.rest !== "") this.take(this.rest);
     this.rest = "";
     return this.routes;
@@ -56,13 +57,18 @@ export class RouteLoadParser {
       this.skippedIpv6++;
       return;
     }
-    const bad = prefixShapeError(f[0]) ?? (f.length > 2 ? `want "prefix [gateway]", got ${f.length} fields` : f[1] ? addressShapeError(f[1]) : undefined);
-    if (bad) throw new BadRequestError("lines", `line ${this.line}: ${bad}`);
+    if (f.length > 2) throw new BadRequestError("lines", `line ${this.line}: want "prefix [gateway]", got ${f.length} fields`);
     if (this.routes.length >= ROUTE_MAX_ROUTES) throw new BadRequestError("lines", `more than ${ROUTE_MAX_ROUTES} routes`);
-    const r: RouteSpec = { prefix: f[0] };
-    if (f[1]) r.gateway = f[1];
-    else {
-      if (this.d.gateway) r.gateway = this.d.gateway;
+    let r: RouteRec;
+    try {
+      r = { ...parsePrefix(f[0]) };
+      if (f[1]) r.gateway = parseRouteAddress(f[1]);
+    } catch (err) {
+      throw new BadRequestError("lines", `line ${this.line}: ${(err as Error).message}`);
+    }
+    if (!f[1]) {
+      if (this.gw === undefined && !this.d.ifname) throw new BadRequestError("lines", `line ${this.line}: no gateway, and no default gateway or interface given`);
+      if (this.gw !== undefined) r.gateway = this.gw;
       if (this.d.ifname) r.ifname = this.d.ifname;
     }
     if (this.d.metric) r.metric = this.d.metric;

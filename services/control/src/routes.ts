@@ -1,14 +1,14 @@
 // The route service: the authoritative table (a core RouteTable, validating as the CPUs do), persisted in a KvStore (routestore.ts).
 // A change is stored, then applied CPU by CPU (routechain.ts); a CPU that misses it is pending until repaired. Serialized.
-import { parsePrefix, parseRouteAddress, prefixMask, RouteTable, RouteNotFoundError, trace, TraceArea, type Route } from "@dfly/core";
+import { formatRouteAddress, parsePrefix, parseRouteAddress, prefixMask, RouteTable, RouteNotFoundError, trace, TraceArea, type Route } from "@dfly/core";
 import { kvKey, type KvStore } from "@dfly/transport";
-import { encodeNetmsg, encodeRouteBatch, encodeRouteLines, normalizeRouteSpec, routeAttrsOf, type RouteSpec } from "@dfly/wire";
+import { encodeNetmsg, encodeRouteBatch, encodeRouteRecs, normalizeRouteSpec, recAttrs, recPrefix, routeAttrsOf, type RouteRec, type RouteSpec } from "@dfly/wire";
 import type { Cluster } from "./cluster.js";
 import { GatewayUnreachableError, UnknownInterfaceError, BadRequestError, RouteNotStoredError } from "./errors.js";
 import type { CpuPorts } from "./ports.js";
 import { applyStatus, RouteChain, type ApplyMode } from "./routechain.js";
 import { routeSpecOf } from "./routespec.js";
-import { readRoutes, storeChunks, storeDeleted, storeRoute, upsertRoute, type BadRouteEntry } from "./routestore.js";
+import { dropChunks, readRoutes, recOf, storeChunks, storeDeleted, storeRoute, type BadRouteEntry } from "./routestore.js";
 
 export const RouteOps = { add: "add", delete: "delete" } as const;
 export type RouteOpName = (typeof RouteOps)[keyof typeof RouteOps];
@@ -56,7 +56,7 @@ export interface VerifyResult {
   consistent: boolean;
 }
 
-/** Routes a bulk chunk and a batch netmsg carry (about 200 KB of lines, under NATS's 1 MB max_payload). */
+/** Routes a bulk chunk and a batch netmsg carry (24 bytes each: about 200 KB, under NATS's 1 MB max_payload). */
 export const ROUTE_CHUNK = 8192;
 
 function covers(cidr: string, addr: number): boolean {
@@ -141,10 +141,10 @@ export class RouteManager {
   /** The whole table as compact line chunks of one revision (cached: CPUs joining together share it). */
   snapshot(): { revision: number; chunks: Uint8Array[]; digest: string; total: number } {
     if (this.snapshotCache?.revision === this.rev && this.snapshotCache.total === this.table.size) return this.snapshotCache;
-    const specs = this.table.list().map(routeSpecOf);
+    const recs = this.table.list().map(recOf);
     const chunks: Uint8Array[] = [];
-    for (let i = 0; i < specs.length; i += ROUTE_CHUNK) chunks.push(encodeRouteLines(specs.slice(i, i + ROUTE_CHUNK)));
-    return (this.snapshotCache = { revision: this.rev, chunks, digest: this.table.digest(), total: specs.length });
+    for (let i = 0; i < recs.length; i += ROUTE_CHUNK) chunks.push(encodeRouteRecs(recs.slice(i, i + ROUTE_CHUNK)));
+    return (this.snapshotCache = { revision: this.rev, chunks, digest: this.table.digest(), total: recs.length });
   }
 
   get(prefix: string): RouteSpec {
@@ -238,62 +238,74 @@ export class RouteManager {
    * A bulk load: every route validated into the table first (any error: the table is restored and
    * nothing stored), stored as chunks, then sent to the CPUs in batches. Duplicates: the last wins.
    */
-  loadRoutes(specs: readonly RouteSpec[]): Promise<LoadResult> {
+  loadRoutes(recs: readonly RouteRec[]): Promise<LoadResult> {
     return this.serial(async () => {
-      const resolved = new Map<string, RouteSpec>();
-      const gwIf = new Map<string, RouteSpec>();
-      for (const spec of specs) {
-        // Resolving the interface of each distinct (gateway, ifname) once keeps 900K lines cheap.
-        const k = `${spec.gateway ?? ""} ${spec.ifname ?? ""}`;
-        let tmpl = gwIf.get(k);
-        if (!tmpl) gwIf.set(k, (tmpl = this.resolve(spec)));
-        const s = normalizeRouteSpec({ ...spec, gateway: tmpl.gateway, ifname: tmpl.ifname });
-        resolved.set(s.prefix, s);
-      }
-      const list = [...resolved.values()];
-      const undo: { prefix: string; was: Route | undefined }[] = [];
+      // The interface of each distinct next hop is resolved once (the load's lines share a few).
+      const via = new Map<string, RouteSpec>();
+      const undo: { p: { addr: number; len: number }; was: Route | undefined }[] = [];
       const rollback = () => {
         for (let i = undo.length - 1; i >= 0; i--) {
-          const u = undo[i];
-          if (this.table.has(u.prefix)) this.table.delete(u.prefix);
-          if (u.was) this.table.add(u.prefix, { gateway: u.was.gateway, ifname: u.was.ifname, metric: u.was.metric, mtu: u.was.mtu, iwmaxsegs: u.was.iwmaxsegs, iwcapsegs: u.was.iwcapsegs });
+          const { p, was } = undo[i];
+          if (this.table.has(p)) this.table.delete(p);
+          if (was) this.table.add(p, { gateway: was.gateway, ifname: was.ifname, metric: was.metric, mtu: was.mtu, iwmaxsegs: was.iwmaxsegs, iwcapsegs: was.iwcapsegs, flags: was.flags });
         }
       };
+      // Duplicates: the last wins, so each prefix is stored and sent once.
+      const last = new Map<number, number>();
+      for (let i = 0; i < recs.length; i++) last.set(recs[i].addr * 64 + recs[i].len, i);
+      const out: RouteRec[] = [];
       let replaced = 0;
       try {
-        for (const s of list) {
-          const was = this.table.get(s.prefix);
-          undo.push({ prefix: s.prefix, was });
-          upsertRoute(this.table, s);
-          if (was) replaced++;
+        for (let i = 0; i < recs.length; i++) {
+          const r0 = recs[i];
+          if (last.get(r0.addr * 64 + r0.len) !== i) continue;
+          const k = `${r0.gateway ?? ""} ${r0.ifname ?? ""}`;
+          let v = via.get(k);
+          if (!v) {
+            const gw = r0.gateway === undefined ? undefined : formatRouteAddress(r0.gateway);
+            via.set(k, (v = this.resolve({ prefix: `${formatRouteAddress(r0.addr)}/${r0.len}`, ...(gw ? { gateway: gw } : {}), ...(r0.ifname ? { ifname: r0.ifname } : {}) })));
+          }
+          const r: RouteRec = { ...r0, ...(v.ifname !== undefined ? { ifname: v.ifname } : {}) };
+          const p = recPrefix(r);
+          const was = this.table.get(p);
+          undo.push({ p, was });
+          if (was) {
+            this.table.delete(p);
+            replaced++;
+          }
+          this.table.add(p, recAttrs(r));
+          out.push(r);
         }
       } catch (err) {
-        undo.pop();
         rollback();
         this.onOp("add", "error");
         throw err;
       }
-      const chunks: RouteSpec[][] = [];
-      for (let i = 0; i < list.length; i += ROUTE_CHUNK) chunks.push(list.slice(i, i + ROUTE_CHUNK));
+      const chunks: Uint8Array[] = [];
+      const parts: RouteRec[][] = [];
+      for (let i = 0; i < out.length; i += ROUTE_CHUNK) parts.push(out.slice(i, i + ROUTE_CHUNK));
+      for (const c of parts) chunks.push(encodeRouteRecs(c));
       const t0 = performance.now();
+      const base = this.rev + 1;
       let revs: number[];
       try {
-        revs = await storeChunks(this.kv, this.rev + 1, chunks);
+        revs = await storeChunks(this.kv, base, chunks);
       } catch (err) {
         rollback();
+        await dropChunks(this.kv, base, chunks.length);
         this.onOp("add", "error");
-        throw new RouteNotStoredError(`route load of ${list.length}`, { cause: err });
+        throw new RouteNotStoredError(`route load of ${out.length}`, { cause: err });
       }
       const storeMs = performance.now() - t0;
       this.rev = Math.max(this.rev, ...revs);
       const t1 = performance.now();
-      const r = await this.chain.applyBatches(chunks.map((c, i) => (id: number) => encodeRouteBatch(id, revs[i], c.map((route) => ({ op: "add", route })))));
+      const r = await this.chain.applyBatches(parts.map((c, i) => (id: number) => encodeRouteBatch(id, revs[i], c)));
       const applyMs = performance.now() - t1;
       const status = applyStatus(r);
-      trace(TraceArea.route, () => `route load of ${list.length}: ${status}`);
+      trace(TraceArea.route, () => `route load of ${out.length}: ${status}`);
       this.onOp("add", r.pending.length > 0 ? "partial" : "ok");
       return {
-        loaded: list.length,
+        loaded: out.length,
         replaced,
         revision: this.rev,
         applied: r.applied,

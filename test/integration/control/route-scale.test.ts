@@ -7,6 +7,7 @@ import { gunzipSync } from "node:zlib";
 import { existsSync, readFileSync } from "node:fs";
 import { ControlClient, startControl, type ControlHandle } from "@dfly/control";
 import { NatsTransport, type Transport } from "@dfly/transport";
+import { encodeRouteRecs } from "@dfly/wire";
 import { startNatsProcess, type NatsProcess } from "../../support/nats-process.js";
 import { startFakeCpu, type FakeCpu } from "../../support/fake-netisr.js";
 
@@ -79,8 +80,8 @@ describe("routes at scale (nats-server, 4 CPUs)", () => {
     expect(first.total).toBe(want.length);
 
     // A bad line: nothing stored, the line named.
-    const bad = client.loadRoutes([new TextEncoder().encode("10.0.0.0/8\n10.1.2.3/33\n")], { gateway: "198.18.0.1" });
-    await expect(bad).rejects.toMatchObject({ details: expect.stringContaining("line 2") });
+    await expect(client.loadRoutes([new TextEncoder().encode("10.1.0.0/8 198.18.0.1\n")])).rejects.toMatchObject({ details: expect.stringContaining("line 1") });
+    await expect(client.loadRoutes([new TextEncoder().encode("10.0.0.0/8\n10.1.2.3/33\n")], { gateway: "198.18.0.1" })).rejects.toMatchObject({ details: expect.stringContaining("line 2") });
     expect((await client.listRoutes(1)).total).toBe(N);
   }, 60_000);
 
@@ -120,7 +121,10 @@ describe("routes at scale (nats-server, 4 CPUs)", () => {
     const t = await conn();
     const kv = await t.kv("dfly-routes");
     await kv.put("10.9.9.0/24", new TextEncoder().encode("not json{"));
-    await kv.put("bulk.999.0", new TextEncoder().encode("10.8.0.0/16 198.18.0.1 - 0 0 0\n10.8.1.0/33 x - 0 0 0"));
+    // A chunk whose second record has host bits set, and one that is not records at all.
+    const gw = quad("198.18.0.1");
+    await kv.put("bulk.999.0", encodeRouteRecs([{ addr: quad("10.8.0.0"), len: 16, gateway: gw }, { addr: quad("10.8.1.0"), len: 16, gateway: gw }]));
+    await kv.put("bulk.999.1", new TextEncoder().encode("10.8.0.0/16 198.18.0.1"));
     client.close();
     await control.stop(200);
     const logs: string[] = [];
@@ -133,11 +137,11 @@ describe("routes at scale (nats-server, 4 CPUs)", () => {
     }
     client = new ControlClient(control.grpcAddr, 60_000);
     const bad = control.parts.routes.badEntries;
-    expect(bad.map((b) => `${b.key}:${b.line}`).sort()).toEqual(["10.9.9.0/24:0", "bulk.999.0:2"]);
+    expect(bad.map((b) => `${b.key}:${b.line}`).sort()).toEqual(["10.9.9.0/24:0", "bulk.999.0:2", "bulk.999.1:0"]);
     expect(logs.join("\n")).toContain('KV bucket dfly-routes key "10.9.9.0/24": skipped: not JSON');
-    expect((await client.listRoutes(1)).total).toBe(N + 200 + 1); // the good line of the bad chunk too
+    expect((await client.listRoutes(1)).total).toBe(N + 200 + 1); // the good record of the bad chunk too
     const m = await (await fetch(`http://${control.metricsAddr ?? "none"}/metrics`).catch(() => undefined))?.text();
-    if (control.metricsAddr) expect(m).toMatch(/^dfly_control_route_kv_bad 2$/m);
+    if (control.metricsAddr) expect(m).toMatch(/^dfly_control_route_kv_bad 3$/m);
     await kv.delete("10.9.9.0/24");
   }, 60_000);
 });
