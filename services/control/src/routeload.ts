@@ -51,8 +51,9 @@ export class RouteLoadParser {
   private take(raw: string): void {
     this.line++;
     const l = raw.trim();
-    if (l === "" || l.startsWith("#")) return;
-    const f = l.split(/\s+/);
+    if (l === "" || l[0] === "#") return;
+    const sp = l.search(/\s/);
+    const f = sp < 0 ? [l] : [l.slice(0, sp), ...l.slice(sp).trim().split(/\s+/)];
     if (f[0].includes(":")) {
       this.skippedIpv6++;
       return;
@@ -61,16 +62,16 @@ export class RouteLoadParser {
     if (this.routes.length >= ROUTE_MAX_ROUTES) throw new BadRequestError("lines", `more than ${ROUTE_MAX_ROUTES} routes`);
     let r: RouteRec;
     try {
-      r = { ...parsePrefix(f[0]) };
-      if (f[1]) r.gateway = parseRouteAddress(f[1]);
+      const p = parsePrefix(f[0]);
+      r = { addr: p.addr, len: p.len, gateway: f[1] ? parseRouteAddress(f[1]) : this.gw };
     } catch (err) {
       throw new BadRequestError("lines", `line ${this.line}: ${(err as Error).message}`);
     }
     if (!f[1]) {
       if (this.gw === undefined && !this.d.ifname) throw new BadRequestError("lines", `line ${this.line}: no gateway, and no default gateway or interface given`);
-      if (this.gw !== undefined) r.gateway = this.gw;
       if (this.d.ifname) r.ifname = this.d.ifname;
     }
+    if (r.gateway === undefined) delete r.gateway;
     if (this.d.metric) r.metric = this.d.metric;
     this.routes.push(r);
   }

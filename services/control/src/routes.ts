@@ -257,6 +257,8 @@ export class RouteManager {
       let replaced = 0;
       try {
         for (let i = 0; i < recs.length; i++) {
+          // Heartbeats and other calls get their turn during a long load (else CPUs time out).
+          if (i % 16384 === 16383) await new Promise((res) => setImmediate(res));
           const r0 = recs[i];
           if (last.get(r0.addr * 64 + r0.len) !== i) continue;
           const k = `${r0.gateway ?? ""} ${r0.ifname ?? ""}`;
