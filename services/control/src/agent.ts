@@ -225,12 +225,19 @@ export class ControlAgent {
         this.loaded = false;
         const t0 = performance.now();
         const t = this.o.routes;
-        // A resync over a held table: empty it first (a fresh CPU's is empty already).
-        if (t.size > 0) for (const r of t.list()) t.delete(r.prefix);
+        // Back with a table (the control restarted, or a resync): kept when it is the control's.
+        const mine = t.size > 0 ? t.digest() : "";
         let revision = 0;
-        await this.client.streamRoutes({ compact: true }, (c) => {
+        let kept = false;
+        let first = true;
+        await this.client.streamRoutes({ compact: true, unlessDigest: mine }, (c) => {
           revision = Number(c.revision);
-          if (c.records.length === 0) return; // an empty table's one chunk
+          if (first) {
+            first = false;
+            kept = mine !== "" && c.digest === mine && c.records.length === 0;
+            if (!kept && t.size > 0) for (const r of t.list()) t.delete(r.prefix);
+          }
+          if (c.records.length === 0) return; // kept, or an empty table's one chunk
           const recs = decodeRouteRecs(c.records);
           if (typeof recs === "string") throw new Error(`cpu ${this.cpu}: malformed route table chunk: ${recs}`);
           for (const r of recs) {
@@ -246,7 +253,7 @@ export class ControlAgent {
         for (const h of held) if (h.revision > this.snapshotRevision) this.apply(h);
         this.loaded = true;
         (this.o.log ?? ((l: string) => console.error(l)))(
-          `netisr cpu ${this.cpu}: loaded ${t.size} routes (revision ${revision}) in ${(performance.now() - t0).toFixed(0)} ms; ready`,
+          `netisr cpu ${this.cpu}: ${kept ? "kept" : "loaded"} ${t.size} routes (revision ${revision}) in ${(performance.now() - t0).toFixed(0)} ms; ready`,
         );
         this.o.onRoutes?.();
         this.hbFailed = false;

@@ -88,7 +88,7 @@ export class ControlClient {
   /** The table in chunks, each handed to `fn` as it arrives (flow-controlled: `fn` may be slow). */
   streamRoutes(req: Partial<StreamRoutesRequest>, fn: (c: RouteChunk) => void, deadlineMs = 120_000): Promise<void> {
     return new Promise((res, rej) => {
-      const s = this.route.streamRoutes({ limit: 0, prefix: "", compact: false, ...req }, new Metadata({ waitForReady: true }), { deadline: Date.now() + deadlineMs });
+      const s = this.route.streamRoutes({ limit: 0, prefix: "", compact: false, unlessDigest: "", ...req }, new Metadata({ waitForReady: true }), { deadline: Date.now() + deadlineMs });
       s.on("data", (c: RouteChunk) => {
         try {
           fn(c);

@@ -54,6 +54,7 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
   for (const i of o.interfaces ?? []) await cluster.registerInterface(i);
   const ports = new CpuPorts(o.transport, name, o.applyTimeoutMs ?? 2000);
   const routes = await RouteManager.load(await o.transport.kv(`${name}-routes`), cluster, ports, { bucket: `${name}-routes`, ...(o.routeApplyMode ? { mode: o.routeApplyMode } : {}) });
+  for (const cpu of cluster.liveCpus()) cluster.heartbeat(cpu); // reading a big table took a while: not the CPUs' silence
   const listeners = await ListenerManager.load(await o.transport.kv(`${name}-listeners`), cluster, ports, o.listenerPolicy ?? ListenerPolicy.DRAGONFLY);
   const parts: ControlParts = { cluster, routes, ports, listeners, name, streams: new Set() };
   const { registry } = controlMetrics(cluster, routes);

@@ -22,7 +22,9 @@ export function streamRoutesCall(routes: RouteManager, call: ServerWritableStrea
   const req = call.request;
   void (async () => {
     try {
-      if (req.compact && !req.prefix && !req.limit) {
+      if (req.compact && req.unlessDigest !== "" && req.unlessDigest === routes.digest()) {
+        call.write({ routes: [], records: Buffer.alloc(0), revision: routes.revision, digest: req.unlessDigest, total: routes.size });
+      } else if (req.compact && !req.prefix && !req.limit) {
         const s = routes.snapshot();
         const base = { routes: [], revision: s.revision, digest: s.digest, total: s.total };
         const chunks = s.chunks.length > 0 ? s.chunks : [new Uint8Array(0)];
