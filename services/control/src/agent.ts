@@ -230,22 +230,25 @@ export class ControlAgent {
         let revision = 0;
         let kept = false;
         let first = true;
-        await this.client.streamRoutes({ compact: true, unlessDigest: mine }, (c) => {
-          revision = Number(c.revision);
-          if (first) {
-            first = false;
-            kept = mine !== "" && c.digest === mine && c.records.length === 0;
-            if (!kept && t.size > 0) for (const r of t.list()) t.delete(r.prefix);
-          }
-          if (c.records.length === 0) return; // kept, or an empty table's one chunk
-          const recs = decodeRouteRecs(c.records);
-          if (typeof recs === "string") throw new Error(`cpu ${this.cpu}: malformed route table chunk: ${recs}`);
-          for (const r of recs) {
-            const p = recPrefix(r);
-            if (t.has(p)) t.delete(p);
-            t.add(p, recAttrs(r));
-          }
-        });
+        // A big table takes longer to load than the control's CPU timeout: keep heartbeating meanwhile.
+        const hb = setInterval(() => void this.client.heartbeat(this.cpu, this.epoch, this.heartbeatMs * 2).catch(() => undefined), this.heartbeatMs);
+        try {
+          await this.client.streamRoutes({ compact: true, unlessDigest: mine }, (c) => {
+            revision = Number(c.revision);
+            if (first) {
+              first = false;
+              kept = mine !== "" && c.digest === mine && c.records.length === 0;
+              if (!kept && t.size > 0) for (const r of t.list()) t.delete(r.prefix);
+            }
+            if (c.records.length === 0) return; // kept, or an empty table's one chunk
+            const recs = decodeRouteRecs(c.records);
+            if (typeof recs === "string") throw new Error(`cpu ${this.cpu}: malformed route table chunk: ${recs}`);
+            // A snapshot holds each prefix once, and the table was emptied: plain adds.
+            for (const r of recs) t.add(r, recAttrs(r));
+          });
+        } finally {
+          clearInterval(hb);
+        }
         this.snapshotRevision = revision;
         this.appliedRevision = revision;
         const held = this.held;
