@@ -66,7 +66,7 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
   }, cluster.heartbeatMs);
   expiry.unref();
   // CPUs that missed a stored route change are asked to reload the table until they re-register.
-  const repair = setInterval(() => void routes.chain.repair().catch(() => undefined), cluster.heartbeatMs);
+  const repair = setInterval(() => void routes.repair().catch(() => undefined), cluster.heartbeatMs);
   repair.unref();
 
   const host = o.grpcHost ?? "127.0.0.1";

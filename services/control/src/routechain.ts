@@ -6,7 +6,7 @@
  * re-registration), and the chain goes on past it. `parallel` sends to all at once (measured only).
  */
 import { trace, TraceArea } from "@dfly/core";
-import { encodeRouteResync } from "@dfly/wire";
+import { encodeNetmsg, encodeRouteResync } from "@dfly/wire";
 import type { Cluster } from "./cluster.js";
 import type { CpuPorts } from "./ports.js";
 
@@ -101,12 +101,22 @@ export class RouteChain {
     return { applied, pending: this.pendingCpus(), cpuMs };
   }
 
-  /** Asks each live pending CPU to reload the whole table (it answers at once, loads, re-registers). */
-  async repair(): Promise<void> {
+  /**
+   * Each live pending CPU: whole again when its digest is `expected` (it applied the change but
+   * answered late); else asked to reload the whole table (it answers at once, loads, re-registers).
+   * Run between changes, so `expected` is exact.
+   */
+  async repair(expected: string): Promise<void> {
     if (this.repairing) return;
     this.repairing = true;
     try {
       for (const { cpu } of this.pendingCpus()) {
+        const d = await this.ports.request(cpu, (id) => encodeNetmsg.digestRequest(id));
+        if (d.ok && (d.body as { digest?: unknown } | undefined)?.digest === expected) {
+          this.stale.delete(cpu);
+          trace(TraceArea.route, () => `repair cpu ${cpu}: digest equal, whole again`);
+          continue;
+        }
         const r = await this.ports.request(cpu, (id) => encodeRouteResync(id));
         trace(TraceArea.route, () => `repair cpu ${cpu}: ${r.ok ? "resync asked" : r.error}`);
       }

@@ -321,6 +321,12 @@ export class RouteManager {
     });
   }
 
+  /** Repairs the pending CPUs between changes (routechain.ts). */
+  repair(): Promise<void> {
+    if (this.chain.pendingCpus().length === 0) return Promise.resolve();
+    return this.serial(() => this.chain.repair(this.table.digest()));
+  }
+
   /** Each live CPU's digest against ours. */
   async verify(): Promise<VerifyResult> {
     const expectedDigest = this.table.digest();
