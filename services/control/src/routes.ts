@@ -305,6 +305,8 @@ export class RouteManager {
       const applyMs = performance.now() - t1;
       const status = applyStatus(r);
       trace(TraceArea.route, () => `route load of ${out.length}: ${status}`);
+      // The table a CPU that (re)starts will stream, built now rather than while it waits.
+      setImmediate(() => this.snapshot());
       this.onOp("add", r.pending.length > 0 ? "partial" : "ok");
       return {
         loaded: out.length,
