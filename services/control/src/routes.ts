@@ -250,9 +250,16 @@ export class RouteManager {
           if (was) this.table.add(p, { gateway: was.gateway, ifname: was.ifname, metric: was.metric, mtu: was.mtu, iwmaxsegs: was.iwmaxsegs, iwcapsegs: was.iwcapsegs, flags: was.flags });
         }
       };
-      // Duplicates: the last wins, so each prefix is stored and sent once.
-      const last = new Map<number, number>();
-      for (let i = 0; i < recs.length; i++) last.set(recs[i].addr * 64 + recs[i].len, i);
+      // Duplicates: the last wins, so each prefix is stored and sent once (a native sort finds
+      // whether there are any; the per-prefix map is built only then).
+      const keys = Float64Array.from(recs, (r) => r.addr * 64 + r.len).sort();
+      let last: Map<number, number> | undefined;
+      for (let i = 1; i < keys.length && !last; i++) {
+        if (keys[i] !== keys[i - 1]) continue;
+        last = new Map<number, number>();
+        for (let j = 0; j < recs.length; j++) last.set(recs[j].addr * 64 + recs[j].len, j);
+      }
+      let lastVia: { gatewayN: number | undefined; ifnameIn: string | undefined; spec: RouteSpec } | undefined;
       const out: RouteRec[] = [];
       let replaced = 0;
       try {
@@ -260,14 +267,17 @@ export class RouteManager {
           // Heartbeats and other calls get their turn during a long load (else CPUs time out).
           if (i % 16384 === 16383) await new Promise((res) => setImmediate(res));
           const r0 = recs[i];
-          if (last.get(r0.addr * 64 + r0.len) !== i) continue;
-          const k = `${r0.gateway ?? ""} ${r0.ifname ?? ""}`;
-          let v = via.get(k);
+          if (last && last.get(r0.addr * 64 + r0.len) !== i) continue;
+          // Lines share a next hop or a few: the last one's resolution is reused without a key.
+          let v = lastVia && r0.gateway === lastVia.gatewayN && r0.ifname === lastVia.ifnameIn ? lastVia.spec : undefined;
+          const k = v ? "" : `${r0.gateway ?? ""} ${r0.ifname ?? ""}`;
+          if (!v) v = via.get(k);
           if (!v) {
             const gw = r0.gateway === undefined ? undefined : formatRouteAddress(r0.gateway);
             via.set(k, (v = this.resolve({ prefix: `${formatRouteAddress(r0.addr)}/${r0.len}`, ...(gw ? { gateway: gw } : {}), ...(r0.ifname ? { ifname: r0.ifname } : {}) })));
           }
-          const r: RouteRec = { ...r0, ...(v.ifname !== undefined ? { ifname: v.ifname } : {}) };
+          lastVia = { gatewayN: r0.gateway, ifnameIn: r0.ifname, spec: v };
+          const r: RouteRec = v.ifname === undefined || v.ifname === r0.ifname ? r0 : { ...r0, ifname: v.ifname };
           const p = recPrefix(r);
           const was = this.table.get(p);
           undo.push({ p, was });

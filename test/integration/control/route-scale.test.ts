@@ -79,6 +79,12 @@ describe("routes at scale (nats-server, 4 CPUs)", () => {
     expect(first.routes).toHaveLength(5);
     expect(first.total).toBe(want.length);
 
+    // A prefix twice in one load: the last line wins, stored and sent once.
+    const dup = await client.loadRoutes([new TextEncoder().encode("100.99.0.0/16 198.18.0.1\n100.99.0.0/16 198.18.0.2\n")]);
+    expect(dup).toMatchObject({ loaded: 1, tableSize: N + 1 });
+    expect((await client.getRoute({ prefix: "100.99.0.0/16" })).route?.gateway).toBe("198.18.0.2");
+    await client.deleteRoute("100.99.0.0/16");
+
     // A bad line: nothing stored, the line named.
     await expect(client.loadRoutes([new TextEncoder().encode("10.1.0.0/8 198.18.0.1\n")])).rejects.toMatchObject({ details: expect.stringContaining("line 1") });
     await expect(client.loadRoutes([new TextEncoder().encode("10.0.0.0/8\n10.1.2.3/33\n")], { gateway: "198.18.0.1" })).rejects.toMatchObject({ details: expect.stringContaining("line 2") });

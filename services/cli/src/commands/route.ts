@@ -113,7 +113,7 @@ async function* fileChunks(path: string): AsyncIterable<Uint8Array> {
     throw new UsageError(`${path}: ${e.message}`);
   });
   let src: Readable = fh.createReadStream({ highWaterMark: 256 * 1024 });
-  if (path.endsWith(".gz")) src = src.pipe(createGunzip());
+  if (path.endsWith(".gz")) src = src.pipe(createGunzip({ chunkSize: 256 * 1024 }));
   for await (const b of src) yield b as Buffer;
 }
 
