@@ -238,7 +238,7 @@ export class ControlAgent {
             if (first) {
               first = false;
               kept = mine !== "" && c.digest === mine && c.records.length === 0;
-              if (!kept && t.size > 0) for (const r of t.list()) t.delete(r.prefix);
+              if (!kept && t.size > 0) t.clear();
             }
             if (c.records.length === 0) return; // kept, or an empty table's one chunk
             const recs = decodeRouteRecs(c.records);
