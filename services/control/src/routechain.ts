@@ -12,6 +12,9 @@ import type { CpuPorts } from "./ports.js";
 
 export type ApplyMode = "chain" | "parallel";
 
+/** How long a CPU has for one batch of a bulk load (8,192 routes; a loaded machine needs seconds). */
+export const BATCH_TIMEOUT_MS = 10_000;
+
 export interface ApplyResult {
   applied: number[];
   /** Live CPUs without the change, and why. */
@@ -79,7 +82,7 @@ export class RouteChain {
         const before = this.mode === "chain" ? Promise.all([prev[b], last]) : last;
         last = before.then(async () => {
           if (failed) return;
-          const r = await this.ports.request(cpu, batches[b]);
+          const r = await this.ports.request(cpu, batches[b], batches.length > 1 ? Math.max(this.ports.timeoutMs, BATCH_TIMEOUT_MS) : this.ports.timeoutMs);
           if (!r.ok) {
             failed = true;
             this.fail(cpu, r.error ?? "failed");
