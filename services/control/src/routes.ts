@@ -109,7 +109,7 @@ export class RouteManager {
     const bucket = o.bucket ?? "routes";
     for (const b of r.bad.slice(0, 20)) log(`control: KV bucket ${bucket} key "${b.key}"${b.line ? ` line ${b.line}` : ""}: skipped: ${b.reason}`);
     if (r.bad.length > 20) log(`control: KV bucket ${bucket}: ${r.bad.length - 20} more bad values skipped`);
-    log(`control: ${m.table.size} routes from ${r.entries} KV entries of bucket ${bucket} in ${r.ms.toFixed(0)} ms (${r.bad.length} skipped)`);
+    if (r.entries > 0) log(`control: ${m.table.size} routes from ${r.entries} KV entries of bucket ${bucket} in ${r.ms.toFixed(0)} ms (${r.bad.length} skipped)`);
     return m;
   }
 
