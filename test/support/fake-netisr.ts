@@ -18,6 +18,8 @@ export interface FakeCpu {
   mode: "ok" | "silent" | "refuse";
   /** Deregisters and unsubscribes. */
   stop(): Promise<void>;
+  /** Gone without a word (as kill -9): unsubscribes, stops heartbeats, no deregistration. */
+  crash(): Promise<void>;
 }
 
 export async function startFakeCpu(o: {
@@ -38,6 +40,7 @@ export async function startFakeCpu(o: {
     mode: o.mode ?? "ok",
     agent: undefined as unknown as ControlAgent,
     stop: async () => {},
+    crash: async () => {},
   };
   const agent = new ControlAgent({
     cpu: o.cpu,
@@ -65,6 +68,10 @@ export async function startFakeCpu(o: {
   fake.stop = async () => {
     sub.unsubscribe();
     await agent.stop();
+  };
+  fake.crash = async () => {
+    sub.unsubscribe();
+    await agent.stop(false);
   };
   if (o.wait !== false) await agent.start();
   else void agent.start();

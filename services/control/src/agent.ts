@@ -3,7 +3,7 @@
 import type { RouteTable } from "@dfly/core";
 import { subjects, type Msg, type Subscription, type Transport } from "@dfly/transport";
 import { DEFAULT_CLUSTER } from "@dfly/service";
-import { NetmsgType, decodeNetmsg, encodeNetmsg, netmsgType, normalizeRouteSpec, routeAttrsOf, type Netmsg, type NetmsgDropReason, type TopologyMsg } from "@dfly/wire";
+import { NetmsgType, decodeNetmsg, decodeRouteRecs, encodeNetmsg, netmsgType, recAttrs, recPrefix, routeAttrsOf, type Netmsg, type NetmsgDropReason, type TopologyMsg } from "@dfly/wire";
 import { ControlClient } from "./client.js";
 import { topologyMsgOf } from "./topology_proto.js";
 
@@ -30,9 +30,11 @@ export interface ControlAgentOptions {
   subscribe?: boolean;
   /** Delay between retries while the control is unreachable (default 500 ms). */
   retryMs?: number;
+  /** Where the table load is reported (default stderr). */
+  log?: (s: string) => void;
 }
 
-type RouteChange = Extract<Netmsg, { type: typeof NetmsgType.routeAdd } | { type: typeof NetmsgType.routeDelete }>;
+type RouteChange = Extract<Netmsg, { type: typeof NetmsgType.routeAdd } | { type: typeof NetmsgType.routeDelete } | { type: typeof NetmsgType.routeBatch }>;
 
 export class ControlAgent {
   readonly cpu: number;
@@ -44,7 +46,7 @@ export class ControlAgent {
   private registered = false;
   private snapshotRevision = 0;
   private appliedRevision = 0;
-  private held: { msg: Msg; change: RouteChange }[] = [];
+  private held: RouteChange[] = [];
   private topo: TopologyMsg | undefined;
   private heartbeatMs = 1000;
   private timer: NodeJS.Timeout | undefined;
@@ -96,12 +98,12 @@ export class ControlAgent {
     await this.whenReady();
   }
 
-  /** Stops heartbeats and deregisters (a clean leave: the control drops this CPU at once). */
-  async stop(): Promise<void> {
+  /** Stops heartbeats and deregisters (a clean leave: the control drops this CPU at once); `deregister` false leaves as a crash does. */
+  async stop(deregister = true): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.sub?.unsubscribe();
-    if (this.registered) await this.client.deregister(this.cpu, 1000).catch(() => undefined);
+    if (this.registered && deregister) await this.client.deregister(this.cpu, 1000).catch(() => undefined);
     this.registered = false;
     this.client.close();
   }
@@ -118,8 +120,18 @@ export class ControlAgent {
     switch (m.type) {
       case NetmsgType.routeAdd:
       case NetmsgType.routeDelete:
-        if (!this.loaded) this.held.push({ msg, change: m });
-        else this.answer(msg, m.id, () => this.apply(m));
+      case NetmsgType.routeBatch:
+        // While the table loads, a change is queued and answered at once: it is applied, in
+        // order, right after the load (when newer than the loaded table); the chain goes on.
+        if (!this.loaded) {
+          this.held.push(m);
+          this.answer(msg, m.id, () => ({ revision: this.appliedRevision, held: true }));
+        } else this.answer(msg, m.id, () => this.apply(m));
+        return true;
+      case NetmsgType.routeResync:
+        this.answer(msg, m.id, () => ({ resync: true }));
+        this.registered = false;
+        void this.sync().catch(() => undefined);
         return true;
       case NetmsgType.digestRequest:
         this.answer(msg, m.id, () => ({ digest: this.o.routes.digest(), routes: this.o.routes.size, revision: this.appliedRevision }));
@@ -147,9 +159,17 @@ export class ControlAgent {
 
   private apply(c: RouteChange): { revision: number } {
     const t = this.o.routes;
-    if (c.type === NetmsgType.routeAdd) {
-      if (t.has(c.route.prefix)) t.delete(c.route.prefix);
-      t.add(c.route.prefix, routeAttrsOf(c.route));
+    const add = (r: { prefix: string } & Parameters<typeof routeAttrsOf>[0]) => {
+      if (t.has(r.prefix)) t.delete(r.prefix);
+      t.add(r.prefix, routeAttrsOf(r));
+    };
+    if (c.type === NetmsgType.routeAdd) add(c.route);
+    else if (c.type === NetmsgType.routeBatch) {
+      for (const o of c.ops) {
+        const p = recPrefix(o);
+        if (t.has(p)) t.delete(p);
+        if (!o.del) t.add(p, recAttrs(o));
+      }
     } else if (t.has(c.prefix)) t.delete(c.prefix);
     this.appliedRevision = Math.max(this.appliedRevision, c.revision);
     this.o.onRoutes?.();
@@ -203,19 +223,41 @@ export class ControlAgent {
         this.registered = true;
         if (reg.topology) this.setTopology(topologyMsgOf(reg.topology));
         this.loaded = false;
-        const list = await this.client.listRoutes();
+        const t0 = performance.now();
         const t = this.o.routes;
-        for (const r of t.list()) t.delete(r.prefix);
-        for (const r of list.routes) t.add(r.prefix, routeAttrsOf(normalizeRouteSpec(r)));
-        this.snapshotRevision = list.revision;
-        this.appliedRevision = list.revision;
-        this.loaded = true;
+        // Back with a table (the control restarted, or a resync): kept when it is the control's.
+        const mine = t.size > 0 ? t.digest() : "";
+        let revision = 0;
+        let kept = false;
+        let first = true;
+        // A big table takes longer to load than the control's CPU timeout: keep heartbeating meanwhile.
+        const hb = setInterval(() => void this.client.heartbeat(this.cpu, this.epoch, this.heartbeatMs * 2).catch(() => undefined), this.heartbeatMs);
+        try {
+          await this.client.streamRoutes({ compact: true, unlessDigest: mine }, (c) => {
+            revision = Number(c.revision);
+            if (first) {
+              first = false;
+              kept = mine !== "" && c.digest === mine && c.records.length === 0;
+              if (!kept && t.size > 0) t.clear();
+            }
+            if (c.records.length === 0) return; // kept, or an empty table's one chunk
+            const recs = decodeRouteRecs(c.records);
+            if (typeof recs === "string") throw new Error(`cpu ${this.cpu}: malformed route table chunk: ${recs}`);
+            // A snapshot holds each prefix once, and the table was emptied: plain adds.
+            for (const r of recs) t.add(r, recAttrs(r));
+          });
+        } finally {
+          clearInterval(hb);
+        }
+        this.snapshotRevision = revision;
+        this.appliedRevision = revision;
         const held = this.held;
         this.held = [];
-        for (const h of held) {
-          if (h.change.revision > this.snapshotRevision) this.answer(h.msg, h.change.id, () => this.apply(h.change));
-          else this.answer(h.msg, h.change.id, () => ({ revision: this.appliedRevision }));
-        }
+        for (const h of held) if (h.revision > this.snapshotRevision) this.apply(h);
+        this.loaded = true;
+        (this.o.log ?? ((l: string) => console.error(l)))(
+          `netisr cpu ${this.cpu}: ${kept ? "kept" : "loaded"} ${t.size} routes (revision ${revision}) in ${(performance.now() - t0).toFixed(0)} ms; ready`,
+        );
         this.o.onRoutes?.();
         this.hbFailed = false;
         const w = this.readyWaiters;

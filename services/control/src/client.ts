@@ -18,7 +18,11 @@ import {
   type GetRouteRequest,
   type GetRouteResponse,
   type ListRoutesResponse,
+  type LoadRoutesRequest,
+  type LoadRoutesResponse,
   type Route,
+  type RouteChunk,
+  type StreamRoutesRequest,
   type VerifyRoutesResponse,
   type WatchRoutesResponse,
 } from "./gen/dfly/netstack/v1/route.js";
@@ -99,8 +103,45 @@ export class ControlClient {
   getRoute(key: GetRouteRequest): Promise<GetRouteResponse> {
     return this.call(this.route, this.route.getRoute as Unary<GetRouteRequest, GetRouteResponse>, key);
   }
-  listRoutes(): Promise<ListRoutesResponse> {
-    return this.call(this.route, this.route.listRoutes as Unary<object, ListRoutesResponse>, {});
+  /** At most `limit` routes (0: the server's cap); `total` says how many matched. */
+  listRoutes(limit = 0, prefix = ""): Promise<ListRoutesResponse> {
+    return this.call(this.route, this.route.listRoutes as Unary<object, ListRoutesResponse>, { limit, prefix });
+  }
+  /** The table in chunks, each handed to `fn` as it arrives (flow-controlled: `fn` may be slow). */
+  streamRoutes(req: Partial<StreamRoutesRequest>, fn: (c: RouteChunk) => void, deadlineMs = 120_000): Promise<void> {
+    return new Promise((res, rej) => {
+      const s = this.route.streamRoutes({ limit: 0, prefix: "", compact: false, unlessDigest: "", ...req }, new Metadata({ waitForReady: true }), { deadline: Date.now() + deadlineMs });
+      s.on("data", (c: RouteChunk) => {
+        try {
+          fn(c);
+        } catch (err) {
+          s.cancel();
+          rej(err as Error);
+        }
+      });
+      s.on("error", rej);
+      s.on("end", () => res());
+    });
+  }
+  /** A bulk load: `chunks` of "prefix [gateway]" lines; the first message carries the defaults. */
+  loadRoutes(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, defaults: { gateway?: string; ifname?: string; metric?: number } = {}, deadlineMs = 300_000): Promise<LoadRoutesResponse> {
+    return new Promise((res, rej) => {
+      const call = this.route.loadRoutes(new Metadata({ waitForReady: true }), { deadline: Date.now() + deadlineMs }, (err, r) => (err ? rej(err) : res(r)));
+      void (async () => {
+        let first = true;
+        for await (const u8 of chunks) {
+          const lines = Buffer.from(u8.buffer, u8.byteOffset, u8.byteLength);
+          const m: LoadRoutesRequest = first ? { lines, gateway: defaults.gateway ?? "", ifname: defaults.ifname ?? "", metric: defaults.metric ?? 0 } : { lines, gateway: "", ifname: "", metric: 0 };
+          first = false;
+          if (!call.write(m)) await new Promise<void>((r) => call.once("drain", r));
+        }
+        if (first) call.write({ lines: Buffer.alloc(0), gateway: defaults.gateway ?? "", ifname: defaults.ifname ?? "", metric: defaults.metric ?? 0 });
+        call.end();
+      })().catch((err: Error) => {
+        call.cancel();
+        rej(err);
+      });
+    });
   }
   verifyRoutes(): Promise<VerifyRoutesResponse> {
     return this.call(this.route, this.route.verifyRoutes as Unary<object, VerifyRoutesResponse>, {});

@@ -9,6 +9,7 @@ import { controlMetrics } from "./metrics.js";
 import { CpuPorts } from "./ports.js";
 import { RouteManager } from "./routes.js";
 import { IpfwManager } from "./ipfw.js";
+import type { ApplyMode } from "./routechain.js";
 import { ListenerManager } from "./listeners.js";
 import { SysctlManager } from "./sysctl.js";
 import { ListenerPolicy } from "@dfly/core";
@@ -36,6 +37,8 @@ export interface ControlOptions {
   listenerPolicy?: ListenerPolicy;
   /** TLS and the token of the gRPC API (grpc_auth.ts); default: plaintext, open. */
   auth?: ControlAuth;
+  /** Route changes CPU by CPU ("chain", DragonFly's order; default) or to all at once ("parallel", for measuring). */
+  routeApplyMode?: ApplyMode;
 }
 
 export interface ControlHandle {
@@ -57,7 +60,8 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
   });
   for (const i of o.interfaces ?? []) await cluster.registerInterface(i);
   const ports = new CpuPorts(o.transport, name, o.applyTimeoutMs ?? 2000);
-  const routes = await RouteManager.load(await o.transport.kv(`${name}-routes`), cluster, ports);
+  const routes = await RouteManager.load(await o.transport.kv(`${name}-routes`), cluster, ports, { bucket: `${name}-routes`, ...(o.routeApplyMode ? { mode: o.routeApplyMode } : {}) });
+  for (const cpu of cluster.liveCpus()) cluster.heartbeat(cpu); // reading a big table took a while: not the CPUs' silence
   const listeners = await ListenerManager.load(await o.transport.kv(`${name}-listeners`), cluster, ports, o.listenerPolicy ?? ListenerPolicy.DRAGONFLY);
   const ipfw = await IpfwManager.load(await o.transport.kv(`${name}-ipfw`), cluster, ports);
   const sysctl = await SysctlManager.load(await o.transport.kv(`${name}-sysctl`), cluster, ports);
@@ -79,6 +83,9 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
     void ipfw.reconcile();
   }, cluster.heartbeatMs);
   expiry.unref();
+  // CPUs that missed a stored route change are asked to reload the table until they re-register.
+  const repair = setInterval(() => void routes.repair().catch(() => undefined), cluster.heartbeatMs);
+  repair.unref();
 
   const host = o.grpcHost ?? "127.0.0.1";
   const grpc = await startGrpcServer(parts, host, o.grpcPort ?? 50051, o.auth);
@@ -95,6 +102,7 @@ export async function startControl(o: ControlOptions): Promise<ControlHandle> {
     stop: async (graceMs = 5000) => {
       clearInterval(expiry);
       health.stop();
+      clearInterval(repair);
       await grpc.shutdown(graceMs);
       if (http) {
         http.closeAllConnections();

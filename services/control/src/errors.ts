@@ -65,6 +65,14 @@ export class CpuApplyError extends Error {
 }
 
 /** A heartbeat or deregister from a CPU the control does not know. */
+/** The route store refused a write: the change was not stored (and not applied anywhere). */
+export class RouteNotStoredError extends Error {
+  override readonly name = "RouteNotStoredError";
+  constructor(what: string, options?: ErrorOptions) {
+    super(`${what}: not stored: ${(options?.cause as Error | undefined)?.message ?? "store failed"}`, options);
+  }
+}
+
 export class UnknownCpuError extends Error {
   override readonly name = "UnknownCpuError";
   constructor(readonly cpu: number) {
@@ -134,6 +142,7 @@ export function grpcStatusOf(err: unknown): GrpcStatusOf {
   if (err instanceof RouteTableFullError) return { code: status.RESOURCE_EXHAUSTED, details };
   if (err instanceof UnknownCpuError) return { code: status.NOT_FOUND, details };
   if (err instanceof NotImplementedError) return { code: status.UNIMPLEMENTED, details };
+  if (err instanceof RouteNotStoredError) return { code: status.UNAVAILABLE, details };
   if (err instanceof CpuApplyError) {
     const metadata = new Metadata();
     metadata.set("dfly-failed-cpus", err.failures.map((f) => f.cpu).join(","));

@@ -22,6 +22,7 @@ export interface ControlAuth {
 export const MUTATING_RPCS: ReadonlySet<string> = new Set([
   "addRoute",
   "deleteRoute",
+  "loadRoutes",
   "register",
   "heartbeat",
   "deregister",

@@ -34,9 +34,25 @@ export function controlMetrics(cluster: Cluster, routes: RouteManager): ControlM
       this.set(routes.size);
     },
   });
+  new Gauge({
+    name: "dfly_control_route_kv_bad",
+    help: "Values of the routes KV bucket skipped at start-up (not parseable; each named in the log with its key)",
+    registers: [registry],
+    collect() {
+      this.set(routes.badEntries.length);
+    },
+  });
+  new Gauge({
+    name: "dfly_control_route_pending_cpus",
+    help: "Live CPUs that missed a stored route change and wait for repair (a full-table reload)",
+    registers: [registry],
+    collect() {
+      this.set(routes.chain.pendingCpus().length);
+    },
+  });
   const routeOps = new Counter({
     name: "dfly_control_route_ops_total",
-    help: "Route changes by op (add, delete) and result (ok, error, partial = some CPU did not confirm)",
+    help: "Route changes by op (add, delete) and result (ok, error = not stored, partial = stored but some CPU pending)",
     labelNames: ["op", "result"] as const,
     registers: [registry],
   });

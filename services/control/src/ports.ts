@@ -24,17 +24,18 @@ export class CpuPorts {
     return Promise.all(cpus.map((cpu) => this.request(cpu, make)));
   }
 
-  async request(cpu: number, make: (id: number) => Uint8Array): Promise<CpuReply> {
+  /** One CPU; `timeoutMs` overrides the default (a big route batch takes longer than one change). */
+  async request(cpu: number, make: (id: number) => Uint8Array, timeoutMs = this.timeoutMs): Promise<CpuReply> {
     const id = this.nextId++ >>> 0;
     try {
-      const m = await this.transport.request(subjects.ctl(this.cluster, cpu), make(id), { timeoutMs: this.timeoutMs });
+      const m = await this.transport.request(subjects.ctl(this.cluster, cpu), make(id), { timeoutMs });
       const r = decodeNetmsg(m.data);
       if (typeof r === "string") return { cpu, ok: false, error: `bad reply: ${r}` };
       if (r.type !== NetmsgType.reply) return { cpu, ok: false, error: `bad reply: type ${String(r.type)}` };
       if (r.id !== id) return { cpu, ok: false, error: `bad reply: id ${r.id}, expected ${id}` };
       return r.ok ? { cpu, ok: true, body: r.body } : { cpu, ok: false, error: r.error ?? "refused" };
     } catch (err) {
-      if (err instanceof RequestTimeoutError) return { cpu, ok: false, error: `timeout after ${this.timeoutMs} ms` };
+      if (err instanceof RequestTimeoutError) return { cpu, ok: false, error: `timeout after ${timeoutMs} ms` };
       if (err instanceof NoRespondersError) return { cpu, ok: false, error: "no netisr on the port" };
       return { cpu, ok: false, error: (err as Error).message };
     }

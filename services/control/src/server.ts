@@ -12,6 +12,7 @@ import { BadRequestError, grpcStatusOf, NotImplementedError } from "./errors.js"
 import type { CpuPorts } from "./ports.js";
 import type { RouteManager } from "./routes.js";
 import { routeProtoOf } from "./routespec.js";
+import { loadRoutesCall, streamRoutesCall, LIST_LIMIT } from "./route_stream.js";
 import { interfaceSpecOf, topologyProtoOf } from "./topology_proto.js";
 import { gatherStats, type ProtoCounters } from "./stats.js";
 import { SysctlServiceService, type SysctlServiceServer } from "./gen/dfly/netstack/v1/sysctl.js";
@@ -73,21 +74,23 @@ export function routeService(p: ControlParts): RouteServiceServer {
     addRoute: unary(async (req) => {
       if (!req.route) throw new BadRequestError("route", "missing");
       const r = await p.routes.add(req.route);
-      return { revision: r.revision, appliedCpus: r.applied };
+      return { revision: r.revision, appliedCpus: r.applied, pendingCpus: r.pending, status: r.status };
     }),
     deleteRoute: unary(async (req) => {
       const r = await p.routes.delete(req.prefix);
-      return { revision: r.revision, appliedCpus: r.applied, route: routeProtoOf(r.route) };
+      return { revision: r.revision, appliedCpus: r.applied, route: routeProtoOf(r.route), pendingCpus: r.pending, status: r.status };
     }),
     getRoute: unary((req) => {
       if (req.prefix) return { route: routeProtoOf(p.routes.get(req.prefix)) };
       if (req.address) return { route: routeProtoOf(p.routes.match(req.address)) };
       throw new BadRequestError("key", "give a prefix or an address");
     }),
-    listRoutes: unary(() => {
-      const l = p.routes.list();
-      return { routes: l.routes.map(routeProtoOf), revision: l.revision, digest: l.digest };
+    listRoutes: unary((req) => {
+      const l = p.routes.list(Math.min(req.limit || LIST_LIMIT, LIST_LIMIT), req.prefix);
+      return { routes: l.routes.map(routeProtoOf), revision: l.revision, digest: l.digest, total: l.total };
     }),
+    streamRoutes: (call) => streamRoutesCall(p.routes, call),
+    loadRoutes: (call, cb) => loadRoutesCall(p.routes, call, cb),
     watchRoutes: (call) => {
       const stop = p.routes.onChange((e) =>
         call.write({ op: e.op === "add" ? RouteOp.ROUTE_OP_ADD : RouteOp.ROUTE_OP_DELETE, route: routeProtoOf(e.route), revision: e.revision }),
@@ -100,10 +103,11 @@ export function routeService(p: ControlParts): RouteServiceServer {
 
 export function clusterService(p: ControlParts): ClusterServiceServer {
   return {
-    register: unary(async (req) => ({
-      topology: topologyProtoOf(await p.cluster.register(req.cpu, req.metricsAddr)),
-      heartbeatIntervalMs: p.cluster.heartbeatMs,
-    })),
+    register: unary(async (req) => {
+      const topology = topologyProtoOf(await p.cluster.register(req.cpu, req.metricsAddr));
+      p.routes.chain.registered(req.cpu); // it loads the whole table next
+      return { topology, heartbeatIntervalMs: p.cluster.heartbeatMs };
+    }),
     heartbeat: unary((req) => p.cluster.heartbeat(req.cpu)),
     deregister: unary(async (req) => ({ epoch: await p.cluster.deregister(req.cpu) })),
     registerInterface: unary(async (req) => ({ topology: topologyProtoOf(await p.cluster.registerInterface(interfaceSpecOf(req.spec))) })),

@@ -14,6 +14,8 @@ export const PORT_NETMSGS = {
   topology: NetmsgType.topology,
   sysctlSet: NETMSG.sysctlSet,
   sysctlGet: NETMSG.sysctlGet,
+  routeBatch: NetmsgType.routeBatch,
+  routeResync: NetmsgType.routeResync,
   listen: SockNetmsg.listen,
   closeListener: SockNetmsg.closeListener,
   accept: SockNetmsg.accept,

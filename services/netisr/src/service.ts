@@ -79,7 +79,7 @@ export class NetisrService {
     this.gate = new PortGate({ epoch: () => this.netisr.epoch, addresses: () => this.addresses() });
     this.port.gate = this.gate;
     this.port.register("frames", (m) => this.netisr.portFrames(m.data));
-    this.port.register(["routeAdd", "routeDelete", "statsRequest", "digestRequest", "topology"], o.onControl ?? ((m) => this.handleControl(m)));
+    this.port.register(["routeAdd", "routeDelete", "statsRequest", "digestRequest", "topology", "routeBatch", "routeResync"], o.onControl ?? ((m) => this.handleControl(m)));
     const t = this.t;
     const c = this.c;
     const output: NetisrOutput = {

@@ -4,7 +4,7 @@ import { checkKvKey } from "./subject.js";
 import type { KvEntry, KvStore } from "./transport.js";
 
 export class MemKv implements KvStore {
-  private readonly entries = new Map<string, KvEntry>();
+  private readonly store = new Map<string, KvEntry>();
   private readonly watchers = new Set<(e: KvEntry) => void>();
   private seq = 0;
 
@@ -12,7 +12,7 @@ export class MemKv implements KvStore {
 
   async get(key: string): Promise<KvEntry | undefined> {
     checkKvKey(key);
-    const e = this.entries.get(key);
+    const e = this.store.get(key);
     return e && e.operation === "PUT" ? { ...e, value: new Uint8Array(e.value) } : undefined;
   }
 
@@ -23,7 +23,7 @@ export class MemKv implements KvStore {
 
   async create(key: string, value: Uint8Array): Promise<number> {
     checkKvKey(key);
-    if (this.entries.get(key)?.operation === "PUT") throw new KvExistsError(key);
+    if (this.store.get(key)?.operation === "PUT") throw new KvExistsError(key);
     return this.write(key, new Uint8Array(value), "PUT");
   }
 
@@ -33,7 +33,11 @@ export class MemKv implements KvStore {
   }
 
   async keys(): Promise<string[]> {
-    return [...this.entries.values()].filter((e) => e.operation === "PUT").map((e) => e.key);
+    return [...this.store.values()].filter((e) => e.operation === "PUT").map((e) => e.key);
+  }
+
+  async entries(): Promise<KvEntry[]> {
+    return [...this.store.values()].filter((e) => e.operation === "PUT").map((e) => ({ ...e, value: new Uint8Array(e.value) }));
   }
 
   async watch(fn: (e: KvEntry) => void): Promise<() => void> {
@@ -43,7 +47,7 @@ export class MemKv implements KvStore {
 
   private write(key: string, value: Uint8Array, operation: "PUT" | "DEL"): number {
     const e: KvEntry = { key, value, revision: ++this.seq, operation };
-    this.entries.set(key, e);
+    this.store.set(key, e);
     // Asynchronous like a JetStream watch, in revision order.
     const ws = [...this.watchers];
     if (ws.length > 0) queueMicrotask(() => ws.forEach((w) => this.watchers.has(w) && w({ ...e, value: new Uint8Array(value) })));

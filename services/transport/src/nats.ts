@@ -147,6 +147,17 @@ export class NatsKv implements KvStore {
     return out;
   }
 
+  async entries(): Promise<KvEntry[]> {
+    // The last value of every key streams in one consumer; `delta` (messages still pending) 0 marks the end.
+    if ((await this.kv.status()).values === 0) return [];
+    const out: KvEntry[] = [];
+    for await (const e of await this.kv.watch({ include: KvWatchInclude.LastValue })) {
+      if (e.operation === "PUT") out.push({ key: e.key, value: e.value, revision: e.revision, operation: "PUT" });
+      if (!e.delta) break;
+    }
+    return out;
+  }
+
   async watch(fn: (e: KvEntry) => void): Promise<() => void> {
     const it = await this.kv.watch({ include: KvWatchInclude.UpdatesOnly });
     void (async () => {

@@ -67,6 +67,8 @@ export interface KvStore {
   delete(key: string): Promise<void>;
   /** Live keys (deleted ones excluded). */
   keys(): Promise<string[]>;
+  /** Every live entry in one pass (a watch of the last values, not a get per key): how a restarted owner reads its state. */
+  entries(): Promise<KvEntry[]>;
   /** Calls `fn` for every later change until the returned function is called. */
   watch(fn: (e: KvEntry) => void): Promise<() => void>;
 }

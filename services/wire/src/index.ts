@@ -1,5 +1,8 @@
 export { NETMSG, NetmsgType, SockNetmsg, RescaleNetmsg, type NetmsgName } from "./netmsg_type.js";
 export { NetmsgDrop, type NetmsgDropReason, type Netmsg, encodeNetmsg, netmsgType, decodeNetmsg } from "./netmsg.js";
+export { encodeRouteBatch, encodeRouteResync, decodeRouteBatch, ROUTE_BATCH_MAX, type RouteBatchMsg } from "./routebatch.js";
+export { encodeRouteRecs, decodeRouteRecs, recPrefix, recAttrs, ROUTE_REC_BYTES, type RouteRec } from "./routebin.js";
+export { prefixShapeError, addressShapeError } from "./routeshape.js";
 export { normalizeRouteSpec, routeAttrsOf, type RouteSpec } from "./route.js";
 export { InterfaceModes, type InterfaceModeName, type InterfaceSpecT, type InterfaceTopology, type TopologyMsg } from "./topology.js";
 export type { ListenerSpec, ListenRequest } from "./listener.js";

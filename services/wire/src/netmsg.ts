@@ -1,6 +1,7 @@
 // Netmsgs on a netisr's port `<c>.netisr.<cpu>` (DragonFly's `lwkt_sendmsg` to a netisr port): a type byte, then the payload (README).
 import { NetmsgType } from "./netmsg_type.js";
 import type { RouteSpec } from "./route.js";
+import { decodeRouteBatch, type RouteBatchMsg } from "./routebatch.js";
 import type { TopologyMsg } from "./topology.js";
 
 export const NetmsgDrop = {
@@ -17,6 +18,8 @@ export type Netmsg =
   | { type: typeof NetmsgType.routeDelete; id: number; prefix: string; revision: number }
   | { type: typeof NetmsgType.statsRequest; id: number }
   | { type: typeof NetmsgType.digestRequest; id: number }
+  | RouteBatchMsg
+  | { type: typeof NetmsgType.routeResync; id: number }
   | { type: typeof NetmsgType.topology; id: number; topology: TopologyMsg }
   | { type: typeof NetmsgType.reply; id: number; ok: boolean; error?: string; body?: unknown }
   | { type: "socket"; code: number; id: number; body: unknown };
@@ -91,6 +94,7 @@ export function decodeNetmsg(data: Uint8Array): Netmsg | NetmsgDropReason {
   const control = (type >= NetmsgType.routeAdd && type <= NetmsgType.reply) || (type >= NetmsgType.socketFirst && type <= NetmsgType.socketLast);
   if (!control) return NetmsgDrop.badtype;
   if (data.length < 5) return NetmsgDrop.tooshort;
+  if (type === NetmsgType.routeBatch) return decodeRouteBatch(data);
   const id = new DataView(data.buffer, data.byteOffset, data.byteLength).getUint32(1, true);
   let body: unknown = undefined;
   if (data.length > 5) {
@@ -109,6 +113,8 @@ export function decodeNetmsg(data: Uint8Array): Netmsg | NetmsgDropReason {
         ? { type, id, prefix: body.prefix, revision: body.revision }
         : NetmsgDrop.badbody;
     case NetmsgType.statsRequest:
+      return body === undefined ? { type, id } : NetmsgDrop.badbody;
+    case NetmsgType.routeResync:
       return body === undefined ? { type, id } : NetmsgDrop.badbody;
     case NetmsgType.digestRequest:
       return body === undefined ? { type, id } : NetmsgDrop.badbody;

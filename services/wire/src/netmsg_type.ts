@@ -10,6 +10,8 @@ export const NETMSG = {
   ipfwStates: 0x1c,
   sysctlSet: 0x15,
   sysctlGet: 0x16,
+  routeBatch: 0x17,
+  routeResync: 0x18,
   frames: 0x1b,
   reply: 0x1f,
   listen: 0x20,
@@ -40,6 +42,8 @@ export const NetmsgType = {
   statsRequest: NETMSG.statsRequest,
   digestRequest: NETMSG.digestRequest,
   topology: NETMSG.topology,
+  routeBatch: NETMSG.routeBatch,
+  routeResync: NETMSG.routeResync,
   reply: NETMSG.reply,
   /** First and last byte framed as a socket call (`encodeNetmsg.socket`). */
   socketFirst: NETMSG.listen,

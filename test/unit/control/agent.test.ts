@@ -1,4 +1,4 @@
-// The agent holds route changes that arrive before its table is loaded and answers them after.
+// The agent queues route changes that arrive before its table is loaded (answering at once, so the chain goes on) and applies them after.
 import { describe, expect, it } from "vitest";
 import { ControlClient, startControl } from "@dfly/control";
 import { InprocHub, subjects } from "@dfly/transport";
@@ -6,7 +6,7 @@ import { NetmsgType, decodeNetmsg, encodeNetmsg } from "@dfly/wire";
 import { startFakeCpu } from "../../support/fake-netisr.js";
 
 describe("ControlAgent", () => {
-  it("answers early changes only after the full table is loaded; drops malformed control netmsgs", async () => {
+  it("queues early changes, applies the newer ones after the full table is loaded; drops malformed control netmsgs", async () => {
     const hub = new InprocHub();
     const t = await hub.connect();
     const control = await startControl({ transport: t, grpcPort: 0, heartbeatMs: 100 });
@@ -21,10 +21,10 @@ describe("ControlAgent", () => {
     // One the snapshot already has (older revision): answered, not applied twice.
     const old = t.request(subjects.ctl("dfly", 7), encodeNetmsg.routeAdd(2, { prefix: "10.0.0.0/8", gateway: "192.0.2.9" }, rev), { timeoutMs: 5000 });
     const reply = decodeNetmsg((await early).data);
-    expect(fake.agent.ready).toBe(true);
-    expect(reply).toMatchObject({ type: NetmsgType.reply, id: 1, ok: true });
-    expect(fake.routes.has("192.0.2.0/25")).toBe(true);
+    expect(reply).toMatchObject({ type: NetmsgType.reply, id: 1, ok: true, body: { held: true } });
     expect(decodeNetmsg((await old).data)).toMatchObject({ id: 2, ok: true });
+    await fake.agent.whenReady();
+    expect(fake.routes.has("192.0.2.0/25")).toBe(true);
     expect(fake.routes.get("10.0.0.0/8")?.gateway).toBe((192 << 24 >>> 0) + (2 << 8) + 1); // the snapshot's, not 192.0.2.9
 
     // Malformed control netmsg: counted, not answered, agent keeps working.

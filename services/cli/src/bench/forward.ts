@@ -29,7 +29,7 @@ import { FlowSet } from "@dfly/apps";
 import { IpfwStateTable } from "@dfly/core";
 import { nicInterfaceSpec, ifnetTopology } from "@dfly/nic";
 import { BATCH_HEADER_BYTES, createTransport, FRAME_HEADER_BYTES, frameBatchCount, FrameBatchWriter, InprocHub, subjects, type Subscription, type Transport } from "@dfly/transport";
-import { type InterfaceTopology, type TopologyMsg } from "@dfly/wire";
+import { type InterfaceTopology, type RouteSpec, type TopologyMsg } from "@dfly/wire";
 import { IFSTAT_SHARED_BYTES, type IfStatLayout, type NetisrSnapshot } from "@dfly/netisr";
 import { forwardRoutes } from "../embedded/forward.js";
 import { CpuWorker } from "../embedded/workers.js";
@@ -92,6 +92,8 @@ export interface BenchForwardOptions {
    * same run; `shared` puts every CPU's states in one table shared by the threads (per-bucket-stripe locks).
    */
   ipfw?: { rules: number; states: number; shared?: boolean };
+  /** Extra routes in every CPU's table (e.g. a full Internet table), same next hop as the workload's. */
+  prefixes?: readonly string[];
   /** Run one more netisr phase with the CPUs' heap allocations sampled (default true). */
   alloc?: boolean;
   log?: (s: string) => void;
@@ -115,6 +117,8 @@ export interface BenchForwardResult {
   flows: number;
   window: number;
   durationMs: number;
+  /** Routes in each CPU's table. */
+  routes: number;
   runs: { baseline: BenchPhase; netisr: BenchPhase }[];
   /** Frames each CPU forwarded in the best netisr phase (from the CPUs' own counters). */
   perCpuForwarded: number[];
@@ -240,9 +244,18 @@ async function openBus(o: BenchForwardOptions, log: (s: string) => void): Promis
   };
 }
 
+/** The workload's routes plus `prefixes` via its next hop (a prefix the workload has is left as it is). */
+function withPrefixes(base: RouteSpec[], prefixes: readonly string[]): RouteSpec[] {
+  const have = new Set(base.map((r) => r.prefix));
+  const gateway = base[base.length - 1].gateway;
+  const out = [...base];
+  for (const p of prefixes) if (!have.has(p)) out.push({ prefix: p, gateway });
+  return out;
+}
+
 async function phase(
   bus: Bus,
-  o: Required<Pick<BenchForwardOptions, "cpus" | "durationMs" | "warmupMs" | "window">> & { ifstat?: IfStatLayout },
+  o: Required<Pick<BenchForwardOptions, "cpus" | "durationMs" | "warmupMs" | "window">> & { ifstat?: IfStatLayout; routes: RouteSpec[] },
   topo: TopologyMsg,
   batches: Uint8Array[][],
   echo: boolean,
@@ -263,7 +276,7 @@ async function phase(
             cluster: CLUSTER,
             ...w,
             topology: topo,
-            routes: forwardRoutes(["10.0.0.0/8"]),
+            routes: o.routes,
             icmplim: 0,
             ...(echo ? { echo: true, echoIfname: "ix1" } : {}),
             ...(o.ifstat ? { ifstat: o.ifstat } : {}),
@@ -358,6 +371,7 @@ export async function benchForward(o: BenchForwardOptions): Promise<BenchForward
     durationMs: o.durationMs ?? 2000,
     warmupMs: o.warmupMs ?? 500,
     window: o.window ?? (o.transport === "nats" ? 16 : 4),
+    routes: withPrefixes(forwardRoutes(["10.0.0.0/8"]), o.prefixes ?? []),
   };
   const batch = o.batch ?? (o.transport === "nats" ? 256 : 1024);
   const size = o.size ?? 64;
@@ -401,6 +415,7 @@ export async function benchForward(o: BenchForwardOptions): Promise<BenchForward
     flows: flows.count,
     window: cfg.window,
     durationMs: cfg.durationMs,
+    routes: cfg.routes.length,
     runs,
     perCpuForwarded: best.perCpu,
     allocBytesPerPacket: alloc && alloc.packets > 0 ? Math.round((alloc.bytes / alloc.packets) * 100) / 100 : null,
@@ -469,7 +484,7 @@ export async function forwardOnce(o: ForwardOnceOptions): Promise<ForwardOnceRes
   const ifstat: IfStatLayout | undefined = shared ? { layout: "shared", buffer: shared } : o.ifstat === "percpu" ? { layout: "percpu" } : undefined;
   const bus = await openBus({ cpus: o.threads, transport: o.transport, ...(o.natsUrl ? { natsUrl: o.natsUrl } : {}) }, log);
   try {
-    const r = await phase(bus, { cpus: o.threads, durationMs: o.durationMs, warmupMs: o.warmupMs, window: o.window, ...(ifstat ? { ifstat } : {}) }, topo, batches, false);
+    const r = await phase(bus, { cpus: o.threads, durationMs: o.durationMs, warmupMs: o.warmupMs, window: o.window, routes: forwardRoutes(["10.0.0.0/8"]), ...(ifstat ? { ifstat } : {}) }, topo, batches, false);
     let counters: ForwardOnceResult["ifstat"];
     if (shared) {
       // Read here, in another thread: the same memory the CPUs' threads updated.

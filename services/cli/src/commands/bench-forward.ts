@@ -6,10 +6,31 @@ import { UsageError, type CliIO, type Command } from "../command.js";
 import { benchForward, BenchForwardError, type BenchForwardResult } from "../bench/forward.js";
 import { intOpt, parseDuration, parseFlags } from "../flags.js";
 import { onInterrupt, stopChildrenNamed } from "../local/interrupt.js";
+import { readFileSync } from "node:fs";
+import { gunzipSync } from "node:zlib";
+
+/** The IPv4 prefixes of a prefix file (one a line, .gz gunzipped; IPv6 lines and comments skipped). */
+function readPrefixes(path: string): string[] {
+  let buf: Buffer;
+  try {
+    buf = readFileSync(path);
+  } catch (e) {
+    throw new UsageError(`--prefixes ${path}: ${(e as Error).message}`);
+  }
+  const text = (path.endsWith(".gz") ? gunzipSync(buf) : buf).toString("utf8");
+  const out: string[] = [];
+  for (const raw of text.split("\n")) {
+    const l = raw.trim().split(/\s+/)[0];
+    if (!l || l.startsWith("#") || l.includes(":")) continue;
+    if (!/^\d{1,3}(\.\d{1,3}){3}\/\d{1,2}$/.test(l)) throw new UsageError(`--prefixes ${path}: "${l.slice(0, 40)}" is not a.b.c.d/len`);
+    out.push(l);
+  }
+  return out;
+}
 
 function text(r: BenchForwardResult): string {
   const lines = [
-    `dfly bench forward — ${r.cpus} CPU(s), ${r.transport}, ${r.frameBytes}-byte frames, ${r.batchFrames} per batch, ${r.flows} flows`,
+    `dfly bench forward — ${r.cpus} CPU(s), ${r.transport}, ${r.frameBytes}-byte frames, ${r.batchFrames} per batch, ${r.flows} flows, ${r.routes} routes`,
     ...r.runs.map((x, i) => `run ${i + 1}: baseline ${x.baseline.pps} pps, netisr ${x.netisr.pps} pps`),
     `pps ${r.pps} (${(r.pps / 1e6).toFixed(2)} Mpps), baseline ${r.baselinePps}, ratio ${r.ratio}`,
     `per CPU forwarded: ${r.perCpuForwarded.join(" ")}`,
@@ -23,10 +44,11 @@ export const benchForwardCommand: Command = {
   summary: "IPv4 forwarding pps of N netisr CPUs vs the raw transport baseline (JSON with --json)",
   usage:
     "dfly bench forward [--cpus N] [--transport embedded|nats] [--nats URL] [--duration D] [--batch FRAMES]\n" +
-    "                   [--size BYTES] [--flows F] [--window BATCHES] [--runs N] [--json]\n" +
+    "                   [--size BYTES] [--flows F] [--window BATCHES] [--runs N] [--prefixes FILE] [--json]\n" +
     "                   [--ipfw-rules N --ipfw-states M [--ipfw-shared]]\n" +
     "  --ipfw-rules: the netisr with an ipfw chain of N rules and M states against the netisr without it, same run;\n" +
     "  --ipfw-shared puts the states of all CPUs in one table shared by their threads (the comparison)\n" +
+    "  --prefixes FILE: every IPv4 prefix of FILE (one a line, .gz ok) also in each CPU's table\n" +
     "  defaults: 1 CPU, embedded, 2s per phase, 64-byte frames, 4096 flows, 2 runs; batches of 1024 frames with 4 in flight\n" +
     "  per ring embedded, 256 frames with 16 in flight over NATS\n" +
     "  --transport nats starts a local nats-server unless --nats URL is given",
@@ -42,6 +64,7 @@ export const benchForwardCommand: Command = {
       flows: { type: "string" },
       window: { type: "string" },
       runs: { type: "string" },
+      prefixes: { type: "string" },
       json: { type: "boolean", default: false },
       "ipfw-rules": { type: "string" },
       "ipfw-states": { type: "string" },
@@ -68,6 +91,7 @@ export const benchForwardCommand: Command = {
         window: intOpt("window", v.window, 1, 64),
         runs: intOpt("runs", v.runs, 1, 10),
         ...(ipfwRules !== undefined ? { ipfw: { rules: ipfwRules, states: ipfwStates ?? 0, shared: v["ipfw-shared"] === true } } : {}),
+        ...(v.prefixes ? { prefixes: readPrefixes(v.prefixes) } : {}),
         log: v.json ? undefined : (s) => io.stderr(`${s}\n`),
       });
       io.stdout(v.json ? JSON.stringify(r, null, 2) + "\n" : text(r));

@@ -1,7 +1,11 @@
 /**
- * `dfly route add | delete | show | verify`: the replicated route table through
- * the control's RouteService. A change returns once every live CPU applied it.
+ * `dfly route add | delete | load | show | verify`: the replicated route table through
+ * the control's RouteService. A change is stored, then applied CPU by CPU; the answer
+ * names the CPUs that applied it and any still pending.
  */
+import { open } from "node:fs/promises";
+import { createGunzip } from "node:zlib";
+import type { Readable } from "node:stream";
 import type { RouteMessage } from "@dfly/control";
 import { UsageError, type Command } from "../command.js";
 import { clientOptions, parseCli, printJson, withControl } from "./control.js";
@@ -15,10 +19,13 @@ function uint(name: string, v: unknown, max: number): number {
 
 const dash = (v: string | number) => (v === "" || v === 0 ? "-" : String(v));
 
-export function formatRoutes(routes: readonly RouteMessage[]): string {
-  const rows = [["Destination", "Gateway", "Interface", "Metric", "MTU", "IW"], ...routes.map((r) => [r.prefix, dash(r.gateway), dash(r.ifname), String(r.metric), dash(r.mtu), dash(r.iw)])];
-  const w = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(w[i] + 2))).join("")).join("\n") + "\n";
+const HEAD = ["Destination", "Gateway", "Interface", "Metric", "MTU", "IW"];
+/** Fixed widths, so chunks printed as they stream line up. */
+const WIDTH = [20, 17, 11, 8, 7];
+
+export function formatRoutes(routes: readonly RouteMessage[], part: "header" | "rows" = "header"): string {
+  const rows = [...(part === "header" ? [HEAD] : []), ...routes.map((r) => [r.prefix, dash(r.gateway), dash(r.ifname), String(r.metric), dash(r.mtu), dash(r.iw)])];
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(Math.max(WIDTH[i], c.length + 2)))).join("") + "\n").join("");
 }
 
 const add: Command = {
@@ -49,8 +56,8 @@ const add: Command = {
       iw: uint("iw", values.iw, 0xffffffff),
     };
     const r = await withControl(values, (c) => c.addRoute(route));
-    if (values.json) printJson(io, { op: "add", route, revision: r.revision, appliedCpus: r.appliedCpus });
-    else io.stdout(`add net ${prefix}: ${gateway ? `gateway ${gateway}` : `interface ${ifname}`} (applied on cpus ${r.appliedCpus.join(",") || "none"}; revision ${r.revision})\n`);
+    if (values.json) printJson(io, { op: "add", route, revision: r.revision, appliedCpus: r.appliedCpus, pendingCpus: r.pendingCpus, status: r.status });
+    else io.stdout(`add net ${prefix}: ${gateway ? `gateway ${gateway}` : `interface ${ifname}`} (${r.status}; revision ${r.revision})\n`);
     return 0;
   },
 };
@@ -63,22 +70,70 @@ const del: Command = {
     const { values, positionals } = parseCli(argv, clientOptions);
     if (positionals.length !== 1) throw new UsageError("want exactly one PREFIX");
     const r = await withControl(values, (c) => c.deleteRoute(positionals[0]));
-    if (values.json) printJson(io, { op: "delete", route: r.route, revision: r.revision, appliedCpus: r.appliedCpus });
-    else io.stdout(`delete net ${positionals[0]} (applied on cpus ${r.appliedCpus.join(",") || "none"}; revision ${r.revision})\n`);
+    if (values.json) printJson(io, { op: "delete", route: r.route, revision: r.revision, appliedCpus: r.appliedCpus, pendingCpus: r.pendingCpus, status: r.status });
+    else io.stdout(`delete net ${positionals[0]} (${r.status}; revision ${r.revision})\n`);
     return 0;
   },
 };
 
 const show: Command = {
   path: ["route", "show"],
-  summary: "the route table (the control's authoritative copy)",
-  usage: "dfly route show [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
+  summary: "the route table (the control's authoritative copy), streamed in chunks",
+  usage: "dfly route show [--prefix A.B.C.D/LEN] [--limit N] [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
-    const { values, positionals } = parseCli(argv, clientOptions);
+    const { values, positionals } = parseCli(argv, { ...clientOptions, prefix: { type: "string" }, limit: { type: "string" } });
     if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
-    const l = await withControl(values, (c) => c.listRoutes());
-    if (values.json) printJson(io, { revision: l.revision, digest: l.digest, routes: l.routes });
-    else io.stdout(`Routing tables (revision ${l.revision}, digest ${l.digest})\n\n` + formatRoutes(l.routes));
+    const limit = uint("limit", values.limit, 0xffffffff);
+    const prefix = (values.prefix as string | undefined) ?? "";
+    const routes: RouteMessage[] = [];
+    let head = { revision: 0, digest: "", total: 0 };
+    let printed = false;
+    let shown = 0;
+    await withControl(values, (c) =>
+      c.streamRoutes({ limit, prefix }, (ch) => {
+        head = { revision: Number(ch.revision), digest: ch.digest, total: ch.total };
+        if (values.json) routes.push(...ch.routes);
+        else {
+          if (!printed) io.stdout(`Routing tables (revision ${head.revision}, digest ${head.digest})\n\n`);
+          io.stdout(formatRoutes(ch.routes, printed ? "rows" : "header"));
+          shown += ch.routes.length;
+        }
+        printed = true;
+      }),
+    );
+    if (values.json) printJson(io, { revision: head.revision, digest: head.digest, total: head.total, routes });
+    else if (shown < head.total) io.stdout(`(${shown} of ${head.total} routes${prefix ? ` within ${prefix}` : ""}; --limit)\n`);
+    return 0;
+  },
+};
+
+/** A route file's lines in about 256 KB pieces (gunzipped when it ends in .gz). */
+async function* fileChunks(path: string): AsyncIterable<Uint8Array> {
+  const fh = await open(path).catch((e: Error) => {
+    throw new UsageError(`${path}: ${e.message}`);
+  });
+  let src: Readable = fh.createReadStream({ highWaterMark: 256 * 1024 });
+  if (path.endsWith(".gz")) src = src.pipe(createGunzip({ chunkSize: 256 * 1024 }));
+  for await (const b of src) yield b as Buffer;
+}
+
+const load: Command = {
+  path: ["route", "load"],
+  summary: "bulk-load routes from a file (one `prefix [gateway]` a line, .gz read as gzip)",
+  usage: "dfly route load FILE [--gateway GW | --interface IF] [--metric N] [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
+  async run(argv, io) {
+    const { values, positionals } = parseCli(argv, { ...clientOptions, gateway: { type: "string" }, interface: { type: "string" }, metric: { type: "string" } });
+    if (positionals.length !== 1) throw new UsageError("want exactly one FILE");
+    const defaults = { gateway: (values.gateway as string | undefined) ?? "", ifname: (values.interface as string | undefined) ?? "", metric: uint("metric", values.metric, 0xffffffff) };
+    const t0 = performance.now();
+    const r = await withControl(values, (c) => c.loadRoutes(fileChunks(positionals[0]), defaults));
+    const ms = performance.now() - t0;
+    if (values.json) printJson(io, { ...r, revision: Number(r.revision), totalMs: ms });
+    else {
+      io.stdout(`loaded ${r.loaded} routes (${r.replaced} replaced, ${r.skippedIpv6} IPv6 lines skipped); table ${r.tableSize} routes, revision ${r.revision}\n`);
+      io.stdout(`${r.status}\n`);
+      io.stdout(`stored in ${r.storeMs.toFixed(0)} ms, applied in ${r.applyMs.toFixed(0)} ms (${r.cpuMs.map((c) => `cpu ${c.cpu} ${c.ms.toFixed(0)} ms`).join(", ")}); ${ms.toFixed(0)} ms in all\n`);
+    }
     return 0;
   },
 };
@@ -125,4 +180,4 @@ const verify: Command = {
   },
 };
 
-export const routeCommands: Command[] = [add, del, show, verify];
+export const routeCommands: Command[] = [add, del, load, show, verify];

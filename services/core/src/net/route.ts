@@ -548,6 +548,22 @@ export class RouteTable {
     return i;
   }
 
+  /** Removes every route at once (a replica about to load a whole table again; 900K deletes took seconds). The arrays are kept, zeroed. */
+  clear(): void {
+    this.l1.fill(0);
+    this.chunkRoutes.fill(0);
+    this.chunksUsed = 0;
+    this.freeChunks.length = 0;
+    this.dflt = NO_ROUTE;
+    this.rFlags.fill(0);
+    this.rIfname = [];
+    this.slotsUsed = 0;
+    this.freeSlots.length = 0;
+    this.count = 0;
+    this.exact.fill(0);
+    this.acc.fill(0);
+  }
+
   /** Deletes the exact prefix (RTM_DELETE); the addresses it covered fall back to the next-shorter covering route. */
   delete(prefix: string | Prefix): Route {
     const p = checkPrefix(prefix);

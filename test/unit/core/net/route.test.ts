@@ -16,6 +16,7 @@ import {
   RouteTableFullError,
   formatPrefix,
   parsePrefix,
+  parseRouteAddress,
   prefixMask,
   routeIwSegs,
   type RouteAttrs,
@@ -349,5 +350,28 @@ describe("RouteTable validation", () => {
     const b = t.add("198.51.100.0/24", { flags: RTF.BLACKHOLE });
     expect(t.route(b).gateway).toBeUndefined();
     expect(t.flagsOf(b)).toBe(RTF.UP | RTF.BLACKHOLE);
+  });
+});
+
+describe("RouteTable.clear", () => {
+  it("leaves the table a fresh one is: empty digest, no match; reloaded, equal to a fresh table with the same routes", () => {
+    const routes: [string, string][] = [];
+    for (let i = 0; i < 3000; i++) routes.push([`${10 + (i % 200)}.${(i * 7) % 256}.${i % 256}.0/24`, "192.0.2.1"]);
+    routes.push(["0.0.0.0/0", "192.0.2.9"], ["10.1.2.128/25", "192.0.2.2"], ["10.1.2.130/32", "192.0.2.3"]);
+    const fresh = new RouteTable();
+    const empty = fresh.digest();
+    const t = new RouteTable();
+    for (const [p, gw] of routes) if (!t.has(p)) t.add(p, { gateway: gw });
+    t.clear();
+    expect(t.size).toBe(0);
+    expect(t.digest()).toBe(empty);
+    expect(t.lookup(parseRouteAddress("10.1.2.130"))).toBe(NO_ROUTE);
+    expect(t.list()).toEqual([]);
+    for (const [p, gw] of routes) {
+      if (!t.has(p)) t.add(p, { gateway: gw });
+      if (!fresh.has(p)) fresh.add(p, { gateway: gw });
+    }
+    expect(t.digest()).toBe(fresh.digest());
+    for (const a of ["10.1.2.130", "10.1.2.200", "10.1.2.5", "8.8.8.8", "11.7.1.9"]) expect(t.match(parseRouteAddress(a))?.prefix).toBe(fresh.match(parseRouteAddress(a))?.prefix);
   });
 });
