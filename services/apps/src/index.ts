@@ -42,3 +42,4 @@ export {
 } from "./httpclient_worker.js";
 export { runHttpShortDirectIsolated, type HttpShortDirectWorkerData } from "./httpwire_worker.js";
 export { ServeWorker, ServeStats, serveProgram, serveProgramModule, parseServeRequest, serveRoute, servePatternAt, SERVE_PATTERN, SERVE_ROOT_SIZE, type ServeOptions, type ServeRequest } from "./serve.js";
+export { udpEcho, UDP_ECHO_PORT, type UdpEcho } from "./udp_echo.js";

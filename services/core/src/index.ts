@@ -152,6 +152,7 @@ export {
   type UdpParseResult,
   type UdpParseOptions,
 } from "./inet/udp.js";
+export { UdpBindError, UdpPcbInfo, UdpStats, UDP_STAT_NAMES, udpInput, type UdpDatagram, type UdpInputResult, type UdpPcb } from "./inet/udp_usrreq.js";
 export {
   ICMP,
   ICMP_MAXTYPE,

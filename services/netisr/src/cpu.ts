@@ -17,6 +17,7 @@ import type { IfStatLayout } from "./if_stats.js";
 import { IpfwHook, type IpfwHookOptions } from "./ip_fw.js";
 import { ipfwMetrics } from "./ip_fw_metrics.js";
 import { registerIpfwPort } from "./ip_fw_port.js";
+import { UdpNetisr } from "./udp_netisr.js";
 
 export interface StartNetisrOptions {
   transport: Transport;
@@ -56,6 +57,8 @@ export interface NetisrHandle {
   readonly agent: ControlAgent | undefined;
   /** TCP on this CPU (undefined when turned off). */
   readonly tcp: TcpNetisr | undefined;
+  /** UDP on this CPU: its udbinfo and udpstat. */
+  readonly udp: UdpNetisr;
   readonly registry: Registry;
   readonly metricsAddr: string | undefined;
   /** Registered with control and holding the current route table (or static config loaded). */
@@ -80,6 +83,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
   const placeholder: TopologyMsg = { epoch: 0, cpus: [o.cpu], interfaces: [], rssKey: "" };
   let agent: ControlAgent | undefined;
   let tcp: TcpNetisr | undefined;
+  let udp: UdpNetisr | undefined = undefined;
   const service: NetisrService = new NetisrService({
     transport: o.transport,
     cluster: o.cluster,
@@ -90,7 +94,8 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
     ...(o.rxd !== undefined ? { rxd: o.rxd } : {}),
     ...(o.icmplim !== undefined ? { icmplim: o.icmplim } : {}),
     ...(o.ifstat ? { ifstat: o.ifstat } : {}),
-    ...(o.tcp !== false ? { localInput: (p, b, off, hl, len, hash) => (tcp ? tcp.localInput(p, b, off, hl, len, hash) : false) } : {}),
+    // TCP segments to TCP (when on), UDP datagrams to this CPU's udbinfo.
+    localInput: (p, b, off, hl, len, hash) => (tcp ? tcp.localInput(p, b, off, hl, len, hash) : false) || (udp ? udp.localInput(p, b, off, hl, len, hash) : false),
     ...(o.tcp !== false ? { ctlInput: (q, hash) => tcp?.ctlInput(q, hash) } : {}),
     ...(o.controlAddr !== undefined
       ? {
@@ -100,6 +105,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
         }
       : {}),
   });
+  udp = new UdpNetisr(service.netisr);
   if (o.tcp !== false) {
     const t = o.tcp ?? {};
     tcp = new TcpNetisr({
@@ -175,7 +181,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
       controlAddr: o.controlAddr,
       routes,
       cluster: o.cluster,
-      getStats: () => ({ ...service.statsBody(), ...(tcp?.statsBody() ?? {}), ...(tcp ? { rescale: tcp.rescale.statsBody() } : {}) }),
+      getStats: () => ({ ...service.statsBody(), ...(tcp?.statsBody() ?? {}), udp: udp!.statsBody(), ...(tcp ? { rescale: tcp.rescale.statsBody() } : {}) }),
       onTopology: (t) => {
         trace(TraceArea.rescale, () => `cpu ${o.cpu}: epoch ${t.epoch}, cpus [${t.cpus.join(",")}]`);
         service.setTopology(t);
@@ -203,6 +209,7 @@ export async function startNetisr(o: StartNetisrOptions): Promise<NetisrHandle> 
     service,
     agent,
     tcp,
+    udp: udp!,
     registry,
     metricsAddr,
     ready,
