@@ -3,7 +3,7 @@
  * address it was sent to. Replies use the asynchronous sendto, so they leave from the CPU the
  * request was handled on (its address pair's CPU).
  */
-import type { UdpSockets } from "@dfly/netisr/internal";
+import type { UdpSockets } from "@dfly/netisr";
 
 export const UDP_ECHO_PORT = 7;
 

@@ -28,3 +28,5 @@ export { ControlListenBackend } from "./tcp_netisr.js";
 export { PortSockRemote, SockRemoteError, attachSockEvents, type SockEventBody, type SockEventWire } from "./so_port.js";
 export { loadProgram, ProgramLoadError, type ProgramSpec, type ProgramContext, type Program, type ProgramFactory } from "./program.js";
 export { TcpCpuIdError, type DrainReport } from "./tcp_rescale.js";
+export { UdpNetisr } from "./udp_netisr.js";
+export { UdpSockets, UdpSockStats, UdpSocketError, UDP_RCVQ_DEFAULT } from "./udp_sockets.js";

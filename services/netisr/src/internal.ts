@@ -114,5 +114,3 @@ export { SoAccept } from "./so_accept.js";
 export { SoConnect } from "./so_connect.js";
 export { IpfwHook, IPFW_STATE_MAX_DEFAULT, type IpfwHookOptions } from "./ip_fw.js";
 export { registerIpfwPort, ipfwShowBody, type IpfwPort } from "./ip_fw_port.js";
-export { UdpNetisr } from "./udp_netisr.js";
-export { UdpSockets, UdpSockStats, UdpSocketError, UDP_RCVQ_DEFAULT } from "./udp_sockets.js";
