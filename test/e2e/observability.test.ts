@@ -174,7 +174,9 @@ describe("Prometheus scraping the running services answers every dashboard and r
 
   /** Does the services' exposition have a sample of `item` (a name, or name{label="value"})? */
   function exported(item: string): boolean {
-    const m = /^([a-z_:]+)(?:\{(\w+)="([^"]*)"\})?$/.exec(item)!;
+    // A Prometheus metric name ([a-zA-Z_:][a-zA-Z0-9_:]*: digits too, e.g. nodejs_eventloop_lag_p99_seconds).
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(\w+)="([^"]*)"\})?$/.exec(item);
+    if (!m) throw new Error(`not a metric name of the contract: ${item}`);
     const lines = exposition.split("\n").filter((l) => l.startsWith(`${m[1]}{`) || l.startsWith(`${m[1]} `));
     return m[2] ? lines.some((l) => l.includes(`${m[2]}="${m[3]}"`)) : lines.length > 0;
   }

@@ -2,7 +2,7 @@
  * nats-server processes (Debian's binary) with JetStream on free 127.0.0.1 ports: one server, or a
  * cluster of N with routes to each other, as the chart's bundled StatefulSet configures them (server
  * names, a monitor port each, a store dir each). `stop(i)` / `start(i)` take one server down and back
- * with its store kept; `healthz(i)` is the monitor's /healthz (JetStream included).
+ * with its store kept; `waitHealthy()` waits for the monitor's full /healthz (JetStream included).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
@@ -29,7 +29,12 @@ export interface NatsCluster {
   running(i: number): boolean;
   /** GET <monitor>/<path> as JSON. */
   monitor<T = Record<string, unknown>>(i: number, path: string): Promise<T>;
-  /** Resolves once every running server's /healthz?js-enabled-only=true answers 200 (JetStream up), or throws after timeoutMs. */
+  /**
+   * Resolves once every running server's full /healthz answers 200 and, in a cluster, its /jsz names a
+   * JetStream meta leader; throws after timeoutMs with what each server said. `js-enabled-only` is not
+   * enough: it answers 200 before the meta group has elected a leader, and until then every JetStream
+   * API call (a KV bucket's create) times out.
+   */
   waitHealthy(timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -104,7 +109,7 @@ export async function startNatsCluster(o: { size?: number; name?: string } = {})
     stop,
     running: (i) => procs[i] !== undefined && procs[i]!.exitCode === null,
     monitor,
-    waitHealthy: async (timeoutMs = 30_000) => {
+    waitHealthy: async (timeoutMs = 60_000) => {
       const end = Date.now() + timeoutMs;
       let last = "";
       for (;;) {
@@ -112,15 +117,19 @@ export async function startNatsCluster(o: { size?: number; name?: string } = {})
         for (let i = 0; i < size; i++) {
           if (!cluster.running(i)) continue;
           try {
-            const r = await fetch(`${servers[i]!.monitorUrl}/healthz?js-enabled-only=true`, { signal: AbortSignal.timeout(2000) });
-            if (r.status !== 200) bad.push(`${servers[i]!.name}: ${r.status} ${await r.text()}`);
+            const r = await fetch(`${servers[i]!.monitorUrl}/healthz`, { signal: AbortSignal.timeout(2000) });
+            if (r.status !== 200) bad.push(`${servers[i]!.name}: /healthz ${r.status} ${await r.text()}`);
+            else if (size > 1) {
+              const jsz = (await (await fetch(`${servers[i]!.monitorUrl}/jsz`, { signal: AbortSignal.timeout(2000) })).json()) as { meta_cluster?: { leader?: string } };
+              if (!jsz.meta_cluster?.leader) bad.push(`${servers[i]!.name}: no JetStream meta leader yet`);
+            }
           } catch (err) {
             bad.push(`${servers[i]!.name}: ${(err as Error).message}`);
           }
         }
         if (bad.length === 0) return;
         last = bad.join("; ");
-        if (Date.now() > end) throw new Error(`NATS not healthy within ${timeoutMs} ms: ${last}`);
+        if (Date.now() > end) throw new Error(`NATS (JetStream) not ready within ${timeoutMs} ms: ${last}`);
         await new Promise((r) => setTimeout(r, 250));
       }
     },
