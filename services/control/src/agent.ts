@@ -56,6 +56,7 @@ export class ControlAgent {
   /** A heartbeat failed since the last one that succeeded (or the last registration). */
   private hbFailed = false;
   private readyWaiters: (() => void)[] = [];
+  private lastWhy = "";
 
   constructor(o: ControlAgentOptions) {
     this.o = o;
@@ -208,10 +209,19 @@ export class ControlAgent {
         }
       }
       this.schedule(this.heartbeatMs);
-    } catch {
+    } catch (err) {
       if (this.registered && this.loaded) this.hbFailed = true;
+      else this.notReady(err);
       this.schedule(this.o.retryMs ?? 500);
     }
+  }
+
+  /** Why it is not ready, in the log (each distinct reason once while retrying): a refused call is otherwise only a /readyz 503. */
+  private notReady(err: unknown): void {
+    const why = (err as Error).message?.slice(0, 200) ?? String(err);
+    if (why === this.lastWhy) return;
+    this.lastWhy = why;
+    (this.o.log ?? ((l: string) => console.error(l)))(`netisr cpu ${this.cpu}: not ready, retrying: ${why}`);
   }
 
   /** Register, then load the whole table and release the held changes. */
@@ -260,6 +270,7 @@ export class ControlAgent {
         );
         this.o.onRoutes?.();
         this.hbFailed = false;
+        this.lastWhy = "";
         const w = this.readyWaiters;
         this.readyWaiters = [];
         for (const f of w) f();

@@ -110,7 +110,7 @@ export class ControlClient {
   /** The table in chunks, each handed to `fn` as it arrives (flow-controlled: `fn` may be slow). */
   streamRoutes(req: Partial<StreamRoutesRequest>, fn: (c: RouteChunk) => void, deadlineMs = 120_000): Promise<void> {
     return new Promise((res, rej) => {
-      const s = this.route.streamRoutes({ limit: 0, prefix: "", compact: false, unlessDigest: "", ...req }, new Metadata({ waitForReady: true }), { deadline: Date.now() + deadlineMs });
+      const s = this.route.streamRoutes({ limit: 0, prefix: "", compact: false, unlessDigest: "", ...req }, authMetadata(this.auth, { waitForReady: true }), { deadline: Date.now() + deadlineMs });
       s.on("data", (c: RouteChunk) => {
         try {
           fn(c);
@@ -126,7 +126,7 @@ export class ControlClient {
   /** A bulk load: `chunks` of "prefix [gateway]" lines; the first message carries the defaults. */
   loadRoutes(chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, defaults: { gateway?: string; ifname?: string; metric?: number } = {}, deadlineMs = 300_000): Promise<LoadRoutesResponse> {
     return new Promise((res, rej) => {
-      const call = this.route.loadRoutes(new Metadata({ waitForReady: true }), { deadline: Date.now() + deadlineMs }, (err, r) => (err ? rej(err) : res(r)));
+      const call = this.route.loadRoutes(authMetadata(this.auth, { waitForReady: true }), { deadline: Date.now() + deadlineMs }, (err, r) => (err ? rej(err) : res(r)));
       void (async () => {
         let first = true;
         for await (const u8 of chunks) {

@@ -94,7 +94,7 @@ describe("dfly up records its context; route/netstat/ifconfig/down find it", () 
     // The README's "Operating it" lines, as written (no --control, no export).
     let r = await run("route", "add", "10.0.0.0/8", "198.18.0.2");
     expect(r.code, r.err).toBe(0);
-    expect(r.out).toMatch(/^add net 10\.0\.0\.0\/8: gateway 198\.18\.0\.2 \(applied on cpus 0,1;/);
+    expect(r.out).toMatch(/^add net 10\.0\.0\.0\/8: gateway 198\.18\.0\.2 \(stored, applied on CPUs 0,1; revision \d+\)\n$/);
     r = await run("route", "show");
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/^10\.0\.0\.0\/8\s+198\.18\.0\.2\s+ix0\s/m);
@@ -111,6 +111,7 @@ describe("dfly up records its context; route/netstat/ifconfig/down find it", () 
     expect(r.out).toMatch(/^ix0: .*\n\tinet 198\.18\.0\.1\/24$/m);
     r = await run("route", "delete", "10.0.0.0/8");
     expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^delete net 10\.0\.0\.0\/8 \(stored, applied on CPUs 0,1; revision \d+\)\n$/);
 
     // --control and DFLY_CONTROL_ADDR win over the context.
     const closed = `127.0.0.1:${await freePort()}`;

@@ -4,7 +4,7 @@
  * a route change (the control's subject) nor on a NIC's wire subject (the server refuses and logs it),
  * and the forged route changes no CPU's table; with the credentials removed a command says so in one line.
  */
-import { mkdtempSync, readFileSync, renameSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -39,6 +39,13 @@ describe("dfly up --secure", () => {
     const st = JSON.parse(readFileSync(join(stateDir, "state.json"), "utf8")) as { natsUrl: string; secureDir: string };
     let r = await run("route", "add", "10.0.0.0/8", "198.18.0.2");
     expect(r.code, r.err).toBe(0);
+    // The streamed calls carry the token too: a bulk load (client stream) and `route show` (server stream).
+    const routeFile = join(dir, "routes.txt");
+    writeFileSync(routeFile, "10.5.0.0/16 198.18.0.2\n10.6.0.0/16 198.18.0.2\n");
+    r = await run("route", "load", routeFile);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^stored, applied on CPUs 0,1$/m);
+    expect((await run("route", "show", "--prefix", "10.5.0.0/16")).out).toMatch(/^10\.5\.0\.0\/16\s+198\.18\.0\.2\s/m);
     r = await run("netstat", "-s");
     expect(r.code, r.err).toBe(0);
     r = await run("route", "verify");
@@ -91,7 +98,12 @@ describe("dfly up --secure", () => {
     expect(r.code).toBe(1);
     expect(r.err.trimEnd().split("\n")).toHaveLength(1);
     expect(r.err).toMatch(/UNAUTHENTICATED/);
+    r = await run("route", "load", routeFile, "--token", "wrong", "--tls-ca", join(st.secureDir, "ca.crt"));
+    expect(r.code).toBe(1);
+    expect(r.err.trimEnd().split("\n")).toHaveLength(1);
+    expect(r.err).toMatch(/UNAUTHENTICATED/);
     renameSync(join(st.secureDir, "control.token.moved"), join(st.secureDir, "control.token"));
+    expect(await digestOf()).toBe(digestBefore);
 
     const down = await run("down");
     expect(down.code, down.err).toBe(0);

@@ -30,7 +30,7 @@ export function formatRoutes(routes: readonly RouteMessage[], part: "header" | "
 
 const add: Command = {
   path: ["route", "add"],
-  summary: "add a route on every CPU (returns when all applied it)",
+  summary: "add a route: stored, then applied CPU by CPU (the answer names any CPU still pending)",
   usage: "dfly route add PREFIX GATEWAY|-interface IF [--metric N] [--mtu N] [--iw N] [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
     // BSD spells it `-interface`; accept `--interface` too.
