@@ -34,6 +34,8 @@ const PEER_TYPES: ReadonlySet<number> = new Set([
   NETMSG.leaving,
   NETMSG.chase,
   NETMSG.fence,
+  // A leaving CPU's ipfw states, sent with its TCBs to their new owner (bounded by the wire limits and dyn_max).
+  NETMSG.ipfwStates,
 ]);
 
 /** Whether a type may arrive on the open port. */

@@ -3,7 +3,8 @@ import { afterEach, describe, expect, it } from "vitest";
 import fc from "fast-check";
 import { startNetisr, type NetisrHandle } from "@dfly/netisr";
 import { InprocHub, subjects, type Transport } from "@dfly/transport";
-import { NETMSG, decodeNetmsg, encodeNetmsg, SockNetmsg, type TopologyMsg } from "@dfly/wire";
+import { NETMSG, decodeNetmsg, encodeIpfwNetmsg, encodeNetmsg, SockNetmsg, type TopologyMsg } from "@dfly/wire";
+import { ipfwStateKey } from "@dfly/core";
 
 const hubs: InprocHub[] = [];
 const handles: NetisrHandle[] = [];
@@ -173,5 +174,20 @@ describe("port gate: only the control may change a CPU, and only with what its A
     expect(text).toMatch(/^dfly_netisr_port_refused_total\{cpu="0",reason="notcontrol"\} 1$/m);
     expect(text).toMatch(/^dfly_netisr_bad_batches_total\{cpu="0"\} 0$/m);
     expect(text).toMatch(/^dfly_netisr_bad_port_msgs_total\{cpu="0"\} 0$/m);
+  });
+
+  it("takes a leaving CPU's ipfw states on the open port (CPU-to-CPU traffic), but not an ipfw rule set", async () => {
+    const { h, t } = await setup();
+    const fw = h.service.netisr.ipfw!;
+    const set = await ask(t, subjects.netisr("c", 0), raw(NETMSG.ipfwSet, 1, { revision: 9, set: { rules: ["100 allow ip from any to any"] } }));
+    expect(set.ok).toBe(false);
+    expect(set.error).toMatch(/notcontrol/);
+    // 198.18.0.2:40000 → 198.18.0.1:8080, keyed with the lower address first as ipfw keys a flow.
+    const k = ipfwStateKey(new Int32Array(4), 0xc6120002, 0xc6120001, 40000, 8080);
+    t.publish(subjects.netisr("c", 0), encodeIpfwNetmsg.states([{ a: k[0], b: k[1], ports: k[2], proto: 6, ttl: 60, tcp: 0x12, rule: 200, src: 0xc6120002 | 0 }]));
+    await t.flush();
+    await new Promise((r) => setTimeout(r, 50));
+    expect(fw.chain.states.has(k, 6, fw.chain.now)).toBe(true);
+    expect(refused(h).port_refused_notcontrol).toBe(1);
   });
 });
