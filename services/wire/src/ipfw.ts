@@ -1,5 +1,6 @@
 // The ipfw netmsgs on a CPU's port: the whole rule set (control → every CPU), a show request (counters and digest),
 // and the states a leaving CPU hands to a flow's new owner. Same framing as the control netmsgs: type, id (u32 LE), JSON.
+import type { IpfwStateRecord } from "@dfly/core";
 import { NETMSG } from "./netmsg_type.js";
 import { controlFrame } from "./netmsg.js";
 
@@ -9,17 +10,8 @@ export interface IpfwSetWire {
   tables: Record<string, string[]>;
 }
 
-/** One state in a hand-over (core's IpfwStateRecord). */
-export interface IpfwStateWire {
-  a: number;
-  b: number;
-  ports: number;
-  proto: number;
-  ttl: number;
-  tcp: number;
-  rule: number;
-  src: number;
-}
+/** One state in a hand-over: core's record as it is, JSON numbers (isState checks each field). */
+export type IpfwStateWire = IpfwStateRecord;
 
 export type IpfwNetmsg =
   | { type: typeof NETMSG.ipfwSet; id: number; set: IpfwSetWire; revision: number }
