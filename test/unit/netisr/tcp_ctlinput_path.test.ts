@@ -6,7 +6,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ipAddr } from "@dfly/core";
 import { startNetisr, SoEvent } from "@dfly/netisr/internal";
-import { encodeFrameBatch, InprocHub } from "@dfly/transport";
+import { encodeFrameBatch } from "@dfly/transport";
+import { inprocTransport } from "../../support/inproc.js";
 import { withSum } from "../../support/inet-sum.js";
 
 const cleanups: (() => Promise<void>)[] = [];
@@ -18,12 +19,7 @@ const be32 = (v: number) => [(v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255
 
 describe("ICMP port unreachable reaches the connection (netisr → tcp_ctlinput)", () => {
   it("aborts a connect in SYN_SENT with ECONNREFUSED", async () => {
-    const hub = new InprocHub();
-    const t = await hub.connect();
-    cleanups.push(async () => {
-      await t.close();
-      hub.close();
-    });
+    const t = await inprocTransport(cleanups);
     const topology = {
       epoch: 1,
       cpus: [0],
