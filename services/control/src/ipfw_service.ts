@@ -1,28 +1,21 @@
 /** The IpfwService gRPC handlers over `IpfwManager`; rule errors are INVALID_ARGUMENT, unknown numbers NOT_FOUND. */
-import { status, type sendUnaryData, type ServerUnaryCall } from "@grpc/grpc-js";
+import { status } from "@grpc/grpc-js";
 import { IpfwRuleError } from "@dfly/core";
 import { IpfwServiceService, type IpfwServiceServer } from "./gen/dfly/netstack/v1/ipfw.js";
-import { grpcStatusOf } from "./errors.js";
+import { grpcStatusOf, type GrpcStatusOf } from "./errors.js";
+import { unary as unaryWith } from "./grpc_unary.js";
 import { IpfwRuleNotFoundError, type IpfwChangeResult, type IpfwManager } from "./ipfw.js";
 
 export { IpfwServiceService };
 
-function unary<Req, Res>(f: (req: Req) => Promise<Res> | Res) {
-  return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
-    Promise.resolve()
-      .then(() => f(call.request))
-      .then(
-        (res) => cb(null, res),
-        (err) => {
-          if (err instanceof IpfwRuleError) return cb({ code: status.INVALID_ARGUMENT, details: err.message });
-          if (err instanceof IpfwRuleNotFoundError) return cb({ code: status.NOT_FOUND, details: err.message });
-          const s = grpcStatusOf(err);
-          cb({ code: s.code, details: s.details, ...(s.metadata ? { metadata: s.metadata } : {}) });
-          return;
-        },
-      );
-  };
+/** Rule text errors are the caller's (INVALID_ARGUMENT), an unknown rule number NOT_FOUND; the rest as every service. */
+function ipfwStatusOf(err: unknown): GrpcStatusOf {
+  if (err instanceof IpfwRuleError) return { code: status.INVALID_ARGUMENT, details: err.message };
+  if (err instanceof IpfwRuleNotFoundError) return { code: status.NOT_FOUND, details: err.message };
+  return grpcStatusOf(err);
 }
+
+const unary = <Req, Res>(f: (req: Req) => Promise<Res> | Res) => unaryWith(f, ipfwStatusOf);
 
 const change = (r: IpfwChangeResult) => ({ revision: r.revision, digest: r.digest, appliedCpus: r.applied, rules: r.rules });
 

@@ -1,5 +1,5 @@
 /** The gRPC face of the control plane: generated service definitions bound to the logic modules; errors mapped by `grpcStatusOf`. */
-import { Server, type sendUnaryData, type ServerUnaryCall, type ServerWritableStream } from "@grpc/grpc-js";
+import { Server, type ServerWritableStream } from "@grpc/grpc-js";
 import { ClusterServiceService, type Topology, type ClusterServiceServer } from "./gen/dfly/netstack/v1/cluster.js";
 import { RouteOp, RouteServiceService, type RouteServiceServer } from "./gen/dfly/netstack/v1/route.js";
 import { SocketServiceService, type SocketServiceServer } from "./gen/dfly/netstack/v1/socket.js";
@@ -8,7 +8,7 @@ import { ListenerManager, parseListenerPolicy } from "./listeners.js";
 import { listPcbs } from "./pcblist.js";
 import { StatsServiceService, type StatsServiceServer, type ProtocolStats } from "./gen/dfly/netstack/v1/stats.js";
 import type { Cluster } from "./cluster.js";
-import { BadRequestError, grpcStatusOf, NotImplementedError } from "./errors.js";
+import { BadRequestError, NotImplementedError } from "./errors.js";
 import type { CpuPorts } from "./ports.js";
 import type { RouteManager } from "./routes.js";
 import { routeProtoOf } from "./routespec.js";
@@ -20,27 +20,12 @@ import type { SysctlManager } from "./sysctl.js";
 import { guardService, serverCredentialsOf, type ControlAuth } from "./grpc_auth.js";
 import type { IpfwManager } from "./ipfw.js";
 import { ipfwService, IpfwServiceService } from "./ipfw_service.js";
+import { unary } from "./grpc_unary.js";
 
 function protoStats(s: ProtoCounters): ProtocolStats[] {
   return Object.keys(s)
     .sort()
     .map((protocol) => ({ protocol, counters: s[protocol] }));
-}
-
-/** Runs `f` and answers the unary call with its value or the mapped error. */
-function unary<Req, Res>(f: (req: Req) => Promise<Res> | Res) {
-  return (call: ServerUnaryCall<Req, Res>, cb: sendUnaryData<Res>): void => {
-    Promise.resolve()
-      .then(() => f(call.request))
-      .then(
-        (res) => cb(null, res),
-        (err) => {
-          const s = grpcStatusOf(err);
-          cb({ code: s.code, details: s.details, ...(s.metadata ? { metadata: s.metadata } : {}) });
-          return;
-        },
-      );
-  };
 }
 
 export interface ControlParts {

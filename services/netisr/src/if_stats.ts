@@ -39,25 +39,23 @@ export class IfStatCounters {
 
   /** A frame entered ip_input. */
   input(bytes: number): void {
-    const sh = this.shared;
-    if (sh !== undefined) {
-      Atomics.add(sh, IfStat.ipackets, 1);
-      Atomics.add(sh, IfStat.ibytes, bytes);
-    } else {
-      this.own[IfStat.ipackets]++;
-      this.own[IfStat.ibytes] += bytes;
-    }
+    this.count(IfStat.ipackets, IfStat.ibytes, bytes);
   }
 
   /** A datagram left (forwarded). */
   output(bytes: number): void {
+    this.count(IfStat.opackets, IfStat.obytes, bytes);
+  }
+
+  /** One packet of `bytes` into the shared counters (atomically: every CPU adds to them) or this CPU's own. */
+  private count(packets: number, octets: number, bytes: number): void {
     const sh = this.shared;
     if (sh !== undefined) {
-      Atomics.add(sh, IfStat.opackets, 1);
-      Atomics.add(sh, IfStat.obytes, bytes);
+      Atomics.add(sh, packets, 1);
+      Atomics.add(sh, octets, bytes);
     } else {
-      this.own[IfStat.opackets]++;
-      this.own[IfStat.obytes] += bytes;
+      this.own[packets]++;
+      this.own[octets] += bytes;
     }
   }
 

@@ -1,6 +1,7 @@
 /** The ipfw series of one netisr CPU's /metrics (names in the README), read in collect(). */
 import { Counter, Gauge, type Registry } from "prom-client";
 import { IPFW_REJECT_REASONS } from "@dfly/core";
+import { cpuCounter, cpuGauge } from "./cpu_metric.js";
 import type { IpfwHook } from "./ip_fw.js";
 import type { IpfwPort } from "./ip_fw_port.js";
 
@@ -21,17 +22,7 @@ export function ipfwMetrics(reg: Registry, cpuId: number, h: IpfwHook, port: Ipf
     });
   perRule("dfly_ipfw_rule_packets_total", "Packets that matched each ipfw rule on this CPU (65535: the default rule).", () => c.packets);
   perRule("dfly_ipfw_rule_bytes_total", "Bytes of the packets that matched each ipfw rule on this CPU.", () => c.bytes);
-  const counter = (name: string, help: string, get: () => number) =>
-    new Counter({
-      name,
-      help,
-      labelNames: ["cpu"],
-      registers: [reg],
-      collect() {
-        this.reset();
-        this.inc({ cpu }, get());
-      },
-    });
+  const counter = cpuCounter(reg, cpu);
   counter("dfly_ipfw_state_created_total", "ipfw dynamic states this CPU created (keep-state, limit).", () => c.stats.stateCreated);
   counter("dfly_ipfw_state_expired_total", "ipfw dynamic states this CPU expired (TCP state and lifetimes).", () => c.stats.stateExpired);
   counter("dfly_ipfw_state_handover_received_total", "ipfw states handed to this CPU by a leaving CPU (live rescale).", () => port.statesIn);
@@ -45,16 +36,7 @@ export function ipfwMetrics(reg: Registry, cpuId: number, h: IpfwHook, port: Ipf
       IPFW_REJECT_REASONS.forEach((reason, i) => this.inc({ cpu, reason }, c.stats.rejected[i]));
     },
   });
-  const gauge = (name: string, help: string, get: () => number) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: ["cpu"],
-      registers: [reg],
-      collect() {
-        this.set({ cpu }, get());
-      },
-    });
+  const gauge = cpuGauge(reg, cpu);
   gauge("dfly_ipfw_states", "ipfw dynamic states held by this CPU (its own flows only).", () => c.states.size);
   gauge("dfly_ipfw_state_max", "Most ipfw dynamic states this CPU may hold (dyn_max).", () => c.states.max);
   new Gauge({

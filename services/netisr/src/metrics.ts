@@ -1,5 +1,6 @@
 /** /metrics of one netisr CPU: plain counters read in collect(), so the packet path never touches prom-client. */
 import { Counter, Gauge, Registry } from "prom-client";
+import { cpuCounter, cpuGauge } from "./cpu_metric.js";
 import { IP_DROP_REASONS } from "./ipstat.js";
 import { PortDrop } from "./netmsg.js";
 import { PortRefuse } from "./port_check.js";
@@ -53,17 +54,7 @@ export function netisrMetrics(svc: NetisrService): Registry {
       for (const reason of Object.values(PortDrop)) this.inc({ cpu, reason }, svc.port.dropped[reason]);
     },
   });
-  const simple = (name: string, help: string, get: () => number) =>
-    new Counter({
-      name,
-      help,
-      labelNames: ["cpu"],
-      registers: [reg],
-      collect() {
-        this.reset();
-        this.inc({ cpu }, get());
-      },
-    });
+  const simple = cpuCounter(reg, cpu);
   simple("dfly_ip_forwarded_total", "IPv4 datagrams forwarded (ipstat ips_forward).", () => st.ip.forwarded);
   simple("dfly_ip_delivered_total", "IPv4 datagrams delivered to this host (ips_delivered).", () => st.ip.delivered);
   simple("dfly_netisr_redispatched_total", "Frames sent to their owner CPU's port (received on a ring of this CPU).", () => st.redispatched);
@@ -114,16 +105,7 @@ export function netisrMetrics(svc: NetisrService): Registry {
       this.inc({ cpu, dir: "port_out" }, st.batchesPortOut);
     },
   });
-  const gauge = (name: string, help: string, get: () => number) =>
-    new Gauge({
-      name,
-      help,
-      labelNames: ["cpu"],
-      registers: [reg],
-      collect() {
-        this.set({ cpu }, get());
-      },
-    });
+  const gauge = cpuGauge(reg, cpu);
   gauge("dfly_route_entries", "Routes in this CPU's replica.", () => svc.routes.size);
   gauge("dfly_topology_epoch", "Topology epoch this CPU runs.", () => n.epoch);
   gauge("dfly_transport_lag_seconds", "How long the last consumed RX batch waited in this CPU's RX ring.", () => st.lagSeconds);

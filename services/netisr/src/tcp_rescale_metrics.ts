@@ -1,21 +1,12 @@
 /** The live-rescale series of one netisr CPU's /metrics (names in the README), read in collect(). */
-import { Counter, Gauge, type Registry } from "prom-client";
+import { Counter, type Registry } from "prom-client";
+import { cpuCounter, cpuGauge } from "./cpu_metric.js";
 import { RescaleDrop, type TcpRescale } from "./tcp_rescale.js";
 
 export function rescaleMetrics(reg: Registry, cpuId: number, r: TcpRescale): void {
   const cpu = String(cpuId);
   const s = r.stats;
-  const counter = (name: string, help: string, get: () => number) =>
-    new Counter({
-      name,
-      help,
-      labelNames: ["cpu"],
-      registers: [reg],
-      collect() {
-        this.reset();
-        this.inc({ cpu }, get());
-      },
-    });
+  const counter = cpuCounter(reg, cpu);
   counter("dfly_tcp_rescale_redispatched_total", "TCP segments this CPU sent to the CPU where their connection lives.", () => s.redispatched);
   counter("dfly_tcp_rescale_redispatch_received_total", "TCP segments redispatched to this CPU by the rescale layer.", () => s.redispatchReceived);
   new Counter({
@@ -39,15 +30,8 @@ export function rescaleMetrics(reg: Registry, cpuId: number, r: TcpRescale): voi
       for (const reason of Object.values(RescaleDrop)) this.inc({ cpu, reason }, s.dropped[reason]);
     },
   });
-  new Gauge({
-    name: "dfly_tcp_foreign_entries",
-    help: "Connections that live on another CPU in buckets this CPU owns (their segments are redispatched).",
-    labelNames: ["cpu"],
-    registers: [reg],
-    collect() {
-      this.set({ cpu }, r.foreign.size);
-    },
-  });
+  const gauge = cpuGauge(reg, cpu);
+  gauge("dfly_tcp_foreign_entries", "Connections that live on another CPU in buckets this CPU owns (their segments are redispatched).", () => r.foreign.size);
   new Counter({
     name: "dfly_tcp_handover_total",
     help: "TCP connections handed over by this CPU (out) or installed on it (in).",
@@ -61,13 +45,5 @@ export function rescaleMetrics(reg: Registry, cpuId: number, r: TcpRescale): voi
       this.inc({ cpu, dir: "in", result: "failed" }, s.handoverInFailed);
     },
   });
-  new Gauge({
-    name: "dfly_tcp_handover_last_seconds",
-    help: "How long this CPU's last drain took (every connection handed over and acknowledged).",
-    labelNames: ["cpu"],
-    registers: [reg],
-    collect() {
-      this.set({ cpu }, s.lastDrainMs / 1000);
-    },
-  });
+  gauge("dfly_tcp_handover_last_seconds", "How long this CPU's last drain took (every connection handed over and acknowledged).", () => s.lastDrainMs / 1000);
 }

@@ -1,6 +1,8 @@
 // The ipfw netmsgs on a CPU's port: the whole rule set (control → every CPU), a show request (counters and digest),
 // and the states a leaving CPU hands to a flow's new owner. Same framing as the control netmsgs: type, id (u32 LE), JSON.
+import type { IpfwStateRecord } from "@dfly/core";
 import { NETMSG } from "./netmsg_type.js";
+import { controlFrame } from "./netmsg.js";
 
 /** A rule set on the wire: canonical rule texts and tables (checked again where it lands). */
 export interface IpfwSetWire {
@@ -8,17 +10,8 @@ export interface IpfwSetWire {
   tables: Record<string, string[]>;
 }
 
-/** One state in a hand-over (core's IpfwStateRecord). */
-export interface IpfwStateWire {
-  a: number;
-  b: number;
-  ports: number;
-  proto: number;
-  ttl: number;
-  tcp: number;
-  rule: number;
-  src: number;
-}
+/** One state in a hand-over: core's record as it is, JSON numbers (isState checks each field). */
+export type IpfwStateWire = IpfwStateRecord;
 
 export type IpfwNetmsg =
   | { type: typeof NETMSG.ipfwSet; id: number; set: IpfwSetWire; revision: number }
@@ -28,22 +21,13 @@ export type IpfwNetmsg =
 /** Most rules, table names, prefixes and states one message may carry (bounds what a CPU allocates for it). */
 export const IPFW_WIRE_LIMITS = { rules: 4096, ruleChars: 512, tables: 256, prefixes: 65536, states: 65536 } as const;
 
-const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });
 
-function frame(type: number, id: number, body: unknown): Uint8Array {
-  const json = enc.encode(JSON.stringify(body));
-  const out = new Uint8Array(5 + json.length);
-  out[0] = type;
-  new DataView(out.buffer).setUint32(1, id >>> 0, true);
-  out.set(json, 5);
-  return out;
-}
 
 export const encodeIpfwNetmsg = {
-  set: (id: number, set: IpfwSetWire, revision: number) => frame(NETMSG.ipfwSet, id, { set, revision }),
-  show: (id: number) => frame(NETMSG.ipfwShow, id, {}),
-  states: (states: IpfwStateWire[]) => frame(NETMSG.ipfwStates, 0, { states }),
+  set: (id: number, set: IpfwSetWire, revision: number) => controlFrame(NETMSG.ipfwSet, id, { set, revision }),
+  show: (id: number) => controlFrame(NETMSG.ipfwShow, id, {}),
+  states: (states: IpfwStateWire[]) => controlFrame(NETMSG.ipfwStates, 0, { states }),
 } as const;
 
 const isObj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);

@@ -27,7 +27,8 @@ export type Netmsg =
 const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });
 
-function control(type: number, id: number, body: unknown): Uint8Array {
+/** A control netmsg: type byte, u32 LE id, then the body as JSON (nothing when undefined). */
+export function controlFrame(type: number, id: number, body: unknown): Uint8Array {
   const json = body === undefined ? new Uint8Array(0) : enc.encode(JSON.stringify(body));
   const out = new Uint8Array(5 + json.length);
   out[0] = type;
@@ -37,16 +38,16 @@ function control(type: number, id: number, body: unknown): Uint8Array {
 }
 
 export const encodeNetmsg = {
-  routeAdd: (id: number, route: RouteSpec, revision: number) => control(NetmsgType.routeAdd, id, { route, revision }),
-  routeDelete: (id: number, prefix: string, revision: number) => control(NetmsgType.routeDelete, id, { prefix, revision }),
-  statsRequest: (id: number) => control(NetmsgType.statsRequest, id, undefined),
-  digestRequest: (id: number) => control(NetmsgType.digestRequest, id, undefined),
-  topology: (topology: TopologyMsg) => control(NetmsgType.topology, 0, topology),
+  routeAdd: (id: number, route: RouteSpec, revision: number) => controlFrame(NetmsgType.routeAdd, id, { route, revision }),
+  routeDelete: (id: number, prefix: string, revision: number) => controlFrame(NetmsgType.routeDelete, id, { prefix, revision }),
+  statsRequest: (id: number) => controlFrame(NetmsgType.statsRequest, id, undefined),
+  digestRequest: (id: number) => controlFrame(NetmsgType.digestRequest, id, undefined),
+  topology: (topology: TopologyMsg) => controlFrame(NetmsgType.topology, 0, topology),
   reply: (id: number, ok: boolean, body?: unknown, error?: string) =>
-    control(NetmsgType.reply, id, { ok, ...(error !== undefined ? { error } : {}), ...(body !== undefined ? { body } : {}) }),
+    controlFrame(NetmsgType.reply, id, { ok, ...(error !== undefined ? { error } : {}), ...(body !== undefined ? { body } : {}) }),
   socket: (type: number, id: number, body: unknown) => {
     if (type < NetmsgType.socketFirst || type > NetmsgType.socketLast) throw new RangeError(`socket netmsg type 0x${type.toString(16)} outside 0x20-0x3f`);
-    return control(type, id, body);
+    return controlFrame(type, id, body);
   },
 } as const;
 

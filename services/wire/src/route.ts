@@ -1,5 +1,6 @@
 /** A route as the control replicates it, and its core RouteTable attributes (identical everywhere, so digests agree). */
 import type { RouteAttrs } from "@dfly/core";
+import type { RouteRec } from "./routebin.js";
 
 export interface RouteSpec {
   /** `a.b.c.d/len`, host bits zero. */
@@ -24,8 +25,8 @@ export function normalizeRouteSpec(r: RouteSpec): RouteSpec {
   return out;
 }
 
-/** `iw` sets both rmx_iwmaxsegs and rmx_iwcapsegs (DragonFly's `route add -iwmaxsegs N -iwcapsegs N`). */
-export function routeAttrsOf(r: RouteSpec): RouteAttrs {
+/** Text (RouteSpec) or binary (RouteRec) form alike. `iw` sets both rmx_iwmaxsegs and rmx_iwcapsegs (DragonFly's `route add -iwmaxsegs N -iwcapsegs N`). */
+export function routeAttrsOf(r: RouteSpec | RouteRec): RouteAttrs {
   const a: RouteAttrs = {};
   if (r.gateway !== undefined) a.gateway = r.gateway;
   if (r.ifname !== undefined) a.ifname = r.ifname;

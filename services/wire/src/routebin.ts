@@ -7,6 +7,7 @@
  * the RouteTable that takes a route checks the rest (host bits, attribute ranges).
  */
 import type { Prefix, RouteAttrs } from "@dfly/core";
+import { routeAttrsOf } from "./route.js";
 
 export const ROUTE_REC_BYTES = 24;
 const F_GW = 1;
@@ -115,14 +116,5 @@ export function recPrefix(r: RouteRec): Prefix {
 }
 
 export function recAttrs(r: RouteRec): RouteAttrs {
-  const a: RouteAttrs = {};
-  if (r.gateway !== undefined) a.gateway = r.gateway;
-  if (r.ifname !== undefined) a.ifname = r.ifname;
-  if (r.metric !== undefined) a.metric = r.metric;
-  if (r.mtu !== undefined) a.mtu = r.mtu;
-  if (r.iw !== undefined) {
-    a.iwmaxsegs = r.iw;
-    a.iwcapsegs = r.iw;
-  }
-  return a;
+  return routeAttrsOf(r);
 }

@@ -1,7 +1,7 @@
 // sysctl netmsgs on a CPU's port (control → every CPU): a write with each value's revision, and a read.
 // Framed as the control netmsgs are (type byte, u32 LE id, JSON); answered with a `reply` whose body is the CPU's values.
 import { NETMSG } from "./netmsg_type.js";
-import { NetmsgDrop, type NetmsgDropReason } from "./netmsg.js";
+import { NetmsgDrop, controlFrame, type NetmsgDropReason } from "./netmsg.js";
 
 /** One value as the control stored it: the KV revision orders writes (a CPU keeps the newest per name). */
 export interface SysctlSetting {
@@ -16,21 +16,12 @@ export type SysctlNetmsg =
 /** At most this many names in one write (bounds what one message makes a CPU do). */
 export const SYSCTL_MAX_NAMES = 256;
 
-const enc = new TextEncoder();
 const dec = new TextDecoder("utf-8", { fatal: true });
 
-function frame(type: number, id: number, body: unknown): Uint8Array {
-  const json = body === undefined ? new Uint8Array(0) : enc.encode(JSON.stringify(body));
-  const out = new Uint8Array(5 + json.length);
-  out[0] = type;
-  new DataView(out.buffer).setUint32(1, id >>> 0, true);
-  out.set(json, 5);
-  return out;
-}
 
 export const encodeSysctlNetmsg = {
-  set: (id: number, values: Record<string, SysctlSetting>) => frame(NETMSG.sysctlSet, id, { values }),
-  get: (id: number) => frame(NETMSG.sysctlGet, id, undefined),
+  set: (id: number, values: Record<string, SysctlSetting>) => controlFrame(NETMSG.sysctlSet, id, { values }),
+  get: (id: number) => controlFrame(NETMSG.sysctlGet, id, undefined),
 } as const;
 
 const isRev = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0;

@@ -9,19 +9,7 @@ import { buildTcpPacket, ipAddr, ipPacketHash, RouteTable, TcpFlags } from "@dfl
 import { decodeFrameBatch, encodeFrameBatch } from "@dfly/transport";
 import { type TopologyMsg } from "@dfly/wire";
 import { Netisr, type IcmpTcpQuote, type NetisrOutput } from "@dfly/netisr/internal";
-
-function sum16(b: number[]): number {
-  let s = 0;
-  for (let i = 0; i < b.length; i += 2) s += (b[i] << 8) | (b[i + 1] ?? 0);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
-}
-function withSum(b: number[], at: number): number[] {
-  const c = sum16(b);
-  b[at] = c >> 8;
-  b[at + 1] = c & 255;
-  return b;
-}
+import { sum16, withSum } from "../../support/inet-sum.js";
 
 /** 198.18.0.254 → 198.18.0.1: unreachable/needfrag (MTU 1000) quoting our 1500-byte segment 198.18.0.1:80 → 10.9.9.9:fport, seq 0x01020304. */
 function fragNeeded(fport = 40000): Uint8Array {

@@ -6,35 +6,20 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ipAddr } from "@dfly/core";
 import { startNetisr, SoEvent } from "@dfly/netisr/internal";
-import { encodeFrameBatch, InprocHub } from "@dfly/transport";
+import { encodeFrameBatch } from "@dfly/transport";
+import { inprocTransport } from "../../support/inproc.js";
+import { withSum } from "../../support/inet-sum.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await f().catch(() => undefined);
 });
 
-function sum16(b: number[]): number {
-  let s = 0;
-  for (let i = 0; i < b.length; i += 2) s += (b[i] << 8) | (b[i + 1] ?? 0);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
-}
-function withSum(b: number[], at: number): number[] {
-  const c = sum16(b);
-  b[at] = c >> 8;
-  b[at + 1] = c & 255;
-  return b;
-}
 const be32 = (v: number) => [(v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255];
 
 describe("ICMP port unreachable reaches the connection (netisr → tcp_ctlinput)", () => {
   it("aborts a connect in SYN_SENT with ECONNREFUSED", async () => {
-    const hub = new InprocHub();
-    const t = await hub.connect();
-    cleanups.push(async () => {
-      await t.close();
-      hub.close();
-    });
+    const t = await inprocTransport(cleanups);
     const topology = {
       epoch: 1,
       cpus: [0],

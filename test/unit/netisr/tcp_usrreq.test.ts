@@ -7,7 +7,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { SockNetmsg, decodeNetmsg, encodeNetmsg } from "@dfly/wire";
 import { startNetisr } from "@dfly/netisr/internal";
-import { InprocHub, subjects } from "@dfly/transport";
+import { subjects } from "@dfly/transport";
+import { inprocTransport } from "../../support/inproc.js";
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -16,12 +17,7 @@ afterEach(async () => {
 
 describe("tcp_usrreq", () => {
   it("refuses and counts bad calls, installs listeners", async () => {
-    const hub = new InprocHub();
-    const t = await hub.connect();
-    cleanups.push(async () => {
-      await t.close();
-      hub.close();
-    });
+    const t = await inprocTransport(cleanups);
     const h = await startNetisr({ transport: t, cluster: "c", cpu: 0, topology: { epoch: 1, cpus: [0], interfaces: [], rssKey: "" } });
     cleanups.push(() => h.stop());
     // Socket calls on the open port; listener calls are the control's (its subject).

@@ -132,13 +132,7 @@ export async function benchConnect(o: BenchConnectOptions): Promise<BenchConnect
     }
     await t.flush();
     // Each topology change starts a grace period on the CPUs: start after it.
-    const settleBy = performance.now() + 10_000;
-    for (;;) {
-      const left = (await Promise.all(ec.workers.map((w) => w.snapshot<WorkerSnap>()))).map((s) => s?.rescale?.grace_ms_left ?? 0);
-      const wait = Math.max(...left);
-      if (wait <= 0 || performance.now() > settleBy) break;
-      await new Promise((r) => setTimeout(r, Math.min(wait + 5, 500)));
-    }
+    await ec.graceOver();
     log(`connect: ${o.connections} connections from ${o.cpus} CPUs to ${PEER} ports ${ports.join(",")}`);
     const t0 = performance.now();
     const per = (i: number) => Math.floor(o.connections / o.cpus) + (i < o.connections % o.cpus ? 1 : 0);

@@ -27,6 +27,13 @@ export function parseCli(argv: string[], options: Options) {
   }
 }
 
+/** parseCli for a command that takes flags only: any positional is a usage error. */
+export function parseFlags(argv: string[], options: Options) {
+  const p = parseCli(argv, options);
+  if (p.positionals.length > 0) throw new UsageError(`unexpected argument "${p.positionals[0]}"`);
+  return p;
+}
+
 /** A failed control call, printed as `STATUS: details` (exit 1). */
 export class ControlCallError extends Error {
   override readonly name = "ControlCallError";

@@ -5,7 +5,7 @@
 import { readFileSync } from "node:fs";
 import { IpfwClient, type IpfwListResponse } from "@dfly/control";
 import { UsageError, type CliIO, type Command } from "../command.js";
-import { clientOptions, parseCli, printJson, withControl, type ControlFlags } from "./control.js";
+import { clientOptions, parseCli, parseFlags, printJson, withControl, type ControlFlags } from "./control.js";
 
 function withIpfw<T>(flags: ControlFlags, f: (c: IpfwClient) => Promise<T>): Promise<T> {
   return withControl(flags, async (cc) => {
@@ -80,8 +80,7 @@ const flush: Command = {
   summary: "remove every firewall rule, table and state",
   usage: "dfly ipfw flush [--json] [--control HOST:PORT]",
   async run(argv, io) {
-    const { values, positionals } = parseCli(argv, clientOptions);
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const { values } = parseFlags(argv, clientOptions);
     const r = await withIpfw(values, (c) => c.flush());
     return changed(io, values.json === true, "flush", r);
   },
@@ -92,8 +91,7 @@ const show: Command = {
   summary: "the rule set with each rule's packets and bytes summed over the CPUs, and each CPU's states",
   usage: "dfly ipfw show [--json] [--control HOST:PORT]",
   async run(argv, io) {
-    const { values, positionals } = parseCli(argv, clientOptions);
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const { values } = parseFlags(argv, clientOptions);
     const l = await withIpfw(values, (c) => c.list(true));
     if (values.json) printJson(io, l);
     else io.stdout(formatIpfwShow(l));
@@ -106,8 +104,7 @@ const verify: Command = {
   summary: "each CPU's rule-set digest against the control's (exit 1 if any differs)",
   usage: "dfly ipfw verify [--json] [--control HOST:PORT]",
   async run(argv, io) {
-    const { values, positionals } = parseCli(argv, clientOptions);
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const { values } = parseFlags(argv, clientOptions);
     const v = await withIpfw(values, (c) => c.verify());
     if (values.json) printJson(io, v);
     else {

@@ -7,7 +7,7 @@
  */
 import type { Pcb } from "@dfly/control";
 import { UsageError, type Command } from "../command.js";
-import { clientOptions, parseCli, printJson, withControl } from "./control.js";
+import { clientOptions, parseFlags, printJson, withControl } from "./control.js";
 
 function end(addr: string, port: number): string {
   return `${addr === "0.0.0.0" ? "*" : addr}.${port === 0 ? "*" : port}`;
@@ -31,8 +31,7 @@ const netstatAn: Command = {
   summary: "netstat -an: every CPU's PCBs (state, addresses, owner CPU, queues), walked CPU after CPU",
   usage: "dfly netstat -an [--page N] [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
-    const { values, positionals } = parseCli(argv, { ...clientOptions, page: { type: "string" } });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const { values } = parseFlags(argv, { ...clientOptions, page: { type: "string" } });
     const page = values.page === undefined ? 256 : Number(values.page);
     if (!Number.isInteger(page) || page < 1 || page > 4096) throw new UsageError(`--page ${String(values.page)}: want 1..4096`);
     const r = await withControl(values, (c) => c.listPcbs(page));

@@ -4,7 +4,7 @@
  */
 import type { ProtocolStats } from "@dfly/control";
 import { UsageError, type Command } from "../command.js";
-import { clientOptions, parseCli, printJson, withControl } from "./control.js";
+import { clientOptions, parseFlags, printJson, withControl } from "./control.js";
 
 export function formatProtocols(ps: readonly ProtocolStats[], indent = ""): string {
   let out = "";
@@ -22,8 +22,7 @@ const netstat: Command = {
   summary: "netstat -s: protocol statistics summed over the CPUs (--per-cpu: each CPU's)",
   usage: "dfly netstat -s [--per-cpu] [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
-    const { values, positionals } = parseCli(argv, { ...clientOptions, s: { type: "boolean", short: "s", default: false }, "per-cpu": { type: "boolean", default: false } });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const { values } = parseFlags(argv, { ...clientOptions, s: { type: "boolean", short: "s", default: false }, "per-cpu": { type: "boolean", default: false } });
     if (!values.s) throw new UsageError("only -s (statistics) is supported here");
     const s = await withControl(values, (c) => c.getStats());
     const perCpu = values["per-cpu"] === true;

@@ -8,7 +8,7 @@ import { createGunzip } from "node:zlib";
 import type { Readable } from "node:stream";
 import type { RouteMessage } from "@dfly/control";
 import { UsageError, type Command } from "../command.js";
-import { clientOptions, parseCli, printJson, withControl } from "./control.js";
+import { clientOptions, parseCli, parseFlags, printJson, withControl } from "./control.js";
 
 function uint(name: string, v: unknown, max: number): number {
   if (v === undefined) return 0;
@@ -81,8 +81,7 @@ const show: Command = {
   summary: "the route table (the control's authoritative copy), streamed in chunks",
   usage: "dfly route show [--prefix A.B.C.D/LEN] [--limit N] [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
-    const { values, positionals } = parseCli(argv, { ...clientOptions, prefix: { type: "string" }, limit: { type: "string" } });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const { values } = parseFlags(argv, { ...clientOptions, prefix: { type: "string" }, limit: { type: "string" } });
     const limit = uint("limit", values.limit, 0xffffffff);
     const prefix = (values.prefix as string | undefined) ?? "";
     const routes: RouteMessage[] = [];
@@ -154,8 +153,7 @@ const verify: Command = {
   summary: "each CPU's route-table digest against the control's (exit 1 if any differs, or CPUs/health differ from what is expected)",
   usage: "dfly route verify [--expect-cpus N] [--health URL]... [--json] [--control HOST:PORT] [--tls-ca FILE] [--token T]",
   async run(argv, io) {
-    const { values, positionals } = parseCli(argv, { ...clientOptions, "expect-cpus": { type: "string" }, health: { type: "string", multiple: true } });
-    if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+    const { values } = parseFlags(argv, { ...clientOptions, "expect-cpus": { type: "string" }, health: { type: "string", multiple: true } });
     const expectRaw = values["expect-cpus"] as string | undefined;
     // An empty CPU list is "consistent": --expect-cpus is what makes 0 registered CPUs a failure.
     const expectCpus = expectRaw === undefined ? undefined : uint("expect-cpus", expectRaw, 4096);

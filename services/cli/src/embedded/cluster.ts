@@ -161,6 +161,22 @@ export class EmbeddedCluster {
     }
   }
 
+  /**
+   * Waits (at most `maxMs`) until no CPU is in a grace period: each topology change starts one
+   * (live rescale holds segments of connections that may live elsewhere), so a measured run
+   * starts after it. `onWait` hears each wait, in ms.
+   */
+  async graceOver(maxMs = 10_000, onWait?: (ms: number) => void): Promise<void> {
+    const settleBy = performance.now() + maxMs;
+    for (;;) {
+      const left = (await Promise.all(this.workers.map((w) => w.snapshot<{ rescale?: Record<string, number> }>()))).map((s) => s?.rescale?.grace_ms_left ?? 0);
+      const wait = Math.max(...left);
+      if (wait <= 0 || performance.now() > settleBy) return;
+      onWait?.(wait);
+      await new Promise((r) => setTimeout(r, Math.min(wait + 5, 500)));
+    }
+  }
+
   snapshots(): Promise<(NetisrSnapshot | undefined)[]> {
     return Promise.all(this.workers.map((w) => w.snapshot()));
   }

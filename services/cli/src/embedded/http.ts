@@ -211,14 +211,7 @@ export async function runHttpShort(o: HttpShortRunOptions): Promise<HttpShortRun
     // The measured run is the steady state: the CPUs registered one after the other, and
     // each topology change starts a grace period (live rescale holds segments of connections
     // that may live elsewhere); wait for it to end on every CPU before the load starts.
-    const settleBy = performance.now() + 10_000;
-    for (;;) {
-      const left = (await Promise.all(ec.workers.map((w) => w.snapshot<WorkerSnap>()))).map((s) => s?.rescale?.grace_ms_left ?? 0);
-      const wait = Math.max(...left);
-      if (wait <= 0 || performance.now() > settleBy) break;
-      log(`waiting ${wait} ms for the topology's grace period to end`);
-      await new Promise((r) => setTimeout(r, Math.min(wait + 5, 500)));
-    }
+    await ec.graceOver(10_000, (wait) => log(`waiting ${wait} ms for the topology's grace period to end`));
     let listenerClose: HttpShortRunReport["listenerClose"];
     const timers: NodeJS.Timeout[] = [];
     const side: Promise<unknown>[] = [];

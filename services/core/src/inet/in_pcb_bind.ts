@@ -41,6 +41,13 @@ export interface BindRemoteResult {
   tries: number;
 }
 
+/** What both searches start from: inp has a local address and no port yet; the host's ephemeral range. */
+function portRange<P>(host: InpcbHost<P>, inp: Inpcb<P>): { laddr: number; first: number; last: number; count: number } {
+  if (inp.laddr === INADDR_ANY) throw new InpcbLaddrUnsetError();
+  if (inp.lport !== 0) throw new InpcbAlreadyBoundError(inp.laddr, inp.lport);
+  return { laddr: inp.laddr, first: host.portFirst, last: host.portLast, count: host.portLast - host.portFirst + 1 };
+}
+
 /**
  * `in_pcbbind_remote`: pick inp's local port for faddr:fport, preferring one
  * whose hash lands on `mycpu`, and set inp's foreign end (so the port is held
@@ -49,12 +56,7 @@ export interface BindRemoteResult {
  * when every port of the range is taken for this destination.
  */
 export function inPcbBindRemote<P>(host: InpcbHost<P>, inp: Inpcb<P>, faddr: number, fport: number, mycpu: number): BindRemoteResult {
-  if (inp.laddr === INADDR_ANY) throw new InpcbLaddrUnsetError();
-  if (inp.lport !== 0) throw new InpcbAlreadyBoundError(inp.laddr, inp.lport);
-  const laddr = inp.laddr;
-  const first = host.portFirst;
-  const last = host.portLast;
-  const count = last - first + 1;
+  const { laddr, first, last, count } = portRange(host, inp);
   let budget = host.porthashTrycount;
   const base = budget > 0 ? (toeplitzPiecemealAddr(faddr) ^ toeplitzPiecemealAddr(laddr) ^ toeplitzPiecemealPort(fport)) >>> 0 : 0;
   let lport = first + Math.min(count - 1, Math.floor(host.random() * count));
@@ -96,12 +98,7 @@ export function inPcbBindRemote<P>(host: InpcbHost<P>, inp: Inpcb<P>, faddr: num
  * port found here is unique on the whole host: a 4-tuple can only ever collide on its owner CPU.
  */
 export function inPcbBindShare<P>(host: InpcbHost<P>, inp: Inpcb<P>, faddr: number, fport: number, mycpu: number, start: number): BindRemoteResult | null {
-  if (inp.laddr === INADDR_ANY) throw new InpcbLaddrUnsetError();
-  if (inp.lport !== 0) throw new InpcbAlreadyBoundError(inp.laddr, inp.lport);
-  const laddr = inp.laddr;
-  const first = host.portFirst;
-  const last = host.portLast;
-  const count = last - first + 1;
+  const { laddr, first, last, count } = portRange(host, inp);
   const base = (toeplitzPiecemealAddr(faddr) ^ toeplitzPiecemealAddr(laddr) ^ toeplitzPiecemealPort(fport)) >>> 0;
   let lport = start >= first && start <= last ? start : first;
   for (let i = 0; i < count; i++, lport = lport === last ? first : lport + 1) {

@@ -1,14 +1,7 @@
 // ip_reass against hand-built fragments (bytes written here, not by the stack's fragmenter) and RFC 791 / RFC 815 rules.
 import { describe, expect, it } from "vitest";
 import { IpReass } from "@dfly/core";
-
-/** RFC 1071 one's-complement sum, written out here (independent of the code under test). */
-function sum16(b: number[]): number {
-  let s = 0;
-  for (let i = 0; i < b.length; i += 2) s += (b[i] << 8) | (b[i + 1] ?? 0);
-  while (s > 0xffff) s = (s & 0xffff) + (s >>> 16);
-  return ~s & 0xffff;
-}
+import { sum16 } from "../../../support/inet-sum.js";
 
 /** 10.0.0.2 → 10.0.0.1, protocol 17, identification `id`: a 20-byte header then `data`. */
 function frag(id: number, offBytes: number, mf: boolean, data: number[]): Uint8Array {
