@@ -82,6 +82,8 @@ describe("impaired transfers each way (loss 1 %, reorder 2 %, duplicate 0.5 %, a
     // Linux D-SACKs our duplicates and spurious retransmissions; we D-SACK Linux's.
     expect(c.rcvdsack, why).toBeGreaterThan(0);
     expect(c.snddsackopt, why).toBeGreaterThan(0);
-    expect(c.ecn_shs, why).toBeGreaterThanOrEqual(2);
+    // Two connections ask for ECN; a SYN or SYN|ACK lost to the 1 % loss makes Linux retry without it
+    // (RFC 3168 §6.1.1.1 fallback, Linux's tcp_ecn_fallback), so at least one negotiates.
+    expect(c.ecn_shs, why).toBeGreaterThanOrEqual(1);
   }, 110_000);
 });
