@@ -38,5 +38,5 @@ describe("startNats: nats-server in a host-networked container", () => {
     nc = await connect({ servers: nats.url, name: "support-test-2" });
     const again = await new Kvm(nc).open("support_test");
     expect((await again.get("route.10.0.0.0/8"))?.string()).toBe("ix1");
-  });
+  }, 60_000); // a container restart (stop up to 5 s, start, /healthz up to 20 s) can outlast the default 30 s when the suite loads the machine
 });
